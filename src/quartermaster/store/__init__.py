@@ -1,0 +1,28 @@
+"""Persistence behind one async interface: memory, SQLite (embedded default) and PostgreSQL."""
+
+from ._errors import RecordNotFound as RecordNotFound
+from ._errors import SchemaVersionError as SchemaVersionError
+from ._errors import StoreConflict as StoreConflict
+from ._errors import StoreError as StoreError
+from ._errors import StoreFull as StoreFull
+from ._errors import StoreLocked as StoreLocked
+from ._errors import StoreUnavailable as StoreUnavailable
+from ._memory import MemoryStore as MemoryStore
+from ._ports import GENESIS_HASH as GENESIS_HASH
+from ._ports import ApprovalRepo as ApprovalRepo
+from ._ports import ChainFunction as ChainFunction
+from ._ports import GrantRepo as GrantRepo
+from ._ports import KeyRepo as KeyRepo
+from ._ports import LedgerRepo as LedgerRepo
+from ._ports import SecretRepo as SecretRepo
+from ._ports import Store as Store
+from ._records import ApprovalRecord as ApprovalRecord
+from ._records import Checkpoint as Checkpoint
+from ._records import ConsumeOutcome as ConsumeOutcome
+from ._records import GrantRecord as GrantRecord
+from ._records import KeyRecord as KeyRecord
+from ._records import LedgerEntry as LedgerEntry
+from ._records import LedgerQuery as LedgerQuery
+from ._records import RevocationFilter as RevocationFilter
+from ._records import SecretRecord as SecretRecord
+from ._records import Vote as Vote

@@ -1,0 +1,283 @@
+"""An in-memory store: the reference behaviour of the contract, for tests and ephemeral runs.
+
+Each method runs without awaiting anything in between reading and writing, so on one event
+loop every method is atomic, as the contract asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from ._errors import RecordNotFound, StoreConflict
+from ._ports import (
+    GENESIS_HASH,
+    ApprovalRepo,
+    ChainFunction,
+    GrantRepo,
+    KeyRepo,
+    LedgerRepo,
+    SecretRepo,
+)
+from ._records import (
+    ApprovalRecord,
+    Checkpoint,
+    ConsumeOutcome,
+    GrantRecord,
+    KeyRecord,
+    LedgerEntry,
+    LedgerQuery,
+    RevocationFilter,
+    SecretRecord,
+    Vote,
+)
+
+
+def _matches_fields(payload: bytes, fields: dict[str, str]) -> bool:
+    if not fields:
+        return True
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and all(body.get(k) == v for k, v in fields.items())
+
+
+def _grant_matches(grant: GrantRecord, which: RevocationFilter) -> bool:
+    return (
+        (which.jti is None or grant.jti == which.jti)
+        and (which.run_id is None or grant.run_id == which.run_id)
+        and (which.agent is None or grant.agent == which.agent)
+        and (which.tenant is None or grant.tenant == which.tenant)
+    )
+
+
+def _grant_active(grant: GrantRecord, at: float) -> bool:
+    return grant.revoked_at is None and grant.expires_at > at and grant.uses_left > 0
+
+
+class MemoryLedgerRepo:
+    """The ledger in a list."""
+
+    def __init__(self) -> None:
+        self._entries: list[LedgerEntry] = []
+        self._checkpoints: dict[int, Checkpoint] = {}
+
+    async def append(
+        self, bodies: Sequence[tuple[str, bytes]], chain: ChainFunction, ts: float
+    ) -> list[LedgerEntry]:
+        """Append rows chained to the current head."""
+        prev = self._entries[-1].entry_hash if self._entries else GENESIS_HASH
+        seq = len(self._entries)
+        new: list[LedgerEntry] = []
+        for kind, payload in bodies:
+            seq += 1
+            entry_hash = chain(prev, seq, ts, kind, payload)
+            new.append(LedgerEntry(seq, ts, kind, payload, prev, entry_hash))
+            prev = entry_hash
+        self._entries.extend(new)
+        return new
+
+    async def head(self) -> LedgerEntry | None:
+        """The last entry."""
+        return self._entries[-1] if self._entries else None
+
+    async def read(self, after_seq: int = 0, limit: int = 1000) -> list[LedgerEntry]:
+        """Entries after ``after_seq`` (seq n sits at index n-1)."""
+        return self._entries[max(after_seq, 0) : max(after_seq, 0) + limit]
+
+    async def search(self, query: LedgerQuery) -> list[LedgerEntry]:
+        """Entries matching ``query``."""
+        fields = dict(query.fields)
+        found: list[LedgerEntry] = []
+        for entry in self._entries[query.after_seq :]:
+            if query.kinds and entry.kind not in query.kinds:
+                continue
+            if query.since is not None and entry.ts < query.since:
+                continue
+            if query.until is not None and entry.ts >= query.until:
+                continue
+            if not _matches_fields(entry.payload, fields):
+                continue
+            found.append(entry)
+            if len(found) >= query.limit:
+                break
+        return found
+
+    async def add_checkpoint(self, cp: Checkpoint) -> None:
+        """Keep a checkpoint."""
+        if cp.seq in self._checkpoints:
+            raise StoreConflict(f"a checkpoint for ledger row {cp.seq} already exists")
+        self._checkpoints[cp.seq] = cp
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        """Checkpoints by seq."""
+        return [self._checkpoints[s] for s in sorted(self._checkpoints)]
+
+
+class MemoryGrantRepo:
+    """Grants in a dict."""
+
+    def __init__(self) -> None:
+        self._grants: dict[str, GrantRecord] = {}
+
+    async def record(self, grant: GrantRecord) -> None:
+        """Keep a grant."""
+        if grant.jti in self._grants:
+            raise StoreConflict(f"a grant with jti {grant.jti!r} already exists")
+        self._grants[grant.jti] = grant
+
+    async def consume(self, jti: str, now: float) -> ConsumeOutcome:
+        """Spend one use."""
+        grant = self._grants.get(jti)
+        if grant is None:
+            return ConsumeOutcome.UNKNOWN
+        if grant.revoked_at is not None:
+            return ConsumeOutcome.REVOKED
+        if now >= grant.expires_at:
+            return ConsumeOutcome.EXPIRED
+        if grant.uses_left <= 0:
+            return ConsumeOutcome.EXHAUSTED
+        self._grants[jti] = dataclasses.replace(grant, uses_left=grant.uses_left - 1)
+        return ConsumeOutcome.OK
+
+    async def revoke(self, which: RevocationFilter, now: float, reason: str) -> int:
+        """Revoke matching grants."""
+        if which.is_empty:
+            raise ValueError("a revocation needs at least one of jti, run_id, agent, tenant")
+        count = 0
+        for jti, grant in self._grants.items():
+            if grant.revoked_at is None and _grant_matches(grant, which):
+                self._grants[jti] = dataclasses.replace(
+                    grant, revoked_at=now, revoked_reason=reason
+                )
+                count += 1
+        return count
+
+    async def get(self, jti: str) -> GrantRecord | None:
+        """One grant."""
+        return self._grants.get(jti)
+
+    async def list(
+        self, which: RevocationFilter, *, active_at: float | None = None, limit: int = 1000
+    ) -> list[GrantRecord]:
+        """Matching grants."""
+        found = [
+            g
+            for g in self._grants.values()
+            if _grant_matches(g, which) and (active_at is None or _grant_active(g, active_at))
+        ]
+        found.sort(key=lambda g: (g.issued_at, g.jti))
+        return found[:limit]
+
+
+class MemoryApprovalRepo:
+    """Approvals in a dict."""
+
+    def __init__(self) -> None:
+        self._approvals: dict[str, ApprovalRecord] = {}
+
+    async def create(self, record: ApprovalRecord) -> None:
+        """Keep a new approval."""
+        if record.approval_id in self._approvals:
+            raise StoreConflict(f"an approval with id {record.approval_id!r} already exists")
+        self._approvals[record.approval_id] = record
+
+    async def get(self, approval_id: str) -> ApprovalRecord | None:
+        """One approval."""
+        return self._approvals.get(approval_id)
+
+    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
+        """Add a vote unless this approver already voted."""
+        record = self._approvals.get(approval_id)
+        if record is None:
+            raise RecordNotFound(f"no approval with id {approval_id!r}")
+        if any(v.approver == vote.approver for v in record.votes):
+            return False
+        self._approvals[approval_id] = dataclasses.replace(record, votes=(*record.votes, vote))
+        return True
+
+    async def transition(self, approval_id: str, expected: str, new: str, at: float) -> bool:
+        """Compare-and-set the state."""
+        record = self._approvals.get(approval_id)
+        if record is None or record.state != expected:
+            return False
+        self._approvals[approval_id] = dataclasses.replace(record, state=new, state_changed_at=at)
+        return True
+
+    async def list(self, state: str | None = None, limit: int = 1000) -> list[ApprovalRecord]:
+        """Approvals, optionally in one state."""
+        found = [a for a in self._approvals.values() if state is None or a.state == state]
+        found.sort(key=lambda a: (a.created_at, a.approval_id))
+        return found[:limit]
+
+
+class MemorySecretRepo:
+    """Secrets in a dict."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[tuple[str, str], SecretRecord] = {}
+
+    async def put(self, record: SecretRecord) -> None:
+        """Upsert."""
+        self._secrets[(record.tenant, record.name)] = record
+
+    async def get(self, tenant: str, name: str) -> SecretRecord | None:
+        """One secret."""
+        return self._secrets.get((tenant, name))
+
+    async def list(self) -> list[SecretRecord]:
+        """Every secret."""
+        return [self._secrets[k] for k in sorted(self._secrets)]
+
+    async def delete(self, tenant: str, name: str) -> bool:
+        """Remove one."""
+        return self._secrets.pop((tenant, name), None) is not None
+
+    async def touch(self, tenant: str, name: str, at: float) -> None:
+        """Record a use."""
+        record = self._secrets.get((tenant, name))
+        if record is not None:
+            self._secrets[(tenant, name)] = dataclasses.replace(record, last_used_at=at)
+
+    async def replace_all(self, records: Sequence[SecretRecord]) -> None:
+        """Swap the whole set."""
+        self._secrets = {(r.tenant, r.name): r for r in records}
+
+
+class MemoryKeyRepo:
+    """Keys in a dict."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, KeyRecord] = {}
+
+    async def put(self, record: KeyRecord) -> None:
+        """Upsert."""
+        self._keys[record.kid] = record
+
+    async def list(self) -> list[KeyRecord]:
+        """Every key."""
+        return sorted(self._keys.values(), key=lambda k: (k.created_at, k.kid))
+
+    async def set_state(self, kid: str, state: str, at: float) -> None:
+        """Change state."""
+        record = self._keys.get(kid)
+        if record is None:
+            raise RecordNotFound(f"no signing key with kid {kid!r}")
+        retired_at = at if state == "retired" else record.retired_at
+        self._keys[kid] = dataclasses.replace(record, state=state, retired_at=retired_at)
+
+
+class MemoryStore:
+    """A complete store that lives and dies with the process."""
+
+    def __init__(self) -> None:
+        self.ledger: LedgerRepo = MemoryLedgerRepo()
+        self.grants: GrantRepo = MemoryGrantRepo()
+        self.approvals: ApprovalRepo = MemoryApprovalRepo()
+        self.secrets: SecretRepo = MemorySecretRepo()
+        self.keys: KeyRepo = MemoryKeyRepo()
+
+    async def close(self) -> None:
+        """Nothing to release."""

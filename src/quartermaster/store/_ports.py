@@ -1,0 +1,202 @@
+"""The store seam: one async interface for everything Quartermaster keeps.
+
+Each repository is a Protocol with three implementations (``MemoryStore``, ``SQLiteStore``,
+``PostgresStore``) that pass the same contract tests. Every method is atomic on its own; a
+failing backend raises a ``StoreError`` subclass, never a driver exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ._records import (
+    ApprovalRecord,
+    Checkpoint,
+    ConsumeOutcome,
+    GrantRecord,
+    KeyRecord,
+    LedgerEntry,
+    LedgerQuery,
+    RevocationFilter,
+    SecretRecord,
+    Vote,
+)
+
+ChainFunction = Callable[[bytes, int, float, str, bytes], bytes]
+"""``chain(prev_hash, seq, ts, kind, payload) -> entry_hash``; supplied by the audit ledger."""
+
+GENESIS_HASH = b"\x00" * 32
+"""The ``prev_hash`` of the first ledger entry."""
+
+
+class LedgerRepo(Protocol):
+    """The append-only audit ledger and its signed checkpoints."""
+
+    async def append(
+        self, bodies: Sequence[tuple[str, bytes]], chain: ChainFunction, ts: float
+    ) -> list[LedgerEntry]:
+        """Append ``(kind, payload)`` rows in one transaction and return them, durable.
+
+        The head is read inside the same transaction, so concurrent appenders (even from
+        other processes) keep the chain linear. An empty ``bodies`` appends nothing.
+
+        Raises:
+            StoreError: the rows could not be made durable; none of them was written.
+        """
+        ...
+
+    async def head(self) -> LedgerEntry | None:
+        """The last entry, or ``None`` for an empty ledger."""
+        ...
+
+    async def read(self, after_seq: int = 0, limit: int = 1000) -> list[LedgerEntry]:
+        """Up to ``limit`` entries with ``seq > after_seq``, in ``seq`` order."""
+        ...
+
+    async def search(self, query: LedgerQuery) -> list[LedgerEntry]:
+        """Entries matching ``query``, in ``seq`` order."""
+        ...
+
+    async def add_checkpoint(self, cp: Checkpoint) -> None:
+        """Keep a signed checkpoint (one per ``seq``; a second one for a seq is a conflict).
+
+        Raises:
+            StoreConflict: a checkpoint for ``cp.seq`` already exists.
+        """
+        ...
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint, in ``seq`` order."""
+        ...
+
+
+class GrantRepo(Protocol):
+    """Grants the broker minted, spent atomically, revoked in bulk."""
+
+    async def record(self, grant: GrantRecord) -> None:
+        """Keep a newly minted grant.
+
+        Raises:
+            StoreConflict: a grant with this ``jti`` already exists.
+        """
+        ...
+
+    async def consume(self, jti: str, now: float) -> ConsumeOutcome:
+        """Spend one use of a grant atomically (see ``ConsumeOutcome`` for the order of checks)."""
+        ...
+
+    async def revoke(self, which: RevocationFilter, now: float, reason: str) -> int:
+        """Revoke every not-yet-revoked grant matching ``which``; return how many.
+
+        Raises:
+            ValueError: ``which`` has no field set (revoking everything is never implied).
+        """
+        ...
+
+    async def get(self, jti: str) -> GrantRecord | None:
+        """One grant by id."""
+        ...
+
+    async def list(
+        self, which: RevocationFilter, *, active_at: float | None = None, limit: int = 1000
+    ) -> list[GrantRecord]:
+        """Grants matching ``which`` ordered by ``(issued_at, jti)``.
+
+        With ``active_at``, only grants not revoked, not expired at that time and with uses left.
+        """
+        ...
+
+
+class ApprovalRepo(Protocol):
+    """Approval requests, their votes, and compare-and-set state changes."""
+
+    async def create(self, record: ApprovalRecord) -> None:
+        """Keep a new approval request (with any votes it already carries).
+
+        Raises:
+            StoreConflict: an approval with this id already exists.
+        """
+        ...
+
+    async def get(self, approval_id: str) -> ApprovalRecord | None:
+        """One approval, votes in the order they were cast."""
+        ...
+
+    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
+        """Add a vote; ``False`` (and nothing changes) if this approver already voted.
+
+        Raises:
+            RecordNotFound: no approval has this id.
+        """
+        ...
+
+    async def transition(self, approval_id: str, expected: str, new: str, at: float) -> bool:
+        """Set ``state`` to ``new`` only if it is ``expected``; else (or if unknown) ``False``."""
+        ...
+
+    async def list(self, state: str | None = None, limit: int = 1000) -> list[ApprovalRecord]:
+        """Approvals (optionally in one state) ordered by ``(created_at, approval_id)``."""
+        ...
+
+
+class SecretRepo(Protocol):
+    """Encrypted vault entries, keyed by ``(tenant, name)``."""
+
+    async def put(self, record: SecretRecord) -> None:
+        """Insert or replace the secret ``(record.tenant, record.name)``."""
+        ...
+
+    async def get(self, tenant: str, name: str) -> SecretRecord | None:
+        """One secret, or ``None``."""
+        ...
+
+    async def list(self) -> list[SecretRecord]:
+        """Every secret ordered by ``(tenant, name)``."""
+        ...
+
+    async def delete(self, tenant: str, name: str) -> bool:
+        """Remove a secret; ``False`` if there was none."""
+        ...
+
+    async def touch(self, tenant: str, name: str, at: float) -> None:
+        """Set ``last_used_at``; a secret deleted meanwhile is silently skipped."""
+        ...
+
+    async def replace_all(self, records: Sequence[SecretRecord]) -> None:
+        """Replace every secret with ``records`` in one transaction (master-key rotation)."""
+        ...
+
+
+class KeyRepo(Protocol):
+    """Signing keys (private halves wrapped by the caller)."""
+
+    async def put(self, record: KeyRecord) -> None:
+        """Insert or replace the key ``record.kid``."""
+        ...
+
+    async def list(self) -> list[KeyRecord]:
+        """Every key ordered by ``(created_at, kid)``."""
+        ...
+
+    async def set_state(self, kid: str, state: str, at: float) -> None:
+        """Change a key's state; moving to ``retired`` sets ``retired_at = at``.
+
+        Raises:
+            RecordNotFound: no key has this kid.
+        """
+        ...
+
+
+class Store(Protocol):
+    """Everything Quartermaster persists, behind one object."""
+
+    ledger: LedgerRepo
+    grants: GrantRepo
+    approvals: ApprovalRepo
+    secrets: SecretRepo
+    keys: KeyRepo
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
