@@ -1,18 +1,45 @@
-"""Every store implementation runs the same contract tests."""
+"""Every store implementation runs the same contract tests.
+
+PostgreSQL tests use the server at 127.0.0.1:5432 (database ``test``), each in a schema of
+its own that is dropped afterwards.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
-from quartermaster.store import MemoryStore, Store
+from quartermaster.store import MemoryStore, PostgresStore, SQLiteStore, Store
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture(params=["memory"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name, dropped (with everything in it) after the test."""
+    name = f"qm_test_{secrets.token_hex(6)}"
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_schema: str
+) -> AsyncIterator[Store]:
     """A fresh, empty store of each kind."""
-    made: Store = MemoryStore()
+    made: Store
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = await SQLiteStore.open(tmp_path / "qm.db")
+    else:
+        made = await PostgresStore.open(POSTGRES_URL, schema=pg_schema)
     try:
         yield made
     finally:

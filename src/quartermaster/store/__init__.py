@@ -1,4 +1,9 @@
-"""Persistence behind one async interface: memory, SQLite (embedded default) and PostgreSQL."""
+"""Persistence behind one async interface: memory, SQLite (embedded default) and PostgreSQL.
+
+``PostgresStore`` is imported on first use, so the PostgreSQL driver stays optional.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from ._errors import RecordNotFound as RecordNotFound
 from ._errors import SchemaVersionError as SchemaVersionError
@@ -8,6 +13,7 @@ from ._errors import StoreFull as StoreFull
 from ._errors import StoreLocked as StoreLocked
 from ._errors import StoreUnavailable as StoreUnavailable
 from ._memory import MemoryStore as MemoryStore
+from ._open import open_store as open_store
 from ._ports import GENESIS_HASH as GENESIS_HASH
 from ._ports import ApprovalRepo as ApprovalRepo
 from ._ports import ChainFunction as ChainFunction
@@ -26,3 +32,15 @@ from ._records import LedgerQuery as LedgerQuery
 from ._records import RevocationFilter as RevocationFilter
 from ._records import SecretRecord as SecretRecord
 from ._records import Vote as Vote
+from ._sqlite import SQLiteStore as SQLiteStore
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore as PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":
+        from ._postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,232 @@
+"""The shared store on PostgreSQL, for several stateless Quartermaster replicas.
+
+Each process holds one writer connection (its transactions serialised by a lock) and one
+reader. Across replicas, ledger appends serialise on a transaction-scoped advisory lock, so
+the head is read and extended atomically and the chain stays linear. A broken connection is
+replaced on next use; the failed call itself fails closed with ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import Any
+
+import anyio
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql as pg_sql
+
+from . import _rows
+from ._errors import (
+    SchemaVersionError,
+    StoreConflict,
+    StoreError,
+    StoreFull,
+    StoreLocked,
+    StoreUnavailable,
+)
+from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LedgerRepo, SecretRepo
+from ._postgres_schema import LATEST_VERSION, MIGRATIONS
+from ._sql import SqlApprovalRepo, SqlGrantRepo, SqlKeyRepo, SqlLedgerRepo, SqlSecretRepo
+
+_Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+def translate_postgres_error(exc: psycopg.Error) -> StoreError:
+    """The ``StoreError`` a user can act on for a PostgreSQL driver error.
+
+    Only the primary message is kept: PostgreSQL's DETAIL lines can quote row values.
+    """
+    primary = exc.diag.message_primary or type(exc).__name__
+    if isinstance(exc, pg_errors.UniqueViolation):
+        return StoreConflict("a record with the same key already exists")
+    if isinstance(exc, pg_errors.DiskFull):
+        return StoreFull("the PostgreSQL server's disk is full: free space on the server")
+    if isinstance(
+        exc, pg_errors.LockNotAvailable | pg_errors.DeadlockDetected | pg_errors.QueryCanceled
+    ):
+        return StoreLocked(f"PostgreSQL could not take a lock in time ({primary}); retry")
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction | pg_errors.InsufficientPrivilege):
+        return StoreUnavailable(
+            f"PostgreSQL refused the write ({primary}): connect to the primary with a role "
+            "that may write Quartermaster's schema"
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailable(
+            f"cannot reach PostgreSQL ({primary}): check that the server is up and store.url"
+        )
+    return StoreUnavailable(f"PostgreSQL failed ({type(exc).__name__}: {primary})")
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise translate_postgres_error(exc) from exc
+
+
+def _pg(sql: str) -> str:
+    # The shared statements use '?' placeholders and contain no literal '?' or '%'.
+    return sql.replace("?", "%s")
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _PgTx:
+    def __init__(self, conn: _Conn, ledger_lock: int) -> None:
+        self._conn = conn
+        self._ledger_lock = ledger_lock
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with _translated():
+            cursor = await self._conn.execute(_pg(sql), params)
+            return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with _translated():
+            async with self._conn.cursor() as cursor:
+                await cursor.executemany(_pg(sql), rows)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
+        with _translated():
+            cursor = await self._conn.execute(_pg(sql), params)
+            rows: list[_rows.Row] = list(await cursor.fetchall())
+            return rows
+
+    async def lock_ledger(self) -> None:
+        with _translated():
+            await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._ledger_lock,))
+
+
+class _PgBackend:
+    def __init__(self, url: str, schema: str | None) -> None:
+        self._url = url
+        self._schema = schema
+        self._ledger_lock = _lock_key(f"quartermaster.ledger:{schema or ''}")
+        self._lock = anyio.Lock()
+        self._read_lock = anyio.Lock()
+        self._writer: _Conn | None = None
+        self._reader: _Conn | None = None
+
+    async def connect(self) -> _Conn:
+        with _translated():
+            conn: _Conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            try:
+                if self._schema is not None:
+                    await conn.execute(
+                        pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self._schema))
+                    )
+            except BaseException:
+                await conn.close()
+                raise
+        return conn
+
+    async def _writer_conn(self) -> _Conn:
+        if self._writer is None or self._writer.closed or self._writer.broken:
+            self._writer = await self.connect()
+        return self._writer
+
+    async def _reader_conn(self) -> _Conn:
+        if self._reader is None or self._reader.closed or self._reader.broken:
+            self._reader = await self.connect()
+        return self._reader
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgTx]:
+        async with self._lock:
+            conn = await self._writer_conn()
+            with _translated():
+                await conn.execute("BEGIN")
+            try:
+                yield _PgTx(conn, self._ledger_lock)
+                with _translated():
+                    await conn.execute("COMMIT")
+            except BaseException:
+                with anyio.CancelScope(shield=True), suppress(psycopg.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
+        async with self._read_lock:
+            conn = await self._reader_conn()
+            with _translated():
+                cursor = await conn.execute(_pg(sql), params)
+                rows: list[_rows.Row] = list(await cursor.fetchall())
+                return rows
+
+    def json_text(self) -> str:
+        return "(convert_from(payload, 'UTF8')::jsonb ->> CAST(? AS TEXT))"
+
+    def json_key(self, name: str) -> str:
+        return name
+
+    async def migrate(self) -> None:
+        conn = await self._writer_conn()
+        with _translated():
+            if self._schema is not None:
+                await conn.execute(
+                    pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        pg_sql.Identifier(self._schema)
+                    )
+                )
+        async with self.transaction() as tx:
+            # Replicas starting together must not run the same migration twice.
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key("qm.migrate"),))
+            await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            rows = await tx.fetch("SELECT MAX(version) FROM schema_version")
+            current = int(rows[0][0] or 0)
+            if current > LATEST_VERSION:
+                raise SchemaVersionError(
+                    f"the PostgreSQL schema has version {current}, newer than this "
+                    f"Quartermaster understands (up to {LATEST_VERSION}): upgrade "
+                    "Quartermaster or use another store.postgres_schema"
+                )
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        await tx.execute(statement)
+                    await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    async def close(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    await conn.close()
+
+
+class PostgresStore:
+    """The shared store on a PostgreSQL database; open it with ``PostgresStore.open``."""
+
+    def __init__(self, backend: _PgBackend) -> None:
+        self._backend = backend
+        self.ledger: LedgerRepo = SqlLedgerRepo(backend)
+        self.grants: GrantRepo = SqlGrantRepo(backend)
+        self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
+        self.secrets: SecretRepo = SqlSecretRepo(backend)
+        self.keys: KeyRepo = SqlKeyRepo(backend)
+
+    @classmethod
+    async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:
+        """Connect to ``url``, create ``schema`` if given, and migrate.
+
+        Raises:
+            StoreUnavailable: the server cannot be reached or refuses the writes.
+            SchemaVersionError: the schema was written by a newer Quartermaster.
+        """
+        backend = _PgBackend(url, schema)
+        try:
+            await backend.migrate()
+        except BaseException:
+            await backend.close()
+            raise
+        return cls(backend)
+
+    async def close(self) -> None:
+        """Close both connections."""
+        await self._backend.close()

@@ -1,0 +1,95 @@
+"""The PostgreSQL schema, as numbered migrations (the same tables as SQLite's, native types)."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE ledger (
+                seq BIGINT PRIMARY KEY,
+                ts DOUBLE PRECISION NOT NULL,
+                kind TEXT NOT NULL,
+                payload BYTEA NOT NULL,
+                prev_hash BYTEA NOT NULL,
+                entry_hash BYTEA NOT NULL
+            )""",
+            "CREATE INDEX ledger_ts ON ledger (ts)",
+            """CREATE TABLE checkpoints (
+                seq BIGINT PRIMARY KEY,
+                head_hash BYTEA NOT NULL,
+                ts DOUBLE PRECISION NOT NULL,
+                kid TEXT NOT NULL,
+                signature BYTEA NOT NULL
+            )""",
+            """CREATE TABLE grants (
+                jti TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                tenant TEXT NOT NULL,
+                audience TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                target TEXT,
+                issued_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                uses_left INTEGER NOT NULL,
+                revoked_at DOUBLE PRECISION,
+                revoked_reason TEXT
+            )""",
+            "CREATE INDEX grants_run ON grants (run_id)",
+            "CREATE INDEX grants_agent ON grants (agent)",
+            "CREATE INDEX grants_tenant ON grants (tenant)",
+            """CREATE TABLE approvals (
+                approval_id TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                requester TEXT,
+                agent TEXT NOT NULL,
+                tenant TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                target TEXT,
+                args_sha256 TEXT NOT NULL,
+                risk TEXT NOT NULL,
+                required INTEGER NOT NULL,
+                grp TEXT,
+                state TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                summary TEXT NOT NULL,
+                state_changed_at DOUBLE PRECISION
+            )""",
+            "CREATE INDEX approvals_state ON approvals (state)",
+            """CREATE TABLE approval_votes (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                approval_id TEXT NOT NULL REFERENCES approvals (approval_id) ON DELETE CASCADE,
+                approver TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                via TEXT NOT NULL,
+                UNIQUE (approval_id, approver)
+            )""",
+            """CREATE TABLE secrets (
+                tenant TEXT NOT NULL,
+                name TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                nonce BYTEA NOT NULL,
+                ciphertext BYTEA NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                last_used_at DOUBLE PRECISION,
+                PRIMARY KEY (tenant, name)
+            )""",
+            """CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY,
+                alg TEXT NOT NULL,
+                wrapped_private BYTEA NOT NULL,
+                public_jwk TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                state TEXT NOT NULL,
+                retired_at DOUBLE PRECISION
+            )""",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+"""The schema version this release writes."""

@@ -1,0 +1,419 @@
+"""The repositories of both SQL stores, written once over a small backend seam.
+
+A backend (SQLite or PostgreSQL) supplies serialised write transactions, single-statement
+reads, and two dialect pieces (the ledger lock and JSON field access). Statements use ``?``
+placeholders; the PostgreSQL backend rewrites them. Driver errors are translated into
+``StoreError`` by the backend before they reach this module.
+
+Statements are assembled from module constants (column lists, ``?`` placeholders, fixed
+clauses) only; every value travels as a bound parameter, hence the file-wide S608 waiver.
+"""
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from . import _rows
+from ._errors import RecordNotFound, StoreConflict
+from ._ports import GENESIS_HASH, ChainFunction
+from ._records import (
+    ApprovalRecord,
+    Checkpoint,
+    ConsumeOutcome,
+    GrantRecord,
+    KeyRecord,
+    LedgerEntry,
+    LedgerQuery,
+    RevocationFilter,
+    SecretRecord,
+    Vote,
+)
+
+
+class Tx(Protocol):
+    """One open write transaction."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row."""
+        ...
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
+        """Run a query inside the transaction."""
+        ...
+
+    async def lock_ledger(self) -> None:
+        """Hold the ledger's append lock until the transaction ends."""
+        ...
+
+
+class SqlBackend(Protocol):
+    """What a SQL database must provide to the shared repositories."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction; commits on exit, rolls back on any exception."""
+        ...
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
+        """One read-only statement, seeing only committed data."""
+        ...
+
+    def json_text(self) -> str:
+        """SQL for 'the text of the top-level payload member named by the next parameter'."""
+        ...
+
+    def json_key(self, name: str) -> str:
+        """The parameter value that names the payload member ``name`` for ``json_text``."""
+        ...
+
+
+class SqlLedgerRepo:
+    """The ledger in a ``ledger`` table."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def append(
+        self, bodies: Sequence[tuple[str, bytes]], chain: ChainFunction, ts: float
+    ) -> list[LedgerEntry]:
+        """Append rows chained to the head read in the same transaction."""
+        if not bodies:
+            return []
+        async with self._db.transaction() as tx:
+            await tx.lock_ledger()
+            head = await tx.fetch("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(head[0][0]), bytes(head[0][1])) if head else (0, GENESIS_HASH)
+            new: list[LedgerEntry] = []
+            for kind, payload in bodies:
+                seq += 1
+                entry_hash = chain(prev, seq, ts, kind, payload)
+                new.append(LedgerEntry(seq, ts, kind, payload, prev, entry_hash))
+                prev = entry_hash
+            await tx.executemany(
+                f"INSERT INTO ledger ({_rows.LEDGER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.seq, e.ts, e.kind, e.payload, e.prev_hash, e.entry_hash) for e in new],
+            )
+        return new
+
+    async def head(self) -> LedgerEntry | None:
+        """The last entry."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.LEDGER_COLUMNS} FROM ledger ORDER BY seq DESC LIMIT 1"
+        )
+        return _rows.ledger_entry(rows[0]) if rows else None
+
+    async def read(self, after_seq: int = 0, limit: int = 1000) -> list[LedgerEntry]:
+        """Entries after ``after_seq``."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.LEDGER_COLUMNS} FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [_rows.ledger_entry(r) for r in rows]
+
+    async def search(self, query: LedgerQuery) -> list[LedgerEntry]:
+        """Entries matching ``query``."""
+        clauses = ["seq > ?"]
+        params: list[Any] = [query.after_seq]
+        if query.kinds:
+            clauses.append(f"kind IN ({', '.join('?' for _ in query.kinds)})")
+            params.extend(query.kinds)
+        if query.since is not None:
+            clauses.append("ts >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            clauses.append("ts < ?")
+            params.append(query.until)
+        for name, value in sorted(query.fields.items()):
+            clauses.append(f"{self._db.json_text()} = ?")
+            params.extend((self._db.json_key(name), value))
+        params.append(query.limit)
+        rows = await self._db.fetch(
+            f"SELECT {_rows.LEDGER_COLUMNS} FROM ledger WHERE {' AND '.join(clauses)} "
+            "ORDER BY seq LIMIT ?",
+            params,
+        )
+        return [_rows.ledger_entry(r) for r in rows]
+
+    async def add_checkpoint(self, cp: Checkpoint) -> None:
+        """Keep a checkpoint."""
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    f"INSERT INTO checkpoints ({_rows.CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                    (cp.seq, cp.head_hash, cp.ts, cp.kid, cp.signature),
+                )
+        except StoreConflict as exc:
+            raise StoreConflict(f"a checkpoint for ledger row {cp.seq} already exists") from exc
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY seq"
+        )
+        return [_rows.checkpoint(r) for r in rows]
+
+
+class SqlGrantRepo:
+    """Grants in a ``grants`` table."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def record(self, grant: GrantRecord) -> None:
+        """Keep a grant."""
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    f"INSERT INTO grants ({_rows.GRANT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _rows.grant_params(grant),
+                )
+        except StoreConflict as exc:
+            raise StoreConflict(f"a grant with jti {grant.jti!r} already exists") from exc
+
+    async def consume(self, jti: str, now: float) -> ConsumeOutcome:
+        """Spend one use in a single conditional update; classify a refusal afterwards."""
+        async with self._db.transaction() as tx:
+            spent = await tx.execute(
+                "UPDATE grants SET uses_left = uses_left - 1 WHERE jti = ? "
+                "AND revoked_at IS NULL AND expires_at > ? AND uses_left > 0",
+                (jti, now),
+            )
+            if spent:
+                return ConsumeOutcome.OK
+            rows = await tx.fetch(
+                "SELECT revoked_at, expires_at, uses_left FROM grants WHERE jti = ?", (jti,)
+            )
+        if not rows:
+            return ConsumeOutcome.UNKNOWN
+        revoked_at, expires_at, _ = rows[0]
+        if revoked_at is not None:
+            return ConsumeOutcome.REVOKED
+        if now >= expires_at:
+            return ConsumeOutcome.EXPIRED
+        return ConsumeOutcome.EXHAUSTED
+
+    async def revoke(self, which: RevocationFilter, now: float, reason: str) -> int:
+        """Revoke matching grants."""
+        if which.is_empty:
+            raise ValueError("a revocation needs at least one of jti, run_id, agent, tenant")
+        where, params = _rows.grant_where(which, "?")
+        async with self._db.transaction() as tx:
+            return await tx.execute(
+                "UPDATE grants SET revoked_at = ?, revoked_reason = ? "
+                f"WHERE revoked_at IS NULL AND {where}",
+                (now, reason, *params),
+            )
+
+    async def get(self, jti: str) -> GrantRecord | None:
+        """One grant."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.GRANT_COLUMNS} FROM grants WHERE jti = ?", (jti,)
+        )
+        return _rows.grant(rows[0]) if rows else None
+
+    async def list(
+        self, which: RevocationFilter, *, active_at: float | None = None, limit: int = 1000
+    ) -> list[GrantRecord]:
+        """Matching grants."""
+        where, params = _rows.grant_where(which, "?")
+        if active_at is not None:
+            where += " AND revoked_at IS NULL AND expires_at > ? AND uses_left > 0"
+            params.append(active_at)
+        rows = await self._db.fetch(
+            f"SELECT {_rows.GRANT_COLUMNS} FROM grants WHERE {where} "
+            "ORDER BY issued_at, jti LIMIT ?",
+            (*params, limit),
+        )
+        return [_rows.grant(r) for r in rows]
+
+
+_APPROVALS_WITH_VOTES = (
+    "SELECT {cols}, v.approver, v.decision, v.at, v.via FROM ({inner}) a "
+    "LEFT JOIN approval_votes v ON v.approval_id = a.approval_id "
+    "ORDER BY a.created_at, a.approval_id, v.id"
+)
+
+
+class SqlApprovalRepo:
+    """Approvals in ``approvals`` with votes in ``approval_votes``."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def create(self, record: ApprovalRecord) -> None:
+        """Keep a new approval and its votes."""
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    f"INSERT INTO approvals ({_rows.APPROVAL_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _rows.approval_params(record),
+                )
+                if record.votes:
+                    await tx.executemany(
+                        f"INSERT INTO approval_votes ({_rows.VOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (record.approval_id, v.approver, v.decision, v.at, v.via)
+                            for v in record.votes
+                        ],
+                    )
+        except StoreConflict as exc:
+            raise StoreConflict(
+                f"an approval with id {record.approval_id!r} already exists"
+            ) from exc
+
+    async def _select(self, where: str, params: Sequence[Any]) -> list[ApprovalRecord]:
+        # One statement, so an approval and its votes come from the same snapshot.
+        cols = ", ".join(f"a.{c.strip()}" for c in _rows.APPROVAL_COLUMNS.split(","))
+        inner = f"SELECT * FROM approvals WHERE {where}"
+        rows = await self._db.fetch(_APPROVALS_WITH_VOTES.format(cols=cols, inner=inner), params)
+        found: dict[str, tuple[_rows.Row, list[_rows.Row]]] = {}
+        for row in rows:
+            head, vote = row[:16], row[16:]
+            entry = found.setdefault(row[0], (head, []))
+            if vote[0] is not None:
+                entry[1].append(vote)
+        return [_rows.approval(head, votes) for head, votes in found.values()]
+
+    async def get(self, approval_id: str) -> ApprovalRecord | None:
+        """One approval."""
+        found = await self._select("approval_id = ?", (approval_id,))
+        return found[0] if found else None
+
+    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
+        """Add a vote unless this approver already voted."""
+        async with self._db.transaction() as tx:
+            exists = await tx.fetch("SELECT 1 FROM approvals WHERE approval_id = ?", (approval_id,))
+            if not exists:
+                raise RecordNotFound(f"no approval with id {approval_id!r}")
+            added = await tx.execute(
+                f"INSERT INTO approval_votes ({_rows.VOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (approval_id, approver) DO NOTHING",
+                (approval_id, vote.approver, vote.decision, vote.at, vote.via),
+            )
+        return added == 1
+
+    async def transition(self, approval_id: str, expected: str, new: str, at: float) -> bool:
+        """Compare-and-set the state."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE approvals SET state = ?, state_changed_at = ? "
+                "WHERE approval_id = ? AND state = ?",
+                (new, at, approval_id, expected),
+            )
+        return changed == 1
+
+    async def list(self, state: str | None = None, limit: int = 1000) -> list[ApprovalRecord]:
+        """Approvals, optionally in one state."""
+        where = "1=1" if state is None else "state = ?"
+        params: list[Any] = [] if state is None else [state]
+        return await self._select(
+            f"{where} ORDER BY created_at, approval_id LIMIT ?", (*params, limit)
+        )
+
+
+_SECRET_UPSERT = (
+    f"INSERT INTO secrets ({_rows.SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (tenant, name) DO UPDATE SET key_id = excluded.key_id, "
+    "nonce = excluded.nonce, ciphertext = excluded.ciphertext, "
+    "created_at = excluded.created_at, updated_at = excluded.updated_at, "
+    "last_used_at = excluded.last_used_at"
+)
+
+
+class SqlSecretRepo:
+    """Secrets in a ``secrets`` table."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def put(self, record: SecretRecord) -> None:
+        """Upsert."""
+        async with self._db.transaction() as tx:
+            await tx.execute(_SECRET_UPSERT, _rows.secret_params(record))
+
+    async def get(self, tenant: str, name: str) -> SecretRecord | None:
+        """One secret."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.SECRET_COLUMNS} FROM secrets WHERE tenant = ? AND name = ?",
+            (tenant, name),
+        )
+        return _rows.secret(rows[0]) if rows else None
+
+    async def list(self) -> list[SecretRecord]:
+        """Every secret."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.SECRET_COLUMNS} FROM secrets ORDER BY tenant, name"
+        )
+        return [_rows.secret(r) for r in rows]
+
+    async def delete(self, tenant: str, name: str) -> bool:
+        """Remove one."""
+        async with self._db.transaction() as tx:
+            gone = await tx.execute(
+                "DELETE FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)
+            )
+        return gone == 1
+
+    async def touch(self, tenant: str, name: str, at: float) -> None:
+        """Record a use."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE secrets SET last_used_at = ? WHERE tenant = ? AND name = ?",
+                (at, tenant, name),
+            )
+
+    async def replace_all(self, records: Sequence[SecretRecord]) -> None:
+        """Swap the whole set in one transaction."""
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM secrets")
+            if records:
+                await tx.executemany(_SECRET_UPSERT, [_rows.secret_params(r) for r in records])
+
+
+class SqlKeyRepo:
+    """Signing keys in a ``signing_keys`` table."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def put(self, record: KeyRecord) -> None:
+        """Upsert."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                f"INSERT INTO signing_keys ({_rows.KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, "
+                "wrapped_private = excluded.wrapped_private, public_jwk = excluded.public_jwk, "
+                "created_at = excluded.created_at, state = excluded.state, "
+                "retired_at = excluded.retired_at",
+                _rows.key_params(record),
+            )
+
+    async def list(self) -> list[KeyRecord]:
+        """Every key."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"
+        )
+        return [_rows.key(r) for r in rows]
+
+    async def set_state(self, kid: str, state: str, at: float) -> None:
+        """Change state; ``retired`` also stamps ``retired_at``."""
+        async with self._db.transaction() as tx:
+            if state == "retired":
+                changed = await tx.execute(
+                    "UPDATE signing_keys SET state = ?, retired_at = ? WHERE kid = ?",
+                    (state, at, kid),
+                )
+            else:
+                changed = await tx.execute(
+                    "UPDATE signing_keys SET state = ? WHERE kid = ?", (state, kid)
+                )
+        if not changed:
+            raise RecordNotFound(f"no signing key with kid {kid!r}")

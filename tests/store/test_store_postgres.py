@@ -1,0 +1,97 @@
+"""What only the PostgreSQL store does: schemas, versions, unreachable servers, reconnects."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import anyio
+import psycopg
+import pytest
+from psycopg import sql
+
+from quartermaster.config._store import StoreConfig
+from quartermaster.store import (
+    PostgresStore,
+    SchemaVersionError,
+    StoreUnavailable,
+    open_store,
+)
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def chain(prev: bytes, seq: int, ts: float, kind: str, payload: bytes) -> bytes:
+    return hashlib.sha256(prev + seq.to_bytes(8, "big") + kind.encode() + payload).digest()
+
+
+async def test_open_store_creates_the_schema_and_reopens(pg_schema: str) -> None:
+    config = StoreConfig(url=POSTGRES_URL, postgres_schema=pg_schema)
+    first = await open_store(config)
+    await first.ledger.append([("k", b"{}")], chain, 1.0)
+    await first.close()
+    second = await open_store(config)
+    try:
+        head = await second.ledger.head()
+        assert head is not None
+        assert head.seq == 1
+    finally:
+        await second.close()
+
+
+async def test_refuses_a_newer_schema(pg_schema: str) -> None:
+    await (await PostgresStore.open(POSTGRES_URL, schema=pg_schema)).close()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("INSERT INTO {}.schema_version (version) VALUES (42)").format(
+                sql.Identifier(pg_schema)
+            )
+        )
+    with pytest.raises(SchemaVersionError, match="version 42"):
+        await PostgresStore.open(POSTGRES_URL, schema=pg_schema)
+
+
+async def test_unreachable_server_is_unavailable() -> None:
+    with pytest.raises(StoreUnavailable, match="cannot reach PostgreSQL"):
+        await PostgresStore.open("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+async def test_two_replicas_keep_one_linear_chain(pg_schema: str) -> None:
+    a = await PostgresStore.open(POSTGRES_URL, schema=pg_schema)
+    b = await PostgresStore.open(POSTGRES_URL, schema=pg_schema)
+    try:
+
+        async def writer(store: PostgresStore, tag: str) -> None:
+            for i in range(20):
+                await store.ledger.append([(tag, str(i).encode())], chain, 1.0)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer, a, "a")
+            tg.start_soon(writer, b, "b")
+        rows = await a.ledger.read(limit=100)
+        assert [r.seq for r in rows] == list(range(1, 41))
+        for before, after in itertools.pairwise(rows):
+            assert after.prev_hash == before.entry_hash
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_dropped_connection_fails_then_recovers(pg_schema: str) -> None:
+    url = f"{POSTGRES_URL}?application_name={pg_schema}"
+    store = await PostgresStore.open(url, schema=pg_schema)
+    try:
+        await store.ledger.append([("k", b"{}")], chain, 1.0)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (pg_schema,),
+            ).fetchall()
+        assert killed
+        with pytest.raises(StoreUnavailable, match="cannot reach PostgreSQL"):
+            await store.ledger.append([("k", b"{}")], chain, 2.0)
+        rows = await store.ledger.append([("k", b"{}")], chain, 3.0)
+        assert rows[0].seq == 2
+    finally:
+        await store.close()

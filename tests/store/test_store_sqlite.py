@@ -1,0 +1,147 @@
+"""What only the SQLite store does: files, pragmas, migrations, and errors a user can act on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from quartermaster.config._store import StoreConfig
+from quartermaster.store import (
+    SchemaVersionError,
+    SQLiteStore,
+    StoreFull,
+    StoreLocked,
+    StoreUnavailable,
+    open_store,
+)
+
+
+def chain(prev: bytes, seq: int, ts: float, kind: str, payload: bytes) -> bytes:
+    return hashlib.sha256(prev + seq.to_bytes(8, "big") + kind.encode() + payload).digest()
+
+
+async def test_creates_private_file_in_wal_with_full_sync(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "qm.db"
+    store = await SQLiteStore.open(path)
+    try:
+        await store.ledger.append([("k", b"{}")], chain, 1.0)
+    finally:
+        await store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 1
+
+
+async def test_data_survives_reopen_and_migrations_run_once(tmp_path: Path) -> None:
+    path = tmp_path / "qm.db"
+    first = await SQLiteStore.open(path)
+    await first.ledger.append([("k", b"{}"), ("k", b"[]")], chain, 1.0)
+    await first.close()
+    second = await SQLiteStore.open(path)
+    try:
+        head = await second.ledger.head()
+        assert head is not None
+        assert head.seq == 2
+    finally:
+        await second.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+
+
+async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "qm.db"
+    await (await SQLiteStore.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (99)")
+    with pytest.raises(SchemaVersionError, match=r"version 99.*upgrade Quartermaster"):
+        await SQLiteStore.open(path)
+
+
+async def test_refuses_a_foreign_database(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(SchemaVersionError, match="not a Quartermaster database"):
+        await SQLiteStore.open(path)
+
+
+async def test_refuses_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(StoreUnavailable, match="not a Quartermaster database"):
+        await SQLiteStore.open(path)
+
+
+async def test_path_under_a_file_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnavailable, match="cannot create the database"):
+        await SQLiteStore.open(blocker / "qm.db")
+
+
+async def test_another_writer_holding_the_lock_gives_store_locked(tmp_path: Path) -> None:
+    path = tmp_path / "qm.db"
+    store = await SQLiteStore.open(path, busy_timeout_ms=50)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreLocked, match="busy_timeout_ms"):
+            await store.ledger.append([("k", b"{}")], chain, 1.0)
+        other.execute("ROLLBACK")
+        assert len(await store.ledger.append([("k", b"{}")], chain, 1.0)) == 1
+    finally:
+        other.close()
+        await store.close()
+
+
+async def _fill(store: SQLiteStore) -> None:
+    for i in range(10_000):
+        await store.ledger.append([("k", b"x" * 2000)], chain, float(i))
+
+
+async def test_size_limit_gives_store_full_and_keeps_earlier_rows(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "qm.db", max_bytes=128 * 1024)
+    try:
+        with pytest.raises(StoreFull, match="max_bytes"):
+            await _fill(store)
+        written = await store.ledger.read(limit=100_000)
+        assert 10 < len(written) < 100
+        assert [e.seq for e in written] == list(range(1, len(written) + 1))
+        with pytest.raises(StoreFull):
+            await store.ledger.append([("k", b"y" * 2000)] * 5, chain, 1.0)
+        assert await store.ledger.read(limit=100_000) == written
+    finally:
+        await store.close()
+
+
+async def test_open_store_resolves_relative_paths_against_base_dir(tmp_path: Path) -> None:
+    config = StoreConfig(url="sqlite:///state/qm.db")
+    store = await open_store(config, base_dir=tmp_path)
+    await store.close()
+    assert (tmp_path / "state" / "qm.db").exists()
+
+
+def test_store_config_defaults_and_validation() -> None:
+    assert StoreConfig().url == "sqlite:///.quartermaster/quartermaster.db"
+    assert StoreConfig().backend == "sqlite"
+    assert StoreConfig(url="sqlite:////abs/q.db").sqlite_path == "/abs/q.db"
+    assert StoreConfig(url="postgresql://qm@db:5432/qm").backend == "postgresql"
+    with pytest.raises(ValueError, match="must not contain a password"):
+        StoreConfig(url="postgresql://qm:hunter2@db/qm")
+    with pytest.raises(ValueError, match="in-memory"):
+        StoreConfig(url="sqlite:///:memory:")
+    with pytest.raises(ValueError, match="must start with"):
+        StoreConfig(url="mysql://db/qm")
+    with pytest.raises(ValueError, match="lower-case identifier"):
+        StoreConfig(url="postgresql://db/qm", postgres_schema="Robert'); DROP")
+    with pytest.raises(ValueError, match="not an SQLite"):
+        _ = StoreConfig(url="postgresql://db/qm").sqlite_path
+    with pytest.raises(ValueError, match="Extra inputs"):
+        StoreConfig.model_validate({"url": "sqlite:///x.db", "pasword": "x"})
