@@ -1,0 +1,225 @@
+"""The minting side: issue a grant for one call, record it, revoke and list grants."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from quartermaster._clock import Clock
+from quartermaster.config._broker import BrokerConfig
+from quartermaster.identity import RunIdentity, is_valid_name
+from quartermaster.store import ConsumeOutcome, GrantRecord, GrantRepo, RevocationFilter
+
+from ._claims import GRANT_TYPE, GrantClaims, is_scope_token, is_sha256_hex
+from ._errors import GrantExpired, GrantReplayed, GrantRevoked, GrantUnknown
+from ._keyring import KeyRing
+from ._verify import VerifiedGrant, verify_grant
+
+MAX_USES = 100
+"""No grant may allow more calls than this."""
+
+_TOOL = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedGrant:
+    """A freshly minted grant: the signed token, its claims and the row the store keeps."""
+
+    token: str = field(repr=False)
+    claims: GrantClaims
+    record: GrantRecord
+
+
+def _check_mint_arguments(
+    audience: str, tool: str, action: str, target: str | None, args_sha256: str
+) -> None:
+    if not is_valid_name(audience):
+        raise ValueError("audience must be 1-256 printable characters without spaces")
+    if not _TOOL.match(tool):
+        raise ValueError("tool must be 1-256 printable characters without spaces")
+    if not is_scope_token(action):
+        raise ValueError("action must be an OAuth scope token (printable, no spaces, <=128)")
+    if target is not None and not 0 < len(target) <= 1024:
+        raise ValueError("target must be 1-1024 characters when given")
+    if not is_sha256_hex(args_sha256):
+        raise ValueError("args_sha256 must be 64 lower-case hex digits")
+
+
+class Broker:
+    """Mints grants for single calls and keeps them in a :class:`GrantRepo`.
+
+    ``keys`` must be loaded (``await keys.load()``) before the first ``mint``. Every grant
+    is recorded before it is returned, so revocation and single use are enforced online by
+    :meth:`verify` (and by any receiving service that checks with the store).
+    """
+
+    def __init__(
+        self, *, keys: KeyRing, grants: GrantRepo, config: BrokerConfig, clock: Clock
+    ) -> None:
+        self._keys = keys
+        self._grants = grants
+        self._config = config
+        self._clock = clock
+
+    @property
+    def keys(self) -> KeyRing:
+        """The key ring grants are signed with."""
+        return self._keys
+
+    async def mint(
+        self,
+        identity: RunIdentity,
+        *,
+        audience: str,
+        tool: str,
+        action: str,
+        target: str | None,
+        args_sha256: str,
+        ttl: float | None = None,
+        approval_id: str | None = None,
+        uses: int | None = None,
+    ) -> IssuedGrant:
+        """Sign and record a grant letting ``identity`` do ``action`` once on ``target``.
+
+        ``ttl`` defaults to ``broker.default_ttl`` and is capped at ``broker.max_ttl`` (a
+        rule can never exceed the cap); ``uses`` defaults to ``broker.default_uses``.
+
+        Raises:
+            ValueError: an argument is malformed (empty audience, bad digest, ttl <= 0, ...).
+            BrokerError: the key ring is not loaded.
+            StoreError: the grant could not be recorded; it must not be used.
+        """
+        _check_mint_arguments(audience, tool, action, target, args_sha256)
+        lifetime = self._config.default_ttl if ttl is None else ttl
+        if lifetime <= 0:
+            raise ValueError("a grant's ttl must be positive")
+        count = self._config.default_uses if uses is None else uses
+        if not 1 <= count <= MAX_USES:
+            raise ValueError(f"uses must be between 1 and {MAX_USES}")
+        if approval_id is not None and not is_valid_name(approval_id):
+            raise ValueError("approval_id must be 1-256 printable characters without spaces")
+        now = self._clock.now()
+        issued_at = int(now)
+        expires_at = issued_at + max(1, int(min(lifetime, self._config.max_ttl)))
+        claims = GrantClaims(
+            issuer=self._config.issuer,
+            agent=identity.agent,
+            on_behalf_of=identity.on_behalf_of,
+            audience=audience,
+            scope=action,
+            tool=tool,
+            action=action,
+            target=target,
+            tenant=identity.tenant,
+            run_id=identity.run_id,
+            approval_id=approval_id,
+            args_sha256=args_sha256,
+            issued_at=issued_at,
+            not_before=issued_at,
+            expires_at=expires_at,
+            jti=secrets.token_urlsafe(16),
+            uses=count,
+        )
+        token = self._keys.current.sign(claims.to_jwt(), GRANT_TYPE)
+        record = GrantRecord(
+            jti=claims.jti,
+            run_id=identity.run_id,
+            agent=identity.agent,
+            tenant=identity.tenant,
+            audience=audience,
+            tool=tool,
+            target=target,
+            issued_at=now,
+            expires_at=float(expires_at),
+            uses_left=count,
+        )
+        await self._grants.record(record)
+        return IssuedGrant(token=token, claims=claims, record=record)
+
+    async def verify(self, token: str, *, audience: str, consume: bool = True) -> VerifiedGrant:
+        """Verify a grant offline, then online against the store.
+
+        With ``consume`` (the default) one use is spent atomically: a second use of a
+        single-use grant raises ``GrantReplayed``. Without it, the grant is only checked
+        (for ``quartermaster grants verify``).
+
+        Raises:
+            GrantInvalid: one subclass per reason, including ``GrantRevoked``,
+                ``GrantReplayed`` and ``GrantUnknown`` from the online check.
+            StoreError: the store could not be asked; treat the grant as invalid.
+        """
+        verified = verify_grant(
+            token,
+            audience=audience,
+            jwks=self._keys.key_set(),
+            issuer=self._config.issuer,
+            clock=self._clock,
+            leeway=self._config.clock_skew,
+        )
+        jti = verified.claims.jti
+        now = self._clock.now()
+        if consume:
+            outcome = await self._grants.consume(jti, now)
+        else:
+            outcome = _state_of(await self._grants.get(jti), now)
+        if outcome is ConsumeOutcome.UNKNOWN:
+            raise GrantUnknown(f"grant {jti} is not on record with this broker")
+        if outcome is ConsumeOutcome.REVOKED:
+            raise GrantRevoked(f"grant {jti} was revoked")
+        if outcome is ConsumeOutcome.EXPIRED:
+            raise GrantExpired(f"grant {jti} has expired")
+        if outcome is ConsumeOutcome.EXHAUSTED:
+            raise GrantReplayed(f"grant {jti} was already used")
+        return verified
+
+    async def revoke(
+        self,
+        *,
+        jti: str | None = None,
+        run_id: str | None = None,
+        agent: str | None = None,
+        tenant: str | None = None,
+        reason: str = "revoked",
+    ) -> int:
+        """Revoke one grant, or every grant of a run, an agent or a tenant; return how many.
+
+        The given fields must all match (``run_id`` and ``tenant`` together revoke that run
+        of that tenant only).
+
+        Raises:
+            ValueError: no field was given (revoking everything is never implied).
+            StoreError: the store failed; nothing may be assumed revoked.
+        """
+        which = RevocationFilter(jti=jti, run_id=run_id, agent=agent, tenant=tenant)
+        if which.is_empty:
+            raise ValueError("name at least one of jti, run_id, agent, tenant to revoke")
+        return await self._grants.revoke(which, self._clock.now(), reason)
+
+    async def list(
+        self,
+        *,
+        jti: str | None = None,
+        run_id: str | None = None,
+        agent: str | None = None,
+        tenant: str | None = None,
+        active_only: bool = False,
+        limit: int = 1000,
+    ) -> list[GrantRecord]:
+        """Grants matching every given field, oldest first; ``active_only`` drops spent ones."""
+        which = RevocationFilter(jti=jti, run_id=run_id, agent=agent, tenant=tenant)
+        active_at = self._clock.now() if active_only else None
+        return await self._grants.list(which, active_at=active_at, limit=limit)
+
+
+def _state_of(record: GrantRecord | None, now: float) -> ConsumeOutcome:
+    # The same order of checks as GrantRepo.consume, without spending a use.
+    if record is None:
+        return ConsumeOutcome.UNKNOWN
+    if record.revoked_at is not None:
+        return ConsumeOutcome.REVOKED
+    if now >= record.expires_at:
+        return ConsumeOutcome.EXPIRED
+    if record.uses_left <= 0:
+        return ConsumeOutcome.EXHAUSTED
+    return ConsumeOutcome.OK

@@ -1,0 +1,158 @@
+"""Agent tokens: bearer JWTs Quartermaster issues to its own agents (``agents issue``)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from quartermaster._clock import Clock
+
+from ._errors import TokenAlgorithmRefused, TokenKeyUnknown, TokenMalformed
+from ._jose import check_registered, delegation_chain, name_claim, scopes_of, verified_claims
+from ._model import MODES, Mode, Principal, is_valid_name
+
+AGENT_TOKEN_TYPE = "qm-agent+jwt"  # noqa: S105 - a JOSE media type, not a secret
+"""The JOSE header ``typ`` of agent tokens; grants (``qm-grant+jwt``) are never accepted here."""
+
+
+class VerificationKeyLike(Protocol):
+    """A public key pinned to one algorithm (``quartermaster.broker.VerificationKey`` fits)."""
+
+    @property
+    def alg(self) -> str:
+        """The one algorithm this key verifies."""
+        ...
+
+    @property
+    def public_key(self) -> Any:
+        """The key object PyJWT verifies with."""
+        ...
+
+
+class TokenKeys(Protocol):
+    """Signing keys for agent tokens (``quartermaster.broker.KeyRing`` with purpose ``agent``)."""
+
+    def sign(self, claims: dict[str, Any], typ: str) -> str:
+        """A compact JWS of ``claims`` under the active key, with header ``typ``."""
+        ...
+
+    def verification_key(self, kid: str) -> VerificationKeyLike | None:
+        """The trusted public key named ``kid``, or ``None``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAgentToken:
+    """An agent token and what it says; the token itself never appears in a repr."""
+
+    token: str = field(repr=False)
+    agent: str
+    tenant: str
+    on_behalf_of: str | None
+    mode: Mode
+    jti: str
+    expires_at: int
+
+
+def issue_agent_token(
+    keys: TokenKeys,
+    *,
+    issuer: str,
+    agent: str,
+    tenant: str,
+    ttl: float,
+    max_ttl: float,
+    clock: Clock,
+    on_behalf_of: str | None = None,
+    mode: Mode = "autonomous",
+    scopes: tuple[str, ...] = (),
+) -> IssuedAgentToken:
+    """Sign a bearer token for ``agent`` in ``tenant`` (``quartermaster agents issue``).
+
+    The token's audience is ``issuer`` itself: it authenticates callers of this
+    Quartermaster and nothing else.
+
+    Raises:
+        ValueError: a name is malformed, or ``ttl`` is not in ``(0, max_ttl]``.
+    """
+    for label, value in (("agent", agent), ("tenant", tenant), ("on_behalf_of", on_behalf_of)):
+        if value is not None and not is_valid_name(value):
+            raise ValueError(f"{label} must be 1-256 printable characters without spaces")
+    if not 0 < ttl <= max_ttl:
+        raise ValueError(
+            f"ttl must be positive and at most identity.agent_tokens.max_ttl ({max_ttl:g}s)"
+        )
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    if any(not scope or " " in scope for scope in scopes):
+        raise ValueError("scopes must be non-empty and contain no spaces")
+    issued_at = int(clock.now())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": issuer,
+        "sub": agent,
+        "tenant": tenant,
+        "mode": mode,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + int(ttl),
+        "jti": secrets.token_urlsafe(16),
+    }
+    if on_behalf_of is not None:
+        claims["act"] = {"sub": on_behalf_of}
+    if scopes:
+        claims["scope"] = " ".join(scopes)
+    return IssuedAgentToken(
+        token=keys.sign(claims, AGENT_TOKEN_TYPE),
+        agent=agent,
+        tenant=tenant,
+        on_behalf_of=on_behalf_of,
+        mode=mode,
+        jti=claims["jti"],
+        expires_at=claims["exp"],
+    )
+
+
+def verify_agent_token(
+    token: str,
+    header: dict[str, Any],
+    keys: TokenKeys,
+    *,
+    issuer: str,
+    now: float,
+    leeway: float,
+) -> Principal:
+    """The principal of an agent token whose (unverified) ``header`` was already parsed.
+
+    Raises:
+        AuthenticationFailed: one subclass per reason.
+    """
+    kid = header.get("kid")
+    key = keys.verification_key(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenKeyUnknown("the agent token's key is unknown or retired; issue a new token")
+    if header.get("alg") != key.alg:
+        raise TokenAlgorithmRefused(f"agent tokens are signed with {key.alg} only")
+    claims = verified_claims(token, key.public_key, key.alg)
+    expires_at = check_registered(claims, issuer=issuer, audience=issuer, now=now, leeway=leeway)
+    mode = claims.get("mode")
+    if mode not in MODES:
+        raise TokenMalformed("the agent token's 'mode' claim is missing or unknown")
+    # Like grants, an agent token's `act` names the human the agent works for: one level.
+    humans = delegation_chain(claims)
+    if len(humans) > 1:
+        raise TokenMalformed("an agent token's 'act' names one human, without nesting")
+    return Principal(
+        agent=name_claim(claims, "sub", "agent"),
+        tenant=name_claim(claims, "tenant", "tenant"),
+        on_behalf_of=humans[0] if humans else None,
+        delegation=(),
+        mode=mode,
+        auth="agent_token",
+        scopes=scopes_of(claims),
+        issuer=issuer,
+        subject=claims["sub"],
+        token_id=claims.get("jti") if isinstance(claims.get("jti"), str) else None,
+        expires_at=expires_at,
+    )

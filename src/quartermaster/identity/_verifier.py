@@ -1,0 +1,134 @@
+"""Bearer tokens on the HTTP transport: one verifier for agent tokens and IdP JWTs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mcp.server.auth.provider import AccessToken
+
+from quartermaster._clock import Clock
+from quartermaster.config._identity import AgentTokensConfig, IdpConfig
+
+from ._agent_tokens import AGENT_TOKEN_TYPE, TokenKeys, verify_agent_token
+from ._errors import AgentTokensDisabled, AuthenticationFailed, TokenTypeUnknown
+from ._idp import JwksSource, verify_idp_token
+from ._jose import unverified_header
+from ._model import Principal
+
+MAX_BEARER_LENGTH = 8192
+"""Bearer tokens longer than this are refused unparsed."""
+
+_GRANT_TYPE = "qm-grant+jwt"
+
+
+class BearerVerifier:
+    """Turns a bearer token into a :class:`Principal`, or raises why not.
+
+    A token whose header ``typ`` is ``qm-agent+jwt`` is an agent token, checked against
+    ``agent_keys``; any other JWT goes to the configured identity provider. A grant
+    (``qm-grant+jwt``) is never a bearer credential.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        clock: Clock,
+        agent_tokens: AgentTokensConfig,
+        agent_keys: TokenKeys | None,
+        idp: IdpConfig | None = None,
+        idp_keys: JwksSource | None = None,
+        leeway: float = 30.0,
+    ) -> None:
+        if (idp is None) != (idp_keys is None):
+            raise ValueError("give idp and idp_keys together, or neither")
+        if agent_tokens.enabled and agent_keys is None:
+            raise ValueError("agent tokens are enabled: pass agent_keys (the 'agent' KeyRing)")
+        self._issuer = issuer
+        self._clock = clock
+        self._agent_tokens = agent_tokens
+        self._agent_keys = agent_keys
+        self._idp = idp
+        self._idp_keys = idp_keys
+        self._leeway = leeway
+
+    async def verify(self, token: str) -> Principal:
+        """The principal ``token`` proves.
+
+        Raises:
+            AuthenticationFailed: one subclass per reason (see ``quartermaster.identity``).
+        """
+        header = unverified_header(token, MAX_BEARER_LENGTH)
+        typ = header.get("typ")
+        kind = typ.lower().removeprefix("application/") if isinstance(typ, str) else None
+        now = self._clock.now()
+        if kind == AGENT_TOKEN_TYPE:
+            if not self._agent_tokens.enabled or self._agent_keys is None:
+                raise AgentTokensDisabled("agent tokens are disabled (identity.agent_tokens)")
+            return verify_agent_token(
+                token, header, self._agent_keys, issuer=self._issuer, now=now, leeway=self._leeway
+            )
+        if kind == _GRANT_TYPE:
+            raise TokenTypeUnknown("a grant is not a bearer credential for Quartermaster")
+        if self._idp is None or self._idp_keys is None:
+            raise TokenTypeUnknown("not an agent token, and no identity provider is configured")
+        return await verify_idp_token(token, header, self._idp, self._idp_keys, now=now)
+
+
+class QuartermasterAccessToken(AccessToken):
+    """The SDK's ``AccessToken`` with the verified :class:`Principal` attached."""
+
+    principal: Principal
+
+
+class McpTokenVerifier:
+    """The MCP SDK's ``TokenVerifier`` over a :class:`BearerVerifier`.
+
+    Pass it as ``token_verifier=`` to ``streamable_http_app``; in a handler,
+    ``principal_from_access_token(get_access_token())`` gives the principal back. A refused
+    token yields ``None`` (the SDK answers 401); ``on_refused`` sees the reason, for logs.
+    """
+
+    def __init__(
+        self,
+        verifier: BearerVerifier,
+        *,
+        resource: str | None = None,
+        on_refused: Callable[[AuthenticationFailed], None] | None = None,
+    ) -> None:
+        self._verifier = verifier
+        self._resource = resource
+        self._on_refused = on_refused
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """Verify ``token``; ``None`` when refused."""
+        try:
+            principal = await self._verifier.verify(token)
+        except AuthenticationFailed as refusal:
+            if self._on_refused is not None:
+                self._on_refused(refusal)
+            return None
+        claims: dict[str, object] = {"iss": principal.issuer, "tenant": principal.tenant}
+        if principal.on_behalf_of is not None:
+            claims["act"] = {"sub": principal.on_behalf_of}
+        return QuartermasterAccessToken(
+            token=token,
+            client_id=principal.agent,
+            scopes=list(principal.scopes),
+            expires_at=principal.expires_at,
+            resource=self._resource,
+            subject=principal.subject,
+            claims=claims,
+            principal=principal,
+        )
+
+
+def principal_from_access_token(token: AccessToken) -> Principal:
+    """The principal a :class:`McpTokenVerifier` attached to ``token``.
+
+    Raises:
+        AuthenticationFailed: ``token`` did not come from :class:`McpTokenVerifier`.
+    """
+    if not isinstance(token, QuartermasterAccessToken):
+        raise AuthenticationFailed("the access token was not verified by Quartermaster")
+    return token.principal
