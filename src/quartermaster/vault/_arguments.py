@@ -12,12 +12,12 @@ itself holds a known value is shown as ``<key N>``, so no path ever spells out a
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from quartermaster.config import is_secret_handle
@@ -64,12 +64,11 @@ def _b64_fragments(data: bytes) -> list[str]:
     return found
 
 
-def encoded_forms(value: str, *, min_length: int = MIN_DETECTABLE_LENGTH) -> set[str]:
+def encoded_forms(value: str) -> set[str]:
     """The substrings that betray ``value``: itself, base64 (standard and URL-safe, at every
-    alignment), hex (both cases), percent-encoding and JSON string escaping; forms shorter than
-    ``min_length`` are left out."""
+    alignment), hex (both cases), percent-encoding and JSON string escaping."""
     data = value.encode()
-    forms = {
+    return {
         value,
         data.hex(),
         data.hex().upper(),
@@ -78,7 +77,6 @@ def encoded_forms(value: str, *, min_length: int = MIN_DETECTABLE_LENGTH) -> set
         json.dumps(value)[1:-1],
         *_b64_fragments(data),
     }
-    return {f for f in forms if len(f) >= min_length}
 
 
 class KnownValueMatcher:
@@ -92,7 +90,8 @@ class KnownValueMatcher:
     ) -> None:
         values = [v.reveal() for v in known]
         self._exact = frozenset(values)
-        forms = set().union(*(encoded_forms(v, min_length=min_length) for v in values))
+        long_enough = (v for v in values if len(v) >= min_length)
+        forms = set().union(*(encoded_forms(v) for v in long_enough))
         # Longest first, so the alternation prefers the most specific form at each position.
         ordered = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
@@ -188,8 +187,15 @@ def screen_arguments(
     return screened, found
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_pattern(pattern: str) -> re.Pattern[str]:
+    # Only '*' is special (any run of characters, dots included): brackets are literal, so
+    # 'accounts[*].password' means what it looks like.
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+
 def _matches(path: str, allowed_fields: Iterable[str]) -> bool:
-    return any(fnmatchcase(path, pattern) for pattern in allowed_fields)
+    return any(_field_pattern(pattern).fullmatch(path) for pattern in allowed_fields)
 
 
 async def _substitute(
@@ -238,7 +244,8 @@ async def substitute_handles(
     value; ``arguments`` itself is not changed.
 
     A string argument equal to a handle is substituted when its path matches one of
-    ``allowed_fields`` (shell globs over paths, e.g. ``password`` or ``auth.*``). A handle
+    ``allowed_fields`` (patterns over paths where ``*`` matches anything, dots and brackets
+    included: ``password``, ``auth.*``, ``accounts[*].password``). A handle
     anywhere else, or an ``env://``/``file://`` handle anywhere, is refused: an agent must
     never make Quartermaster read a variable or file of its choosing.
 
