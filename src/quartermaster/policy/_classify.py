@@ -1,0 +1,66 @@
+"""The classify stage's pure core: a tool's risk class, and where that class came from.
+
+The admin's word is the floor. Downstream annotations are claims by an untrusted party, so
+they can only make a tool riskier: ``destructiveHint: true`` raises any class to dangerous,
+and ``readOnlyHint: true`` is believed only when the admin said nothing and the tool does
+not also claim to be destructive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mcp.types import ToolAnnotations
+
+from quartermaster.config._base import RISK_ORDER, RiskClass
+
+RiskSource = Literal[
+    "admin tool",
+    "admin server default",
+    "annotation destructiveHint",
+    "annotation readOnlyHint",
+    "no readOnlyHint",
+]
+"""Where a risk class came from, as ``quartermaster check`` prints it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """A tool's risk class and the reason it has that class."""
+
+    risk: RiskClass
+    source: RiskSource
+
+    def describe(self) -> str:
+        """E.g. ``dangerous (annotation destructiveHint)``."""
+        return f"{self.risk} ({self.source})"
+
+
+def classify(
+    declared: RiskClass | None,
+    server_default: RiskClass | None,
+    annotations: ToolAnnotations | None,
+) -> Classification:
+    """The risk class of one tool.
+
+    ``declared`` is the admin's per-tool class, ``server_default`` the admin's class for the
+    whole server, ``annotations`` what the downstream server claims about the tool.
+    """
+    destructive = annotations is not None and annotations.destructive_hint is True
+    read_only = annotations is not None and annotations.read_only_hint is True
+    if declared is not None:
+        admin: Classification | None = Classification(declared, "admin tool")
+    elif server_default is not None:
+        admin = Classification(server_default, "admin server default")
+    else:
+        admin = None
+    if destructive:
+        raised = Classification("dangerous", "annotation destructiveHint")
+        if admin is None or RISK_ORDER[admin.risk] < RISK_ORDER["dangerous"]:
+            return raised
+    if admin is not None:
+        return admin
+    if read_only:
+        return Classification("read", "annotation readOnlyHint")
+    return Classification("write", "no readOnlyHint")

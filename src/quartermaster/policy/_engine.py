@@ -1,0 +1,267 @@
+"""The decide stage: rules compiled once into an engine that answers in microseconds.
+
+Evaluation order, which ``docs/policy.md`` documents for admins:
+
+1. Only rules whose ``tool`` globs match the tool are looked at (an index by exact name and
+   by literal prefix finds them; the result is memoised per tool name).
+2. If any matching rule is a ``forbid``, the call is denied, whatever permits say.
+3. Otherwise the first matching ``permit`` in file order decides: TTL and approval.
+4. Nothing matched: deny (default deny).
+
+Then the floors: a permit can never auto-approve a dangerous tool; such a permit becomes a
+step-up and the decision records ``floor_applied``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from quartermaster.config._policy import (
+    ApprovalSpec,
+    PolicyConfig,
+    PolicyRule,
+    QuorumApproval,
+    StepUpApproval,
+)
+
+from ._glob import compile_globs, is_literal, literal_prefix
+from ._model import (
+    NO_APPROVAL,
+    STEP_UP,
+    ApprovalRequirement,
+    CallFacts,
+    Decision,
+)
+from ._window import Window
+
+_MEMO_LIMIT = 65_536
+
+
+def policy_version(policy: PolicyConfig) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``policy``: equal policies, equal versions."""
+    canonical = json.dumps(
+        policy.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def approval_requirement(spec: ApprovalSpec | None) -> ApprovalRequirement:
+    """The requirement a rule's ``approval`` key asks for (before any floor)."""
+    if isinstance(spec, QuorumApproval):
+        return ApprovalRequirement("quorum", spec.quorum.required, spec.quorum.group)
+    if isinstance(spec, StepUpApproval):
+        return ApprovalRequirement("step_up", 1, spec.step_up.group)
+    if spec == "step_up":
+        return STEP_UP
+    return NO_APPROVAL
+
+
+def _pattern(globs: tuple[str, ...] | None, *, optional_value: bool) -> re.Pattern[str] | None:
+    # ``None`` means "no condition". For keys whose value is always present, ``*`` is no
+    # condition either; for ``human`` and ``target``, ``*`` still demands a value.
+    if globs is None or (not optional_value and "*" in globs):
+        return None
+    return compile_globs(globs)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One rule ready for matching: precompiled globs, risk set, window, capped TTL."""
+
+    index: int
+    rule: PolicyRule
+    agent: re.Pattern[str] | None
+    tenant: re.Pattern[str] | None
+    human: re.Pattern[str] | None
+    tool: re.Pattern[str] | None
+    target: re.Pattern[str] | None
+    risks: frozenset[str] | None
+    window: Window | None
+    ttl: int
+    approval: ApprovalRequirement
+
+    @property
+    def id(self) -> str:
+        """The rule's id."""
+        return self.rule.id
+
+    @property
+    def forbid(self) -> bool:
+        """Whether this is a forbid rule."""
+        return self.rule.effect == "forbid"
+
+    def matches(self, facts: CallFacts, now: float) -> bool:
+        """Whether every condition of the rule holds for ``facts`` at ``now``."""
+        # The hot path: no strings built, cheapest tests first. ``mismatch`` says the same
+        # in words for explanations; tests pin that the two agree.
+        return (
+            (self.risks is None or facts.risk in self.risks)
+            and (self.tool is None or self.tool.match(facts.tool) is not None)
+            and (self.agent is None or self.agent.match(facts.agent) is not None)
+            and (self.tenant is None or self.tenant.match(facts.tenant) is not None)
+            and (
+                self.human is None
+                or (facts.human is not None and self.human.match(facts.human) is not None)
+            )
+            and (
+                self.target is None
+                or (facts.target is not None and self.target.match(facts.target) is not None)
+            )
+            and (self.window is None or self.window.contains(now))
+        )
+
+    def mismatch(self, facts: CallFacts, now: float) -> str | None:
+        """The first condition that does not hold, in words, or ``None`` if all hold."""
+        if self.tool is not None and self.tool.match(facts.tool) is None:
+            return "tool does not match"
+        if self.risks is not None and facts.risk not in self.risks:
+            return f"risk class {facts.risk} is not in {sorted(self.risks)}"
+        if self.agent is not None and self.agent.match(facts.agent) is None:
+            return "agent does not match"
+        if self.tenant is not None and self.tenant.match(facts.tenant) is None:
+            return "tenant does not match"
+        if self.human is not None and (
+            facts.human is None or self.human.match(facts.human) is None
+        ):
+            return "no delegating human" if facts.human is None else "human does not match"
+        if self.target is not None and (
+            facts.target is None or self.target.match(facts.target) is None
+        ):
+            return "the tool names no target" if facts.target is None else "target does not match"
+        if self.window is not None:
+            return self.window.why_closed(now)
+        return None
+
+
+def compile_rule(index: int, rule: PolicyRule, *, default_ttl: int, max_ttl: int) -> CompiledRule:
+    """Compile one validated rule (``index`` is its position in the file)."""
+    return CompiledRule(
+        index=index,
+        rule=rule,
+        agent=_pattern(rule.agent, optional_value=False),
+        tenant=_pattern(rule.tenant, optional_value=False),
+        human=_pattern(rule.human, optional_value=True),
+        tool=_pattern(rule.tool, optional_value=False),
+        target=_pattern(rule.target, optional_value=True),
+        risks=None if rule.risk is None else frozenset(rule.risk),
+        window=None if rule.when is None else Window.compile(rule.when),
+        ttl=min(rule.ttl or default_ttl, max_ttl),
+        approval=approval_requirement(rule.approval),
+    )
+
+
+class PolicyEngine:
+    """A compiled policy. Build once per configuration; ``decide`` is pure and fast.
+
+    ``max_ttl`` is the broker's longest grant lifetime in seconds: no decision exceeds it.
+    """
+
+    def __init__(self, policy: PolicyConfig, *, max_ttl: int) -> None:
+        if max_ttl < 1:
+            raise ValueError("max_ttl must be at least one second")
+        self.policy = policy
+        self.max_ttl = max_ttl
+        self.version = policy_version(policy)
+        self.groups: Mapping[str, frozenset[str]] = {
+            name: frozenset(members) for name, members in policy.groups.items()
+        }
+        self.rules: tuple[CompiledRule, ...] = tuple(
+            compile_rule(i, rule, default_ttl=policy.default_ttl, max_ttl=max_ttl)
+            for i, rule in enumerate(policy.rules)
+        )
+        self._any_tool: list[CompiledRule] = []
+        self._exact: dict[str, list[CompiledRule]] = {}
+        self._by_prefix: dict[str, list[CompiledRule]] = {}
+        for compiled in self.rules:
+            if compiled.tool is None:
+                self._any_tool.append(compiled)
+                continue
+            for glob in dict.fromkeys(compiled.rule.tool or ()):
+                if is_literal(glob):
+                    self._exact.setdefault(glob, []).append(compiled)
+                else:
+                    self._by_prefix.setdefault(literal_prefix(glob), []).append(compiled)
+        self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
+        self._memo: dict[str, tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]] = {}
+
+    def candidates(self, tool: str) -> tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]:
+        """``(forbids, permits)`` whose tool globs match ``tool``, each in file order."""
+        hit = self._memo.get(tool)
+        if hit is not None:
+            return hit
+        found: dict[int, CompiledRule] = {r.index: r for r in self._any_tool}
+        for compiled in self._exact.get(tool, ()):
+            found[compiled.index] = compiled
+        for length in self._prefix_lengths:
+            if length > len(tool):
+                break
+            for compiled in self._by_prefix.get(tool[:length], ()):
+                if compiled.tool is not None and compiled.tool.match(tool) is not None:
+                    found[compiled.index] = compiled
+        ordered = [found[index] for index in sorted(found)]
+        result = (
+            tuple(r for r in ordered if r.forbid),
+            tuple(r for r in ordered if not r.forbid),
+        )
+        if len(self._memo) >= _MEMO_LIMIT:
+            # Tool names come from configuration, so this only trips under abuse; start over
+            # rather than grow without bound.
+            self._memo.clear()
+        self._memo[tool] = result
+        return result
+
+    def decide(self, facts: CallFacts, *, now: float) -> Decision:
+        """The decision for one call at the instant ``now`` (seconds since the epoch)."""
+        forbids, permits = self.candidates(facts.tool)
+        for compiled in forbids:
+            if compiled.matches(facts, now):
+                return self._forbidden(compiled)
+        for compiled in permits:
+            if compiled.matches(facts, now):
+                return self._permitted(compiled, facts)
+        return Decision(
+            effect="deny",
+            rule_id=None,
+            reason=(
+                f"no permit rule matches agent '{facts.agent}' in tenant '{facts.tenant}' "
+                f"for this {facts.risk} tool"
+            ),
+            ttl=None,
+            approval=NO_APPROVAL,
+            policy_version=self.version,
+        )
+
+    def _forbidden(self, compiled: CompiledRule) -> Decision:
+        detail = compiled.rule.description or "forbidden"
+        return Decision(
+            effect="deny",
+            rule_id=compiled.id,
+            reason=f"rule '{compiled.id}': {detail}",
+            ttl=None,
+            approval=NO_APPROVAL,
+            policy_version=self.version,
+        )
+
+    def _permitted(self, compiled: CompiledRule, facts: CallFacts) -> Decision:
+        approval = compiled.approval
+        floor = facts.risk == "dangerous" and not approval.needed
+        if floor:
+            approval = STEP_UP
+        reason = f"permitted by rule '{compiled.id}'"
+        if floor:
+            reason += "; raised to step-up because a dangerous tool always needs a human"
+        elif approval.needed:
+            reason += f"; needs approval: {approval.describe()}"
+        return Decision(
+            effect="allow_after_approval" if approval.needed else "allow",
+            rule_id=compiled.id,
+            reason=reason,
+            ttl=compiled.ttl,
+            approval=approval,
+            policy_version=self.version,
+            floor_applied=floor,
+        )
