@@ -244,3 +244,26 @@ async def test_field_patterns(pattern: str, arguments: dict[str, Any], path: str
     else:
         _, used = await substitute_handles(arguments, [pattern], resolve)
         assert used == [ArgumentHandle(path, H)]
+
+
+@given(
+    values=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5),
+    noise=st.text(max_size=30),
+    pick=st.integers(min_value=0),
+    min_length=st.integers(min_value=1, max_value=10),
+)
+def test_matcher_agrees_with_a_naive_search(
+    values: list[str], noise: str, pick: int, min_length: int
+) -> None:
+    chosen = values[pick % len(values)]
+    forms = sorted(encoded_forms(chosen))
+    text = noise + forms[pick % len(forms)] + noise[::-1]
+    matcher = KnownValueMatcher([SecretValue(v) for v in values], min_length=min_length)
+    naive = text in values or any(
+        form in text for v in values if len(v) >= min_length for form in encoded_forms(v)
+    )
+    assert matcher.contains(text) == naive
+    assert matcher.contains(noise) == (
+        noise in values
+        or any(form in noise for v in values if len(v) >= min_length for form in encoded_forms(v))
+    )

@@ -33,6 +33,7 @@ Resolver = Callable[[str], Awaitable[SecretValue]]
 """Turns a handle into its value (usually ``vault.resolve`` with the call's tenant and tool)."""
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-]+$")
+_GRAM = 8
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def encoded_forms(value: str) -> set[str]:
     """The substrings that betray ``value``: itself, base64 (standard and URL-safe, at every
     alignment), hex (both cases), percent-encoding and JSON string escaping."""
     data = value.encode()
-    return {
+    forms = {
         value,
         data.hex(),
         data.hex().upper(),
@@ -77,6 +78,8 @@ def encoded_forms(value: str) -> set[str]:
         json.dumps(value)[1:-1],
         *_b64_fragments(data),
     }
+    # A very short value has base64 fragments with no character of its own.
+    return {form for form in forms if form}
 
 
 class KnownValueMatcher:
@@ -92,15 +95,26 @@ class KnownValueMatcher:
         self._exact = frozenset(values)
         long_enough = (v for v in values if len(v) >= min_length)
         forms = set().union(*(encoded_forms(v) for v in long_enough))
-        # Longest first, so the alternation prefers the most specific form at each position.
-        ordered = sorted(forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        # Forms are indexed by a short prefix, and a text is cut into grams of that length: the
+        # cost of a search grows with the text, not with the number of known values.
+        self._gram = min([_GRAM, *map(len, forms)]) if forms else 0
+        self._by_prefix: dict[str, list[str]] = {}
+        for form in sorted(forms):
+            self._by_prefix.setdefault(form[: self._gram], []).append(form)
 
     def contains(self, text: str) -> bool:
         """Whether ``text`` equals a known value or holds one in any encoded form."""
         if text in self._exact:
             return True
-        return self._pattern is not None and self._pattern.search(text) is not None
+        size = self._gram
+        if size == 0 or len(text) < size:
+            return False
+        grams = {text[i : i + size] for i in range(len(text) - size + 1)}
+        return any(
+            form in text
+            for prefix in grams & self._by_prefix.keys()
+            for form in self._by_prefix[prefix]
+        )
 
     def find(self, arguments: Any) -> list[str]:
         """Paths of every argument (string, number or key) that holds a known value."""
