@@ -7,6 +7,7 @@ from quartermaster._errors import QuartermasterError
 
 EXPECTED = {
     "ArgumentHandle",
+    "BoundVault",
     "Handle",
     "KEY_FILE_ENV",
     "KnownValueMatcher",

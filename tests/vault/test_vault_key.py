@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import pickle
 import secrets
 from pathlib import Path
 
@@ -176,3 +177,14 @@ def test_malformed_key_file(tmp_path: Path) -> None:
 def test_key_of_wrong_length_in_code() -> None:
     with pytest.raises(MasterKeyInvalid, match="32 bytes"):
         MasterKey(b"\x00" * 31)
+
+
+def test_reveal_gives_the_key_bytes_and_pickle_refuses() -> None:
+    raw = secrets.token_bytes(32)
+    key = MasterKey(raw)
+    assert key.reveal() == raw
+    assert (
+        MasterKey.from_text(base64.urlsafe_b64encode(raw).decode(), source="x").key_id == key.key_id
+    )
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(key)

@@ -310,3 +310,17 @@ async def test_the_running_vault_refuses_a_database_rotated_under_it(setup: Setu
         await vault.known_values()
     with pytest.raises(WrongMasterKey):
         await vault.resolve("secret://github", tenant="t", purpose="p", users="gh__x")
+
+
+async def test_bound_vault_resolves_for_one_call(setup: Setup) -> None:
+    canary = await setup.put("github")
+    vault = await setup.vault()
+    bound = vault.for_call(tenant="acme", purpose="run r-7", users="gh__create_issue")
+    assert (await bound.resolve("secret://github")).reveal() == canary
+    assert (await bound("secret://github")).reveal() == canary
+    assert [(u.tenant, u.purpose, u.users) for u in setup.recorder.uses] == [
+        ("acme", "run r-7", ("gh__create_issue",))
+    ] * 2
+    denied = vault.for_call(tenant="acme", purpose="run r-7", users="crm__note")
+    with pytest.raises(SecretNotAllowed):
+        await denied.resolve("secret://github")

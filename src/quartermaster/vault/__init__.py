@@ -38,6 +38,7 @@ from ._key import read_master_key_file as read_master_key_file
 from ._key import write_master_key_file as write_master_key_file
 from ._secret import SecretValue as SecretValue
 from ._sources import Handle as Handle
+from ._vault import BoundVault as BoundVault
 from ._vault import SecretUse as SecretUse
 from ._vault import UseRecorder as UseRecorder
 from ._vault import Vault as Vault

@@ -16,6 +16,7 @@ import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -37,19 +38,21 @@ _MAX_KEY_FILE = 4096
 
 
 class MasterKey:
-    """A validated 32-byte master key; its ``repr`` shows only the key id.
+    """A validated 32-byte master key; its ``repr`` shows only the key id, and it cannot be
+    pickled.
 
     ``key_id`` is a public fingerprint (the first bytes of HMAC-SHA256(key, "quartermaster key
     id"), in hex): stored rows carry it, so a wrong key is named before any decryption is tried.
     """
 
-    __slots__ = ("_data_key", "key_id")
+    __slots__ = ("_data_key", "_key", "key_id")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != MASTER_KEY_BYTES:
             raise MasterKeyInvalid(
                 f"a master key must be {MASTER_KEY_BYTES} bytes, got {len(key)}; {GENERATE_HINT}"
             )
+        self._key = bytes(key)
         self.key_id: str = hmac.new(key, _KID_LABEL, hashlib.sha256).digest()[:_KID_BYTES].hex()
         # Encrypt under a derived key, so the fingerprint and the cipher never share a key.
         self._data_key: bytes = HKDF(
@@ -86,8 +89,16 @@ class MasterKey:
         """The AES-256 key derived from the master key; for the envelope only."""
         return self._data_key
 
+    def reveal(self) -> bytes:
+        """The 32 key bytes, for parts that derive their own keys from the master key (the
+        broker wraps signing keys under an HKDF of it). Never log or store them."""
+        return self._key
+
     def __repr__(self) -> str:
         return f"MasterKey(key_id={self.key_id!r})"
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError("a MasterKey cannot be pickled")
 
 
 def generate_master_key() -> str:

@@ -160,6 +160,11 @@ class Vault:
         )
         return value
 
+    def for_call(self, *, tenant: str, purpose: str, users: str | Sequence[str]) -> BoundVault:
+        """This vault with one call's tenant, purpose and tool fixed: a one-argument resolver
+        for :func:`substitute_handles` and for HTTP tool auth."""
+        return BoundVault(self, tenant=tenant, purpose=purpose, users=users)
+
     async def known_values(self, tenant: str | None = None) -> list[str]:
         """Every value this vault holds, decrypted, for the redactor's known set.
 
@@ -225,3 +230,25 @@ class Vault:
             del self._stored[k]
         if gone:
             self._version += 1
+
+
+class BoundVault:
+    """A :class:`Vault` bound to one call: ``await bound.resolve(handle)``, or ``await
+    bound(handle)``; see :meth:`Vault.resolve` for what is checked, recorded and raised."""
+
+    def __init__(
+        self, vault: Vault, *, tenant: str, purpose: str, users: str | Sequence[str]
+    ) -> None:
+        self._vault = vault
+        self.tenant = tenant
+        self.purpose = purpose
+        self.users = (users,) if isinstance(users, str) else tuple(users)
+
+    async def resolve(self, handle: str) -> SecretValue:
+        """The value behind ``handle`` for this call."""
+        return await self._vault.resolve(
+            handle, tenant=self.tenant, purpose=self.purpose, users=self.users
+        )
+
+    async def __call__(self, handle: str) -> SecretValue:
+        return await self.resolve(handle)
