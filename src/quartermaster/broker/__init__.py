@@ -1,5 +1,11 @@
 """Grants: short-lived, single-use, signed permissions for one tool call; keys; revocation."""
 
+from ._admin import grants_list as grants_list
+from ._admin import grants_revoke as grants_revoke
+from ._admin import grants_verify as grants_verify
+from ._admin import keys_jwks as keys_jwks
+from ._admin import keys_list as keys_list
+from ._admin import keys_rotate as keys_rotate
 from ._broker import MAX_USES as MAX_USES
 from ._broker import Broker as Broker
 from ._broker import IssuedGrant as IssuedGrant

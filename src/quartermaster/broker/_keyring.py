@@ -240,7 +240,7 @@ class KeyRing:
             self._key_set_until = min(deadlines, default=None)
         return self._key_set
 
-    def keys(self) -> list[KeyInfo]:
+    def describe(self) -> list[KeyInfo]:
         """Every key of this ring as last loaded, oldest first (no private material)."""
         return [
             KeyInfo(
