@@ -232,8 +232,10 @@ class HttpToolConfig(ConfigModel):
                     f"header {name!r} is set by Quartermaster (authentication, framing, host) "
                     "and cannot be declared by a tool"
                 )
-            if any(ord(char) < 0x20 or ord(char) == 0x7F for char in template):
-                raise ValueError(f"header {name!r}: the template contains control characters")
+            if not template.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in template):
+                raise ValueError(
+                    f"header {name!r}: the template must be ASCII without control characters"
+                )
         return value
 
     @field_validator("query")
@@ -325,8 +327,8 @@ class ApiKeyAuth(ConfigModel):
                 raise ValueError(f"{self.header!r} is not a valid HTTP header name")
             if self.header.lower() in RESERVED_HEADERS - {"authorization", "cookie"}:
                 raise ValueError(f"the API key cannot travel in the {self.header!r} header")
-        if any(ord(char) < 0x20 for char in self.prefix):
-            raise ValueError("the prefix contains control characters")
+        if not self.prefix.isascii() or any(ord(char) < 0x20 for char in self.prefix):
+            raise ValueError("the prefix must be ASCII without control characters")
         return self
 
 

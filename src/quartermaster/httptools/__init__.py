@@ -20,3 +20,4 @@ from ._executor import HostResolver as HostResolver
 from ._executor import HttpToolExecutor as HttpToolExecutor
 from ._mcp import exposed_name as exposed_name
 from ._mcp import to_mcp_tool as to_mcp_tool
+from ._openapi import import_openapi as import_openapi

@@ -271,8 +271,10 @@ class HttpToolExecutor:
 
 def _credential(value: str) -> str:
     # A line break in a credential would start a new header; refuse without showing the value.
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        raise RequestRefused("the credential for this system contains control characters")
+    if not value.isascii() or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise RequestRefused(
+            "the credential for this system contains control or non-ASCII characters"
+        )
     return value
 
 

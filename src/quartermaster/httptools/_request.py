@@ -67,6 +67,12 @@ class ToolPlan:
         Raises:
             RequestRefused: naming each failing field by JSON path and what is wrong with it.
         """
+        broken = _unencodable(arguments, "$")
+        if broken is not None:
+            raise RequestRefused(
+                f"arguments of {self.name!r} refused: {broken}: text is not valid Unicode "
+                "(it holds a lone surrogate)"
+            )
         errors = sorted(
             self.validator.iter_errors(dict(arguments)),
             key=lambda error: (list(map(str, error.absolute_path)), error.message),
@@ -120,6 +126,26 @@ class ToolPlan:
         else:
             return None
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _unencodable(value: Any, path: str) -> str | None:
+    """The JSON path of the first string that cannot be encoded as UTF-8, if any."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _unencodable(key, path) or _unencodable(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unencodable(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def check_pinned(url: httpx2.URL, base_url: httpx2.URL) -> None:

@@ -84,11 +84,13 @@ def header_value(name: str, value: Any) -> str:
     """A header value with no control characters (a line break would start a new header).
 
     Raises:
-        RequestRefused: the value holds a control character or is not a scalar.
+        RequestRefused: the value holds a control or non-ASCII character, or is not a scalar.
     """
     text = scalar_text(name, value)
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
         raise RequestRefused(f"argument {name!r} is sent in a header and may not hold line breaks")
+    if not text.isascii():
+        raise RequestRefused(f"argument {name!r} is sent in a header and must be ASCII text")
     return text
 
 
