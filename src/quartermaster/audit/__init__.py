@@ -1,0 +1,35 @@
+"""The append-only, hash-chained audit ledger: record, checkpoint, verify, query, export."""
+
+from ._canonical import canonical_json as canonical_json
+from ._canonical import hash_value as hash_value
+from ._chain import checkpoint_statement as checkpoint_statement
+from ._chain import entry_hash as entry_hash
+from ._errors import AuditError as AuditError
+from ._errors import AuditUnavailable as AuditUnavailable
+from ._errors import LedgerTampered as LedgerTampered
+from ._ledger import Ledger as Ledger
+from ._model import EVENT_KINDS as EVENT_KINDS
+from ._model import ApprovalInfo as ApprovalInfo
+from ._model import ApproverVote as ApproverVote
+from ._model import AuditEvent as AuditEvent
+from ._model import CallOutcome as CallOutcome
+from ._model import CallRecord as CallRecord
+from ._model import Decision as Decision
+from ._model import GrantInfo as GrantInfo
+from ._model import Intent as Intent
+from ._model import Outcome as Outcome
+from ._query import AuditFilter as AuditFilter
+from ._query import AuditRow as AuditRow
+from ._query import export_jsonl as export_jsonl
+from ._query import list_rows as list_rows
+from ._query import show_row as show_row
+from ._render import render_json as render_json
+from ._render import render_row as render_row
+from ._render import render_table as render_table
+from ._render import render_verify as render_verify
+from ._signing import CheckpointSigner as CheckpointSigner
+from ._signing import Ed25519Signer as Ed25519Signer
+from ._verify import Problem as Problem
+from ._verify import PublicKeys as PublicKeys
+from ._verify import VerifyReport as VerifyReport
+from ._verify import verify as verify

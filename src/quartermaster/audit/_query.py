@@ -1,0 +1,142 @@
+"""Reading the ledger back: filtered lists, one row, and a resumable JSONL export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from quartermaster.store import LedgerEntry, LedgerQuery, LedgerRepo, StoreError
+
+from ._canonical import canonical_json
+from ._errors import AuditUnavailable
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """A ledger entry with its body decoded, as the CLI shows it."""
+
+    seq: int
+    ts: float
+    kind: str
+    body: dict[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    @classmethod
+    def from_entry(cls, entry: LedgerEntry) -> AuditRow:
+        """Decode a stored entry (an undecodable body shows as ``{"undecodable": true}``)."""
+        try:
+            body = json.loads(entry.payload)
+        except ValueError:
+            body = {"undecodable": True}
+        if not isinstance(body, dict):
+            body = {"value": body}
+        return cls(
+            entry.seq, entry.ts, entry.kind, body, entry.prev_hash.hex(), entry.entry_hash.hex()
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as one JSON object (the export format)."""
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "kind": self.kind,
+            "body": self.body,
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+        }
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What ``list_rows`` keeps: every field given must match (``None`` matches anything).
+
+    ``human`` is the person on whose behalf; ``outcome`` matches ``call.outcome`` rows;
+    ``since``/``until`` bound the row time (inclusive, exclusive); ``after_seq`` resumes.
+    """
+
+    run_id: str | None = None
+    agent: str | None = None
+    tenant: str | None = None
+    human: str | None = None
+    tool: str | None = None
+    outcome: str | None = None
+    kinds: tuple[str, ...] = ()
+    since: float | None = None
+    until: float | None = None
+    after_seq: int = 0
+    limit: int = 100
+
+    def to_query(self) -> LedgerQuery:
+        """The store query for this filter."""
+        fields = {
+            name: value
+            for name, value in (
+                ("run_id", self.run_id),
+                ("agent", self.agent),
+                ("tenant", self.tenant),
+                ("human", self.human),
+                ("tool", self.tool),
+                ("outcome", self.outcome),
+            )
+            if value is not None
+        }
+        return LedgerQuery(
+            kinds=self.kinds,
+            fields=fields,
+            since=self.since,
+            until=self.until,
+            after_seq=self.after_seq,
+            limit=self.limit,
+        )
+
+
+async def list_rows(repo: LedgerRepo, which: AuditFilter) -> list[AuditRow]:
+    """Rows matching ``which``, in ledger order.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    try:
+        entries = await repo.search(which.to_query())
+    except StoreError as exc:
+        raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+    return [AuditRow.from_entry(e) for e in entries]
+
+
+async def show_row(repo: LedgerRepo, seq: int) -> AuditRow | None:
+    """The row ``seq``, or ``None``.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    try:
+        entries = await repo.read(after_seq=seq - 1, limit=1)
+    except StoreError as exc:
+        raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+    return AuditRow.from_entry(entries[0]) if entries and entries[0].seq == seq else None
+
+
+async def export_jsonl(
+    repo: LedgerRepo, *, after_seq: int = 0, page: int = 1000
+) -> AsyncIterator[str]:
+    """Every row after ``after_seq`` as one canonical JSON line (with ``\\n``), in order.
+
+    To resume an interrupted export, pass the ``seq`` of the last line written.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    after = after_seq
+    while True:
+        try:
+            entries = await repo.read(after_seq=after, limit=page)
+        except StoreError as exc:
+            raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+        if not entries:
+            return
+        for entry in entries:
+            yield canonical_json(AuditRow.from_entry(entry).to_json()).decode("utf-8") + "\n"
+        after = entries[-1].seq
