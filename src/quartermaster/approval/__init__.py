@@ -1,0 +1,33 @@
+"""Approval: asking people before a call runs, dual control, expiry, and spending once.
+
+The lifecycle is a pure state machine (``TRANSITIONS``); ``ApprovalService`` drives it
+against a store with compare-and-set writes; ``render_prompt`` builds what an approver sees.
+"""
+
+from ._errors import ApprovalClosed as ApprovalClosed
+from ._errors import ApprovalDenied as ApprovalDenied
+from ._errors import ApprovalError as ApprovalError
+from ._errors import ApprovalExpired as ApprovalExpired
+from ._errors import ApprovalMismatch as ApprovalMismatch
+from ._errors import ApprovalNotFound as ApprovalNotFound
+from ._errors import ApprovalRequired as ApprovalRequired
+from ._errors import DuplicateVote as DuplicateVote
+from ._errors import IllegalTransition as IllegalTransition
+from ._errors import NotInApproverGroup as NotInApproverGroup
+from ._errors import QuorumUnreachable as QuorumUnreachable
+from ._errors import SelfApprovalRefused as SelfApprovalRefused
+from ._errors import VoteRefused as VoteRefused
+from ._machine import FINAL_STATES as FINAL_STATES
+from ._machine import TRANSITIONS as TRANSITIONS
+from ._machine import Event as Event
+from ._machine import State as State
+from ._machine import check_vote as check_vote
+from ._machine import next_state as next_state
+from ._machine import outcome as outcome
+from ._prompt import REQUESTED_SCHEMA as REQUESTED_SCHEMA
+from ._prompt import ApprovalPrompt as ApprovalPrompt
+from ._prompt import read_response as read_response
+from ._prompt import render_prompt as render_prompt
+from ._prompt import summarize as summarize
+from ._service import ApprovalService as ApprovalService
+from ._service import new_approval_id as new_approval_id

@@ -1,0 +1,150 @@
+"""Approval errors: what an agent, an approver or an operator is told when approval stops a call.
+
+    QuartermasterError
+    └── ApprovalError
+        ├── ApprovalRequired       the call waits for people; carries the approval id
+        ├── ApprovalDenied         an approver said no
+        ├── ApprovalExpired        nobody decided in time, or the approval was not spent in time
+        ├── ApprovalMismatch       the approval was for other arguments, another run or tool
+        ├── ApprovalNotFound       no approval has this id
+        ├── ApprovalClosed         a vote on a request that is already decided
+        ├── QuorumUnreachable      fewer eligible approvers than the rule requires
+        └── VoteRefused            this approver may not cast this vote
+            ├── SelfApprovalRefused
+            ├── DuplicateVote
+            └── NotInApproverGroup
+
+    RuntimeError
+    └── IllegalTransition          a programming error: the state machine was driven wrongly
+
+Messages name approval ids, tools, groups and people, never argument values.
+"""
+
+from __future__ import annotations
+
+from quartermaster._errors import QuartermasterError
+
+
+class ApprovalError(QuartermasterError):
+    """Approval stopped or refused something."""
+
+    def __init__(self, approval_id: str, message: str) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+
+
+class ApprovalRequired(ApprovalError):
+    """The call may run only once people approve it."""
+
+    def __init__(self, approval_id: str, detail: str = "") -> None:
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} is waiting for approvers{detail}; an approver can decide "
+            f"with 'quartermaster approvals approve {approval_id}' (or deny), then retry the "
+            "same call with the same arguments",
+        )
+
+
+class ApprovalDenied(ApprovalError):
+    """An approver denied the request."""
+
+    def __init__(self, approval_id: str, by: str | None = None) -> None:
+        who = f" by {by}" if by else ""
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} was denied{who}; the call will not run. Ask the approver "
+            "why, or request again with different arguments",
+        )
+
+
+class ApprovalExpired(ApprovalError):
+    """Approvers did not decide in time, or the approval was not used in time."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} expired; make the call again to request a new approval",
+        )
+
+
+class ApprovalMismatch(ApprovalError):
+    """The approval does not cover this call: other arguments, another run or another tool."""
+
+    def __init__(self, approval_id: str, what: str) -> None:
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} was given for {what}; an approval covers one exact call, "
+            "so this one needs a new approval",
+        )
+
+
+class ApprovalNotFound(ApprovalError):
+    """No approval request has this id."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(approval_id, f"no approval request has the id {approval_id!r}")
+
+
+class ApprovalClosed(ApprovalError):
+    """A vote arrived for a request that is no longer pending."""
+
+    def __init__(self, approval_id: str, state: str) -> None:
+        super().__init__(
+            approval_id, f"approval {approval_id} is already {state}; votes are no longer taken"
+        )
+
+
+class QuorumUnreachable(ApprovalError):
+    """The group has fewer eligible approvers than the rule requires."""
+
+    def __init__(self, approval_id: str, group: str | None, required: int, eligible: int) -> None:
+        super().__init__(
+            approval_id,
+            f"the call needs {required} approvers from group '{group}', but only {eligible} "
+            "members may approve it (the requester never approves their own call); ask an "
+            "administrator to add approvers to the group",
+        )
+
+
+class VoteRefused(ApprovalError):
+    """This approver may not cast this vote."""
+
+
+class SelfApprovalRefused(VoteRefused):
+    """The requester (or the agent itself) tried to approve their own request."""
+
+    def __init__(self, approval_id: str, approver: str) -> None:
+        super().__init__(
+            approval_id,
+            f"{approver} asked for approval {approval_id} and cannot approve it; another "
+            "member of the approver group must",
+        )
+
+
+class DuplicateVote(VoteRefused):
+    """The approver already voted on this request; each approver counts once."""
+
+    def __init__(self, approval_id: str, approver: str) -> None:
+        super().__init__(
+            approval_id, f"{approver} already voted on approval {approval_id}; a vote counts once"
+        )
+
+
+class NotInApproverGroup(VoteRefused):
+    """The approver is not a member of the group the rule names."""
+
+    def __init__(self, approval_id: str, approver: str, group: str) -> None:
+        super().__init__(
+            approval_id,
+            f"{approver} is not in approver group '{group}' and cannot vote on approval "
+            f"{approval_id}",
+        )
+
+
+class IllegalTransition(RuntimeError):
+    """The approval state machine was asked for a move its table does not allow (a bug)."""
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(f"an approval in state {state!r} cannot take event {event!r}")
+        self.state = state
+        self.event = event

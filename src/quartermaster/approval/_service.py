@@ -1,0 +1,273 @@
+"""``ApprovalService``: the approval state machine driven against a store.
+
+Every state change is a compare-and-set on the store, so several processes (replicas,
+the CLI of an approver) can act on the same request and exactly one change wins. A waiter
+in this process is woken at once by an in-process event; changes made by other processes
+are seen by polling the store with a bounded exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Callable, Collection, Mapping, Set
+
+import anyio
+
+from quartermaster._clock import Clock
+from quartermaster.store import ApprovalRecord, ApprovalRepo
+
+from ._errors import (
+    ApprovalDenied,
+    ApprovalExpired,
+    ApprovalMismatch,
+    ApprovalNotFound,
+    ApprovalRequired,
+    DuplicateVote,
+    QuorumUnreachable,
+)
+from ._machine import FINAL_STATES, check_vote, may_approve, next_state, outcome
+from ._prompt import summarize
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def new_approval_id() -> str:
+    """A fresh, unguessable approval id (``apr_`` and 128 random bits)."""
+    return "apr_" + secrets.token_urlsafe(16)
+
+
+class ApprovalService:
+    """Requests, votes, waiting, spending and expiry of approvals.
+
+    ``groups`` maps approver group names to their members (``PolicyEngine.groups``).
+    ``poll_interval`` is the first delay between store polls while waiting; it doubles up
+    to ``max_poll_interval``.
+    """
+
+    def __init__(
+        self,
+        repo: ApprovalRepo,
+        clock: Clock,
+        *,
+        groups: Mapping[str, Collection[str]],
+        poll_interval: float = 0.05,
+        max_poll_interval: float = 1.0,
+        new_id: Callable[[], str] = new_approval_id,
+    ) -> None:
+        if not 0 < poll_interval <= max_poll_interval:
+            raise ValueError("need 0 < poll_interval <= max_poll_interval")
+        self._repo = repo
+        self._clock = clock
+        self._groups = {name: frozenset(members) for name, members in groups.items()}
+        self._poll = poll_interval
+        self._max_poll = max_poll_interval
+        self._new_id = new_id
+        self._events: dict[str, anyio.Event] = {}
+        self._waiters: dict[str, int] = {}
+
+    def _members(self, record: ApprovalRecord) -> Set[str] | None:
+        # An unknown group (the configuration changed since the request) has no members,
+        # so nobody can approve: fail closed.
+        if record.group is None:
+            return None
+        return self._groups.get(record.group, frozenset())
+
+    async def request(
+        self,
+        *,
+        run_id: str,
+        agent: str,
+        tenant: str,
+        requester: str | None,
+        tool: str,
+        target: str | None,
+        args_sha256: str,
+        risk: str,
+        required: int,
+        group: str | None,
+        ttl: float,
+        summary: str | None = None,
+    ) -> ApprovalRecord:
+        """Create a pending approval request for one exact call and return it.
+
+        ``required`` and ``group`` come from the decision's ``ApprovalRequirement``;
+        ``ttl`` (seconds) is how long approvers have (``PolicyConfig.approval_timeout``).
+
+        Raises:
+            ValueError: ``required`` < 1, ``ttl`` <= 0, or ``args_sha256`` is not 64 hex digits.
+            QuorumUnreachable: the group has fewer eligible approvers than ``required``.
+            StoreError: the request could not be stored.
+        """
+        if required < 1:
+            raise ValueError("an approval request needs at least one approver")
+        if ttl <= 0:
+            raise ValueError("an approval request needs a positive ttl")
+        if not _SHA256_HEX.match(args_sha256):
+            raise ValueError("args_sha256 must be 64 lower-case hex digits")
+        now = self._clock.now()
+        record = ApprovalRecord(
+            approval_id=self._new_id(),
+            run_id=run_id,
+            requester=requester,
+            agent=agent,
+            tenant=tenant,
+            tool=tool,
+            target=target,
+            args_sha256=args_sha256,
+            risk=risk,
+            required=required,
+            group=group,
+            state="pending",
+            created_at=now,
+            expires_at=now + ttl,
+            summary=summary
+            or summarize(agent=agent, tool=tool, target=target, requester=requester),
+        )
+        members = self._members(record)
+        if members is not None:
+            eligible = sum(1 for member in members if may_approve(record, member, members))
+            if eligible < required:
+                raise QuorumUnreachable(record.approval_id, group, required, eligible)
+        await self._repo.create(record)
+        return record
+
+    async def get(self, approval_id: str) -> ApprovalRecord:
+        """The approval ``approval_id`` as stored now.
+
+        Raises:
+            ApprovalNotFound: there is none.
+        """
+        record = await self._repo.get(approval_id)
+        if record is None:
+            raise ApprovalNotFound(approval_id)
+        return record
+
+    async def vote(
+        self, approval_id: str, approver: str, decision: str, via: str
+    ) -> ApprovalRecord:
+        """Record ``approver``'s ``decision`` ("approve" or "deny") and settle the request.
+
+        Returns the request after the vote (``approved`` once the quorum is reached,
+        ``denied`` after any deny).
+
+        Raises:
+            ApprovalNotFound, ApprovalClosed, ApprovalExpired, SelfApprovalRefused,
+            NotInApproverGroup, DuplicateVote: see ``check_vote``.
+        """
+        record = await self.get(approval_id)
+        if await self._settle(record) != record.state:
+            record = await self.get(approval_id)
+        members = self._members(record)
+        vote = check_vote(record, approver, decision, via, members=members, now=self._clock.now())
+        if not await self._repo.add_vote(approval_id, vote):
+            raise DuplicateVote(approval_id, approver)
+        record = await self.get(approval_id)
+        await self._settle(record)
+        return await self.get(approval_id)
+
+    # The timeout is part of the answer ("still pending"), not a cancellation, so it is a
+    # parameter rather than the caller's cancel scope.
+    async def wait(self, approval_id: str, timeout: float) -> str:  # noqa: ASYNC109
+        """Wait up to ``timeout`` seconds for the request to leave ``pending``; its state.
+
+        Returns ``approved``, ``denied``, ``expired`` or ``consumed``, or ``pending`` if
+        ``timeout`` ran out first. A request whose own deadline passes becomes ``expired``.
+
+        Raises:
+            ApprovalNotFound: there is no such request.
+        """
+        delay = self._poll
+        self._waiters[approval_id] = self._waiters.get(approval_id, 0) + 1
+        try:
+            with anyio.move_on_after(timeout):
+                while True:
+                    # Take the event before reading, so a change landing in between still
+                    # wakes us.
+                    event = self._events.setdefault(approval_id, anyio.Event())
+                    record = await self.get(approval_id)
+                    state = await self._settle(record)
+                    if state != "pending":
+                        return state
+                    left = max(record.expires_at - self._clock.now(), 0.0)
+                    with anyio.move_on_after(min(delay, left)):
+                        await event.wait()
+                    delay = min(delay * 2, self._max_poll)
+            return await self._settle(await self.get(approval_id))
+        finally:
+            self._waiters[approval_id] -= 1
+            if not self._waiters[approval_id]:
+                del self._waiters[approval_id]
+                self._events.pop(approval_id, None)
+
+    async def consume(self, approval_id: str, args_sha256: str, run_id: str, *, tool: str) -> bool:
+        """Spend an approved request on the call it was given for; ``True`` for the one winner.
+
+        ``False`` means it was already spent (a replay, or another caller won the race).
+
+        Raises:
+            ApprovalNotFound: there is no such request.
+            ApprovalMismatch: it was given for other arguments, another run or another tool.
+            ApprovalRequired: it is still pending.
+            ApprovalDenied: an approver denied it.
+            ApprovalExpired: it expired before being spent.
+        """
+        record = await self.get(approval_id)
+        if not hmac.compare_digest(record.args_sha256, args_sha256):
+            raise ApprovalMismatch(approval_id, "other arguments")
+        if record.run_id != run_id:
+            raise ApprovalMismatch(approval_id, "another run")
+        if record.tool != tool:
+            raise ApprovalMismatch(approval_id, "another tool")
+        state = await self._settle(record)
+        if state == "consumed":
+            return False
+        if state == "pending":
+            raise ApprovalRequired(approval_id)
+        if state == "denied":
+            denier = next((v.approver for v in record.votes if v.decision == "deny"), None)
+            raise ApprovalDenied(approval_id, denier)
+        if state == "expired":
+            raise ApprovalExpired(approval_id)
+        won = await self._advance(approval_id, "approved", "spent")
+        if not won and (await self.get(approval_id)).state == "expired":
+            raise ApprovalExpired(approval_id)
+        return won
+
+    async def expire_due(self, limit: int = 1000) -> int:
+        """Expire every pending or approved request past its deadline; how many were expired.
+
+        Looks at up to ``limit`` requests per state (oldest first); call it periodically.
+        """
+        now = self._clock.now()
+        expired = 0
+        for state in ("pending", "approved"):
+            for record in await self._repo.list(state=state, limit=limit):
+                if now >= record.expires_at and await self._advance(
+                    record.approval_id, state, "timed_out"
+                ):
+                    expired += 1
+        return expired
+
+    async def _settle(self, record: ApprovalRecord) -> str:
+        """Apply what the votes and the clock say should happen; the resulting state."""
+        if record.state in FINAL_STATES:
+            return record.state
+        event = outcome(record, members=self._members(record), now=self._clock.now())
+        if event is None:
+            return record.state
+        await self._advance(record.approval_id, record.state, event)
+        # Whether this call or a concurrent one made the change, the store now knows.
+        return (await self.get(record.approval_id)).state
+
+    async def _advance(self, approval_id: str, state: str, event: str) -> bool:
+        new = next_state(state, event)
+        changed = await self._repo.transition(approval_id, state, new, self._clock.now())
+        self._notify(approval_id)
+        return changed
+
+    def _notify(self, approval_id: str) -> None:
+        event = self._events.pop(approval_id, None)
+        if event is not None:
+            event.set()
