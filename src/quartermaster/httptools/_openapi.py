@@ -111,8 +111,11 @@ def _operations(
 
 
 def _tool_name(operation_id: Any, method: str, path: str) -> str:
-    raw = str(operation_id) if operation_id else f"{method.lower()}_{path}"
-    name = re.sub(r"[^a-zA-Z0-9_-]+", "_", raw).strip("_") or "operation"
+    if operation_id:
+        name = re.sub(r"[^a-zA-Z0-9_-]+", "_", str(operation_id)).strip("_")
+    else:
+        name = re.sub(r"[^a-zA-Z0-9-]+", "_", f"{method.lower()}_{path}").strip("_")
+    name = name or "operation"
     return name[:64]
 
 
@@ -144,6 +147,7 @@ def _tool(
     query: dict[str, str] = {}
     headers: dict[str, str] = {}
     renamed_path = path
+    declared_path: set[str] = set()
     for parameter in _parameters(document, shared, operation.get("parameters") or []):
         where, raw = parameter.get("in"), str(parameter.get("name", ""))
         if where == "cookie" or (where == "header" and raw.lower() in RESERVED_HEADERS):
@@ -157,18 +161,24 @@ def _tool(
         if where == "path" or parameter.get("required"):
             required.append(name)
         if where == "path":
+            declared_path.add(raw)
             renamed_path = renamed_path.replace("{" + raw + "}", "{" + name + "}")
         elif where == "query":
             query[raw] = "{" + name + "}"
         elif where == "header":
             headers[raw] = "{" + name + "}"
-    tool: dict[str, Any] = {
-        "description": _description(operation, method, path),
-        "method": method,
-        "path": renamed_path,
-    }
+    for raw in re.findall(r"\{([^{}]+)\}", path):
+        if raw not in declared_path:
+            # A path template the document forgot to declare: still an argument, and required.
+            name = _argument_name(raw, properties)
+            properties[name] = {"type": "string"}
+            required.append(name)
+            renamed_path = renamed_path.replace("{" + raw + "}", "{" + name + "}")
+            notes.append(f"path parameter {raw!r} is not declared in the document")
+    tool: dict[str, Any] = {}
     if operation.get("summary") and operation.get("description"):
         tool["title"] = str(operation["summary"])
+    tool.update(description=_description(operation, method, path), method=method, path=renamed_path)
     if query:
         tool["query"] = query
     if headers:
