@@ -33,23 +33,35 @@ RISKS: tuple[RiskClass, ...] = ("read", "write", "dangerous")
 
 
 def make_policy(rule_count: int, servers: int, tools_per_server: int, seed: int) -> dict[str, Any]:
-    """A policy shaped like a large real one: per-tool permits, per-server globs, forbids."""
+    """A policy shaped like a large real one.
+
+    Mostly permits per tool and per server glob, some cross-server globs and tool-less
+    permits for named agents; forbids (8 %) name one tool and one agent, as real exceptions
+    do. Some rules add risk lists, delegating humans, targets and office-hours windows.
+    """
     rng = random.Random(seed)
     rules: list[dict[str, Any]] = []
     for index in range(rule_count):
         server = rng.randrange(servers)
-        kind = rng.random()
+        tool = f"srv{server}__tool{rng.randrange(tools_per_server)}"
         rule: dict[str, Any] = {"id": f"r{index}", "effect": "permit"}
+        if rng.random() < 0.08:
+            rule.update(effect="forbid", tool=tool, agent=f"agent-{rng.randrange(60)}")
+            rules.append(rule)
+            continue
+        kind = rng.random()
         if kind < 0.55:
-            rule["tool"] = f"srv{server}__tool{rng.randrange(tools_per_server)}"
+            rule["tool"] = tool
         elif kind < 0.85:
             rule["tool"] = f"srv{server}__*"
-        elif kind < 0.95:
+        elif kind < 0.97:
             rule["tool"] = f"*__tool{rng.randrange(tools_per_server)}"
-        if rng.random() < 0.7:
-            rule["agent"] = rng.choice(["agent-*", f"agent-{rng.randrange(50)}", "ops-*"])
+        if kind >= 0.97:
+            rule["agent"] = f"agent-{rng.randrange(60)}"
+        elif rng.random() < 0.7:
+            rule["agent"] = rng.choice(["agent-*", f"agent-{rng.randrange(60)}", "ops-*"])
         if rng.random() < 0.5:
-            rule["tenant"] = f"tenant-{rng.randrange(10)}"
+            rule["tenant"] = f"tenant-{rng.randrange(12)}"
         if rng.random() < 0.2:
             rule["human"] = "*@example.com"
         if rng.random() < 0.3:
@@ -62,11 +74,8 @@ def make_policy(rule_count: int, servers: int, tools_per_server: int, seed: int)
                 "hours": "08:00-18:00",
                 "timezone": "Europe/Berlin",
             }
-        if rng.random() < 0.08:
-            rule["effect"] = "forbid"
-        else:
-            rule["ttl"] = rng.choice([60, 300, 900])
-            rule["approval"] = rng.choice(["none", "none", "step_up"])
+        rule["ttl"] = rng.choice([60, 300, 900])
+        rule["approval"] = rng.choice(["none", "none", "step_up"])
         rules.append(rule)
     return {"rules": rules}
 
@@ -124,21 +133,29 @@ def naive_decide(policy: PolicyConfig, facts: CallFacts, now: float) -> str | No
     return first_permit
 
 
-def _measure(decide: Any, calls: list[CallFacts]) -> dict[str, float]:
+def _throughput(decide: Any, calls: list[CallFacts], repeats: int = 3) -> float:
+    # Without a timer around each call; best of a few runs, as the machine is shared.
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for facts in calls:
+            decide(facts)
+        best = max(best, len(calls) / (time.perf_counter() - started))
+    return best
+
+
+def _latencies(decide: Any, calls: list[CallFacts]) -> dict[str, float]:
     samples = []
     clock = time.perf_counter_ns
-    started = clock()
     for facts in calls:
         before = clock()
         decide(facts)
         samples.append(clock() - before)
-    total = clock() - started
     samples.sort()
     return {
         "p50_us": samples[len(samples) // 2] / 1000,
         "p99_us": samples[int(len(samples) * 0.99)] / 1000,
         "mean_us": statistics.fmean(samples) / 1000,
-        "decisions_per_s": len(calls) / (total / 1e9),
     }
 
 
@@ -162,13 +179,15 @@ def main() -> None:
     calls = make_calls(args.calls, args.servers, args.tools_per_server, args.seed)
     naive_calls = calls[: max(1, args.calls // 10)]
 
+    # The first pass fills the per-tool candidate memo, as a fresh proxy's first calls do.
+    cold = _latencies(lambda f: engine.decide(f, now=NOW), calls)
     disagreements = sum(
         engine.decide(f, now=NOW).rule_id != naive_decide(policy, f, NOW) for f in naive_calls
     )
-    # A first pass fills the per-tool index memo, as a running proxy's first calls do.
-    cold = _measure(lambda f: engine.decide(f, now=NOW), calls)
-    warm = _measure(lambda f: engine.decide(f, now=NOW), calls)
-    naive = _measure(lambda f: naive_decide(policy, f, NOW), naive_calls)
+    warm = _latencies(lambda f: engine.decide(f, now=NOW), calls)
+    warm["decisions_per_s"] = _throughput(lambda f: engine.decide(f, now=NOW), calls)
+    naive = _latencies(lambda f: naive_decide(policy, f, NOW), naive_calls)
+    naive["decisions_per_s"] = _throughput(lambda f: naive_decide(policy, f, NOW), naive_calls, 1)
     allowed = sum(engine.decide(f, now=NOW).allowed for f in calls)
 
     result = {
@@ -193,9 +212,10 @@ def main() -> None:
         ("engine", warm),
         ("naive_linear_scan", naive),
     ):
+        rate = figures.get("decisions_per_s")
         print(
-            f"{name:18} p50 {figures['p50_us']:9.2f} us   p99 {figures['p99_us']:9.2f} us   "
-            f"{figures['decisions_per_s']:12,.0f} decisions/s"
+            f"{name:18} p50 {figures['p50_us']:9.2f} us   p99 {figures['p99_us']:9.2f} us"
+            + ("" if rate is None else f"   {rate:12,.0f} decisions/s")
         )
     print(
         f"compile {compile_ms:.1f} ms for {args.rules} rules; "
