@@ -1,16 +1,21 @@
 """Verification: recompute the chain, check the signed checkpoints, locate the first damage.
 
-What each kind of tampering looks like to ``verify``:
+What each kind of tampering looks like to ``verify`` (problem kind, and the row it names):
 
-* a row's contents edited: its recomputed hash differs (``altered``, that row);
+* a row's contents (time, kind, body) edited: its recomputed hash differs (``altered``);
 * a row edited and re-hashed: the next row no longer links to it (``altered``, that row);
 * a row deleted: a gap in ``seq`` (``deleted``, the first missing seq);
-* a row inserted or rows reordered or renumbered: the moved rows' hashes (which cover their
-  original ``seq``) or links fail (``inserted``/``reordered``/``altered``, the first such row);
+* rows renumbered to hide a deletion, an insertion or a swap: a row hashes correctly only
+  under its original ``seq`` (``moved``, the first row out of place);
+* a self-consistent row inserted: the row after it links past it (``inserted``);
 * the tail cut off: the last signed checkpoint (or an ``anchor`` kept elsewhere) names more
   rows than exist (``truncated``, the first missing seq);
 * the whole chain recomputed from some row on: the signed head hash of the next checkpoint
-  no longer matches (``rewritten``, the first row after the last good checkpoint).
+  no longer matches (``rewritten``, the first row after the last good checkpoint);
+* a checkpoint forged or signed by an unknown key (``bad_checkpoint``).
+
+Appending well-formed rows after the last checkpoint needs no key and is not tampering that
+a hash chain can see; checkpoints (and exported anchors) bound what can be silently rewritten.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class _Scan:
         self.wanted = wanted
         self.hashes_at: dict[int, bytes] = {}
         self.recent: OrderedDict[bytes, int] = OrderedDict()
+        self.shift = 0
 
     def add(self, kind: str, seq: int, message: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:
@@ -104,8 +110,10 @@ class _Scan:
                 )
             if chain(prev_hash, seq, ts, kind, payload) != stored:
                 self._misfit(seq, ts, kind, payload, prev_hash, stored, prev)
-            elif prev_hash != prev and seq == expected:
-                self._broken_link(seq, prev_hash)
+            else:
+                self.shift = 0
+                if prev_hash != prev and seq == expected:
+                    self._broken_link(seq, prev_hash)
             if seq in self.wanted:
                 self.hashes_at[seq] = stored
             self.recent[stored] = seq
@@ -125,15 +133,25 @@ class _Scan:
         stored: bytes,
         prev: bytes,
     ) -> None:
-        # The row does not match its own hash. If it links to a row we saw and hashes
-        # correctly under another seq, it was moved (renumbered); otherwise it was edited.
+        # The row does not match its own hash. If it hashes correctly under another seq it
+        # was moved (rows renumbered after a deletion, an insertion or a swap); otherwise its
+        # contents were edited.
         origin = self.recent.get(prev_hash)
-        if origin is not None and entry_hash(prev_hash, origin + 1, ts, kind, payload) == stored:
-            if origin + 1 < seq:
-                self.add("inserted", seq - 1, f"a row was inserted before row {seq}")
-            else:
-                self.add("reordered", seq, f"row {seq} was written as row {origin + 1} (reordered)")
-        elif prev_hash == prev:
+        candidates = {seq + 1, seq - 1} | ({origin + 1} if origin is not None else set())
+        for written_as in sorted(candidates - {seq}):
+            if written_as > 0 and entry_hash(prev_hash, written_as, ts, kind, payload) == stored:
+                if written_as - seq != self.shift:
+                    self.shift = written_as - seq
+                    first = min(seq, written_as)
+                    self.add(
+                        "moved",
+                        first,
+                        f"row {seq} was written as row {written_as}: rows were deleted, "
+                        "inserted or reordered here",
+                    )
+                return
+        self.shift = 0
+        if prev_hash == prev:
             self.add("altered", seq, f"row {seq} was altered: its contents do not match its hash")
         else:
             self.add(
@@ -214,6 +232,8 @@ async def verify(
                 f"rows: rows {head_seq + 1}..{cp.seq} were deleted",
             )
         elif scan.hashes_at.get(cp.seq) != cp.head_hash:
+            if any(last_good < p.seq <= cp.seq for p in scan.problems):
+                continue  # already explained by a damaged row in this stretch
             scan.add(
                 "rewritten",
                 last_good + 1,
