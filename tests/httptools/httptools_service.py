@@ -269,8 +269,13 @@ class Running:
 
 
 @contextmanager
-def serve(state: ServiceState | None = None) -> Iterator[Running]:
-    """Run the ticket desk in a background thread on a free loopback port; stop it after."""
+def serve(
+    state: ServiceState | None = None, *, tls: tuple[str, str] | None = None
+) -> Iterator[Running]:
+    """Run the ticket desk in a background thread on a free loopback port; stop it after.
+
+    ``tls`` is (certificate file, key file) to serve HTTPS.
+    """
     state = state or ServiceState()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -283,6 +288,8 @@ def serve(state: ServiceState | None = None) -> Iterator[Running]:
         ws="none",
         http="h11",
         timeout_graceful_shutdown=1,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     started = threading.Event()
     server = _Server(config, started)
@@ -291,7 +298,8 @@ def serve(state: ServiceState | None = None) -> Iterator[Running]:
     try:
         if not started.wait(timeout=10):
             raise RuntimeError("the test service did not start within 10 s")
-        yield Running(f"http://127.0.0.1:{port}", port, state)
+        scheme = "https" if tls else "http"
+        yield Running(f"{scheme}://127.0.0.1:{port}", port, state)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -7,14 +7,16 @@ actually received (or that it received nothing).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import socket
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from httptools_service import Running
-from httptools_support import Plain, system, tool
+from httptools_service import Running, serve
+from httptools_support import Plain, make_tls_files, system, tool
 from mcp.types import CallToolResult, TextContent
 
 from quartermaster.config._http import HttpSystemConfig
@@ -495,3 +497,34 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused(service: Run
 async def test_unknown_tool_is_a_wiring_error(service: Running) -> None:
     with pytest.raises(ValueError, match="no tool 'nope'"):
         await call(desk(service), "nope", {})
+
+
+# -- TLS and secrecy -----------------------------------------------------------------------
+
+
+async def test_tls_verification_with_a_ca_file(tmp_path: Path) -> None:
+    ca, cert, key = make_tls_files(tmp_path)
+    with serve(tls=(str(cert), str(key))) as secure:
+        tools = {"whoami": tool("GET", "/whoami")}
+        pinned = system(f"{secure.url}/api", tools, tls={"verify": str(ca)})
+        trusted = await call(pinned, "whoami", {})
+        assert trusted.is_error
+        assert "HTTP 401" in text_of(trusted)
+        default = await call(system(f"{secure.url}/api", tools), "whoami", {})
+        assert default.is_error
+        assert "TLS certificate verification failed" in text_of(default)
+        assert len(secure.state.seen) == 1
+
+
+async def test_credentials_never_reach_logs_reprs_or_results(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = secrets.token_urlsafe(24)
+    config = whoami(service, {"kind": "api_key", "query": "key", "value": "secret://k"})
+    auth = ResolvedApiKey(Plain(key))
+    with caplog.at_level(logging.DEBUG):
+        result = await call(config, "whoami", {}, auth)
+    assert service.state.seen[-1].query == f"key={key}"
+    assert key not in caplog.text
+    assert key not in repr(auth)
+    assert key not in result.model_dump_json()
