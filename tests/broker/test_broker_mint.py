@@ -85,6 +85,7 @@ async def test_uses_default_from_config_and_bounds(
         ("target", ""),
         ("args_sha256", "abc"),
         ("args_sha256", "A" * 64),
+        ("args_sha256", "a" * 64 + "\n"),
         ("ttl", 0),
         ("ttl", -1),
         ("approval_id", "has space"),

@@ -307,6 +307,8 @@ def test_deeply_nested_header_is_malformed_not_a_crash(ring: KeyRing, clock: Man
         {"uses": 0},
         {"args_sha256": "ABC"},
         {"act": "alice"},
+        {"act": None},
+        {"approval_id": None},
         {"sub": ""},
         {"authorization_details": []},
         {"authorization_details": [{"type": "other"}]},

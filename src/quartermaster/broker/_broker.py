@@ -36,7 +36,7 @@ def _check_mint_arguments(
 ) -> None:
     if not is_valid_name(audience):
         raise ValueError("audience must be 1-256 printable characters without spaces")
-    if not _TOOL.match(tool):
+    if not _TOOL.fullmatch(tool):
         raise ValueError("tool must be 1-256 printable characters without spaces")
     if not is_scope_token(action):
         raise ValueError("action must be an OAuth scope token (printable, no spaces, <=128)")

@@ -21,12 +21,12 @@ _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 
 def is_scope_token(value: str) -> bool:
     """Whether ``value`` may appear in an OAuth ``scope`` (RFC 6749 scope-token, <=128 chars)."""
-    return bool(_SCOPE_TOKEN.match(value))
+    return bool(_SCOPE_TOKEN.fullmatch(value))
 
 
 def is_sha256_hex(value: str) -> bool:
     """Whether ``value`` is a lower-case hex SHA-256 digest."""
-    return bool(_SHA256_HEX.match(value))
+    return bool(_SHA256_HEX.fullmatch(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,8 @@ def _required(claims: Mapping[str, Any], name: str) -> str:
 
 
 def _optional(claims: Mapping[str, Any], name: str) -> str | None:
-    return None if claims.get(name) is None else _required(claims, name)
+    # Absent means absent; a present null is as malformed as any other wrong type.
+    return _required(claims, name) if name in claims else None
 
 
 def _int(claims: Mapping[str, Any], name: str) -> int:
@@ -137,7 +138,7 @@ def parse_claims(claims: Any) -> GrantClaims:
         raise MalformedGrant("claim 'aud' must name exactly one audience, as a string")
     act = claims.get("act")
     on_behalf_of = None
-    if act is not None:
+    if "act" in claims:
         if not isinstance(act, Mapping):
             raise MalformedGrant("claim 'act' must be an object with a 'sub'")
         on_behalf_of = _required(act, "sub")

@@ -147,7 +147,7 @@ class KeyRing:
             )
         if algorithm not in SIGNING_ALGORITHMS:
             raise ValueError(f"algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}")
-        if not _PURPOSE.match(purpose):
+        if not _PURPOSE.fullmatch(purpose):
             raise ValueError("purpose must be a short lower-case word such as 'grant'")
         if retire_after <= 0:
             raise ValueError("retire_after must be positive")

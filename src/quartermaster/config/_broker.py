@@ -23,7 +23,7 @@ def parse_duration(value: object) -> float:
         raise ValueError("a duration is a number of seconds or a string like 30s, 5m, 8h")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value)):
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError("a duration is a number of seconds or a string like 30s, 5m, 8h")

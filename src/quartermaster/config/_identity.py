@@ -29,7 +29,7 @@ AGENT_TOKEN_TTL_CEILING = 30 * 86400.0
 
 
 def _check_name(value: str | None) -> str | None:
-    if value is not None and not _NAME.match(value):
+    if value is not None and not _NAME.fullmatch(value):
         raise ValueError("must be 1-256 printable characters without spaces")
     return value
 
@@ -66,7 +66,7 @@ class ClaimMapping(ConfigModel):
     @field_validator("agent", "tenant", "human")
     @classmethod
     def _paths(cls, value: str | None) -> str | None:
-        if value is not None and not _CLAIM_PATH.match(value):
+        if value is not None and not _CLAIM_PATH.fullmatch(value):
             raise ValueError("must be a claim name or a dotted path such as act.sub")
         return value
 

@@ -70,6 +70,8 @@ def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> float |
     value = claims.get(name)
     if value is None and not required:
         return None
+    if value is None:
+        raise TokenClaimMissing(f"the bearer token has no {name!r} claim; it must expire")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenMalformed(f"claim {name!r} must be a NumericDate")
     return float(value)
@@ -82,7 +84,7 @@ def check_registered(
 
     Raises:
         TokenIssuerMismatch, TokenAudienceMismatch, TokenExpired, TokenNotYetValid,
-        TokenMalformed: one per failed check.
+        TokenClaimMissing, TokenMalformed: one per failed check.
     """
     if claims.get("iss") != issuer:
         raise TokenIssuerMismatch(f"the bearer token was not issued by {issuer!r}")

@@ -21,7 +21,7 @@ _NAME = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")
 
 def is_valid_name(value: str) -> bool:
     """Whether ``value`` can name an agent, tenant, human or actor (1-256 printable, no spaces)."""
-    return bool(_NAME.match(value))
+    return bool(_NAME.fullmatch(value))
 
 
 @dataclass(frozen=True, slots=True)

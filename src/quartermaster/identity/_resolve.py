@@ -27,7 +27,7 @@ def validate_run_id(value: object) -> str:
     Raises:
         InvalidRunId: when it is not a string of that shape.
     """
-    if not isinstance(value, str) or not _RUN_ID.match(value):
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
         raise InvalidRunId(
             f"_meta[{RUN_ID_META_KEY!r}] must be 1-64 characters of A-Z a-z 0-9 . _ : - "
             "starting with a letter or digit"
