@@ -52,7 +52,7 @@ def render_table(rows: Sequence[AuditRow]) -> str:
         ]
         for r in rows
     ]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(_COLUMNS)]
+    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(_COLUMNS)]
     out = ["  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths, strict=True)).rstrip()]
     out.append("  ".join("-" * w for w in widths))
     out.extend(
