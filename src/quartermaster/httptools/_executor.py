@@ -9,6 +9,7 @@ client logs full URLs, which can hold an API key in the query).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -49,7 +50,9 @@ async def _getaddrinfo(host: str, port: int) -> Sequence[str]:
 class HttpToolExecutor:
     """Sends the calls of one declared HTTP system's tools.
 
-    Use it as an async context manager (or call :meth:`aclose`) so its connections are closed.
+    ``name`` is the system's key under ``systems:`` (used in messages), ``system`` its
+    declaration. Use it as an async context manager (or call :meth:`aclose`) so its pooled
+    connections are closed.
     ``transport`` replaces the default pooled HTTP transport (whose TLS settings come from the
     system's ``tls:``); ``resolve_host`` replaces DNS for the private-address check.
     """
@@ -144,18 +147,17 @@ class HttpToolExecutor:
             return refusal
         retries = self.system.retries
         attempts = 1 + (retries.attempts if prepared.method in _RETRY_METHODS else 0)
-        result = error_result(f"{where}: no attempt was made")
-        for attempt in range(attempts):
-            if attempt:
-                await anyio.sleep(retries.backoff * 2 ** (attempt - 1))
+        attempt = 0
+        while True:
             try:
                 request = self._request(prepared, auth)
             except RequestRefused as exc:
                 return error_result(exc.message)
             result, retry = await self._attempt(request, where)
-            if not retry:
+            attempt += 1
+            if not retry or attempt >= attempts:
                 return result
-        return result
+            await anyio.sleep(retries.backoff * 2 ** (attempt - 1))
 
     async def _attempt(self, request: httpx2.Request, where: str) -> tuple[CallToolResult, bool]:
         """One exchange; the flag says whether a retry may help."""
@@ -242,7 +244,8 @@ class HttpToolExecutor:
         and the connection, so internal systems should be declared with allow_private.
         """
         host = base_host(self.system.base_url)
-        if self.system.allow_private or is_private_host(host):
+        if self.system.allow_private or _is_ip_literal(host):
+            # An IP literal was judged when the configuration loaded.
             return None
         port = self._base.port or (443 if self._base.scheme == "https" else 80)
         try:
@@ -267,6 +270,14 @@ class HttpToolExecutor:
         else:
             detail = f"no answer within the read timeout of {timeouts.read:g} s"
         return error_result(f"{where}: timed out: {detail}")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _credential(value: str) -> str:

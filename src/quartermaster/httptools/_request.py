@@ -18,7 +18,7 @@ import jsonschema
 
 from ..config._http import HttpToolConfig, TemplatePart, parse_template, whole_placeholder
 from ._errors import RequestRefused
-from ._templates import MISSING, fill, header_value, path_value, render_body, scalar_text
+from ._templates import fill, header_value, path_value, render_body, scalar_text
 
 _MAX_SCHEMA_ERRORS = 5
 
@@ -91,7 +91,7 @@ class ToolPlan:
             RequestRefused: a value cannot be placed safely, or the URL would leave the base.
         """
         path = fill(self.path, arguments, path_value)
-        if path is MISSING or not isinstance(path, str):
+        if not isinstance(path, str):
             raise RequestRefused(f"{self.name!r} needs every path argument, and none may be null")
         prefix = base_url.raw_path.rstrip(b"/")
         url = base_url.copy_with(raw_path=prefix + path.encode("ascii"))
