@@ -60,6 +60,17 @@ def approval_requirement(spec: ApprovalSpec | None) -> ApprovalRequirement:
     return NO_APPROVAL
 
 
+def with_floor(approval: ApprovalRequirement, risk: str) -> tuple[ApprovalRequirement, bool]:
+    """The approval after the risk floors, and whether a floor raised it.
+
+    Reads may be auto-approved and writes follow the rule; a dangerous tool always needs at
+    least one human, so ``none`` becomes a step-up.
+    """
+    if risk == "dangerous" and not approval.needed:
+        return STEP_UP, True
+    return approval, False
+
+
 def _pattern(globs: tuple[str, ...] | None, *, optional_value: bool) -> re.Pattern[str] | None:
     # ``None`` means "no condition". For keys whose value is always present, ``*`` is no
     # condition either; for ``human`` and ``target``, ``*`` still demands a value.
@@ -247,10 +258,7 @@ class PolicyEngine:
         )
 
     def _permitted(self, compiled: CompiledRule, facts: CallFacts) -> Decision:
-        approval = compiled.approval
-        floor = facts.risk == "dangerous" and not approval.needed
-        if floor:
-            approval = STEP_UP
+        approval, floor = with_floor(compiled.approval, facts.risk)
         reason = f"permitted by rule '{compiled.id}'"
         if floor:
             reason += "; raised to step-up because a dangerous tool always needs a human"

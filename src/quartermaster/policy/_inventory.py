@@ -9,13 +9,13 @@ rules after it still appear, because they decide when the conditions do not hold
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from ._analysis import reached_tools
-from ._engine import CompiledRule, PolicyEngine
+from ._engine import CompiledRule, PolicyEngine, with_floor
 from ._glob import globs_cover
-from ._model import STEP_UP, ToolFacts
+from ._model import ToolFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +34,10 @@ class AccessRow:
     conditions: str
 
 
-def _labels(engine: PolicyEngine, key: str) -> list[str]:
+def _labels(patterns: Iterable[tuple[str, ...] | None]) -> list[str]:
     labels: set[str] = set()
-    for compiled in engine.rules:
-        patterns: tuple[str, ...] | None = getattr(compiled.rule, key)
-        labels.update(patterns if patterns is not None else ("*",))
+    for globs in patterns:
+        labels.update(globs if globs is not None else ("*",))
     return sorted(labels)
 
 
@@ -60,33 +59,18 @@ def _conditions(compiled: CompiledRule) -> str:
 
 
 def _row(agent: str, tenant: str, tool: ToolFacts, compiled: CompiledRule) -> AccessRow:
-    if compiled.forbid:
-        return AccessRow(
-            agent,
-            tenant,
-            tool.name,
-            tool.server,
-            tool.risk,
-            "forbid",
-            compiled.id,
-            "-",
-            None,
-            _conditions(compiled),
-        )
-    approval = compiled.approval
-    if tool.risk == "dangerous" and not approval.needed:
-        approval = STEP_UP
+    permit = not compiled.forbid
     return AccessRow(
-        agent,
-        tenant,
-        tool.name,
-        tool.server,
-        tool.risk,
-        "permit",
-        compiled.id,
-        approval.describe(),
-        compiled.ttl,
-        _conditions(compiled),
+        agent=agent,
+        tenant=tenant,
+        tool=tool.name,
+        server=tool.server,
+        risk=tool.risk,
+        effect=compiled.rule.effect,
+        rule_id=compiled.id,
+        approval=with_floor(compiled.approval, tool.risk)[0].describe() if permit else "-",
+        ttl=compiled.ttl if permit else None,
+        conditions=_conditions(compiled),
     )
 
 
@@ -105,8 +89,12 @@ def inventory(
     the list for its tool, as nothing after it can decide.
     """
     rows: list[AccessRow] = []
-    for agent in agents if agents is not None else _labels(engine, "agent"):
-        for tenant in tenants if tenants is not None else _labels(engine, "tenant"):
+    if agents is None:
+        agents = _labels(r.rule.agent for r in engine.rules)
+    if tenants is None:
+        tenants = _labels(r.rule.tenant for r in engine.rules)
+    for agent in agents:
+        for tenant in tenants:
             for tool in tools:
                 rows.extend(
                     _row(agent, tenant, tool, compiled)
