@@ -26,6 +26,7 @@ from quartermaster.identity import (
     TokenSignatureInvalid,
     TokenTooLong,
     TokenTypeUnknown,
+    agents_issue,
     issue_agent_token,
 )
 
@@ -182,3 +183,33 @@ def test_constructor_checks(agent_ring: KeyRing, clock: ManualClock) -> None:
         BearerVerifier(
             issuer=ISSUER, clock=clock, agent_tokens=AgentTokensConfig(), agent_keys=None
         )
+
+
+async def test_agents_issue_for_the_cli(agent_ring: KeyRing, clock: ManualClock) -> None:
+    printed = agents_issue(
+        agent_ring,
+        AgentTokensConfig(max_ttl=8 * 3600),
+        issuer=ISSUER,
+        agent="A",
+        tenant="T",
+        on_behalf_of="alice@example.com",
+        ttl="8h",
+        clock=clock,
+    )
+    assert printed["expires_at"] == 1_800_000_000 + 8 * 3600
+    principal = await verifier(agent_ring, clock).verify(printed["token"])
+    assert (principal.agent, principal.tenant, principal.on_behalf_of) == (
+        "A",
+        "T",
+        "alice@example.com",
+    )
+    with pytest.raises(ValueError, match="max_ttl"):
+        agents_issue(
+            agent_ring, AgentTokensConfig(), issuer=ISSUER, agent="A", tenant="T", ttl="9h",
+            clock=clock,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="disabled"):
+        agents_issue(
+            agent_ring, AgentTokensConfig(enabled=False), issuer=ISSUER, agent="A", tenant="T",
+            clock=clock,
+        )  # fmt: skip

@@ -18,7 +18,7 @@ EXPECTED = {
     "AuthMethod", "Mode", "Principal", "RunIdentity", "SessionFacts", "is_valid_name",
     "RUN_ID_META_KEY", "new_run_id", "resolve_identity", "validate_run_id", "stdio_principal",
     "MAX_BEARER_LENGTH", "BearerVerifier", "McpTokenVerifier", "QuartermasterAccessToken",
-    "principal_from_access_token",
+    "principal_from_access_token", "agents_issue",
 }  # fmt: skip
 
 

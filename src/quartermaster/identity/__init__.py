@@ -1,5 +1,6 @@
 """Who is calling: bearer tokens, stdio settings and ``_meta`` turned into a run identity."""
 
+from ._admin import agents_issue as agents_issue
 from ._agent_tokens import AGENT_TOKEN_TYPE as AGENT_TOKEN_TYPE
 from ._agent_tokens import IssuedAgentToken as IssuedAgentToken
 from ._agent_tokens import TokenKeys as TokenKeys
