@@ -1,0 +1,254 @@
+"""Structural rules (PEM, JWT, URLs, headers, cookies) and the generic keyword/entropy layer.
+
+The generic layer redacts a random-looking value assigned to a credential-like name
+(``password``, ``client_secret``, ``X-Api-Key``...) in JSON, YAML, env files, logs and code,
+and leaves alone what only looks random: digests under ``sha``/``hash`` names, ids, versions,
+placeholders, variable references and words.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._rule import GENERIC, STRUCTURAL, Rule, is_placeholder, looks_random
+
+# Names that make the value next to them a credential.
+_KW = (
+    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_.\-]?key|key|auth|credentials?"
+    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt)"
+)
+GENERIC_ANCHORS = (
+    "pass", "pwd", "secret", "token", "key", "auth", "credential", "sess", "sid", "cookie",
+    "bearer", "private", "signing", "dsn", "salt",
+)  # fmt: skip
+
+# Names that hold public or descriptive data even though they contain a credential word.
+_DENY_NAME = re.compile(
+    r"(?i)(?:public|pub[_\-.]?key|hash|digest|sha\d*|md5|checksum|fingerprint|cursor|etag|uuid"
+    r"|name|type|url|uri|path|file|dir|expir|length|len$|size|count|version|format|algorithm"
+    r"|alg$|kid$|prefix|hint|limit|ttl|timeout|endpoint|label|desc|field|policy|scope|mode|usage"
+    r"|max|min|index|ref$|store|vault|arn|provider|method|strategy|_at$|date|time|region|host"
+    r"|user|email|schema|header$|id$|_id|[a-z]Id|-id|ids$|enabled|required|event|field"
+    r"|(?:cache|partition|sort|primary|foreign|object|bucket|dedup|idempot\w*|routing|shard"
+    r"|lookup|row|sequence|group|map|dict|hot|short|ssh|api_?version)[_\-.]?key"
+    r"|key[_\-.]?(?:down|up|code|board|frame|word|stroke|press|pair|spec|alias|ring|s$)"
+    r"|keyof|monkey|turkey|donkey|hockey|whiskey|jockey|passthrough|passenger|passport|bypass"
+    r"|compass|tokeniz|sidebar|side|sider|sidecar|residen|consider|inside|outside|subsid"
+    r"|author(?!ization)|authority|oauth_?url|mosaic)"
+)
+_PASSWORDY = re.compile(r"(?i)pass|pwd")
+
+_VALUE = r"[^\s\"'`,;&<>(){}\[\]\\|]"
+
+
+def _assignment(keywords: str) -> tuple[str, str]:
+    """The regex (and its hyperscan prefilter) of ``<name with keyword> <sep> <value>``."""
+    regex = (
+        r"(?i)(?P<k>" + keywords + r"[A-Za-z0-9_.\-]{0,30}?)"
+        r"(?:\\{0,3}[\"'`\]])?[ \t]{0,8}(?:=>|:=|\?\?=|\|\|=|->|[:=])[ \t]{0,8}"
+        r"(?:\\{0,3}[\"'`]|[brf][\"'])?"
+        r"(?P<s>" + _VALUE + r"{5,300}(?<![.:]))(?!" + _VALUE + r")"
+    )
+    prefilter = (
+        r"(?i)" + keywords + r"[A-Za-z0-9_.\-]{0,30}[\"'`\]\\]{0,4}[ \t]{0,8}(?:=>|:=|[:=])"
+        r"[ \t]{0,8}[\"'`\\]{0,4}" + _VALUE + r"{6}"
+    )
+    return regex, prefilter
+
+
+def _key_name(m: re.Match[str]) -> str:
+    """The whole identifier the match's ``k`` group sits in (it may start mid-identifier)."""
+    text, start = m.string, m.start("k")
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+        start -= 1
+    return text[start : m.end("k")]
+
+
+def name_is_credential(name: str) -> bool:
+    """Whether a key or variable name says its value is a credential."""
+    return re.search(_KW, name, re.IGNORECASE) is not None and not _DENY_NAME.search(name)
+
+
+def _password_check(m: re.Match[str]) -> bool:
+    name = _key_name(m)
+    return name_is_credential(name) and looks_random(m.group("s"), min_len=6, min_entropy=2.3)
+
+
+def _generic_check(m: re.Match[str]) -> bool:
+    name = _key_name(m)
+    if _PASSWORDY.search(name) or not name_is_credential(name):
+        return False  # password-like names are the "password" rule's
+    return looks_random(m.group("s"))
+
+
+def keyed_value_kind(key: str, value: str) -> str | None:
+    """The kind for a JSON string under ``key`` if the pair is a credential, else ``None``."""
+    if len(value) > 300 or any(c.isspace() for c in value) or not name_is_credential(key):
+        return None
+    if _PASSWORDY.search(key):
+        return "password" if looks_random(value, min_len=6, min_entropy=2.3) else None
+    return "generic_secret" if looks_random(value) else None
+
+
+def _pem_check(m: re.Match[str]) -> bool:
+    body = re.sub(r"\\[nrt]|\s|[A-Za-z-]+:[^\n\\]*", "", m.group("s"))
+    return len(body) >= 40 and not is_placeholder(body)
+
+
+def _url_check(m: re.Match[str]) -> bool:
+    password = m.group("s")
+    return (
+        not is_placeholder(password)
+        and password.lower() not in {"password", "pass", "passwd", "pwd", "secret", "x", "token"}
+        and not password.startswith(("$", "%", "{"))
+    )
+
+
+def _random_s(m: re.Match[str]) -> bool:
+    return looks_random(m.group("s"))
+
+
+def _inner_check(m: re.Match[str]) -> bool:
+    name = m.group("k")
+    if _DENY_NAME.search(name):
+        return False
+    return any(looks_random(part.strip("{}")) for part in m.group("s").split())
+
+
+def _cookie_check(m: re.Match[str]) -> bool:
+    return looks_random(m.group("s"), min_len=12)
+
+
+STRUCTURAL_RULES: tuple[Rule, ...] = (
+    Rule(
+        "private_key",
+        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[nr])*"
+        r"(?P<s>(?:[A-Za-z0-9+/=:,\s]|-(?!----)|\\[nrt]){16,})",
+        ("-----begin",),
+        STRUCTURAL,
+        _pem_check,
+        max_len=20000,
+        hs=r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY",
+    ),
+    Rule(
+        "putty_private_key",
+        r"Private-Lines: \d+(?:\r?\n|\\n)(?P<s>(?:[A-Za-z0-9+/=]|\r?\n|\\n){40,})",
+        ("private-lines",),
+        STRUCTURAL,
+        max_len=8000,
+        hs=r"Private-Lines: \d+",
+    ),
+    Rule(
+        "jwt",
+        r"(?<![A-Za-z0-9_\-])(?P<s>eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{0,1000})",
+        ("eyj",),
+        STRUCTURAL,
+        max_len=4000,
+        hs=r"eyJ[A-Za-z0-9_\-]{10}",
+    ),
+    Rule(
+        "url_password",
+        r"(?i)\b[a-z][a-z0-9+.\-]{1,30}://(?P<u>[^\s:/?#@\"'<>\[\]]{0,128}):"
+        r"(?P<s>[^\s/?#@\"'<>]{1,256})@(?=[A-Za-z0-9\[])",
+        ("://",),
+        STRUCTURAL,
+        _url_check,
+        max_len=420,
+        hs=r"://[^\s:/?#@]{0,128}:[^\s/?#@]{1,256}@",
+    ),
+    Rule(
+        "jdbc_password",
+        r"(?i)jdbc:oracle:[a-z]+:[^/\s@\"']{1,64}/(?P<s>[^@\s\"']{1,128})@",
+        ("jdbc:oracle",),
+        STRUCTURAL,
+        _url_check,
+        max_len=220,
+    ),
+    Rule(
+        "authorization",
+        r"(?i)(?:authorization|proxy-authorization|x-auth-token|x-access-token)[\"']?\s*[:=,]\s*"
+        r"[\"']?(?:bearer|token|basic|digest|apikey|api-key|bot|sso-key|key|jwt|otoken)?\s*"
+        r"(?P<s>[A-Za-z0-9._~+/\-:=%]{8,2000})",
+        ("authorization", "x-auth-token", "x-access-token"),
+        STRUCTURAL,
+        _random_s,
+        max_len=2100,
+    ),
+    Rule(
+        "bearer_token",
+        r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/\-]{16,2000}=*)",
+        ("bearer",),
+        STRUCTURAL,
+        _random_s,
+        max_len=2100,
+    ),
+    Rule(
+        "basic_auth",
+        r"(?i)\bbasic\s+(?P<s>[A-Za-z0-9+/]{12,1000}={0,2})(?![A-Za-z0-9+/=])",
+        ("basic",),
+        STRUCTURAL,
+        _random_s,
+        max_len=1100,
+    ),
+    Rule(
+        "curl_user_password",
+        r"(?:\s-u\s*|--user[= ])[\"']?[^:\s\"']{1,128}:(?P<s>[^\s\"']{3,256})",
+        ("-u", "--user"),
+        STRUCTURAL,
+        _url_check,
+        max_len=420,
+    ),
+    Rule(
+        "cookie",
+        r"(?i)(?<=[\s;:,{\"'])(?P<k>[\w.\-]*(?:sess|sid|auth|jwt|login|remember|token|connect)"
+        r"[\w.\-]*)=(?P<s>[^;\s\"',]{12,4000})",
+        ("sess", "sid", "auth", "jwt", "login", "remember", "token", "connect"),
+        STRUCTURAL,
+        _cookie_check,
+        max_len=4100,
+        hs=r"(?i)(?:sess|sid|auth|jwt|login|remember|token|connect)[\w.\-]*=[^;\s\"',]{12}",
+    ),
+    Rule(
+        "xml_secret",
+        r"(?i)<(?P<k>[\w:.\-]*" + _KW + r"[\w:.\-]*)(?:\s[^<>]{0,200})?>\s*"
+        r"(?P<s>[^<>\s](?:[^<>]{0,400}[^<>\s])?)\s*</",
+        GENERIC_ANCHORS,
+        STRUCTURAL,
+        _inner_check,
+        max_len=700,
+        hs=r"(?i)<[\w:.\-]*" + _KW + r"[\w:.\-]*[^<>]{0,200}>[^<>]{6}",
+    ),
+    Rule(
+        "password",
+        r"(?i);[ \t]*(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=[ \t]*"
+        r"(?P<s>[^;\s\"']{4,256})",
+        ("password", "pwd", "accountkey", "sharedaccesskey"),
+        STRUCTURAL,
+        _url_check,
+        max_len=300,
+    ),
+)
+
+_PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
+GENERIC_RULES: tuple[Rule, ...] = (
+    Rule(
+        "password",
+        _assignment(_PASS_KW)[0],
+        ("pass", "pwd"),
+        GENERIC,
+        _password_check,
+        max_len=420,
+        hs=_assignment(_PASS_KW)[1],
+        lead="(?i)" + _PASS_KW,
+    ),
+    Rule(
+        "generic_secret",
+        _assignment(_KW)[0],
+        GENERIC_ANCHORS,
+        GENERIC,
+        _generic_check,
+        max_len=420,
+        hs=_assignment(_KW)[1],
+        lead="(?i)" + _KW,
+    ),
+)

@@ -1,0 +1,132 @@
+"""Known values are found with certainty in every encoding a tool might echo."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import secrets
+import shlex
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from quartermaster.redaction import KnownValues, Redactor
+from quartermaster.redaction._known import encodings
+
+
+def _b64_inside(value: str, alphabet: Callable[[bytes], bytes], pad: bool) -> list[str]:
+    """base64 of ``value`` inside a longer blob, at each of the three byte alignments."""
+    out = []
+    for prefix in (b"", b"u", b"us"):
+        blob = alphabet(prefix + b"user:" + value.encode() + b"\x00tail").decode()
+        out.append(blob if pad else blob.rstrip("="))
+    return out
+
+
+ENCODERS: dict[str, Callable[[str], list[str]]] = {
+    "raw": lambda v: [v],
+    "base64": lambda v: [base64.b64encode(v.encode()).decode()],
+    "base64_unpadded": lambda v: [base64.b64encode(v.encode()).decode().rstrip("=")],
+    "base64url": lambda v: [base64.urlsafe_b64encode(v.encode()).decode()],
+    "base64_aligned": lambda v: _b64_inside(v, base64.b64encode, True),
+    "base64url_aligned_unpadded": lambda v: _b64_inside(v, base64.urlsafe_b64encode, False),
+    "hex": lambda v: [v.encode().hex()],
+    "hex_upper": lambda v: [v.encode().hex().upper()],
+    "percent": lambda v: [quote(v, safe="")],
+    "percent_lower": lambda v: [
+        re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(v, safe=""))
+    ],
+    "percent_plus": lambda v: [quote_plus(v)],
+    "percent_every_byte": lambda v: ["".join(f"%{b:02X}" for b in v.encode())],
+    "json_once": lambda v: [json.dumps(v)[1:-1]],
+    "json_twice": lambda v: [json.dumps(json.dumps(v))[1:-1]],
+    "json_unicode": lambda v: ["".join(f"\\u{ord(c):04x}" for c in v)],
+    "html": lambda v: [html.escape(v)],
+    "html_numeric": lambda v: ["".join(f"&#{ord(c)};" for c in v)],
+    "html_hex": lambda v: ["".join(f"&#x{ord(c):x};" for c in v)],
+    "shell_quoted": lambda v: [shlex.quote(v)],
+    "basic_auth": lambda v: [base64.b64encode(f"svc:{v}".encode()).decode()],
+}
+
+VALUES = [
+    secrets.token_urlsafe(24),
+    "p@ss w/'quote\"&<tag>%$`!",
+    secrets.token_hex(20),
+    "ünïcødé-sëcret-" + secrets.token_hex(4),
+    "a+b/c=d?e#f" + secrets.token_hex(6),
+]
+
+
+def _removed(secret_form: str, out: str) -> bool:
+    n = min(len(secret_form), 12)
+    return not any(secret_form[i : i + n] in out for i in range(len(secret_form) - n + 1))
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor()
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODERS))
+@pytest.mark.parametrize("value", VALUES, ids=[f"v{i}" for i in range(len(VALUES))])
+def test_known_value_removed_in_every_encoding(
+    redactor: Redactor, encoding: str, value: str
+) -> None:
+    known = redactor.known([value])
+    for form in ENCODERS[encoding](value):
+        text = f'{{"result": "{form}"}} and again: Authorization: Basic {form}\n'
+        session = redactor.session(known)
+        out = session.text(text)
+        assert _removed(form, out), (encoding, out)
+        assert session.counts.get("known_secret", 0) >= 1
+
+
+@pytest.mark.parametrize("use_ac", [True, False], ids=["aho-corasick", "re"])
+def test_both_automata_find_the_same(use_ac: bool) -> None:
+    value = secrets.token_urlsafe(18)
+    known = KnownValues([value], use_aho_corasick=use_ac)
+    text = f"x {value} y {base64.b64encode(value.encode()).decode()} z"
+    assert len(known.find(text)) >= 2
+
+
+def test_same_value_same_number_in_any_encoding(redactor: Redactor) -> None:
+    a, b = secrets.token_urlsafe(20), secrets.token_urlsafe(20)
+    session = redactor.session(redactor.known([a, b]))
+    out = session.text(f"{a} {a.encode().hex()} {b} {quote(a, safe='')}")
+    assert out.count("[REDACTED:known_secret#1]") == 3
+    assert out.count("[REDACTED:known_secret#2]") == 1
+    assert session.counts["known_secret"] == 4
+
+
+def test_with_values_adds_a_grant_without_losing_the_base(redactor: Redactor) -> None:
+    vault, grant = secrets.token_urlsafe(20), secrets.token_urlsafe(30)
+    base = redactor.known([vault])
+    per_call = base.with_values([grant])
+    out = redactor.session(per_call).text(f"{vault} / {grant}")
+    assert vault not in out
+    assert grant not in out
+    assert grant in redactor.session(base).text(grant)
+    assert len(per_call) == 2
+
+
+def test_repr_never_shows_values(redactor: Redactor) -> None:
+    value = secrets.token_urlsafe(20)
+    known = redactor.known([value])
+    assert value not in repr(known)
+    assert value not in str(known)
+    assert "1 values" in repr(known)
+
+
+def test_short_values_are_not_searched(redactor: Redactor) -> None:
+    known = redactor.known(["abc", "12345"])
+    assert len(known) == 0
+    assert redactor.session(known).text("abc 12345 abcdef") == "abc 12345 abcdef"
+
+
+def test_encodings_are_precomputed_per_value() -> None:
+    forms = encodings("s3cr3t/value+x")
+    assert "s3cr3t%2Fvalue%2Bx" in forms
+    assert "7333637233742f76616c75652b78" in forms
