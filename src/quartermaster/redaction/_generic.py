@@ -14,44 +14,84 @@ from ._rule import GENERIC, STRUCTURAL, Rule, is_placeholder, looks_random
 
 # Names that make the value next to them a credential.
 _KW = (
-    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_.\-]?key|key|auth|credentials?"
+    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_.\-]?key|key|auth|cred(?:s|entials?)?"
     r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt)"
 )
 GENERIC_ANCHORS = (
-    "pass", "pwd", "secret", "token", "key", "auth", "credential", "sess", "sid", "cookie",
+    "pass", "pwd", "secret", "token", "key", "auth", "cred", "sess", "sid", "cookie",
     "bearer", "private", "signing", "dsn", "salt",
 )  # fmt: skip
 
-# Names that hold public or descriptive data even though they contain a credential word.
-_DENY_NAME = re.compile(
-    r"(?i)(?:public|pub[_\-.]?key|hash|digest|sha\d*|md5|checksum|fingerprint|cursor|etag|uuid"
-    r"|name|type|url|uri|path|file|dir|expir|length|len$|size|count|version|format|algorithm"
-    r"|alg$|kid$|prefix|hint|limit|ttl|timeout|endpoint|label|desc|field|policy|scope|mode|usage"
-    r"|max|min|index|ref$|store|vault|arn|provider|method|strategy|_at$|date|time|region|host"
-    r"|user|email|schema|header$|id$|_id|[a-z]Id|-id|ids$|enabled|required|event|field"
-    r"|(?:cache|partition|sort|primary|foreign|object|bucket|dedup|idempot\w*|routing|shard"
-    r"|lookup|row|sequence|group|map|dict|hot|short|ssh|api_?version)[_\-.]?key"
-    r"|key[_\-.]?(?:down|up|code|board|frame|word|stroke|press|pair|spec|alias|ring|s$)"
-    r"|keyof|monkey|turkey|donkey|hockey|whiskey|jockey|passthrough|passenger|passport|bypass"
-    r"|compass|tokeniz|sidebar|side|sider|sidecar|residen|consider|inside|outside|subsid"
-    r"|author(?!ization)|authority|oauth_?url|mosaic)"
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_CRED_EXACT = frozenset(
+    "pass passwd password passphrase passcode pwd secret secrets token tokens key apikey auth "
+    "oauth authorization authkey authtoken credential credentials cred creds session sessionid "
+    "sessid sid cookie bearer private privatekey signing dsn salt jwt".split()
+)
+_CRED_SUFFIX = ("key", "token", "secret", "password", "passwd", "pass", "pwd", "creds")
+_CRED_PREFIX = ("password", "passwd", "secret", "token", "apikey", "credential", "bearer")
+_NOT_CRED = frozenset(
+    "monkey turkey donkey hockey whiskey jockey passthrough passenger passport bypass compass "
+    "trespass overpass underpass surpass".split()
+)
+# Words that make a name descriptive even though it holds a credential word (token_count,
+# private_key_id, public_key, key_name, secretStoreRef...).
+_DENY = frozenset(
+    "public pub hash hashed digest sha sha1 sha256 sha512 md5 checksum fingerprint cursor etag "
+    "uuid guid name names type types url uri path file filename dir expires expiry expiration "
+    "expire length len size count version format algorithm alg kid prefix hint limit ttl "
+    "timeout endpoint label description desc field fields policy scope scopes mode usage max min "
+    "index ref store arn provider method strategy at date time timestamp region host user "
+    "username email schema header id ids enabled required event cache partition sort primary "
+    "foreign object bucket dedup idempotency routing shard lookup row sequence group map dict "
+    "last created updated status state valid location spec input placeholder example sample "
+    "question prompt mount volume pair down up press stroke board frame word words "
+    "encoding encoded budget estimate estimated rotation rotated manager".split()
 )
 _PASSWORDY = re.compile(r"(?i)pass|pwd")
 
-_VALUE = r"[^\s\"'`,;&<>(){}\[\]\\|]"
+_VALUE = r"[^\s\"'`,;&<>(){}\[\]\\]"
+
+
+def name_words(name: str) -> list[str]:
+    """``SecretAccessKey`` → ``secret access key``; ``api_key-ID`` → ``api key id``."""
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def name_is_credential(name: str) -> bool:
+    """Whether a key or variable name says its value is a credential."""
+    words = name_words(name)
+    if any(w in _DENY for w in words):
+        return False
+    for word in [*words, "".join(words)]:
+        if word in _NOT_CRED:
+            continue
+        if word in _CRED_EXACT or word.endswith(_CRED_SUFFIX) or word.startswith(_CRED_PREFIX):
+            return True
+    return False
 
 
 def _assignment(keywords: str) -> tuple[str, str]:
-    """The regex (and its hyperscan prefilter) of ``<name with keyword> <sep> <value>``."""
+    """The regex (and its hyperscan prefilter) of ``<name with keyword> <sep> <value>``.
+
+    Separators cover the usual languages and formats: ``=``, ``:``, ``:=``, ``=>``, ``::=``,
+    ``?=``, ``.=``, ``<-``, a comma after a quoted name (``setProperty("TOKEN", "...")``), and
+    a type between name and separator (``var token string = "..."``).
+    """
     regex = (
         r"(?i)(?P<k>" + keywords + r"[A-Za-z0-9_.\-]{0,30}?)"
-        r"(?:\\{0,3}[\"'`\]])?[ \t]{0,8}(?:=>|:=|\?\?=|\|\|=|->|[:=])[ \t]{0,8}"
-        r"(?:\\{0,3}[\"'`]|[brf][\"'])?"
-        r"(?P<s>" + _VALUE + r"{5,300}(?<![.:]))(?!" + _VALUE + r")"
+        r"(?:\\{0,3}[\"'`\]])?"
+        r"(?:[ \t]+(?:string|str|const|final|bytes|\[\]byte|char\s?\*?))?"
+        r"(?:[ \t]{0,8}(?:=>|:{1,3}=|[?.+|]{1,2}=|<-|[:=]|(?<=[\"'`]),)|[ \t]+[-|])[ \t]{0,8}"
+        r"(?:\\{0,3}[\"'`]|[brf][\"'])?[ \t]?"
+        r"(?P<s>" + _VALUE + r"{5,2000}(?<![.:]))(?!" + _VALUE + r")"
     )
     prefilter = (
-        r"(?i)" + keywords + r"[A-Za-z0-9_.\-]{0,30}[\"'`\]\\]{0,4}[ \t]{0,8}(?:=>|:=|[:=])"
-        r"[ \t]{0,8}[\"'`\\]{0,4}" + _VALUE + r"{6}"
+        r"(?i)"
+        + keywords
+        + r"[A-Za-z0-9_.\-]{0,30}[^\n]{0,24}[=:,>\-|][^\n]{0,14}"
+        + _VALUE
+        + r"{5}"
     )
     return regex, prefilter
 
@@ -64,30 +104,38 @@ def _key_name(m: re.Match[str]) -> str:
     return text[start : m.end("k")]
 
 
-def name_is_credential(name: str) -> bool:
-    """Whether a key or variable name says its value is a credential."""
-    return re.search(_KW, name, re.IGNORECASE) is not None and not _DENY_NAME.search(name)
+def _value_ok(name: str, value: str) -> bool:
+    if _PASSWORDY.search(name):
+        return looks_random(value, min_len=6, min_entropy=2.3)
+    if value.isdigit():
+        return len(value) >= 16  # numeric bot tokens and app secrets; short ones are counters
+    return looks_random(value)
 
 
 def _password_check(m: re.Match[str]) -> bool:
     name = _key_name(m)
-    return name_is_credential(name) and looks_random(m.group("s"), min_len=6, min_entropy=2.3)
+    return name_is_credential(name) and _value_ok(name, m.group("s"))
 
 
 def _generic_check(m: re.Match[str]) -> bool:
     name = _key_name(m)
     if _PASSWORDY.search(name) or not name_is_credential(name):
         return False  # password-like names are the "password" rule's
-    return looks_random(m.group("s"))
+    return _value_ok(name, m.group("s"))
 
 
 def keyed_value_kind(key: str, value: str) -> str | None:
     """The kind for a JSON string under ``key`` if the pair is a credential, else ``None``."""
     if len(value) > 300 or any(c.isspace() for c in value) or not name_is_credential(key):
         return None
-    if _PASSWORDY.search(key):
-        return "password" if looks_random(value, min_len=6, min_entropy=2.3) else None
-    return "generic_secret" if looks_random(value) else None
+    if not _value_ok(key, value):
+        return None
+    return "password" if _PASSWORDY.search(key) else "generic_secret"
+
+
+def _pair_check(m: re.Match[str]) -> bool:
+    name = m.group("k")
+    return name_is_credential(name) and _value_ok(name, m.group("s"))
 
 
 def _pem_check(m: re.Match[str]) -> bool:
@@ -109,8 +157,7 @@ def _random_s(m: re.Match[str]) -> bool:
 
 
 def _inner_check(m: re.Match[str]) -> bool:
-    name = m.group("k")
-    if _DENY_NAME.search(name):
+    if any(w in _DENY for w in name_words(m.group("k"))):
         return False
     return any(looks_random(part.strip("{}")) for part in m.group("s").split())
 
@@ -122,8 +169,8 @@ def _cookie_check(m: re.Match[str]) -> bool:
 STRUCTURAL_RULES: tuple[Rule, ...] = (
     Rule(
         "private_key",
-        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[nr])*"
-        r"(?P<s>(?:[A-Za-z0-9+/=:,\s]|-(?!----)|\\[nrt]){16,})",
+        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\{1,3}[nr])*"
+        r"(?P<s>(?:[A-Za-z0-9+/=:,\s]|-(?!----)|\\{1,3}[nrt]){16,})",
         ("-----begin",),
         STRUCTURAL,
         _pem_check,
@@ -192,7 +239,7 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "curl_user_password",
-        r"(?:\s-u\s*|--user[= ])[\"']?[^:\s\"']{1,128}:(?P<s>[^\s\"']{3,256})",
+        r"(?:\s-u\s*|--user[= ]\s*)[\"']?[^:\s\"']{1,128}:(?P<s>[^\s\"']{3,256})",
         ("-u", "--user"),
         STRUCTURAL,
         _url_check,
@@ -232,12 +279,24 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
 _PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
 GENERIC_RULES: tuple[Rule, ...] = (
     Rule(
+        "generic_secret",
+        r"(?i)(?:key|name)[\"']?\s*[=:]\s*[\"'](?P<k>[^\"'\n<>]{1,80})[\"']\s*,?\s*"
+        r"[\"']?value[\"']?\s*[=:]\s*[\"'](?P<s>[^\"'\n]{4,300})[\"']",
+        ("value",),
+        GENERIC,
+        _pair_check,
+        max_len=520,
+        hs=r"(?i)(?:key|name)[\"']?\s*[=:]\s*[\"'][^\"'\n<>]{1,80}[\"']\s*,?\s*[\"']?value",
+        lead=r"(?i)key|name",
+        lead_back=130,
+    ),
+    Rule(
         "password",
         _assignment(_PASS_KW)[0],
         ("pass", "pwd"),
         GENERIC,
         _password_check,
-        max_len=420,
+        max_len=2100,
         hs=_assignment(_PASS_KW)[1],
         lead="(?i)" + _PASS_KW,
     ),
@@ -247,7 +306,7 @@ GENERIC_RULES: tuple[Rule, ...] = (
         GENERIC_ANCHORS,
         GENERIC,
         _generic_check,
-        max_len=420,
+        max_len=2100,
         hs=_assignment(_KW)[1],
         lead="(?i)" + _KW,
     ),

@@ -54,8 +54,8 @@ TOKENS: tuple[Entry, ...] = (
     ("jetbrains_space_token", r"perm:[A-Za-z0-9+/=]{10,}\.[A-Za-z0-9+/=]{10,}\.[A-Za-z0-9+/=]{20,}"),  # noqa: E501
     ("sonarqube_token", r"sq[pua]_[a-f0-9]{40}", ("sqp_", "squ_", "sqa_")),
     ("snyk_token", r"snyk_(?:uat|sat)\.[a-z0-9]{8}\.[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}"),
-    ("harness_pat", r"pat\.[A-Za-z0-9_\-]{22}\.[a-f0-9]{24}\.[A-Za-z0-9_\-]{20}"),
-    ("harness_sat", r"sat\.[A-Za-z0-9_\-]{22}\.[a-f0-9]{24}\.[A-Za-z0-9_\-]{20}"),
+    ("harness_pat", r"pat\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9_\-]{20}"),
+    ("harness_sat", r"sat\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9_\-]{20}"),
     ("octopus_deploy_key", r"API-[A-Z0-9]{26}"),
     ("travis_ci_token", r"travis_[A-Za-z0-9]{22}"),
     ("codecov_token", r"codecov_[A-Za-z0-9]{20,}", ("codecov_",)),
@@ -97,7 +97,7 @@ TOKENS: tuple[Entry, ...] = (
     ("yandex_api_key", r"AQVN[A-Za-z0-9_\-]{35,38}"),
     ("yandex_aws_key", r"YC[A-Za-z0-9_\-]{38}", ("yc",)),
     ("yandex_iam_token", r"t1\.[A-Z0-9a-z_\-]+={0,2}\.[A-Z0-9a-z_\-]{86}={0,2}", ("t1.",)),
-    ("hashicorp_vault_token", r"hv[sbr]\.[A-Za-z0-9_\-]{24,200}", ("hvs.", "hvb.", "hvr.")),
+    ("hashicorp_vault_token", r"hv[sbr]\.[A-Za-z0-9_\-]{24,400}", ("hvs.", "hvb.", "hvr.")),
     ("hashicorp_tf_token", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,70}", (".atlasv1.",)),
     ("fly_io_token", r"(?:fo1_[A-Za-z0-9_\-]{43}|fm[12][ar]?_[A-Za-z0-9+/=]{100,})", ("fo1_", "fm1", "fm2")),  # noqa: E501
     ("heroku_api_key_v2", r"HRKU-AA[A-Za-z0-9_\-]{58}"),
@@ -155,7 +155,10 @@ TOKENS: tuple[Entry, ...] = (
     ("shopify_app_secret", r"shpsa_[a-fA-F0-9]{32}"),
     ("braintree_token", r"access_token\$(?:production|sandbox)\$[a-z0-9]{16}\$[a-f0-9]{32}", ("access_token$",)),  # noqa: E501
     ("flutterwave_secret", r"FLWSECK(?:_TEST)?-[a-hA-H0-9]{32}-X", ("flwseck",)),
-    ("flutterwave_encryption", r"FLWSECK_TEST[a-hA-H0-9]{12}"),
+    ("flutterwave_encryption", r"FLWSECK_TEST-?[a-hA-H0-9]{12}"),
+    ("flutterwave_public_key", r"FLWPUBK(?:_TEST)?-[a-hA-H0-9]{32}-X", ("flwpubk",)),
+    ("intra42_secret", r"s-s4t2(?:ud|af)-[a-f0-9]{64}", ("s-s4t2",)),
+    ("jwt_base64", r"ZXlK[A-Za-z0-9+/]{20,}={0,2}"),
     ("razorpay_key", r"rzp_(?:live|test)_[A-Za-z0-9]{14}", ("rzp_live_", "rzp_test_")),
     ("paddle_api_key", r"pdl_(?:live|sdbx)_apikey_[a-z0-9]{26}_[A-Za-z0-9]{22}_[A-Za-z0-9]{3}", ("pdl_",)),  # noqa: E501
     ("gocardless_token", r"live_[A-Za-z0-9_\-=]{40}"),
@@ -177,12 +180,12 @@ TOKENS: tuple[Entry, ...] = (
     ("slack_token", r"xox[abposre]-(?:\d+-)*[A-Za-z0-9-]{10,250}", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe-")),  # noqa: E501
     ("slack_config_token", r"xoxe\.xox[bp]-\d-[A-Z0-9]{160,170}", ("xoxe.",)),
     ("slack_app_token", r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+"),
-    ("slack_webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}", ("hooks.slack.com",)),  # noqa: E501
-    ("discord_webhook", r"discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]{60,70}", ("/api/webhooks/",)),  # noqa: E501
+    ("slack_webhook", r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}", ("hooks.slack.com",)),  # noqa: E501
+    ("discord_webhook", r"(?:https?://)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]{60,70}", ("/api/webhooks/",)),  # noqa: E501
     ("telegram_bot_token", r"\d{8,10}:AA[A-Za-z0-9_\-]{32,33}", (":aa",)),
-    ("teams_webhook", r"[a-z0-9]+\.webhook\.office\.com/webhookb2/[a-z0-9\-]+@[a-z0-9\-]+/IncomingWebhook/[a-z0-9]{32}/[a-z0-9\-]+", ("webhook.office.com",)),  # noqa: E501
+    ("teams_webhook", r"(?:https?://)?[a-z0-9]+\.webhook\.office\.com/webhookb2/[a-z0-9\-]+@[a-z0-9\-]+/IncomingWebhook/[a-z0-9]{32}/[a-z0-9\-]+", ("webhook.office.com",)),  # noqa: E501
     ("twilio_api_key", r"SK[a-f0-9]{32}", ("sk",)),
-    ("sendgrid_api_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}"),
+    ("sendgrid_api_key", r"SG\.[A-Za-z0-9=_\-.]{66}"),
     ("mailgun_api_key", r"key-[a-f0-9]{32}", ("key-",)),
     ("mailchimp_api_key", r"[a-f0-9]{32}-us\d{1,2}", ("-us",)),
     ("mandrill_api_key", r"md-[A-Za-z0-9_\-]{22}"),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _SECRET_GROUPS = ("s", "s2", "s3")
 _CHECK_EVERY = 64  # regex matches between two looks at the clock
+_REPEAT_MIN = 8  # shorter found values are not searched for elsewhere in the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,7 @@ class Redactor:
                         continue
                     spans.append(Span(start, end, rule.kind, rule.layer, value))
             self._over(deadline)
-        return spans
+        return _repeats(text, spans)
 
 
 def _matches(rule: Rule, text: str, lo: int, hi: int) -> Iterator[re.Match[str]]:
@@ -177,6 +178,19 @@ def _matches(rule: Rule, text: str, lo: int, hi: int) -> Iterator[re.Match[str]]
             yield m
 
 
+def _repeats(text: str, spans: list[Span]) -> list[Span]:
+    """Add every other occurrence of a value a rule found: echoed without its context (a bare
+    repeat, a log line quoting it) it is still the same secret."""
+    found = {s.key: s for s in spans if s.layer < KNOWN and s.end - s.start >= _REPEAT_MIN}
+    for value, span in found.items():
+        pos = text.find(value)
+        while pos >= 0:
+            if pos != span.start:
+                spans.append(Span(pos, pos + len(value), span.kind, span.layer, value))
+            pos = text.find(value, pos + 1)
+    return spans
+
+
 def _secret_span(m: re.Match[str]) -> tuple[int, int]:
     groups = m.re.groupindex
     for name in _SECRET_GROUPS:
@@ -188,9 +202,13 @@ def _secret_span(m: re.Match[str]) -> tuple[int, int]:
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """Keep surrounding whitespace and escaped newlines out of a span (PEM bodies)."""
-    while end > start and (text[end - 1].isspace() or text.endswith("\\n", start, end)):
-        end -= 2 if text[end - 1] == "n" else 1
+    """Keep surrounding whitespace and escaped newlines (``\\n``, ``\\\\n``) out of a span."""
+    while end > start:
+        c = text[end - 1]
+        if c.isspace() or c == "\\" or (c in "nrt" and end - 2 >= start and text[end - 2] == "\\"):
+            end -= 1
+        else:
+            break
     while start < end and text[start].isspace():
         start += 1
     return start, end
