@@ -273,7 +273,7 @@ def _anchors(regex: str) -> tuple[str, ...]:
     return (prefix,) if len(prefix) >= 3 else ()
 
 
-_FILLER = re.compile(r"(?i)x{6,}|0{10,}|\*{3,}|#{4,}|example|your[_\-]|<[^>]*>|1234567890|abcdefgh")
+_FILLER = re.compile(r"(?i)x{6,}|0{10,}|\*{3,}|#{4,}|example|your[_\-]|<[^>]*>|abcdefgh")
 
 
 def _not_placeholder(m: re.Match[str]) -> bool:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _SECRET_GROUPS = ("s", "s2", "s3")
 _CHECK_EVERY = 64  # regex matches between two looks at the clock
+_FIXPOINT_ROUNDS = 3
 _REPEAT_MIN = 8  # shorter found values are not searched for elsewhere in the text
 
 
@@ -293,7 +294,17 @@ class RedactionSession:
             RedactionFailed: see ``Redactor.find``; the caller must withhold the text.
         """
         spans = self.spans(text)
-        return self.render(text, spans) if spans else text
+        if not spans:
+            return text
+        out = self.render(text, spans)
+        # A replacement can give a neighbour a boundary it lacked ("ghp_…x0" + "[REDACTED…");
+        # redact again until nothing changes, so redaction is idempotent.
+        for _ in range(_FIXPOINT_ROUNDS):
+            again = self.spans(out)
+            if not again:
+                break
+            out = self.render(out, again)
+        return out
 
     def json(self, value: Any) -> Any:
         """A copy of a JSON value with string values redacted in place; keys never change.

@@ -1,0 +1,67 @@
+"""Floors on the shared labelled corpus (read in place, never copied into the repository)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quartermaster.redaction import Redactor
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "redaction-dev.jsonl"
+
+
+def _removed(secret: str, out: str) -> bool:
+    n = min(len(secret), 12)
+    return not any(secret[i : i + n] in out for i in range(len(secret) - n + 1))
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict[str, Any]]:
+    return [json.loads(x) for x in CORPUS.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor()
+
+
+def test_strict_recall_and_benign_precision(
+    records: list[dict[str, Any]], redactor: Redactor
+) -> None:
+    found = total = benign = benign_same = 0
+    for rec in records:
+        out = redactor.session(redactor.known(rec.get("known_secrets") or [])).text(rec["text"])
+        if rec["label"] == "positive":
+            total += len(rec["secrets"])
+            found += sum(_removed(s, out) for s in rec["secrets"])
+        elif rec["category"] == "benign":
+            benign += 1
+            benign_same += out == rec["text"]
+    assert found / total >= 0.92
+    assert benign_same / benign >= 0.99
+
+
+def test_known_values_all_removed(records: list[dict[str, Any]], redactor: Redactor) -> None:
+    for rec in (r for r in records if r["category"] == "known_value"):
+        out = redactor.session(redactor.known(rec["known_secrets"])).text(rec["text"])
+        assert all(_removed(s, out) for s in rec["secrets"]), rec["id"]
+
+
+def test_split_records_removed_when_streamed(
+    records: list[dict[str, Any]], redactor: Redactor
+) -> None:
+    split = [r for r in records if r.get("split_at")]
+    ok = 0
+    for rec in split:
+        stream = redactor.session(redactor.known(rec.get("known_secrets") or [])).stream()
+        cuts = [0, *rec["split_at"], len(rec["text"])]
+        out = "".join(stream.feed(rec["text"][a:b]) for a, b in itertools.pairwise(cuts))
+        out += stream.flush()
+        whole = redactor.session(redactor.known(rec.get("known_secrets") or [])).text(rec["text"])
+        assert out == whole, rec["id"]
+        ok += all(_removed(s, out) for s in rec["secrets"])
+    assert ok / len(split) >= 0.92
