@@ -34,7 +34,7 @@ def test_jsonl_mode_one_line_out_per_line_in(tmp_path: Path) -> None:
         {"text": f"echo {vault_value}"},
         {"text": f"grant {grant}", "known_secrets": [grant]},
         {"text": "nothing here"},
-        {"text": f"not known here: {grant}"},
+        {"text": f"not known on this line [{grant}]"},
     ]
     code, out = _run("\n".join(json.dumps(x) for x in lines) + "\n", jsonl=True, known=known)
     assert code == 0
@@ -43,7 +43,7 @@ def test_jsonl_mode_one_line_out_per_line_in(tmp_path: Path) -> None:
         {"text": "echo [REDACTED:known_secret#1]"},
         {"text": "grant [REDACTED:known_secret#1]"},
         {"text": "nothing here"},
-        {"text": f"not known here: {grant}"},
+        {"text": f"not known on this line [{grant}]"},
     ]
 
 

@@ -258,7 +258,8 @@ def _assignment(keywords: str) -> tuple[str, str]:
     prefilter = (
         r"(?i)"
         + keywords
-        + r"[A-Za-z0-9_.\-]{0,30}[^\n]{0,24}[=:,>\-|][^\n]{0,14}"
+        + r"[A-Za-z0-9_.\-]{0,30}[\"'`\]\\]{0,4}(?:[ \t]+[A-Za-z\[\]* ]{1,8})?"
+        + r"[ \t]{0,8}(?:[=:,|?.+<]|[ \t]-)[^\n]{0,12}"
         + _VALUE
         + r"{5}"
     )
@@ -273,8 +274,47 @@ def _key_name(m: re.Match[str]) -> str:
     return text[start : m.end("k")]
 
 
+_NOT_PASSWORDS = frozenset(
+    [
+        "required",
+        "optional",
+        "enabled",
+        "disabled",
+        "changeme",
+        "password",
+        "passwd",
+        "secret",
+        "hidden",
+        "redacted",
+        "string",
+        "example",
+        "sample",
+        "default",
+        "empty",
+        "missing",
+        "invalid",
+        "incorrect",
+        "expired",
+        "protected",
+        "encrypted",
+        "masked",
+        "undefined",
+        "forgotten",
+        "mismatch",
+        "provided",
+    ]
+)
+
+
 def _value_ok(name: str, value: str) -> bool:
     if _PASSWORDY.search(name):
+        if (
+            len(value) >= 8
+            and re.fullmatch(r"[A-Za-z]+(?:[_\-][A-Za-z]+)*", value)
+            and value.lower() not in _NOT_PASSWORDS
+            and not is_placeholder(value)
+        ):
+            return True  # people choose words as passwords ("rootpasswd")
         return looks_random(value, min_len=6, min_entropy=2.3)
     if value.isdigit():
         return len(value) >= 16  # numeric bot tokens and app secrets; short ones are counters
@@ -445,8 +485,54 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
     ),
 )
 
+# A random-looking value right after a bare name ("mixpanel 'M0UX…'", "acme: …"): the shape
+# of provider keys whose name is not a credential word. Stricter on the value than the
+# keyword rules, and never for hex digests, UUIDs or names that describe data.
+_BARE_DENY = frozenset(
+    [
+        "commit", "tree", "parent", "data", "blob", "content", "body", "payload", "nonce",
+        "integrity", "signature", "sig", "cursor", "next", "page", "image", "ref", "revision",
+        "build", "tag", "object", "file", "node", "trace", "span", "request", "sha", "md5",
+        "etag", "digest",
+    ]
+)  # fmt: skip
+_BARE_VALUE = r"[A-Za-z0-9+/=_\-.~]"
+
+
+def _bare_check(m: re.Match[str]) -> bool:
+    quote = m.group("q") or m.group("q2")
+    if quote and m.string[m.end("s") : m.end("s") + 1] != quote:
+        return False
+    words = name_words(m.group("k"))
+    if not words or any(w in _DENY or w in _BARE_DENY for w in words):
+        return False
+    value = m.group("s")
+    if _HEXISH.match(value) or is_placeholder(value):
+        return False
+    if not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
+        return False
+    return looks_random(value, min_len=16, min_entropy=3.6)
+
+
+_HEXISH = re.compile(r"^[0-9a-fA-F\-]+$")
+
 _PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
 GENERIC_RULES: tuple[Rule, ...] = (
+    Rule(
+        "generic_secret",
+        # Unquoted names only (JSON keys are quoted): "name 'value'", "name: value",
+        # "name := value", as in configs, logs and code.
+        r"(?:(?<=[\s,;({\[])|^)(?P<k>[A-Za-z][A-Za-z0-9_]{2,40})"
+        r"(?:[ \t]+(?P<q>[\"'`])|[ \t]*:=?[ \t]*(?P<q2>[\"'`]?))"
+        r"(?P<s>" + _BARE_VALUE + r"{16,200})(?!" + _BARE_VALUE + r")",
+        (),
+        GENERIC,
+        _bare_check,
+        max_len=260,
+        hs=r"(?:^|[\s,;({\[])[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]+[\"'`]|[ \t]*:=?[ \t]*[\"'`]?)"
+        + _BARE_VALUE
+        + r"{16}",
+    ),
     Rule(
         "generic_secret",
         r"(?i)(?:key|name)[\"']?\s*[=:]\s*[\"'](?P<k>[^\"'\n<>]{1,80})[\"']\s*,?\s*"

@@ -81,6 +81,7 @@ coinmarketcap_key coinmarketcap|cmc_pro U
 confluent_secret confluent r:[A-Za-z0-9+/]{64}
 contentstack_token contentstack r:cs[a-f0-9]{24}
 convertkit_key convertkit W22
+currencycloud_key currencycloud H64
 currencylayer_key currencylayer H32
 datadog_api_key datadog|dd_api H32
 datadog_app_key datadog|dd_app H40
@@ -98,6 +99,7 @@ dwolla_secret dwolla A50
 eventbrite_token eventbrite N20
 exchangerate_key exchangerate H24
 facebook_app_secret facebook|fb_secret H32
+facebook_app_token facebook r:\\d{15,16}\\|[A-Za-z0-9_\\-]{27}
 fastly_token fastly W32
 finage_key finage r:API_KEY[A-Z0-9]{32}
 finnhub_key finnhub L20
@@ -125,7 +127,7 @@ ip2location_key ip2location N32
 ipinfo_token ipinfo H14
 ipstack_key ipstack H32
 jotform_key jotform H32
-kanban_key kanbantool L12
+kanban_key kanban N12
 keen_io_key keen W64
 klaviyo_key klaviyo r:pk_[a-zA-Z0-9]{34}
 knapsackpro_token knapsack H32
@@ -144,9 +146,10 @@ mattermost_token mattermost L26
 meaningcloud_key meaningcloud L32
 messagebird_key messagebird A25
 meraki_key meraki H40
+metaapi_token metaapi H64
 microsoft_teams_secret msteams|ms_teams W40
-mite_key mite H16
-mixpanel_secret mixpanel H32
+mite_key mite L16
+mixpanel_secret mixpanel A32
 monday_token monday r:eyJ[A-Za-z0-9_\\-]{10,}\\.[A-Za-z0-9_\\-]{10,}\\.[A-Za-z0-9_\\-]{10,}
 monkeylearn_key monkeylearn H40
 moralis_key moralis A64
@@ -158,7 +161,7 @@ nightfall_key nightfall r:NF-[A-Za-z0-9]{32}
 npm_legacy_token npm_token|npmrc|_authtoken U
 okta_token okta r:00[A-Za-z0-9_\\-]{40}
 omnisend_key omnisend r:[a-f0-9]{24}-[A-Za-z0-9]{50}
-onesignal_key onesignal A48
+onesignal_key onesignal r:[A-Za-z0-9]{48}|[a-f0-9]{8}(?:-[a-f0-9]{4}){3}-[a-f0-9]{12}
 openweather_key openweather H32
 opsgenie_key opsgenie U
 optimizely_token optimizely r:[A-Za-z0-9_\\-:]{50,60}
@@ -192,6 +195,8 @@ saucelabs_key saucelabs|sauce_access U
 scalr_token scalr r:[A-Za-z0-9_\\-.]{136}
 scrapingbee_key scrapingbee N80
 sendbird_token sendbird H40
+sidekiq_secret contribsys r:[a-f0-9]{8}:[a-f0-9]{8}
+sourcegraph_key sourcegraph H40
 sendinblue_key sendinblue r:xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}
 serpapi_key serpapi H64
 shodan_key shodan A32
@@ -235,6 +240,7 @@ vultr_key vultr N36
 walkscore_key walkscore L32
 weatherbit_key weatherbit L32
 weatherstack_key weatherstack H32
+websitepulse_key websitepulse H32
 webex_token webex W64
 wistia_token wistia L64
 woocommerce_secret woocommerce|wc_secret r:cs_[a-f0-9]{40}

@@ -49,10 +49,10 @@ TOKENS: tuple[Entry, ...] = (
     ("circleci_project_token", r"CCIPRJ_[A-Za-z0-9]{22}_[a-f0-9]{40}"),
     ("gitea_token", r"gta_[a-f0-9]{40}"),
     ("sourcegraph_token", r"sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}"),
-    ("sourcegraph_legacy_token", r"sgp_[a-f0-9]{40}"),
+    ("sourcegraph_legacy_token", r"sgp_[a-fA-F0-9]{40}"),
     ("sourcegraph_cody_token", r"slk_[a-f0-9]{64}"),
     ("jetbrains_space_token", r"perm:[A-Za-z0-9+/=]{10,}\.[A-Za-z0-9+/=]{10,}\.[A-Za-z0-9+/=]{20,}"),  # noqa: E501
-    ("sonarqube_token", r"sq[pua]_[a-f0-9]{40}", ("sqp_", "squ_", "sqa_")),
+    ("sonarqube_token", r"sq[pua]_[A-Za-z0-9]{40}", ("sqp_", "squ_", "sqa_")),
     ("snyk_token", r"snyk_(?:uat|sat)\.[a-z0-9]{8}\.[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}"),
     ("harness_pat", r"pat\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9_\-]{20}"),
     ("harness_sat", r"sat\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9_\-]{20}"),
@@ -62,7 +62,7 @@ TOKENS: tuple[Entry, ...] = (
     ("drone_ci_token", r"drone_[A-Za-z0-9]{32}"),
     ("teamcity_token", r"eyJ0eXAiOiAiVENWMiJ9\.[A-Za-z0-9_\-]{36}\.[A-Za-z0-9_\-]{48}", ("eyj0exaioiaivencmij9",)),  # noqa: E501
     ("jfrog_api_key", r"AKCp[A-Za-z0-9]{69}"),
-    ("jfrog_reference_token", r"cmVmdGtu[A-Za-z0-9]{56}"),
+    ("jfrog_reference_token", r"cmVmd[A-Za-z0-9]{59}"),
     # Package registries
     ("npm_token", r"npm_[A-Za-z0-9]{36}"),
     ("pypi_token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}"),
@@ -180,7 +180,7 @@ TOKENS: tuple[Entry, ...] = (
     ("slack_token", r"xox[abposre]-(?:\d+-)*[A-Za-z0-9-]{10,250}", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe-")),  # noqa: E501
     ("slack_config_token", r"xoxe\.xox[bp]-\d-[A-Z0-9]{160,170}", ("xoxe.",)),
     ("slack_app_token", r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+"),
-    ("slack_webhook", r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}", ("hooks.slack.com",)),  # noqa: E501
+    ("slack_webhook", r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{40,120}", ("hooks.slack.com",)),  # noqa: E501
     ("discord_webhook", r"(?:https?://)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]{60,70}", ("/api/webhooks/",)),  # noqa: E501
     ("telegram_bot_token", r"\d{8,10}:AA[A-Za-z0-9_\-]{32,33}", (":aa",)),
     ("teams_webhook", r"(?:https?://)?[a-z0-9]+\.webhook\.office\.com/webhookb2/[a-z0-9\-]+@[a-z0-9\-]+/IncomingWebhook/[a-z0-9]{32}/[a-z0-9\-]+", ("webhook.office.com",)),  # noqa: E501

@@ -55,7 +55,7 @@ def entropy(value: str) -> float:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)(?:x{5,}|\*{3,}|#{4,}|\.{3}|0{8,}|1234567|abcdef(?:gh|12)|"
+    r"(?i)(?:x{5,}|\*{3,}|#{4,}|\.{3}|0{8,}|abcdefgh|"
     r"your[_\-\s]?|example|placeholder|redacted|changeme|insert[_\-]|replace[_\-]?me|"
     r"<[^>]*>|\$\{|\{\{|%\(|\$\(|^\$[A-Za-z_]|^%[A-Za-z_]+%$|^\[.*\]$|^none$|^null$|"
     r"^true$|^false$|^undefined$)"
@@ -92,8 +92,9 @@ def looks_random(value: str, *, min_len: int = 8, min_entropy: float = 2.8) -> b
         return False
     if value.startswith(("/", "./", "~/", "../")) and sum(c.isupper() for c in value) <= 2:
         return False  # a file path; base64 may start with "/" but is rich in capitals
-    if _WORDY.match(value) and (n < 24 or value.islower() or value.isupper()):
-        return False
+    capitals = sum(c.isupper() for c in value)
+    if _WORDY.match(value) and (capitals <= max(2, n // 5) or value.isupper()):
+        return False  # words and identifiers; random letters are rich in capitals
     if re.fullmatch(r"[A-Z][A-Z0-9]{0,15}(?:_[A-Z0-9]{1,16})+", value):
         return False  # an environment variable name such as DB_PASSWORD_2
     needed = min_entropy if n >= 16 else min(min_entropy, math.log2(n) - 0.7)
