@@ -41,7 +41,7 @@ def test_strict_recall_and_benign_precision(
         elif rec["category"] == "benign":
             benign += 1
             benign_same += out == rec["text"]
-    assert found / total >= 0.92
+    assert found / total >= 0.95
     assert benign_same / benign >= 0.99
 
 
