@@ -456,13 +456,15 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "cookie",
-        r"(?i)(?<=[\s;:,{\"'])(?P<k>[\w.\-]*(?:sess|sid|auth|jwt|login|remember|token|connect)"
-        r"[\w.\-]*)=(?P<s>[^;\s\"',]{12,4000})",
+        r"(?i)(?P<k>(?:sess|sid|auth|jwt|login|remember|token|connect)[\w.\-]{0,40})="
+        r"(?P<s>[^;\s\"',]{12,4000})",
         ("sess", "sid", "auth", "jwt", "login", "remember", "token", "connect"),
         STRUCTURAL,
         _cookie_check,
         max_len=4100,
-        hs=r"(?i)(?:sess|sid|auth|jwt|login|remember|token|connect)[\w.\-]*=[^;\s\"',]{12}",
+        hs=r"(?i)(?:sess|sid|auth|jwt|login|remember|token|connect)[\w.\-]{0,40}=[^;\s\"',]{12}",
+        lead=r"(?i)sess|sid|auth|jwt|login|remember|token|connect",
+        lead_back=64,
     ),
     Rule(
         "xml_secret",
