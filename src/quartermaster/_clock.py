@@ -7,7 +7,7 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """A source of wall-clock time (for timestamps and expiry) and monotonic time (for durations)."""
+    """Wall-clock time (for timestamps and expiry) and monotonic time (for durations)."""
 
     def now(self) -> float:
         """Seconds since the Unix epoch."""

@@ -1,0 +1,8 @@
+"""The installed version of Quartermaster."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mcp-quartermaster")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+source"
