@@ -1,0 +1,343 @@
+"""One supervised session to a downstream MCP server.
+
+The session is opened once and reused by every call (no per-call handshake). A supervisor task
+owns it: it connects, lists what the server offers, and when the server crashes or its stream
+ends it reconnects with exponential backoff. Calls never wait on a dead server: they fail at
+once with an error that names the server, and a call that outlives its time limit is cancelled
+(the SDK tells the downstream with ``notifications/cancelled``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import anyio
+import httpx2
+import mcp.types as types
+from mcp import Client, StdioServerParameters
+from mcp.client.session import IncomingMessage
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from ..config import ServerConfig
+from ._errors import DownstreamProtocolError, DownstreamTimeout, DownstreamUnavailable
+from ._watch import watched
+
+logger = logging.getLogger("quartermaster.proxy")
+
+State = Literal["starting", "up", "down", "stopped"]
+
+MAX_LISTED_ITEMS = 10_000
+"""A downstream that lists more than this is treated as broken rather than paged forever."""
+
+_RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+
+T = TypeVar("T")
+R = TypeVar("R", bound=types.Result)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a downstream offered at its last (re)listing."""
+
+    tools: tuple[types.Tool, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    templates: tuple[types.ResourceTemplate, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+
+
+def resolve_command(command: str) -> str | None:
+    """Find a program beside the running Python (its virtualenv's ``bin``), then on PATH.
+
+    Looking beside the interpreter first makes ``command: python`` mean the Python that runs
+    Quartermaster, and finds servers installed into the same virtualenv without activating it.
+    """
+    if os.sep in command:
+        return command if os.access(command, os.X_OK) else None
+    beside = shutil.which(command, path=str(Path(sys.executable).parent))
+    return beside or shutil.which(command)
+
+
+class McpDownstream:
+    """A supervised, long-lived session to one downstream MCP server."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        *,
+        base_dir: Path,
+        env: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_change: Callable[[McpDownstream], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.namespace = config.namespace or name
+        self.offer = Offer()
+        self.state: State = "starting"
+        self.last_error: str | None = None
+        self.restarts = 0
+        self._base_dir = base_dir
+        self._env = dict(env if env is not None else config.env)
+        self._headers = dict(headers if headers is not None else config.headers)
+        self._on_change = on_change
+        self._client: Client | None = None
+        self._lost = anyio.Event()
+        self._changed = anyio.Event()
+        self._settled = anyio.Event()
+
+    # -- supervision ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep the session alive until cancelled; never raises for a downstream failure."""
+        backoff = self.config.restart.initial_backoff
+        while True:
+            connected = await self._serve_once()
+            self._settled.set()
+            if connected:
+                backoff = self.config.restart.initial_backoff
+            self.restarts += 1
+            logger.warning(
+                "downstream %r is down (%s); restarting in %.2f s",
+                self.name,
+                self.last_error,
+                backoff,
+            )
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, self.config.restart.max_backoff)
+
+    async def wait_settled(self) -> None:
+        """Wait until the first connection attempt has succeeded or failed."""
+        await self._settled.wait()
+
+    async def _serve_once(self) -> bool:
+        """Connect, serve until the connection is lost; return whether it ever came up."""
+        self._lost = anyio.Event()
+        self.state = "starting"
+        came_up = False
+        connect_deadline = anyio.current_time() + self.config.timeouts.connect
+        try:
+            with anyio.CancelScope(deadline=connect_deadline) as scope:
+                async with self._client_for(self._lost) as client:
+                    self.offer = await self._list_everything(client)
+                    scope.deadline = math.inf
+                    self._client, self.state, came_up = client, "up", True
+                    self.last_error = None
+                    self._settled.set()
+                    logger.info("downstream %r is up (%d tools)", self.name, len(self.offer.tools))
+                    await self._notify()
+                    async with anyio.create_task_group() as tasks:
+                        tasks.start_soon(self._relist_on_change, client)
+                        await self._lost.wait()
+                        tasks.cancel_scope.cancel()
+                    self.last_error = "its connection ended"
+            if scope.cancelled_caught:
+                self.last_error = f"did not start within {self.config.timeouts.connect:g} s"
+        except Exception as exc:
+            self.last_error = _describe(exc)
+        finally:
+            self._client = None
+            self.state = "down"
+        if came_up:
+            await self._notify()
+        return came_up
+
+    def _client_for(self, lost: anyio.Event) -> Client:
+        handler = self._message_handler
+        if self.config.transport == "stdio":
+            assert self.config.command is not None  # guaranteed by ServerConfig's validator
+            command = resolve_command(self.config.command)
+            if command is None:
+                raise FileNotFoundError(
+                    f"command '{self.config.command}' not found on PATH or beside {sys.executable}"
+                )
+            cwd = self._base_dir / self.config.cwd if self.config.cwd else None
+            params = StdioServerParameters(
+                command=command, args=list(self.config.args), env=self._env, cwd=cwd
+            )
+            transport = watched(stdio_client(params), lost)
+        else:
+            assert self.config.url is not None
+            http = httpx2.AsyncClient(
+                headers=self._headers,
+                timeout=httpx2.Timeout(
+                    self.config.timeouts.call, connect=self.config.timeouts.connect
+                ),
+                follow_redirects=False,
+            )
+            transport = watched(streamable_http_client(self.config.url, http_client=http), lost)
+        return Client(transport, mode=self.config.protocol, message_handler=handler)
+
+    async def _message_handler(self, message: IncomingMessage) -> None:
+        # Runs inside the session's receive loop: never await a request here, only signal.
+        if isinstance(message, Exception):
+            logger.debug(
+                "downstream %r sent a message that failed to parse: %s", self.name, message
+            )
+            return
+        if isinstance(
+            message,
+            types.ToolListChangedNotification
+            | types.ResourceListChangedNotification
+            | types.PromptListChangedNotification,
+        ):
+            self._changed.set()
+
+    async def _relist_on_change(self, client: Client) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed = anyio.Event()
+            try:
+                with anyio.fail_after(self.config.timeouts.call):
+                    self.offer = await self._list_everything(client)
+            except Exception as exc:
+                logger.warning("relisting downstream %r failed: %s", self.name, _describe(exc))
+                continue
+            await self._notify()
+
+    async def _notify(self) -> None:
+        if self._on_change is not None:
+            await self._on_change(self)
+
+    async def _list_everything(self, client: Client) -> Offer:
+        caps = client.server_capabilities
+        session = client.session
+        tools = await _paged(session.list_tools, "tools") if caps.tools is not None else []
+        resources: list[Any] = []
+        templates: list[Any] = []
+        if caps.resources is not None:
+            resources = await _paged(session.list_resources, "resources")
+            templates = await _paged(session.list_resource_templates, "resource_templates")
+        prompts = await _paged(session.list_prompts, "prompts") if caps.prompts is not None else []
+        return Offer(tuple(tools), tuple(resources), tuple(templates), tuple(prompts))
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _require(self) -> Client:
+        if self._client is None:
+            reason = f" ({self.last_error})" if self.last_error else ""
+            raise DownstreamUnavailable(self.name, f"is {self.state}{reason}; try again shortly")
+        return self._client
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        progress: ProgressFnT | None = None,
+    ) -> types.CallToolResult:
+        """Call a tool on this downstream within its time limit.
+
+        Raises:
+            DownstreamUnavailable: the server is down or the connection broke during the call.
+            DownstreamTimeout: no answer within ``timeouts.call``.
+            DownstreamProtocolError: the answer is malformed or violates the tool's outputSchema.
+        """
+        client = self._require()
+
+        async def call() -> types.CallToolResult:
+            return await client.session.call_tool(
+                name,
+                dict(arguments),
+                progress_callback=progress,
+                meta=cast(types.RequestParamsMeta, dict(meta)) if meta else None,
+            )
+
+        try:
+            result = await self._bounded(call, f"tools/call '{name}'")
+        except MCPError as exc:
+            return types.CallToolResult(
+                content=[types.TextContent(text=f"{self.name}: {exc.error.message}")],
+                is_error=True,
+            )
+        except RuntimeError as exc:
+            if "structured content" in str(exc):
+                raise DownstreamProtocolError(
+                    self.name, f"the result of '{name}' violates the tool's own outputSchema"
+                ) from exc
+            raise
+        return _clean_result_meta(result)
+
+    async def read_resource(self, uri: str) -> types.ReadResourceResult:
+        """Read one resource (same errors as :meth:`call_tool`)."""
+        client = self._require()
+        result = await self._bounded(lambda: client.session.read_resource(uri), "resources/read")
+        return _clean_result_meta(result)
+
+    async def get_prompt(
+        self, name: str, arguments: Mapping[str, str] | None
+    ) -> types.GetPromptResult:
+        """Render one prompt (same errors as :meth:`call_tool`)."""
+        client = self._require()
+        args = dict(arguments) if arguments else None
+        result = await self._bounded(
+            lambda: client.session.get_prompt(name, args), f"prompts/get '{name}'"
+        )
+        return _clean_result_meta(result)
+
+    async def _bounded(self, request: Callable[[], Awaitable[T]], what: str) -> T:
+        try:
+            with anyio.fail_after(self.config.timeouts.call):
+                return await request()
+        except TimeoutError:
+            raise DownstreamTimeout(
+                self.name, f"no answer to {what} within {self.config.timeouts.call:g} s"
+            ) from None
+        except MCPError as exc:
+            if exc.error.code == types.CONNECTION_CLOSED:
+                self._lost.set()
+                raise DownstreamUnavailable(
+                    self.name, f"the connection broke during {what}; it is being restarted"
+                ) from exc
+            raise
+        except (httpx2.TransportError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            self._lost.set()
+            raise DownstreamUnavailable(self.name, f"cannot reach it ({_describe(exc)})") from exc
+        except ValidationError as exc:
+            raise DownstreamProtocolError(self.name, f"sent a malformed answer to {what}") from exc
+
+
+async def _paged(list_page: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+        page = await list_page(params=params)
+        items.extend(getattr(page, field))
+        cursor = page.next_cursor
+        if not cursor:
+            return items
+        if len(items) > MAX_LISTED_ITEMS:
+            raise RuntimeError(f"listed more than {MAX_LISTED_ITEMS} {field}")
+
+
+def _clean_result_meta(result: R) -> R:
+    """Drop protocol-reserved ``_meta`` keys (and the downstream's server stamp)."""
+    meta = result.meta
+    if not meta:
+        return result
+    kept = {k: v for k, v in meta.items() if not k.startswith(_RESERVED_META_PREFIX)}
+    return result.model_copy(update={"meta": kept or None})
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason, looking inside exception groups for the first real cause."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, OSError) and exc.strerror and not str(exc).startswith("command"):
+        return f"cannot start it: {exc.strerror}"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,259 @@
+"""The MCP server agents connect to: listing, routing, and the entry into the pipeline.
+
+Handlers here make no security decisions of their own; they validate the shape of a request
+(unknown names, oversized or schema-violating arguments are protocol errors), then hand tool
+calls to the pipeline and everything else straight to the owning downstream.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import mcp.types as types
+from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.exceptions import best_match
+from mcp.server import Server, ServerRequestContext
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ToolsListChanged,
+)
+from mcp.shared.exceptions import MCPError
+from mcp.shared.uri_template import UriTemplate
+
+from .._errors import DownstreamError
+from ..pipeline import CallContext, CallResult, ToolCall
+
+if TYPE_CHECKING:
+    from ._proxy import Proxy
+
+logger = logging.getLogger("quartermaster.proxy")
+
+PAGE_SIZE = 100
+MAX_NOTIFIED_CONNECTIONS = 10_000
+RESOURCE_NOT_FOUND = -32002
+_RESERVED_META_PREFIXES = ("io.modelcontextprotocol/", "quartermaster/", "progress_token")
+
+Item = TypeVar("Item")
+
+
+class Front:
+    """Builds the low-level SDK ``Server`` whose handlers serve the proxy's catalog."""
+
+    def __init__(self, proxy: Proxy, *, name: str, version: str) -> None:
+        self._proxy = proxy
+        # Handshake-era connections to notify of list changes. The SDK builds a new session
+        # object per request, so a connection is recognised by its initialize params (one
+        # object per connection); the entry holds that object so its id cannot be reused.
+        self._legacy: dict[int, tuple[object, ServerSession]] = {}
+        self._bus = InMemorySubscriptionBus()
+        self._validators: dict[str, Draft202012Validator | None] = {}
+        self.server: Server[Any] = Server(
+            name,
+            version=version,
+            instructions="Tools of several servers, each call checked, granted, redacted and "
+            "recorded by Quartermaster.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_subscriptions_listen=ListenHandler(self._bus),
+        )
+
+    # -- change notifications ------------------------------------------------------------------
+
+    async def announce_changes(self) -> None:
+        """Tell every connected client that the lists changed (both protocol eras)."""
+        self._validators.clear()
+        for event in (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged()):
+            await self._bus.publish(event)
+        for key, (_, session) in list(self._legacy.items()):
+            try:
+                await session.send_tool_list_changed()
+                await session.send_resource_list_changed()
+                await session.send_prompt_list_changed()
+            except Exception as exc:  # a client that went away must not stop the others
+                logger.debug("could not notify a client of list changes: %s", exc)
+                self._legacy.pop(key, None)
+
+    def _remember(self, ctx: ServerRequestContext[Any]) -> None:
+        if ctx.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS:
+            return
+        params = ctx.session.client_params
+        if params is not None and id(params) not in self._legacy:
+            if len(self._legacy) >= MAX_NOTIFIED_CONNECTIONS:
+                self._legacy.pop(next(iter(self._legacy)))
+            self._legacy[id(params)] = (params, ctx.session)
+
+    # -- tools -----------------------------------------------------------------------------
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        self._remember(ctx)
+        tools = [route.tool for route in self._proxy.catalog.tools.values()]
+        page, cursor = _page(tools, params)
+        return types.ListToolsResult(tools=page, next_cursor=cursor)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> CallResult:
+        self._remember(ctx)
+        route = self._proxy.catalog.tools.get(params.name)
+        if route is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
+        arguments = params.arguments or {}
+        self._check_arguments(params.name, route.tool, arguments)
+        call = ToolCall(
+            name=params.name,
+            arguments=arguments,
+            meta=_caller_meta(ctx.meta),
+            protocol_version=ctx.protocol_version,
+            input_responses=params.input_responses,
+            request_state=params.request_state,
+        )
+        context = CallContext(
+            call=call, route=route, session=ctx.session, report_progress=ctx.session.report_progress
+        )
+        return await self._proxy.pipeline.run(context)
+
+    def _check_arguments(self, name: str, tool: types.Tool, arguments: dict[str, Any]) -> None:
+        limit = self._proxy.config.limits.max_argument_bytes
+        size = len(json.dumps(arguments, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > limit:
+            raise MCPError(
+                types.INVALID_PARAMS,
+                f"arguments of '{name}' are {size} bytes; the limit is {limit} "
+                "(limits.max_argument_bytes)",
+            )
+        validator = self._validator(name, tool)
+        if validator is None:
+            return
+        error = best_match(validator.iter_errors(arguments))
+        if error is not None:
+            where = error.json_path.removeprefix("$.").removeprefix("$") or "arguments"
+            raise MCPError(
+                types.INVALID_PARAMS, f"invalid arguments for '{name}': {where}: {error.message}"
+            )
+
+    def _validator(self, name: str, tool: types.Tool) -> Draft202012Validator | None:
+        if name not in self._validators:
+            try:
+                Draft202012Validator.check_schema(tool.input_schema)
+                self._validators[name] = Draft202012Validator(tool.input_schema)
+            except SchemaError:
+                # The downstream's schema is broken; it validates its own arguments.
+                logger.warning("tool %r has an invalid inputSchema; not validating locally", name)
+                self._validators[name] = None
+        return self._validators[name]
+
+    # -- resources ---------------------------------------------------------------------------
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        self._remember(ctx)
+        resources = [resource for _, resource in self._proxy.catalog.resources.values()]
+        page, cursor = _page(resources, params)
+        return types.ListResourcesResult(resources=page, next_cursor=cursor)
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        self._remember(ctx)
+        templates = [template for _, template in self._proxy.catalog.templates]
+        page, cursor = _page(templates, params)
+        return types.ListResourceTemplatesResult(resource_templates=page, next_cursor=cursor)
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        self._remember(ctx)
+        uri = str(params.uri)
+        backend = self._resource_owner(uri)
+        if backend is None:
+            raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource '{uri}'")
+        try:
+            return await self._proxy.read_resource(backend, uri)
+        except DownstreamError as exc:
+            raise MCPError(types.INTERNAL_ERROR, exc.message) from exc
+
+    def _resource_owner(self, uri: str) -> str | None:
+        catalog = self._proxy.catalog
+        if uri in catalog.resources:
+            return catalog.resources[uri][0]
+        for backend, template in catalog.templates:
+            try:
+                if UriTemplate.parse(template.uri_template).match(uri) is not None:
+                    return backend
+            except ValueError:
+                continue
+        return None
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        self._remember(ctx)
+        prompts = [route.prompt for route in self._proxy.catalog.prompts.values()]
+        page, cursor = _page(prompts, params)
+        return types.ListPromptsResult(prompts=page, next_cursor=cursor)
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        self._remember(ctx)
+        route = self._proxy.catalog.prompts.get(params.name)
+        if route is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown prompt '{params.name}'")
+        try:
+            return await self._proxy.get_prompt(
+                route.backend, route.original_name, params.arguments
+            )
+        except DownstreamError as exc:
+            raise MCPError(types.INTERNAL_ERROR, exc.message) from exc
+
+
+def _caller_meta(meta: Any) -> dict[str, Any]:
+    """The caller's ``_meta`` without protocol keys or keys that only Quartermaster may set."""
+    if not meta:
+        return {}
+    return {
+        key: value
+        for key, value in dict(meta).items()
+        if not key.startswith(_RESERVED_META_PREFIXES)
+    }
+
+
+def _page(
+    items: Sequence[Item], params: types.PaginatedRequestParams | None
+) -> tuple[list[Item], str | None]:
+    start = _decode_cursor(params.cursor) if params is not None and params.cursor else 0
+    end = start + PAGE_SIZE
+    cursor = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else None
+    return list(items[start:end]), cursor
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not text.startswith("o:"):
+            raise ValueError(text)
+        offset = int(text[2:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise MCPError(types.INVALID_PARAMS, "invalid pagination cursor") from None
+    if offset < 0:
+        raise MCPError(types.INVALID_PARAMS, "invalid pagination cursor")
+    return offset
