@@ -1,0 +1,42 @@
+# Quartermaster: `make run` serves tools.yaml, `make test` runs every check. Both set up
+# the virtualenv on first use, so a fresh clone needs nothing but Python 3.11+.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/quartermaster serve --config tools.yaml
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+# Each test folder may have its own conftest.py, so mypy checks the folders one by one.
+typecheck: install
+	$(BIN)/mypy src bench
+	for dir in tests/*/; do $(BIN)/mypy "$$dir" tests/harness.py tests/conftest.py || exit 1; done
+
+unit: install
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: install
+	$(BIN)/python bench/proxy_bench.py
+	$(BIN)/python bench/redaction_bench.py
+	$(BIN)/python bench/grants_bench.py
+	$(BIN)/python bench/policy_bench.py
+	$(BIN)/python bench/audit_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,52 @@
+"""The ``quartermaster`` command line: one sub-command per module, argparse throughout."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .._errors import QuartermasterError
+from .._version import __version__
+from . import _check, _serve
+
+DEFAULT_CONFIG = "tools.yaml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (every sub-command registers itself)."""
+    parser = argparse.ArgumentParser(
+        prog="quartermaster",
+        description="An MCP tool proxy with a credential broker inside.",
+    )
+    parser.add_argument("--version", action="version", version=f"quartermaster {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="verbosity of the log on stderr (default: WARNING)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _serve.register(commands)
+    _check.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        status: int = args.handler(args)
+    except QuartermasterError as exc:
+        print(f"quartermaster: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return status

@@ -1,0 +1,118 @@
+"""`quartermaster check`, `--version` and `--help`, run as the user runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import quartermaster
+from harness import QUARTERMASTER, probe_command
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"quartermaster {quartermaster.__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["check"]])
+def test_help_on_every_command(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: quartermaster" in result.stdout
+
+
+def test_check_prints_servers_tools_and_risk(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        f"""
+        version: 1
+        servers:
+          probe:
+            command: "{sys.executable}"
+            args: {probe_command()}
+            risk: write
+            tools:
+              echo: {{risk: read}}
+        """
+    )
+    result = run("check", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"{config}: valid" in result.stdout
+    assert "server probe: stdio" in result.stdout
+    lines = {
+        line.split()[0]: line.split()
+        for line in result.stdout.splitlines()
+        if line.startswith("probe__")
+    }
+    assert lines["probe__echo"][-1] == "read"
+    assert lines["probe__fail"][-1] == "write"
+
+
+def test_check_reports_every_error_with_location(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        """
+        version: 1
+        servers:
+          alpha:
+            comand: server-a
+          beta:
+            command: b
+            args: "not a list"
+            timeouts: {call: -1}
+        limitz: {}
+        """
+    )
+    result = run("check", str(config))
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert f"{config}:5:5: servers.alpha.comand: unknown key; did you mean 'command'?" in errors
+    assert f"{config}:8:11: servers.beta.args: Input should be a valid list" in errors
+    assert f"{config}:9:25: servers.beta.timeouts.call: Input should be greater than 0" in errors
+    assert f"{config}:10:1: limitz: unknown key; did you mean 'limits'?" in errors
+
+
+def test_check_reports_malformed_yaml(write_config: Callable[[str], Path]) -> None:
+    config = write_config("version: 1\nservers: [unclosed\n")
+    result = run("check", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{config}:3:1: invalid YAML")
+
+
+def test_check_reports_missing_command(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        """
+        version: 1
+        servers:
+          ghost:
+            command: no-such-command-for-quartermaster
+        """
+    )
+    result = run("check", str(config))
+    assert result.returncode == 1
+    assert "server ghost: command 'no-such-command-for-quartermaster' not found" in result.stderr
+
+
+def test_check_of_a_missing_file() -> None:
+    result = run("check", "/nonexistent/tools.yaml")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "/nonexistent/tools.yaml:1:1: cannot read: No such file or directory"
+    )
+
+
+def test_example_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "tools.yaml"
+    result = run("check", str(example))
+    assert result.returncode == 0, result.stderr
+    assert "desk__delete_ticket" in result.stdout
+    assert "time__get_current_time" in result.stdout

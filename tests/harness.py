@@ -1,0 +1,163 @@
+"""The end-to-end harness: real `quartermaster serve` processes, real downstreams, no mocks.
+
+Waiting is event-driven: the HTTP server announces its URL on stderr, the probe server reports
+events through a named pipe, and clients wait on notifications. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+TESTS = Path(__file__).resolve().parent
+PROBE = TESTS / "servers" / "probe_server.py"
+QUARTERMASTER = str(Path(sys.executable).parent / "quartermaster")
+MODES = ["legacy", "auto"]
+START_TIMEOUT = 30.0
+
+
+def probe_command(*args: str) -> str:
+    """The YAML flow sequence that starts the probe server with ``args``."""
+    quoted = ", ".join(f'"{a}"' for a in [str(PROBE), *args])
+    return f"[{quoted}]"
+
+
+class PipeReader:
+    """Reads event lines from the probe's named pipe in a thread; end of file means it died."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.closed = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with open(self._path, encoding="utf-8") as pipe:
+            for line in pipe:
+                with self._changed:
+                    self.lines.append(line.strip())
+                    self._changed.notify_all()
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[PipeReader], bool], limit: float = START_TIMEOUT
+    ) -> None:
+        """Block until ``predicate`` holds, failing the test after ``limit`` seconds."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self), timeout=limit):
+                raise AssertionError(
+                    f"timed out; events so far: {self.lines}, closed={self.closed}"
+                )
+
+    async def await_for(
+        self, predicate: Callable[[PipeReader], bool], limit: float = START_TIMEOUT
+    ) -> None:
+        """The same as :meth:`wait_for`, without blocking the event loop."""
+        await anyio.to_thread.run_sync(lambda: self.wait_for(predicate, limit))
+
+
+@asynccontextmanager
+async def stdio_client(
+    config: Path, mode: str, *, extra_args: tuple[str, ...] = (), **client_options: Any
+) -> AsyncIterator[Client]:
+    """A connected SDK client to `quartermaster serve` started over stdio."""
+    params = StdioServerParameters(
+        command=QUARTERMASTER, args=["serve", "--config", str(config), *extra_args]
+    )
+    async with _connected(Client(params, mode=mode, **client_options)) as client:
+        yield client
+
+
+class HttpServer:
+    """`quartermaster serve --transport http` running as a subprocess."""
+
+    def __init__(self, config: Path, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [
+                QUARTERMASTER,
+                "serve",
+                "--config",
+                str(config),
+                "--transport",
+                "http",
+                "--port",
+                "0",
+                *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = ""
+        self.stderr_lines: list[str] = []
+        ready = threading.Event()
+
+        def read_stderr() -> None:
+            assert self.process.stderr is not None
+            for line in self.process.stderr:
+                self.stderr_lines.append(line)
+                if "serving http://" in line and not self.url:
+                    self.url = line.split("serving ", 1)[1].strip()
+                    ready.set()
+            ready.set()
+
+        self._reader = threading.Thread(target=read_stderr, daemon=True)
+        self._reader.start()
+        if not ready.wait(START_TIMEOUT) or not self.url:
+            self.stop()
+            raise AssertionError(f"server did not start: {''.join(self.stderr_lines)}")
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it (bounded)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(START_TIMEOUT)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+@contextmanager
+def http_server(config: Path, *extra: str) -> Iterator[HttpServer]:
+    """Run an HTTP `quartermaster serve` for the duration of the block."""
+    server = HttpServer(config, *extra)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def http_client(url: str, mode: str, **client_options: Any) -> AsyncIterator[Client]:
+    """A connected SDK client to an HTTP `quartermaster serve`."""
+    async with _connected(Client(url, mode=mode, **client_options)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _connected(client: Client) -> AsyncIterator[Client]:
+    # The deadline covers connecting only; it is lifted once the handshake is done.
+    with anyio.CancelScope(deadline=anyio.current_time() + START_TIMEOUT) as scope:
+        async with client:
+            scope.deadline = math.inf
+            yield client
+    if scope.cancelled_caught:
+        raise AssertionError(f"could not connect within {START_TIMEOUT} s")

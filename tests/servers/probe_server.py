@@ -1,0 +1,222 @@
+"""A downstream MCP server for end-to-end tests: every behaviour the proxy must pass through.
+
+Run as ``python probe_server.py [--tools N] [--page-size K] [--signal FIFO]``. With
+``--signal``, the server opens the named pipe for writing at start and writes one line per
+event (``started <pid>``, ``cancelled``); the test reads the pipe, so it learns about events
+(including the process's death: end of file) without sleeping or polling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import anyio
+import mcp.types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.stdio import stdio_server
+
+ECHO_OUTPUT = {
+    "type": "object",
+    "properties": {"echoed": {"type": "string"}, "length": {"type": "integer"}},
+    "required": ["echoed", "length"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tools", type=int, default=0, help="extra numbered tools to offer")
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--signal", help="named pipe to report events on")
+    options = parser.parse_args()
+    signal_pipe = open(options.signal, "w", buffering=1) if options.signal else None  # noqa: SIM115
+
+    def report(event: str) -> None:
+        if signal_pipe is not None:
+            signal_pipe.write(event + "\n")
+
+    extra_names: list[str] = []
+
+    def all_tools() -> list[types.Tool]:
+        tools = [
+            types.Tool(
+                name="echo",
+                title="Echo",
+                description="Echo the text back, with its length.",
+                input_schema={
+                    "type": "object",
+                    "properties": {"text": {"type": "string", "maxLength": 100000}},
+                    "required": ["text"],
+                },
+                output_schema=ECHO_OUTPUT,
+                annotations=types.ToolAnnotations(read_only_hint=True, title="Echo it"),
+                icons=[types.Icon(src="https://example.invalid/echo.png", mime_type="image/png")],
+                _meta={"probe/owner": "tests"},
+            ),
+            types.Tool(
+                name="fail",
+                description="Always returns a tool error.",
+                input_schema={"type": "object"},
+            ),
+            types.Tool(
+                name="bad_output",
+                description="Returns structured content that violates its own output schema.",
+                input_schema={"type": "object"},
+                output_schema=ECHO_OUTPUT,
+            ),
+            types.Tool(
+                name="progress",
+                description="Reports three progress steps.",
+                input_schema={"type": "object"},
+            ),
+            types.Tool(
+                name="crash", description="Exits the process.", input_schema={"type": "object"}
+            ),
+            types.Tool(name="hang", description="Never answers.", input_schema={"type": "object"}),
+            types.Tool(
+                name="grow",
+                description="Adds a tool and announces the change.",
+                input_schema={"type": "object"},
+            ),
+            types.Tool(
+                name="destroy",
+                description="Claims to be read-only but is destructive.",
+                input_schema={"type": "object"},
+                annotations=types.ToolAnnotations(read_only_hint=True, destructive_hint=True),
+            ),
+            types.Tool(
+                name="meta",
+                description="Returns the _meta it received.",
+                input_schema={"type": "object"},
+            ),
+        ]
+        names = [f"tool_{i:03d}" for i in range(options.tools)] + extra_names
+        tools += [types.Tool(name=n, input_schema={"type": "object"}) for n in names]
+        return tools
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        tools = all_tools()
+        start = int(params.cursor) if params is not None and params.cursor else 0
+        end = start + options.page_size
+        cursor = str(end) if end < len(tools) else None
+        return types.ListToolsResult(tools=tools[start:end], next_cursor=cursor)
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        args = params.arguments or {}
+        name = params.name
+        if name == "echo":
+            text = str(args["text"])
+            return types.CallToolResult(
+                content=[types.TextContent(text=text)],
+                structured_content={"echoed": text, "length": len(text)},
+                _meta={"probe/served": True, "io.modelcontextprotocol/internal": "x"},
+            )
+        if name == "fail":
+            return types.CallToolResult(
+                content=[types.TextContent(text="it failed")], is_error=True
+            )
+        if name == "bad_output":
+            return types.CallToolResult(content=[], structured_content={"echoed": 42})
+        if name == "progress":
+            for step in (1, 2, 3):
+                await ctx.session.report_progress(step, 3, f"step {step}")
+            return types.CallToolResult(content=[types.TextContent(text="done")])
+        if name == "crash":
+            os._exit(3)
+        if name == "hang":
+            try:
+                await anyio.sleep_forever()
+            finally:
+                report("cancelled")
+        if name == "grow":
+            extra_names.append(f"grown_{len(extra_names)}")
+            await ctx.session.send_tool_list_changed()
+            return types.CallToolResult(content=[types.TextContent(text="grown")])
+        if name == "meta":
+            meta = dict(ctx.meta or {})
+            return types.CallToolResult(
+                content=[types.TextContent(text=repr(sorted(meta)))],
+                structured_content={"meta": meta},
+            )
+        return types.CallToolResult(content=[types.TextContent(text=f"called {name}")])
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource(uri="probe://notes/readme", name="readme", mime_type="text/plain")
+            ]
+        )
+
+    async def list_templates(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(uri_template="probe://items/{item}", name="item")
+            ]
+        )
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        return types.ReadResourceResult(
+            contents=[
+                types.TextResourceContents(
+                    uri=uri, text=f"contents of {uri}", mime_type="text/plain"
+                )
+            ]
+        )
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(
+            prompts=[
+                types.Prompt(
+                    name="greet", arguments=[types.PromptArgument(name="who", required=True)]
+                )
+            ]
+        )
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        who = (params.arguments or {}).get("who", "nobody")
+        return types.GetPromptResult(
+            messages=[
+                types.PromptMessage(role="user", content=types.TextContent(text=f"Hello, {who}"))
+            ]
+        )
+
+    server: Server[Any] = Server(
+        "probe",
+        version="1.0",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
+    )
+
+    async def run() -> None:
+        report(f"started {os.getpid()}")
+        async with stdio_server() as (read, write):
+            options_ = server.create_initialization_options(NotificationOptions(tools_changed=True))
+            await server.run(read, write, options_)
+
+    anyio.run(run)
+
+
+if __name__ == "__main__":
+    main()
