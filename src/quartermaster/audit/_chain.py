@@ -15,7 +15,7 @@ import struct
 
 ENTRY_PREFIX = b"\x00"
 CHECKPOINT_PREFIX = b"\x01" + b"quartermaster.ledger.checkpoint.v1"
-_ENTRY_HEADER = struct.Struct(">QdH")
+ENTRY_HEADER = struct.Struct(">QdH")
 _CHECKPOINT_HEADER = struct.Struct(">Qd")
 _sha256 = hashlib.sha256
 
@@ -26,7 +26,7 @@ def entry_hash(prev_hash: bytes, seq: int, ts: float, kind: str, payload: bytes)
     return _sha256(
         ENTRY_PREFIX
         + prev_hash
-        + _ENTRY_HEADER.pack(seq, ts, len(kind_bytes))
+        + ENTRY_HEADER.pack(seq, ts, len(kind_bytes))
         + kind_bytes
         + payload
     ).digest()

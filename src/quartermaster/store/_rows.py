@@ -39,10 +39,9 @@ Row = Sequence[Any]
 
 
 def ledger_entry(row: Row) -> LedgerEntry:
-    """A ledger row."""
-    return LedgerEntry(
-        int(row[0]), float(row[1]), row[2], bytes(row[3]), bytes(row[4]), bytes(row[5])
-    )
+    """A ledger row (both drivers already return int, float, str and bytes; verification
+    reads every row, so no per-field conversion here)."""
+    return LedgerEntry(*row)
 
 
 def checkpoint(row: Row) -> Checkpoint:
