@@ -68,6 +68,10 @@ class Ledger:
 
     ``hmac_key`` (at least 16 bytes, kept outside the ledger) keys the argument HMACs.
     Without a ``signer`` no checkpoints are written (verification then checks the chain only).
+
+    Every call writes ``record_intent`` before the downstream is asked and ``settle`` after;
+    a call refused before that point (denied, approval refused) is recorded the same way,
+    with ``decision="deny"`` and an outcome of ``denied``.
     """
 
     def __init__(
