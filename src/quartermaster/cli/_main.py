@@ -9,7 +9,19 @@ from collections.abc import Sequence
 
 from .._errors import QuartermasterError
 from .._version import __version__
-from . import _check, _serve
+from . import (
+    _agents,
+    _approvals,
+    _audit,
+    _check,
+    _grants,
+    _import,
+    _keys,
+    _policy,
+    _redact,
+    _secrets,
+    _serve,
+)
 
 DEFAULT_CONFIG = "tools.yaml"
 
@@ -30,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _serve.register(commands)
     _check.register(commands)
+    _secrets.register(commands)
+    _grants.register(commands)
+    _keys.register(commands)
+    _agents.register(commands)
+    _approvals.register(commands)
+    _policy.register(commands)
+    _audit.register(commands)
+    _redact.register(commands)
+    _import.register(commands)
     return parser
 
 

@@ -1,0 +1,213 @@
+"""``quartermaster audit``: query, verify and export the hash-chained audit ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ..audit import (
+    AuditFilter,
+    export_jsonl,
+    hash_value,
+    list_rows,
+    render_json,
+    render_row,
+    render_table,
+    render_verify,
+    show_row,
+    verify,
+)
+from ..broker import KeyRing
+from ..runtime import Services, derive_key
+from ..vault import read_master_key_file
+from ._admin import add_config, add_json, print_json, refuse, with_services
+
+
+def register(commands: Any) -> None:
+    """Add ``audit list | show | verify | export | hash``."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "audit",
+        help="query, verify and export the audit ledger",
+        description="The append-only, hash-chained audit ledger. See docs/audit.md.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser(
+        "list",
+        help="rows matching filters (they combine with AND)",
+        description="List ledger rows. Filters match the body's top-level fields exactly. "
+        "--since and --until take an ISO date or time, or Unix seconds.",
+    )
+    for flag, what in (
+        ("--run", "run id"),
+        ("--agent", "agent"),
+        ("--tenant", "tenant"),
+        ("--human", "the human on whose behalf"),
+        ("--tool", "tool"),
+        ("--outcome", "ok, tool_error, denied, timeout, downstream_down or error"),
+    ):
+        listing.add_argument(flag, help=what)
+    listing.add_argument("--since", type=_time, help="rows at or after this time")
+    listing.add_argument("--until", type=_time, help="rows before this time")
+    listing.add_argument("--after", type=int, default=0, help="rows after this seq")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    add_config(listing)
+    add_json(listing)
+    listing.set_defaults(handler=_list)
+
+    show = actions.add_parser("show", help="one row, every field", description="Show a row.")
+    show.add_argument("seq", type=int, metavar="SEQ")
+    add_config(show)
+    add_json(show)
+    show.set_defaults(handler=_show)
+
+    check = actions.add_parser(
+        "verify",
+        help="recompute the chain and check every checkpoint",
+        description="Verify the whole ledger. Exit status 0 when it verifies; 1, naming the "
+        "first damaged row, when it does not.",
+    )
+    add_config(check)
+    add_json(check)
+    check.set_defaults(handler=_verify)
+
+    export = actions.add_parser(
+        "export",
+        help="every row as canonical JSON lines",
+        description="Write every row after --after as one canonical JSON object per line, "
+        "with its hashes. To resume, pass the seq of the last line you have.",
+    )
+    export.add_argument("--format", choices=["jsonl"], default="jsonl", help="jsonl only")
+    export.add_argument("--after", type=int, default=0, metavar="SEQ", help="resume after SEQ")
+    add_config(export)
+    export.set_defaults(handler=_export)
+
+    digest = actions.add_parser(
+        "hash",
+        help="the argument HMAC of a value, to look for in rows",
+        description="Print the HMAC the ledger would record for VALUE (parsed as JSON when it "
+        "parses, else taken as a string), under the audit HMAC key derived from the master "
+        "key. Rows written before a master key rotation used the old key: give it with "
+        "--master-key-file.",
+    )
+    digest.add_argument("value", metavar="VALUE")
+    digest.add_argument("--master-key-file", type=Path, help="use this (older) master key")
+    add_config(digest)
+    digest.set_defaults(handler=_hash)
+
+
+def _time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time, nor Unix seconds"
+        ) from None
+
+
+def _list(args: argparse.Namespace) -> int:
+    which = AuditFilter(
+        run_id=args.run,
+        agent=args.agent,
+        tenant=args.tenant,
+        human=args.human,
+        tool=args.tool,
+        outcome=args.outcome,
+        since=args.since,
+        until=args.until,
+        after_seq=args.after,
+        limit=args.limit,
+    )
+
+    async def act(services: Services) -> int:
+        rows = await list_rows(services.store.ledger, which)
+        print(render_json(rows) if args.json else render_table(rows))
+        return 0
+
+    return with_services(args.config, act)
+
+
+def _show(args: argparse.Namespace) -> int:
+    async def act(services: Services) -> int:
+        row = await show_row(services.store.ledger, args.seq)
+        if row is None:
+            return refuse(f"the ledger has no row {args.seq}")
+        if args.json:
+            print_json(row.to_json())
+        else:
+            print(render_row(row))
+        return 0
+
+    return with_services(args.config, act)
+
+
+def public_keys(ring: KeyRing) -> dict[str, Ed25519PublicKey]:
+    """The checkpoint verification keys of the audit key ring, by kid."""
+    keys = ring.key_set()
+    found: dict[str, Ed25519PublicKey] = {}
+    for kid in keys.kids:
+        key = keys.get(kid)
+        if key is not None and isinstance(key.public_key, Ed25519PublicKey):
+            found[kid] = key.public_key
+    return found
+
+
+def _verify(args: argparse.Namespace) -> int:
+    async def act(services: Services) -> int:
+        report = await verify(services.store.ledger, public_keys(services.audit_keys))
+        if args.json:
+            print_json(
+                {
+                    "ok": report.ok,
+                    "rows": report.rows,
+                    "head_seq": report.head_seq,
+                    "head_hash": report.head_hash.hex(),
+                    "checkpoints": report.checkpoints,
+                    "last_checkpoint_seq": report.last_checkpoint_seq,
+                    "first_bad_seq": report.first_bad_seq,
+                    "problems": [
+                        {"kind": p.kind, "seq": p.seq, "message": p.message}
+                        for p in report.problems
+                    ],
+                }
+            )
+        else:
+            print(render_verify(report))
+        return 0 if report.ok else 1
+
+    return with_services(args.config, act)
+
+
+def _export(args: argparse.Namespace) -> int:
+    async def act(services: Services) -> int:
+        async for line in export_jsonl(services.store.ledger, after_seq=args.after):
+            sys.stdout.write(line)
+        sys.stdout.flush()
+        return 0
+
+    return with_services(args.config, act)
+
+
+def _hash(args: argparse.Namespace) -> int:
+    try:
+        value: Any = json.loads(args.value)
+    except ValueError:
+        value = args.value
+    override = read_master_key_file(args.master_key_file) if args.master_key_file else None
+
+    async def act(services: Services) -> int:
+        master = override or services.master_key
+        print(hash_value(derive_key(master, "audit hmac"), value))
+        return 0
+
+    return with_services(args.config, act)
