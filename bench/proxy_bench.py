@@ -3,7 +3,7 @@
 Run from the repository root (with the package installed in the virtualenv):
 
     .venv/bin/python bench/proxy_bench.py [--calls 1000] [--clients 10] [--warmup 100]
-        [--quick] [--check]
+        [--quick] [--check] [--source DIR]
 
 Every path ends at the same downstream, ``bench/echo_server.py`` over stdio:
 
