@@ -6,5 +6,8 @@ action, recorded in a tamper-evident ledger, and redacted before the result reac
 """
 
 from ._errors import DownstreamError as DownstreamError
+from ._errors import DownstreamProtocolError as DownstreamProtocolError
+from ._errors import DownstreamTimeout as DownstreamTimeout
+from ._errors import DownstreamUnavailable as DownstreamUnavailable
 from ._errors import QuartermasterError as QuartermasterError
 from ._version import __version__ as __version__

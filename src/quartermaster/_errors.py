@@ -7,6 +7,7 @@ Each part defines its own subclasses next to the code that raises them (``Config
     QuartermasterError
     ├── ConfigError            the configuration is wrong; carries every problem found
     ├── DownstreamError        a downstream server or API failed, hung or is down
+    │   ├── DownstreamUnavailable, DownstreamTimeout, DownstreamProtocolError
     └── ... one branch per part (policy, approval, broker, vault, redaction, audit, store)
 
 Programmer misuse (calling an API the wrong way) raises ``TypeError``/``ValueError``/
@@ -38,3 +39,15 @@ class DownstreamError(QuartermasterError):
     def __init__(self, server: str, message: str) -> None:
         super().__init__(f"downstream {server!r}: {message}")
         self.server = server
+
+
+class DownstreamUnavailable(DownstreamError):
+    """The downstream is not running (starting, crashed, restarting) or its connection broke."""
+
+
+class DownstreamTimeout(DownstreamError):
+    """The downstream did not answer within its configured time limit."""
+
+
+class DownstreamProtocolError(DownstreamError):
+    """The downstream answered with something that breaks MCP or its own declared schema."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import anyio
 
-from ..config import ConfigError, LoadedConfig, load_config
-from ..proxy import Proxy, resolve_command
+from ..config import ConfigError, LoadedConfig, RiskClass, is_secret_handle
+from ..pipeline import ToolRoute
+from ..policy import ToolFacts, classify, unreachable_rules, unreached_tools
+from ..proxy import McpDownstream, ServerOffer, build_catalog, http_tool_routes, resolve_command
+from ..runtime import load
 
 
 def register(commands: Any) -> None:
@@ -19,7 +23,8 @@ def register(commands: Any) -> None:
         help="validate tools.yaml and print what it declares",
         description="Validate the configuration. Errors are printed as "
         "file:line:column: key.path: message and the exit status is 1. Unless --offline is "
-        "given, every downstream is started once to list the tools it really offers.",
+        "given, every downstream is started once to list the tools it really offers, with the "
+        "risk class of each and where that class came from.",
     )
     parser.add_argument("config", nargs="?", default="tools.yaml", help="default: tools.yaml")
     parser.add_argument(
@@ -31,44 +36,114 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, then list servers and tools; exit 1 on any problem."""
     try:
-        loaded = load_config(args.config)
+        loaded = load(args.config)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    config = loaded.config
     problems = _environment_problems(loaded)
-    print(f"{loaded.path}: valid (version {loaded.config.version})")
-    for name, server in loaded.config.servers.items():
-        where = server.url if server.transport == "http" else " ".join([server.command or "", *server.args])
+    print(f"{loaded.path}: valid (version {config.version})")
+    for name, server in config.servers.items():
+        where = (
+            server.url
+            if server.transport == "http"
+            else " ".join([server.command or "", *server.args])
+        )
         state = "" if server.enabled else " (disabled)"
         print(f"server {name}: {server.transport} {where}{state}")
+    for name, system in config.systems.items():
+        print(f"system {name}: http {system.base_url} ({len(system.tools)} tools)")
+    routes = http_tool_routes(config.systems)
     if not args.offline:
-        problems += anyio.run(_list_live, loaded)
+        live, live_problems = anyio.run(_list_live, loaded)
+        routes = live + routes
+        problems += live_problems
+    _print_tools(routes)
+    facts = [_facts(route) for route in routes]
+    for finding in unreachable_rules(config.policy, facts):
+        print(f"warning: rule {finding.name}: {finding.reason}", file=sys.stderr)
+    if facts:
+        for finding in unreached_tools(config.policy, facts):
+            print(f"warning: tool {finding.name}: {finding.reason}", file=sys.stderr)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
+def _facts(route: ToolRoute) -> ToolFacts:
+    found = _classify(route)
+    return ToolFacts(
+        name=route.exposed_name,
+        server=route.backend,
+        risk=found[0],
+        target_template=route.target_template,
+    )
+
+
+def _classify(route: ToolRoute) -> tuple[RiskClass, str]:
+    found = classify(
+        cast(RiskClass | None, route.declared_risk),
+        cast(RiskClass | None, route.server_default_risk),
+        route.tool.annotations,
+    )
+    return found.risk, found.source
+
+
+def _print_tools(routes: list[ToolRoute]) -> None:
+    if not routes:
+        return
+    print(f"{'tool':40} {'server':14} {'risk':10} source")
+    for route in routes:
+        risk, source = _classify(route)
+        print(f"{route.exposed_name:40} {route.backend:14} {risk:10} {source}")
+
+
 def _environment_problems(loaded: LoadedConfig) -> list[str]:
     found = []
     for name, server in loaded.config.servers.items():
-        if server.enabled and server.command is not None and resolve_command(server.command) is None:
+        if (
+            server.enabled
+            and server.command is not None
+            and resolve_command(server.command) is None
+        ):
             found.append(f"server {name}: command '{server.command}' not found")
     return found
 
 
-async def _list_live(loaded: LoadedConfig) -> list[str]:
-    proxy = Proxy(loaded)
+async def _list_live(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str]]:
+    """Start each downstream once (without secrets it would need) and list what it offers."""
+    downstreams = [
+        McpDownstream(
+            name,
+            server,
+            base_dir=Path(loaded.base_dir),
+            env={k: v for k, v in server.env.items() if not is_secret_handle(v)},
+            headers={k: v for k, v in server.headers.items() if not is_secret_handle(v)},
+        )
+        for name, server in loaded.config.servers.items()
+        if server.enabled
+    ]
     problems: list[str] = []
     async with anyio.create_task_group() as tasks:
-        await tasks.start(proxy.run)
-        for downstream in proxy.downstreams.values():
-            if downstream.state != "up":
-                problems.append(f"server {downstream.name}: {downstream.last_error}")
-        print(f"{'tool':40} {'server':14} risk")
-        for route in proxy.catalog.tools.values():
-            risk = route.declared_risk or route.server_default_risk or "(from annotations)"
-            print(f"{route.exposed_name:40} {route.backend:14} {risk}")
-        problems += proxy.catalog.problems
+        for downstream in downstreams:
+            tasks.start_soon(downstream.run)
+        for downstream in downstreams:
+            await downstream.wait_settled()
         tasks.cancel_scope.cancel()
-    return problems
+    offers = []
+    for downstream in downstreams:
+        if downstream.state != "up" and downstream.last_error:
+            problems.append(f"server {downstream.name}: {downstream.last_error}")
+        offers.append(
+            ServerOffer(
+                name=downstream.name,
+                namespace=downstream.namespace,
+                config=downstream.config,
+                tools=downstream.offer.tools,
+            )
+        )
+    catalog = build_catalog(offers)
+    for note in catalog.withheld:
+        print(f"note: {note}", file=sys.stderr)
+    return list(catalog.tools.values()), problems + catalog.problems

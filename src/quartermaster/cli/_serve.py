@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import anyio
 
-from ..config import load_config
+from ..identity import stdio_principal
 from ..proxy import Proxy, serve_http, serve_stdio
+from ..runtime import load, open_services
 
 
 def register(commands: Any) -> None:
@@ -17,25 +19,45 @@ def register(commands: Any) -> None:
         "serve",
         help="serve the tools of tools.yaml to MCP clients",
         description="Serve every tool declared in the configuration, over stdio (for desktop "
-        "clients) or streamable HTTP (for remote clients, at http://HOST:PORT/mcp).",
+        "clients; the caller's identity comes from identity.stdio, QUARTERMASTER_* variables "
+        "or the flags below) or streamable HTTP (for remote clients, at "
+        "http://HOST:PORT/mcp, each caller authenticated by a bearer token).",
     )
-    parser.add_argument("--config", default="tools.yaml", help="configuration file (default: tools.yaml)")
+    parser.add_argument(
+        "--config", default="tools.yaml", help="configuration file (default: tools.yaml)"
+    )
     parser.add_argument("--transport", choices=["stdio", "http"], help="default: serve.transport")
     parser.add_argument("--host", help="HTTP listen address (default: serve.host, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port, 0 for any free port (default: serve.port)")
+    parser.add_argument(
+        "--port", type=int, help="HTTP port, 0 for any free port (default: serve.port)"
+    )
+    parser.add_argument("--agent", help="stdio: the agent's identity")
+    parser.add_argument("--tenant", help="stdio: the tenant the agent works for")
+    parser.add_argument("--on-behalf-of", help="stdio: the human the agent acts for")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the configuration and serve until the client leaves or a signal arrives."""
-    loaded = load_config(args.config)
-    serve = loaded.config.serve
-    proxy = Proxy(loaded)
-    transport = args.transport or serve.transport
-    if transport == "stdio":
-        anyio.run(serve_stdio, proxy)
-    else:
-        host = args.host or serve.host
-        port = serve.port if args.port is None else args.port
-        anyio.run(lambda: serve_http(proxy, host=host, port=port))
+    anyio.run(_serve, args)
     return 0
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    loaded = load(args.config)
+    serve = loaded.config.serve
+    transport = args.transport or serve.transport
+    async with open_services(loaded) as services:
+        if transport == "stdio":
+            principal = stdio_principal(
+                loaded.config.identity.stdio,
+                environ=os.environ,
+                agent=args.agent,
+                tenant=args.tenant,
+                on_behalf_of=args.on_behalf_of,
+            )
+            await serve_stdio(Proxy(services, stdio_principal=principal))
+        else:
+            host = args.host or serve.host
+            port = serve.port if args.port is None else args.port
+            await serve_http(Proxy(services), host=host, port=port)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ._model import QuartermasterConfig
 from ._servers import NAMESPACE_PATTERN
@@ -11,6 +11,10 @@ Problem = tuple[tuple[str | int, ...], str]
 
 TOOL_SEPARATOR = "__"
 """Between a server's namespace and its tool name in the names agents see."""
+
+
+Check = Callable[[QuartermasterConfig], Iterable[Problem]]
+"""A rule over the whole configuration that yields located problems."""
 
 
 def semantic_problems(config: QuartermasterConfig) -> Iterator[Problem]:
@@ -42,3 +46,10 @@ def semantic_problems(config: QuartermasterConfig) -> Iterator[Problem]:
                     f"'{other_tool}'",
                 )
             exposed.setdefault(settings.expose_as, (name, tool))
+    for system in config.systems:
+        if system in namespaces:
+            yield (
+                ("systems", system),
+                f"'{system}' is already the namespace of server '{namespaces[system]}'; tool "
+                "names would clash",
+            )

@@ -131,3 +131,7 @@ class IdentityConfig(ConfigModel):
     stdio: StdioIdentityConfig = Field(default_factory=StdioIdentityConfig)
     idp: IdpConfig | None = Field(default=None, description="External IdP for HTTP callers.")
     agent_tokens: AgentTokensConfig = Field(default_factory=AgentTokensConfig)
+    required_scopes: tuple[str, ...] = Field(
+        default=(),
+        description="Scopes every HTTP caller's token must carry (403 insufficient_scope if not).",
+    )

@@ -8,9 +8,10 @@ into plain data for pydantic. Configuration files are small; precise errors are 
 from __future__ import annotations
 
 import difflib
+import itertools
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -18,7 +19,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ._checks import semantic_problems
+from ._checks import Check, semantic_problems
 from ._errors import ConfigError, ConfigProblem
 from ._model import QuartermasterConfig
 
@@ -44,8 +45,11 @@ class LoadedConfig:
         return self.path.parent
 
 
-def load_config(path: str | Path) -> LoadedConfig:
+def load_config(path: str | Path, *, checks: Sequence[Check] = ()) -> LoadedConfig:
     """Read and validate a configuration file.
+
+    ``checks`` are extra whole-file rules from the parts that own them (a target template
+    that does not parse, a secret a tool may not use); their problems are located too.
 
     Raises:
         ConfigError: the file cannot be read, is not valid YAML, or does not validate; the
@@ -57,10 +61,12 @@ def load_config(path: str | Path) -> LoadedConfig:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError([ConfigProblem(str(file), 1, 1, "", f"cannot read: {reason}")]) from exc
-    return LoadedConfig(parse_config(text, str(file)), file.resolve())
+    return LoadedConfig(parse_config(text, str(file), checks=checks), file.resolve())
 
 
-def parse_config(text: str, filename: str = "<string>") -> QuartermasterConfig:
+def parse_config(
+    text: str, filename: str = "<string>", *, checks: Sequence[Check] = ()
+) -> QuartermasterConfig:
     """Validate configuration text; see :func:`load_config` for the errors raised."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -87,7 +93,10 @@ def parse_config(text: str, filename: str = "<string>") -> QuartermasterConfig:
         config = QuartermasterConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([_problem(error, locate) for error in exc.errors()]) from None
-    found = [locate(path, message) for path, message in semantic_problems(config)]
+    problems_found = itertools.chain(
+        semantic_problems(config), *(check(config) for check in checks)
+    )
+    found = [locate(path, message) for path, message in problems_found]
     if found:
         raise ConfigError(found)
     return config

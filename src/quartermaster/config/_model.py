@@ -7,7 +7,14 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from ._base import ConfigModel
+from ._broker import BrokerConfig, Seconds
+from ._http import HttpSystems
+from ._identity import IdentityConfig
+from ._policy import PolicyConfig
+from ._redaction import RedactionConfig
 from ._servers import ServerConfig
+from ._store import StoreConfig
+from ._vault import VaultConfig
 
 
 class Limits(ConfigModel):
@@ -30,6 +37,30 @@ class ServeConfig(ConfigModel):
     name: str = Field(default="quartermaster", description="Server name shown to MCP clients.")
 
 
+class ApprovalConfig(ConfigModel):
+    """How long a call waits for a human's answer."""
+
+    elicitation_timeout: Seconds = Field(
+        default=300.0, gt=0, description="Waiting for the answer to an approval prompt."
+    )
+    out_of_band_wait: Seconds = Field(
+        default=60.0,
+        ge=0,
+        description="How long a call waits for approvers who act through the CLI or HTTP "
+        "endpoint before it returns with the approval id (a retry with the same arguments "
+        "then uses the approval once it is granted).",
+    )
+
+
+class AuditConfig(ConfigModel):
+    """When the ledger signs checkpoints of its hash chain."""
+
+    checkpoint_every: int = Field(default=1000, ge=1, description="Rows between checkpoints.")
+    checkpoint_interval: Seconds = Field(
+        default=60.0, gt=0, description="Seconds between checkpoints while rows are written."
+    )
+
+
 class QuartermasterConfig(ConfigModel):
     """The root of ``tools.yaml``."""
 
@@ -39,3 +70,14 @@ class QuartermasterConfig(ConfigModel):
     servers: dict[str, ServerConfig] = Field(
         default_factory=dict, description="Downstream MCP servers, by name."
     )
+    systems: HttpSystems = Field(
+        default_factory=dict, description="HTTP APIs whose operations are served as tools."
+    )
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    vault: VaultConfig = Field(default_factory=VaultConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)

@@ -33,6 +33,11 @@ class ToolSettings(ConfigModel):
         pattern=r"^[a-zA-Z0-9_-]{1,64}$",
     )
     hidden: bool = Field(default=False, description="Never offer this tool to agents.")
+    handle_arguments: list[str] = Field(
+        default_factory=list,
+        description="Argument paths where an agent may pass a secret:// handle instead of a "
+        "value (e.g. 'password', 'accounts[*].token'); the value replaces it downstream only.",
+    )
 
 
 class Timeouts(ConfigModel):

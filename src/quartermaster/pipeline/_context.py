@@ -9,6 +9,12 @@ from typing import Any, Literal
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.types import CallToolResult, InputRequiredResult, Tool
 
+from ..audit import Intent
+from ..broker import IssuedGrant
+from ..identity import Principal, RunIdentity
+from ..policy import Decision
+from ..store import ApprovalRecord
+
 ProgressFn = ProgressFnT
 """Reports progress to the calling client: ``(progress, total, message)``."""
 
@@ -31,6 +37,10 @@ class ToolRoute:
     server_default_risk: str | None = None
     target_template: str | None = None
     ttl: float | None = None
+    audience: str | None = None
+    """The system a grant for this tool is valid at (default: the backend's name)."""
+    handle_arguments: tuple[str, ...] = ()
+    """Argument paths where the agent may pass a ``secret://`` handle."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class ToolCall:
     protocol_version: str | None = None
     input_responses: Mapping[str, Any] | None = None
     request_state: str | None = None
+    client_name: str | None = None
+    client_version: str | None = None
+    connection_key: str | None = None
+    """Identifies the client's connection (handshake era) so a run id can last a session."""
 
 
 @dataclass
@@ -59,9 +73,24 @@ class CallContext:
     session: Any = None
     """The SDK's server session of the caller (for pushed elicitation); ``None`` in unit tests."""
     report_progress: ProgressFn | None = None
+    principal: Principal | None = None
+    """Who authenticated on the transport (set by the front; ``None`` means nobody)."""
+    started: float = 0.0
+    """Monotonic time the call entered the pipeline."""
+
+    # Filled by the stages, in pipeline order.
+    identity: RunIdentity | None = None
+    risk: str | None = None
+    risk_source: str | None = None
+    target: str | None = None
+    arguments: dict[str, Any] | None = None
+    """The arguments after screening (raw secret values refused or replaced by handles)."""
+    args_sha256: str | None = None
+    decision: Decision | None = None
+    approval: ApprovalRecord | None = None
+    approval_via: str | None = None
+    grant: IssuedGrant | None = None
+    intent: Intent | None = None
+    redactions: dict[str, int] = field(default_factory=dict)
     downstream_meta: dict[str, Any] = field(default_factory=dict)
-    """Extra ``_meta`` for the downstream call (a grant, the run id)."""
-    downstream_headers: dict[str, str] = field(default_factory=dict)
-    """Extra HTTP headers for an HTTP tool's request (a grant as a bearer token)."""
-    facts: dict[str, Any] = field(default_factory=dict)
-    """Facts a stage records for later stages and the audit row, by stage-owned key."""
+    """Extra ``_meta`` for an MCP downstream (the grant, under ``quartermaster/grant``)."""

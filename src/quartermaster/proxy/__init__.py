@@ -1,12 +1,15 @@
 """The MCP front agents connect to, the downstream sessions behind it, and the serving loops."""
 
+from .._errors import DownstreamProtocolError as DownstreamProtocolError
+from .._errors import DownstreamTimeout as DownstreamTimeout
+from .._errors import DownstreamUnavailable as DownstreamUnavailable
 from ._catalog import Catalog as Catalog
+from ._catalog import ServerOffer as ServerOffer
+from ._catalog import build_catalog as build_catalog
 from ._catalog import exposed_name as exposed_name
+from ._catalog import http_tool_routes as http_tool_routes
 from ._downstream import McpDownstream as McpDownstream
 from ._downstream import resolve_command as resolve_command
-from ._errors import DownstreamProtocolError as DownstreamProtocolError
-from ._errors import DownstreamTimeout as DownstreamTimeout
-from ._errors import DownstreamUnavailable as DownstreamUnavailable
 from ._proxy import Proxy as Proxy
 from ._serve import http_app as http_app
 from ._serve import serve_http as serve_http

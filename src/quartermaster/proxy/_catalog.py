@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import mcp.types as types
 
-from ..config import TOOL_SEPARATOR, ServerConfig
+from ..config import TOOL_SEPARATOR, HttpSystemConfig, ServerConfig
+from ..httptools import exposed_name as http_exposed_name
+from ..httptools import to_mcp_tool
 from ..pipeline import ToolRoute
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -66,6 +68,9 @@ class Catalog:
     resources: dict[str, tuple[str, types.Resource]] = field(default_factory=dict)
     templates: list[tuple[str, types.ResourceTemplate]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    """Clashes the admin must resolve."""
+    withheld: list[str] = field(default_factory=list)
+    """Tools left out on purpose, with the reason."""
 
     def add_tool(self, route: ToolRoute) -> None:
         """Add a tool unless its exposed name is taken; a clash is recorded, not overwritten."""
@@ -88,6 +93,12 @@ def build_catalog(offers: Iterable[ServerOffer], extra_tools: Iterable[ToolRoute
             settings = offer.config.tools.get(tool.name)
             if settings is not None and settings.hidden:
                 continue
+            if _needs_tasks(tool):
+                catalog.withheld.append(
+                    f"tool '{tool.name}' of {offer.name} requires task-augmented execution, which "
+                    "Quartermaster does not relay; it is not offered"
+                )
+                continue
             name = (settings.expose_as if settings else None) or exposed_name(
                 offer.namespace, tool.name
             )
@@ -102,6 +113,7 @@ def build_catalog(offers: Iterable[ServerOffer], extra_tools: Iterable[ToolRoute
                     server_default_risk=offer.config.risk,
                     target_template=settings.target if settings else None,
                     ttl=settings.ttl if settings else None,
+                    handle_arguments=tuple(settings.handle_arguments) if settings else (),
                 )
             )
         for prompt in offer.prompts:
@@ -125,3 +137,29 @@ def build_catalog(offers: Iterable[ServerOffer], extra_tools: Iterable[ToolRoute
     for route in extra_tools:
         catalog.add_tool(route)
     return catalog
+
+
+def _needs_tasks(tool: types.Tool) -> bool:
+    execution = getattr(tool, "execution", None)
+    return getattr(execution, "task_support", None) == "required"
+
+
+def http_tool_routes(systems: Mapping[str, HttpSystemConfig]) -> list[ToolRoute]:
+    """The tools of every HTTP system declared in ``tools.yaml``."""
+    routes = []
+    for system_name, system in systems.items():
+        for name, tool in system.tools.items():
+            routes.append(
+                ToolRoute(
+                    exposed_name=http_exposed_name(system_name, name),
+                    backend=system_name,
+                    kind="http",
+                    original_name=name,
+                    tool=to_mcp_tool(system_name, name, tool),
+                    declared_risk=tool.risk,
+                    target_template=tool.target,
+                    ttl=tool.ttl,
+                    audience=system.audience_for(name),
+                )
+            )
+    return routes

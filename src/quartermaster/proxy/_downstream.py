@@ -30,8 +30,8 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from .._errors import DownstreamProtocolError, DownstreamTimeout, DownstreamUnavailable
 from ..config import ServerConfig
-from ._errors import DownstreamProtocolError, DownstreamTimeout, DownstreamUnavailable
 from ._watch import watched
 
 logger = logging.getLogger("quartermaster.proxy")
@@ -97,6 +97,11 @@ class McpDownstream:
         self._lost = anyio.Event()
         self._changed = anyio.Event()
         self._settled = anyio.Event()
+
+    def set_startup_values(self, *, env: Mapping[str, str], headers: Mapping[str, str]) -> None:
+        """The environment and headers with secret handles resolved (before :meth:`run`)."""
+        self._env = dict(env)
+        self._headers = dict(headers)
 
     # -- supervision ---------------------------------------------------------------------------
 

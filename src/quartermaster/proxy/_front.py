@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +19,7 @@ import mcp.types as types
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.exceptions import best_match
 from mcp.server import Server, ServerRequestContext
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import (
     InMemorySubscriptionBus,
@@ -48,12 +50,12 @@ Item = TypeVar("Item")
 class Front:
     """Builds the low-level SDK ``Server`` whose handlers serve the proxy's catalog."""
 
-    def __init__(self, proxy: Proxy, *, name: str, version: str) -> None:
+    def __init__(self, proxy: Proxy, *, name: str, version: str, request_state_key: bytes) -> None:
         self._proxy = proxy
         # Handshake-era connections to notify of list changes. The SDK builds a new session
         # object per request, so a connection is recognised by its initialize params (one
         # object per connection); the entry holds that object so its id cannot be reused.
-        self._legacy: dict[int, tuple[object, ServerSession]] = {}
+        self._legacy: dict[int, tuple[object, ServerSession, str]] = {}
         self._bus = InMemorySubscriptionBus()
         self._validators: dict[str, Draft202012Validator | None] = {}
         self.server: Server[Any] = Server(
@@ -70,6 +72,11 @@ class Front:
             on_get_prompt=self._get_prompt,
             on_subscriptions_listen=ListenHandler(self._bus),
         )
+        # 2026-07-28 approvals round-trip through the client: the state it echoes is sealed
+        # (AES-GCM, bound to the method, tool, arguments and caller) under a key derived from
+        # the master key, so every replica sharing the store can open it.
+        security = RequestStateSecurity(keys=[request_state_key], ttl=900.0)
+        self.server.middleware.append(RequestStateBoundary(security, default_audience=name))
 
     # -- change notifications ------------------------------------------------------------------
 
@@ -78,7 +85,7 @@ class Front:
         self._validators.clear()
         for event in (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged()):
             await self._bus.publish(event)
-        for key, (_, session) in list(self._legacy.items()):
+        for key, (_, session, _) in list(self._legacy.items()):
             try:
                 await session.send_tool_list_changed()
                 await session.send_resource_list_changed()
@@ -87,14 +94,21 @@ class Front:
                 logger.debug("could not notify a client of list changes: %s", exc)
                 self._legacy.pop(key, None)
 
-    def _remember(self, ctx: ServerRequestContext[Any]) -> None:
+    def _remember(self, ctx: ServerRequestContext[Any]) -> str | None:
+        """Track a handshake-era connection; return a key naming it (``None`` on 2026-07-28)."""
         if ctx.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS:
-            return
+            return None
         params = ctx.session.client_params
-        if params is not None and id(params) not in self._legacy:
-            if len(self._legacy) >= MAX_NOTIFIED_CONNECTIONS:
-                self._legacy.pop(next(iter(self._legacy)))
-            self._legacy[id(params)] = (params, ctx.session)
+        if params is None:
+            return None
+        known = self._legacy.get(id(params))
+        if known is not None:
+            return known[2]
+        if len(self._legacy) >= MAX_NOTIFIED_CONNECTIONS:
+            self._legacy.pop(next(iter(self._legacy)))
+        key = secrets.token_hex(8)
+        self._legacy[id(params)] = (params, ctx.session, key)
+        return key
 
     # -- tools -----------------------------------------------------------------------------
 
@@ -109,12 +123,13 @@ class Front:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> CallResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         route = self._proxy.catalog.tools.get(params.name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
         self._check_arguments(params.name, route.tool, arguments)
+        client_name, client_version = _client_info(ctx)
         call = ToolCall(
             name=params.name,
             arguments=arguments,
@@ -122,9 +137,17 @@ class Front:
             protocol_version=ctx.protocol_version,
             input_responses=params.input_responses,
             request_state=params.request_state,
+            client_name=client_name,
+            client_version=client_version,
+            connection_key=connection,
         )
         context = CallContext(
-            call=call, route=route, session=ctx.session, report_progress=ctx.session.report_progress
+            call=call,
+            route=route,
+            session=ctx.session,
+            report_progress=ctx.session.report_progress,
+            principal=self._proxy.principal(),
+            started=self._proxy.services.clock.monotonic(),
         )
         return await self._proxy.pipeline.run(context)
 
@@ -224,6 +247,20 @@ class Front:
             )
         except DownstreamError as exc:
             raise MCPError(types.INTERNAL_ERROR, exc.message) from exc
+
+
+def _client_info(ctx: ServerRequestContext[Any]) -> tuple[str | None, str | None]:
+    params = ctx.session.client_params
+    if params is not None:
+        return params.client_info.name, params.client_info.version
+    info = (ctx.meta or {}).get("io.modelcontextprotocol/clientInfo")
+    if isinstance(info, dict):
+        name, version = info.get("name"), info.get("version")
+        return (
+            name if isinstance(name, str) else None,
+            version if isinstance(version, str) else None,
+        )
+    return None, None
 
 
 def _caller_meta(meta: Any) -> dict[str, Any]:

@@ -1,46 +1,68 @@
-"""The running proxy: downstream sessions, the catalog built from them, and the pipeline."""
+"""The running proxy: downstream sessions, HTTP tools, the catalog, and the pipeline."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import TypeVar
 
 import anyio
 import mcp.types as types
 from anyio.abc import TaskStatus
+from mcp.server.auth.middleware.auth_context import get_access_token
 
+from .._errors import DownstreamUnavailable
 from .._version import __version__
-from ..config import LoadedConfig
-from ..pipeline import CallContext, CallResult, Pipeline, Stage
-from ..stages import ErrorBoundary, tool_error
-from ._catalog import Catalog, ServerOffer, build_catalog
+from ..config import is_secret_handle
+from ..httptools import resolve_auth
+from ..identity import Principal, principal_from_access_token
+from ..pipeline import CallContext, CallResult, Pipeline
+from ..runtime import Services, build_stages, derive_key
+from ..stages import redact_model, tool_error
+from ..vault import SecretValue, substitute_handles
+from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import McpDownstream
-from ._errors import DownstreamUnavailable
 from ._front import Front
 
 logger = logging.getLogger("quartermaster.proxy")
+
+R = TypeVar("R", bound=types.Result)
+
+SHARED_TENANT = "*"
+"""Secrets that downstream processes start with belong to no single tenant."""
 
 
 class Proxy:
     """Everything ``quartermaster serve`` runs, independent of the client-facing transport."""
 
-    def __init__(self, loaded: LoadedConfig, *, stages: Sequence[Stage] | None = None) -> None:
-        self.loaded = loaded
-        self.config = loaded.config
+    def __init__(self, services: Services, *, stdio_principal: Principal | None = None) -> None:
+        self.services = services
+        self.loaded = services.loaded
+        self.config = services.config
+        self._stdio_principal = stdio_principal
         self.downstreams = {
             name: McpDownstream(
-                name, server, base_dir=loaded.base_dir, on_change=self._downstream_changed
+                name, server, base_dir=self.loaded.base_dir, on_change=self._downstream_changed
             )
             for name, server in self.config.servers.items()
             if server.enabled
         }
+        self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
-        chosen = list(stages) if stages is not None else [ErrorBoundary()]
-        self.pipeline = Pipeline(chosen, self._dispatch)
-        self.front = Front(self, name=self.config.serve.name, version=__version__)
+        self.pipeline = Pipeline(build_stages(services), self._dispatch)
+        self.front = Front(
+            self,
+            name=self.config.serve.name,
+            version=__version__,
+            request_state_key=derive_key(services.master_key, "request state"),
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start every downstream; report started once each has come up or failed once."""
+        for downstream in self.downstreams.values():
+            await self._resolve_startup_secrets(downstream)
         async with anyio.create_task_group() as tasks:
             for downstream in self.downstreams.values():
                 tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
@@ -48,6 +70,33 @@ class Proxy:
                 await downstream.wait_settled()
             self._rebuild()
             task_status.started()
+
+    async def _resolve_startup_secrets(self, downstream: McpDownstream) -> None:
+        """Resolve the handles in a downstream's env and headers once, at start.
+
+        A stdio server reads its environment once, so its secrets cannot be per call. The
+        values are also handed to the redactor, so an echo of them never reaches a model.
+        """
+        bound = self.services.vault.for_call(
+            tenant=SHARED_TENANT,
+            purpose=f"start server {downstream.name}",
+            users=(downstream.name,),
+        )
+        resolved: dict[str, dict[str, str]] = {}
+        for section, values in (
+            ("env", downstream.config.env),
+            ("headers", downstream.config.headers),
+        ):
+            out: dict[str, str] = {}
+            for key, value in values.items():
+                if is_secret_handle(value):
+                    secret = await bound.resolve(value)
+                    out[key] = secret.reveal()
+                    self.services.secrets.remember([out[key]])
+                else:
+                    out[key] = value
+            resolved[section] = out
+        downstream.set_startup_values(env=resolved["env"], headers=resolved["headers"])
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
         self._rebuild()
@@ -66,22 +115,53 @@ class Proxy:
             )
             for d in self.downstreams.values()
         ]
-        catalog = build_catalog(offers)
+        catalog = build_catalog(offers, self.http_routes)
         for problem in catalog.problems:
             logger.error("%s", problem)
         self.catalog = catalog
 
+    # -- identity ------------------------------------------------------------------------------
+
+    def principal(self) -> Principal | None:
+        """Who is calling: the verified bearer token on HTTP, the configured identity on stdio."""
+        token = get_access_token()
+        if token is not None:
+            return principal_from_access_token(token)
+        return self._stdio_principal
+
+    # -- the downstream call (the pipeline's terminal step) ------------------------------------
+
     async def _dispatch(self, ctx: CallContext) -> CallResult:
-        route = ctx.route
-        downstream = self.downstreams.get(route.backend)
-        if downstream is None:
-            raise DownstreamUnavailable(route.backend, "is not configured")
-        result = await downstream.call_tool(
-            route.original_name,
-            ctx.call.arguments,
-            meta={**ctx.call.meta, **ctx.downstream_meta},
-            progress=ctx.report_progress,
+        route, identity = ctx.route, ctx.identity
+        if identity is None:
+            raise RuntimeError("the pipeline reached the downstream without an identity")
+        bound = self.services.vault.for_call(
+            tenant=identity.tenant,
+            purpose=f"run {identity.run_id} {route.exposed_name}",
+            users=(route.exposed_name, route.backend),
         )
+        # Handles become values here, in the copy that goes downstream, and nowhere else.
+        arguments, _ = await substitute_handles(
+            ctx.arguments if ctx.arguments is not None else ctx.call.arguments,
+            route.handle_arguments,
+            bound,
+        )
+        if route.kind == "http":
+            system = self.config.systems[route.backend]
+            grant = (
+                SecretValue(ctx.grant.token) if ctx.grant and system.auth.kind == "grant" else None
+            )
+            auth = await resolve_auth(system, bound, grant=grant)
+            result = await self.services.http[route.backend].call(
+                route.original_name, arguments, auth=auth
+            )
+        else:
+            result = await self._downstream(route.backend).call_tool(
+                route.original_name,
+                arguments,
+                meta={**ctx.call.meta, **ctx.downstream_meta},
+                progress=ctx.report_progress,
+            )
         return self._bounded_size(route.backend, route.original_name, result)
 
     def _bounded_size(self, backend: str, name: str, result: types.CallToolResult) -> CallResult:
@@ -94,31 +174,26 @@ class Proxy:
             )
         return result
 
+    # -- resources and prompts -----------------------------------------------------------------
+
     async def read_resource(self, backend: str, uri: str) -> types.ReadResourceResult:
-        """Read a resource from the downstream that offers it."""
-        return await self._downstream(backend).read_resource(uri)
+        """Read a resource from the downstream that offers it, redacted."""
+        result = await self._downstream(backend).read_resource(uri)
+        return await self._redacted(result)
 
     async def get_prompt(
         self, backend: str, name: str, arguments: Mapping[str, str] | None
     ) -> types.GetPromptResult:
-        """Render a prompt on the downstream that offers it."""
-        return await self._downstream(backend).get_prompt(name, arguments)
+        """Render a prompt on the downstream that offers it, redacted."""
+        result = await self._downstream(backend).get_prompt(name, arguments)
+        return await self._redacted(result)
+
+    async def _redacted(self, result: R) -> R:
+        session = self.services.redactor.session(await self.services.secrets.for_redaction())
+        return redact_model(session, result)
 
     def _downstream(self, backend: str) -> McpDownstream:
         downstream = self.downstreams.get(backend)
         if downstream is None:
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream
-
-    def status(self) -> list[dict[str, object]]:
-        """Each downstream's state, for health checks and ``check``."""
-        return [
-            {
-                "server": d.name,
-                "state": d.state,
-                "tools": len(d.offer.tools),
-                "restarts": d.restarts,
-                "last_error": d.last_error,
-            }
-            for d in self.downstreams.values()
-        ]

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 import signal
 import socket
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import anyio
+import httpx2
 import uvicorn
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
+from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from ..identity import (
+    BearerVerifier,
+    JwksSource,
+    McpTokenVerifier,
+    RemoteJwks,
+    StaticJwks,
+    httpx2_jwks_fetcher,
+)
 from ._proxy import Proxy
 
 logger = logging.getLogger("quartermaster.proxy")
@@ -45,9 +59,61 @@ async def serve_stdio(proxy: Proxy) -> None:
         tasks.cancel_scope.cancel()
 
 
-def http_app(proxy: Proxy, *, host: str) -> Starlette:
-    """The ASGI app for the streamable HTTP transport (endpoint ``/mcp``)."""
-    return proxy.front.server.streamable_http_app(host=host)
+def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
+    """The ASGI app for streamable HTTP: ``/mcp`` behind bearer authentication, plus the JWKS.
+
+    Quartermaster is an OAuth 2.1 resource server: no token gives 401 with a
+    ``WWW-Authenticate`` header naming the protected-resource metadata; a token without the
+    required scope gives 403. Grant verification keys are public at ``/.well-known/jwks.json``.
+    """
+    services = proxy.services
+    config = services.config
+    base = f"http://{host}:{port}"
+    verifier = BearerVerifier(
+        issuer=config.broker.issuer,
+        clock=services.clock,
+        agent_tokens=config.identity.agent_tokens,
+        agent_keys=services.agent_keys,
+        idp=config.identity.idp,
+        idp_keys=_idp_keys(proxy),
+    )
+
+    def refused(error: Exception) -> None:
+        logger.info("bearer token refused: %s", error)
+
+    idp = config.identity.idp
+    issuer = (
+        idp.issuer if idp is not None and idp.issuer.startswith(("http://", "https://")) else base
+    )
+    auth = AuthSettings(
+        issuer_url=AnyHttpUrl(issuer),
+        resource_server_url=AnyHttpUrl(f"{base}/mcp"),
+        required_scopes=list(config.identity.required_scopes) or None,
+    )
+
+    async def jwks(_: Request) -> JSONResponse:
+        return JSONResponse(services.grant_keys.jwks())
+
+    return proxy.front.server.streamable_http_app(
+        host=host,
+        auth=auth,
+        token_verifier=McpTokenVerifier(verifier, on_refused=refused),
+        custom_starlette_routes=[Route("/.well-known/jwks.json", jwks, methods=["GET"])],
+    )
+
+
+def _idp_keys(proxy: Proxy) -> JwksSource | None:
+    idp = proxy.services.config.identity.idp
+    if idp is None:
+        return None
+    if idp.jwks is not None:
+        return StaticJwks(idp.jwks)
+    assert idp.jwks_url is not None  # guaranteed by IdpConfig's validator
+    return RemoteJwks(
+        idp.jwks_url,
+        httpx2_jwks_fetcher(httpx2.AsyncClient(follow_redirects=False)),
+        clock=proxy.services.clock,
+    )
 
 
 async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
@@ -62,7 +128,7 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    app = http_app(proxy, host=host)
+    app = http_app(proxy, host=host, port=bound_port)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     server = _UvicornServer(config)
 

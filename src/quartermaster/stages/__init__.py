@@ -1,4 +1,17 @@
 """The pipeline's stages: each one is an adapter from a part (policy, broker, ...) to the call."""
 
+from ._approve import Approve as Approve
+from ._audit import Record as Record
+from ._audit import Settle as Settle
 from ._boundary import ErrorBoundary as ErrorBoundary
 from ._boundary import tool_error as tool_error
+from ._classify import Classify as Classify
+from ._decide import Decide as Decide
+from ._grant import GRANT_META_KEY as GRANT_META_KEY
+from ._grant import Grant as Grant
+from ._identify import Identify as Identify
+from ._identify import NotAuthenticated as NotAuthenticated
+from ._known import SecretsInPlay as SecretsInPlay
+from ._redact import Redact as Redact
+from ._redact import redact_model as redact_model
+from ._screen import ScreenArguments as ScreenArguments

@@ -1,0 +1,8 @@
+"""Assembly: opening the services a configuration describes, and ordering the stages."""
+
+from ._checks import CHECKS as CHECKS
+from ._checks import load as load
+from ._services import Services as Services
+from ._services import derive_key as derive_key
+from ._services import open_services as open_services
+from ._stages import build_stages as build_stages

@@ -1,0 +1,172 @@
+"""Everything a running Quartermaster holds open, built from the configuration in one place.
+
+``serve`` and the administrative commands (``grants``, ``audit``, ``approvals`` ...) open the
+same services, so that the CLI acts on exactly the state the server uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .._clock import Clock, SystemClock
+from ..approval import ApprovalService
+from ..audit import AuditEvent, Ed25519Signer, Ledger
+from ..broker import Broker, KeyRing, derive_wrapping_key
+from ..config import LoadedConfig, QuartermasterConfig
+from ..httptools import HttpToolExecutor
+from ..policy import PolicyEngine
+from ..redaction import Redactor
+from ..stages import SecretsInPlay
+from ..store import Store, open_store
+from ..vault import MasterKey, SecretUse, Vault, load_master_key
+
+AUDIT_KEY_LIFETIME = 10 * 365 * 24 * 3600.0
+"""Checkpoint keys are kept (for verification) far longer than any grant key."""
+
+
+def derive_key(master: MasterKey, label: str) -> bytes:
+    """A 32-byte key for one purpose, derived from the master key (HKDF-SHA256)."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"quartermaster {label} v1".encode()
+    )
+    return hkdf.derive(master.reveal())
+
+
+@dataclass
+class Services:
+    """The open services of one Quartermaster process."""
+
+    loaded: LoadedConfig
+    clock: Clock
+    master_key: MasterKey
+    store: Store
+    grant_keys: KeyRing
+    agent_keys: KeyRing
+    audit_keys: KeyRing
+    ledger: Ledger
+    vault: Vault
+    broker: Broker
+    engine: PolicyEngine
+    approvals: ApprovalService
+    redactor: Redactor
+    secrets: SecretsInPlay
+    http: dict[str, HttpToolExecutor]
+
+    @property
+    def config(self) -> QuartermasterConfig:
+        """The validated configuration."""
+        return self.loaded.config
+
+
+class _LedgerUseRecorder:
+    """Records each use of a secret in the audit ledger (which secret, for whom; no value)."""
+
+    def __init__(self) -> None:
+        self.ledger: Ledger | None = None
+
+    async def record_secret_use(self, use: SecretUse) -> None:
+        if self.ledger is None:
+            raise RuntimeError("the ledger is not open yet")
+        await self.ledger.record_event(
+            AuditEvent(
+                kind="secret.used",
+                tenant=use.tenant,
+                detail={
+                    "handle": use.handle,
+                    "source_tenant": use.source_tenant,
+                    "users": list(use.users),
+                    "purpose": use.purpose,
+                },
+            )
+        )
+
+
+@asynccontextmanager
+async def open_services(
+    loaded: LoadedConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    with_http: bool = True,
+) -> AsyncIterator[Services]:
+    """Open every service the configuration describes; close them all on exit.
+
+    Raises:
+        MasterKeyMissing / MasterKeyInvalid / WrongMasterKey: the vault master key is absent,
+            malformed, or not the one the database was encrypted with.
+        StoreUnavailable / SchemaVersionError: the store cannot be opened.
+    """
+    config = loaded.config
+    env = os.environ if environ is None else environ
+    clock = clock or SystemClock()
+    master = load_master_key(config.vault, env, base_dir=loaded.base_dir)
+    async with AsyncExitStack() as stack:
+        store = await open_store(config.store, base_dir=loaded.base_dir)
+        stack.push_async_callback(store.close)
+        wrapping = derive_wrapping_key(master.reveal())
+        retire_after = config.broker.key_retire_after
+        grant_keys = KeyRing(
+            store.keys,
+            wrapping,
+            clock=clock,
+            retire_after=retire_after,
+            algorithm=config.broker.algorithm,
+            purpose="grant",
+        )
+        agent_ttl = config.identity.agent_tokens.max_ttl + config.broker.clock_skew
+        agent_keys = KeyRing(
+            store.keys, wrapping, clock=clock, retire_after=agent_ttl, purpose="agent"
+        )
+        audit_keys = KeyRing(
+            store.keys, wrapping, clock=clock, retire_after=AUDIT_KEY_LIFETIME, purpose="audit"
+        )
+        for ring in (grant_keys, agent_keys, audit_keys):
+            await ring.load()
+        signing = audit_keys.current
+        if not isinstance(signing.private_key, Ed25519PrivateKey):
+            raise TypeError("audit checkpoints are signed with Ed25519 keys only")
+        signer = Ed25519Signer(signing.kid, signing.private_key)
+        ledger = await stack.enter_async_context(
+            Ledger(
+                store.ledger,
+                hmac_key=derive_key(master, "audit hmac"),
+                clock=clock,
+                signer=signer,
+                checkpoint_every=config.audit.checkpoint_every,
+                checkpoint_interval=config.audit.checkpoint_interval,
+            )
+        )
+        recorder = _LedgerUseRecorder()
+        recorder.ledger = ledger
+        vault = await Vault.open(
+            store.secrets, master, config.vault, clock=clock, recorder=recorder, environ=env
+        )
+        redactor = Redactor(config.redaction, clock=clock)
+        http: dict[str, HttpToolExecutor] = {}
+        if with_http:
+            for name, system in config.systems.items():
+                http[name] = await stack.enter_async_context(HttpToolExecutor(name, system))
+        yield Services(
+            loaded=loaded,
+            clock=clock,
+            master_key=master,
+            store=store,
+            grant_keys=grant_keys,
+            agent_keys=agent_keys,
+            audit_keys=audit_keys,
+            ledger=ledger,
+            vault=vault,
+            broker=Broker(keys=grant_keys, grants=store.grants, config=config.broker, clock=clock),
+            engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
+            approvals=ApprovalService(store.approvals, clock, groups=config.policy.groups),
+            redactor=redactor,
+            secrets=SecretsInPlay(vault, redactor, clock=clock),
+            http=http,
+        )

@@ -1,0 +1,45 @@
+"""The order of the stages: the one place that knows the life of a call (DESIGN.md)."""
+
+from __future__ import annotations
+
+from ..pipeline import Stage
+from ..stages import (
+    Approve,
+    Classify,
+    Decide,
+    ErrorBoundary,
+    Grant,
+    Identify,
+    Record,
+    Redact,
+    ScreenArguments,
+    Settle,
+)
+from ._services import Services
+
+
+def build_stages(services: Services) -> list[Stage]:
+    """Every stage, outermost first, wired to the open services."""
+    config = services.config
+    clock = services.clock
+    return [
+        ErrorBoundary(),
+        Identify(),
+        Classify(),
+        ScreenArguments(services.vault, services.secrets, mode=config.vault.raw_values),
+        Settle(services.ledger, services.redactor, services.secrets, clock),
+        Decide(services.engine, clock),
+        Approve(
+            services.approvals,
+            services.store.approvals,
+            services.ledger,
+            services.redactor,
+            services.secrets,
+            config=config.approval,
+            approval_ttl=float(config.policy.approval_timeout),
+            default_grant_ttl=float(config.broker.default_ttl),
+        ),
+        Grant(services.broker),
+        Record(services.ledger, services.redactor, services.secrets),
+        Redact(services.redactor, services.secrets),
+    ]

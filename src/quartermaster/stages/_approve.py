@@ -1,0 +1,233 @@
+"""Step 4: a human approves writes the policy says need it, and every dangerous write.
+
+How the human is asked depends on the client:
+
+- a handshake-era client that declared form elicitation gets a pushed ``elicitation/create``
+  while the call waits;
+- a 2026-07-28 client that declared it gets an ``InputRequiredResult``; its answer comes back
+  with the retried call, together with the sealed ``request_state`` naming the approval;
+- any client, and every quorum beyond the first vote, can be approved out of band
+  (``quartermaster approvals approve ID``): the call waits for a while, and otherwise tells
+  the agent the approval id so that a retry with the same arguments uses it once granted.
+
+An approval covers one exact call: the run, the tool and the digest of the arguments. It is
+spent by the one execution that uses it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import mcp.types as types
+from pydantic import BaseModel
+
+from ..approval import (
+    ApprovalDenied,
+    ApprovalExpired,
+    ApprovalMismatch,
+    ApprovalRequired,
+    ApprovalService,
+    read_response,
+    render_prompt,
+)
+from ..audit import AuditEvent, Ledger
+from ..config import ApprovalConfig
+from ..pipeline import CallContext, CallResult, Next
+from ..policy import Decision
+from ..redaction import Redactor
+from ..store import ApprovalRecord, ApprovalRepo
+from ._known import SecretsInPlay
+
+INPUT_KEY = "approval"
+"""The key of the approval question in an ``InputRequiredResult``."""
+STATE_PREFIX = "qm-approval:"
+
+_FORM = types.ClientCapabilities(
+    elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
+)
+
+
+class Approve:
+    """Obtains the approval a decision requires, or stops the call."""
+
+    name = "approve"
+
+    def __init__(
+        self,
+        service: ApprovalService,
+        repo: ApprovalRepo,
+        ledger: Ledger,
+        redactor: Redactor,
+        secrets: SecretsInPlay,
+        *,
+        config: ApprovalConfig,
+        approval_ttl: float,
+        default_grant_ttl: float,
+    ) -> None:
+        self._service = service
+        self._repo = repo
+        self._ledger = ledger
+        self._redactor = redactor
+        self._secrets = secrets
+        self._config = config
+        self._ttl = approval_ttl
+        self._default_grant_ttl = default_grant_ttl
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Continue only with a granted, spent approval (or ask the client for one)."""
+        decision = ctx.decision
+        if decision is None or decision.effect != "allow_after_approval":
+            return await call_next(ctx)
+        found = await self._obtain(ctx, decision)
+        if isinstance(found, types.InputRequiredResult):
+            return found
+        ctx.approval = found
+        return await call_next(ctx)
+
+    async def _obtain(
+        self, ctx: CallContext, decision: Decision
+    ) -> ApprovalRecord | types.InputRequiredResult:
+        if ctx.call.request_state is not None:
+            return await self._answered(ctx)
+        earlier = await self._approved_earlier(ctx)
+        if earlier is not None:
+            ctx.approval_via = "out_of_band"
+            return await self._spend(ctx, earlier)
+        record = await self._request(ctx, decision)
+        human = ctx.identity.on_behalf_of if ctx.identity else None
+        if human is not None and self._can_elicit(ctx):
+            prompt = render_prompt(
+                record,
+                redacted_arguments=await self._redacted_arguments(ctx),
+                grant_ttl=float(decision.ttl or ctx.route.ttl or self._default_grant_ttl),
+            )
+            if _modern(ctx):
+                return types.InputRequiredResult(
+                    input_requests={INPUT_KEY: types.ElicitRequest(params=prompt.form_params())},
+                    request_state=STATE_PREFIX + record.approval_id,
+                )
+            with anyio.fail_after(self._config.elicitation_timeout):
+                answer = await ctx.session.elicit_form(prompt.message, prompt.requested_schema)
+            await self._vote(ctx, record, answer)
+        return await self._outcome(ctx, record)
+
+    async def _request(self, ctx: CallContext, decision: Decision) -> ApprovalRecord:
+        identity = ctx.identity
+        if identity is None or ctx.args_sha256 is None or ctx.risk is None:
+            raise RuntimeError("approve needs identify, classify and screen before it")
+        record = await self._service.request(
+            run_id=identity.run_id,
+            agent=identity.agent,
+            tenant=identity.tenant,
+            requester=identity.on_behalf_of,
+            tool=ctx.route.exposed_name,
+            target=ctx.target,
+            args_sha256=ctx.args_sha256,
+            risk=ctx.risk,
+            required=decision.approval.required,
+            group=decision.approval.group,
+            ttl=self._ttl,
+        )
+        await self._ledger.record_event(
+            AuditEvent(
+                kind="approval.requested",
+                run_id=identity.run_id,
+                agent=identity.agent,
+                tenant=identity.tenant,
+                human=identity.on_behalf_of,
+                tool=ctx.route.exposed_name,
+                detail={"approval_id": record.approval_id, "required": record.required},
+            )
+        )
+        return record
+
+    async def _answered(self, ctx: CallContext) -> ApprovalRecord:
+        state = ctx.call.request_state or ""
+        if not state.startswith(STATE_PREFIX):
+            raise ApprovalMismatch("unknown", "another request (the request state is not ours)")
+        record = await self._service.get(state.removeprefix(STATE_PREFIX))
+        self._check_binding(ctx, record)
+        response = (ctx.call.input_responses or {}).get(INPUT_KEY)
+        if response is not None:
+            data = (
+                response.model_dump(by_alias=True) if isinstance(response, BaseModel) else response
+            )
+            await self._vote(ctx, record, types.ElicitResult.model_validate(data))
+        return await self._outcome(ctx, record)
+
+    def _check_binding(self, ctx: CallContext, record: ApprovalRecord) -> None:
+        identity = ctx.identity
+        if identity is None or record.run_id != identity.run_id:
+            raise ApprovalMismatch(record.approval_id, "another run")
+        if record.tool != ctx.route.exposed_name:
+            raise ApprovalMismatch(record.approval_id, f"the tool '{record.tool}'")
+        if record.args_sha256 != ctx.args_sha256:
+            raise ApprovalMismatch(record.approval_id, "other arguments")
+
+    async def _vote(
+        self, ctx: CallContext, record: ApprovalRecord, answer: types.ElicitResult
+    ) -> None:
+        decision, _ = read_response(answer)
+        human = ctx.identity.on_behalf_of if ctx.identity else None
+        if decision is None or human is None:
+            return  # dismissed: no vote; approvers may still decide out of band
+        await self._service.vote(record.approval_id, human, decision, "elicitation")
+        ctx.approval_via = "elicitation"
+
+    async def _outcome(self, ctx: CallContext, record: ApprovalRecord) -> ApprovalRecord:
+        state = await self._service.wait(record.approval_id, self._config.out_of_band_wait)
+        current = await self._service.get(record.approval_id)
+        if state == "approved":
+            ctx.approval_via = ctx.approval_via or "out_of_band"
+            return await self._spend(ctx, current)
+        if state == "denied":
+            deniers = [vote.approver for vote in current.votes if vote.decision == "deny"]
+            raise ApprovalDenied(record.approval_id, deniers[0] if deniers else None)
+        if state == "expired":
+            raise ApprovalExpired(record.approval_id)
+        missing = current.required - sum(1 for vote in current.votes if vote.decision == "approve")
+        raise ApprovalRequired(record.approval_id, f" ({missing} more needed)")
+
+    async def _approved_earlier(self, ctx: CallContext) -> ApprovalRecord | None:
+        identity = ctx.identity
+        if identity is None:
+            return None
+        for record in await self._repo.list(state="approved"):
+            if (
+                record.run_id == identity.run_id
+                and record.tool == ctx.route.exposed_name
+                and record.args_sha256 == ctx.args_sha256
+            ):
+                return record
+        return None
+
+    async def _spend(self, ctx: CallContext, record: ApprovalRecord) -> ApprovalRecord:
+        identity = ctx.identity
+        if identity is None or ctx.args_sha256 is None:
+            raise RuntimeError("approve needs identify and screen before it")
+        spent = await self._service.consume(
+            record.approval_id, ctx.args_sha256, identity.run_id, tool=ctx.route.exposed_name
+        )
+        if not spent:
+            raise ApprovalMismatch(record.approval_id, "a call that already used it")
+        return await self._service.get(record.approval_id)
+
+    def _can_elicit(self, ctx: CallContext) -> bool:
+        session = ctx.session
+        if session is None or not session.check_client_capability(_FORM):
+            return False
+        return _modern(ctx) or bool(session.can_send_request)
+
+    async def _redacted_arguments(self, ctx: CallContext) -> dict[str, Any]:
+        session = self._redactor.session(await self._secrets.for_redaction())
+        arguments = ctx.arguments if ctx.arguments is not None else dict(ctx.call.arguments)
+        redacted: dict[str, Any] = json.loads(
+            session.text(json.dumps(arguments, ensure_ascii=False, sort_keys=True))
+        )
+        return redacted
+
+
+def _modern(ctx: CallContext) -> bool:
+    return ctx.call.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS

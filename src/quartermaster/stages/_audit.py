@@ -1,0 +1,184 @@
+"""Steps 6 and 9: the audit row is written before the downstream is called, and settled after.
+
+``Settle`` sits early in the pipeline so that every call gets exactly one outcome, including
+calls refused by policy or approval; ``Record`` sits right before the grant is used, so the
+intent (with the decision, approval and grant) is durable before anything happens downstream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import mcp.types as types
+
+from .._clock import Clock
+from .._errors import DownstreamError, DownstreamTimeout, QuartermasterError
+from ..approval import ApprovalError
+from ..audit import (
+    ApprovalInfo,
+    ApproverVote,
+    AuditUnavailable,
+    CallOutcome,
+    CallRecord,
+    GrantInfo,
+    Ledger,
+    Outcome,
+)
+from ..pipeline import CallContext, CallResult, Next
+from ..policy import PolicyDenied
+from ..redaction import Redactor
+from ..vault import VaultError
+from ._known import SecretsInPlay
+
+logger = logging.getLogger("quartermaster.audit")
+
+
+class Settle:
+    """Makes sure every call leaves exactly one intent and one outcome in the ledger."""
+
+    name = "settle"
+
+    def __init__(
+        self, ledger: Ledger, redactor: Redactor, secrets: SecretsInPlay, clock: Clock
+    ) -> None:
+        self._ledger = ledger
+        self._redactor = redactor
+        self._secrets = secrets
+        self._clock = clock
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Run the call, then write its outcome; refuse to return a result we cannot record."""
+        try:
+            result = await call_next(ctx)
+        except QuartermasterError as exc:
+            await self._finish_refused(ctx, _outcome_of(exc), exc.message)
+            raise
+        if isinstance(result, types.InputRequiredResult):
+            # Not an execution: the approval round is recorded when the call comes back.
+            return result
+        await self.finish(ctx, "tool_error" if result.is_error else "ok", None)
+        return result
+
+    async def _finish_refused(self, ctx: CallContext, outcome: Outcome, error: str) -> None:
+        try:
+            await self.finish(ctx, outcome, error)
+        except AuditUnavailable as exc:
+            logger.error("could not record the refusal of %r: %s", ctx.call.name, exc.message)
+
+    async def finish(self, ctx: CallContext, outcome: Outcome, error: str | None) -> None:
+        """Write the intent (if the call never got that far) and the outcome."""
+        if ctx.identity is None:
+            logger.warning("unattributed call to %r was refused: %s", ctx.call.name, error)
+            return
+        if ctx.intent is None:
+            record = await call_record(ctx, self._redactor, self._secrets)
+            ctx.intent = await self._ledger.record_intent(
+                record, ctx.arguments or dict(ctx.call.arguments)
+            )
+        latency_ms = (self._clock.monotonic() - ctx.started) * 1000
+        await self._ledger.settle(
+            ctx.intent,
+            CallOutcome(
+                outcome=outcome, latency_ms=latency_ms, redactions=dict(ctx.redactions), error=error
+            ),
+        )
+
+
+class Record:
+    """Writes the intent row durably before the grant is used (no row, no call)."""
+
+    name = "record"
+
+    def __init__(self, ledger: Ledger, redactor: Redactor, secrets: SecretsInPlay) -> None:
+        self._ledger = ledger
+        self._redactor = redactor
+        self._secrets = secrets
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Record the intent; ``AuditUnavailable`` refuses the call before it happens."""
+        record = await call_record(ctx, self._redactor, self._secrets)
+        ctx.intent = await self._ledger.record_intent(
+            record, ctx.arguments or dict(ctx.call.arguments)
+        )
+        return await call_next(ctx)
+
+
+async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPlay) -> CallRecord:
+    """The ledger's description of the call as far as the pipeline got."""
+    identity = ctx.identity
+    if identity is None:
+        raise RuntimeError("an audit row needs the run identity")
+    arguments: dict[str, Any] = (
+        ctx.arguments if ctx.arguments is not None else dict(ctx.call.arguments)
+    )
+    session = redactor.session(await secrets.for_redaction())
+    redacted = session.text(
+        json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    )
+    decision = ctx.decision
+    return CallRecord(
+        run_id=identity.run_id,
+        session_id=identity.session_id,
+        agent=identity.agent,
+        tenant=identity.tenant,
+        human=identity.on_behalf_of,
+        delegation=identity.delegation,
+        autonomous=identity.mode == "autonomous",
+        client_name=identity.client_name,
+        client_version=identity.client_version,
+        tool=ctx.route.exposed_name,
+        server=ctx.route.backend,
+        target_system=ctx.route.audience or ctx.route.backend,
+        risk=ctx.risk or "unclassified",
+        target=ctx.target,
+        args_redacted=redacted,
+        decision=_decision_of(ctx),
+        rule_id=decision.rule_id if decision else None,
+        policy_version=decision.policy_version if decision else None,
+        approval=_approval_of(ctx),
+        grant=_grant_of(ctx),
+    )
+
+
+def _decision_of(ctx: CallContext) -> Any:
+    if ctx.decision is None or ctx.decision.effect == "deny":
+        return "deny"
+    return "approve" if ctx.decision.effect == "allow_after_approval" else "allow"
+
+
+def _approval_of(ctx: CallContext) -> ApprovalInfo | None:
+    record = ctx.approval
+    if record is None:
+        return None
+    votes = tuple(
+        ApproverVote(approver=v.approver, decision=v.decision, at=v.at, via=v.via)
+        for v in record.votes
+    )
+    decided = max((v.at for v in record.votes), default=None)
+    return ApprovalInfo(
+        approval_id=record.approval_id, required=record.required, votes=votes, decided_at=decided
+    )
+
+
+def _grant_of(ctx: CallContext) -> GrantInfo | None:
+    if ctx.grant is None:
+        return None
+    record = ctx.grant.record
+    return GrantInfo(
+        jti=record.jti,
+        audience=record.audience,
+        issued_at=record.issued_at,
+        expires_at=record.expires_at,
+    )
+
+
+def _outcome_of(exc: QuartermasterError) -> Outcome:
+    if isinstance(exc, PolicyDenied | ApprovalError | VaultError):
+        return "denied"
+    if isinstance(exc, DownstreamTimeout):
+        return "timeout"
+    if isinstance(exc, DownstreamError):
+        return "downstream_down"
+    return "error"

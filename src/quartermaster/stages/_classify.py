@@ -1,0 +1,28 @@
+"""Step 2: which risk class the tool is in, and which object the call acts on."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from ..config import RiskClass
+from ..pipeline import CallContext, CallResult, Next
+from ..policy import classify, render_target
+
+
+class Classify:
+    """Sets the risk class (annotations only ever raise it) and renders the target object."""
+
+    name = "classify"
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Classify the call; a target that cannot be rendered refuses it (TargetInvalid)."""
+        route = ctx.route
+        found = classify(
+            cast(RiskClass | None, route.declared_risk),
+            cast(RiskClass | None, route.server_default_risk),
+            route.tool.annotations,
+        )
+        ctx.risk, ctx.risk_source = found.risk, found.source
+        if route.target_template is not None:
+            ctx.target = render_target(route.target_template, ctx.call.arguments)
+        return await call_next(ctx)

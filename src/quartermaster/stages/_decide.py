@@ -1,0 +1,38 @@
+"""Step 3: the policy decision (default deny; forbid wins; dangerous always needs a human)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from .._clock import Clock
+from ..config import RiskClass
+from ..pipeline import CallContext, CallResult, Next
+from ..policy import CallFacts, PolicyDenied, PolicyEngine
+
+
+class Decide:
+    """Asks the policy engine and refuses the call on deny."""
+
+    name = "decide"
+
+    def __init__(self, engine: PolicyEngine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do."""
+        identity = ctx.identity
+        if identity is None or ctx.risk is None:
+            raise RuntimeError("decide needs the identify and classify stages before it")
+        facts = CallFacts(
+            agent=identity.agent,
+            tenant=identity.tenant,
+            human=identity.on_behalf_of,
+            tool=ctx.route.exposed_name,
+            risk=cast(RiskClass, ctx.risk),
+            target=ctx.target,
+        )
+        ctx.decision = self._engine.decide(facts, now=self._clock.now())
+        if ctx.decision.effect == "deny":
+            raise PolicyDenied.from_decision(ctx.route.exposed_name, ctx.decision)
+        return await call_next(ctx)

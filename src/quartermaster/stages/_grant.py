@@ -1,0 +1,38 @@
+"""Step 5: a credential for this call only: one audience, one action, one target, minutes."""
+
+from __future__ import annotations
+
+from ..broker import Broker
+from ..pipeline import CallContext, CallResult, Next
+
+GRANT_META_KEY = "quartermaster/grant"
+"""Where an MCP downstream finds the grant in the call's ``_meta`` (agents cannot set it)."""
+
+
+class Grant:
+    """Mints the grant and hands it to the downstream call, never to the agent."""
+
+    name = "grant"
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Mint a single-use grant bound to the run, the approval and the exact arguments."""
+        identity, route = ctx.identity, ctx.route
+        if identity is None or ctx.args_sha256 is None or ctx.risk is None:
+            raise RuntimeError("grant needs identify, classify and screen before it")
+        lifetimes = [t for t in (ctx.decision.ttl if ctx.decision else None, route.ttl) if t]
+        ctx.grant = await self._broker.mint(
+            identity,
+            audience=route.audience or route.backend,
+            tool=route.exposed_name,
+            action=route.original_name,
+            target=ctx.target,
+            args_sha256=ctx.args_sha256,
+            ttl=min(lifetimes) if lifetimes else None,
+            approval_id=ctx.approval.approval_id if ctx.approval else None,
+        )
+        if route.kind == "mcp":
+            ctx.downstream_meta[GRANT_META_KEY] = ctx.grant.token
+        return await call_next(ctx)

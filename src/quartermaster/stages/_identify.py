@@ -1,0 +1,52 @@
+"""Step 1: who is calling. Identity comes from the transport's authentication, never from the
+agent's own words; ``_meta`` may only name a run, and a run id carries no authority."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .._errors import QuartermasterError
+from ..identity import SessionFacts, new_run_id, resolve_identity
+from ..pipeline import CallContext, CallResult, Next
+
+
+class NotAuthenticated(QuartermasterError):
+    """A call arrived without an authenticated identity."""
+
+    code = -32001
+
+
+class Identify:
+    """Builds the run identity from the authenticated principal and the session."""
+
+    name = "identify"
+
+    def __init__(self, *, max_sessions: int = 10_000) -> None:
+        self._runs: OrderedDict[str, str] = OrderedDict()
+        self._max_sessions = max_sessions
+
+    def _run_for(self, connection: str | None) -> str:
+        # One run per client connection unless the client names its runs in _meta.
+        if connection is None:
+            return new_run_id()
+        run = self._runs.get(connection)
+        if run is None:
+            run = self._runs[connection] = new_run_id()
+            if len(self._runs) > self._max_sessions:
+                self._runs.popitem(last=False)
+        return run
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Attach the run identity to the call."""
+        if ctx.principal is None:
+            raise NotAuthenticated("the call carries no authenticated identity; it was refused")
+        call = ctx.call
+        run = self._run_for(call.connection_key)
+        session = SessionFacts(
+            session_id=call.connection_key or run,
+            default_run_id=run,
+            client_name=call.client_name,
+            client_version=call.client_version,
+        )
+        ctx.identity = resolve_identity(ctx.principal, call.meta, session)
+        return await call_next(ctx)

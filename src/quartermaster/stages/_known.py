@@ -1,0 +1,58 @@
+"""The secret values in play right now, prepared once for redaction and argument screening."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .._clock import Clock
+from ..redaction import KnownValues, Redactor
+from ..vault import KnownValueMatcher, SecretValue, Vault
+
+
+class SecretsInPlay:
+    """Every value the vault holds, compiled for the redactor and the argument screen.
+
+    The compiled forms are rebuilt only when the vault's contents change. Changes made by
+    another process (``quartermaster secrets set``) are picked up within ``refresh_every``
+    seconds, so a freshly stored secret is redacted from then on.
+    """
+
+    def __init__(
+        self, vault: Vault | None, redactor: Redactor, *, clock: Clock, refresh_every: float = 5.0
+    ) -> None:
+        self._vault = vault
+        self._redactor = redactor
+        self._clock = clock
+        self._refresh_every = refresh_every
+        self._checked_at = float("-inf")
+        self._values: tuple[str, ...] | None = None
+        self._known = redactor.known(())
+        self._matcher = KnownValueMatcher(())
+        self._extra: set[str] = set()
+
+    def remember(self, values: Iterable[str]) -> None:
+        """Also treat ``values`` as secrets (values resolved from ``env://`` or ``file://``)."""
+        self._extra.update(value for value in values if value)
+        self._checked_at = float("-inf")
+
+    async def _refresh(self) -> None:
+        now = self._clock.monotonic()
+        if now - self._checked_at < self._refresh_every:
+            return
+        stored = await self._vault.known_values() if self._vault is not None else []
+        values = tuple(sorted({*stored, *self._extra}))
+        self._checked_at = now
+        if values != self._values:
+            self._values = values
+            self._known = self._redactor.known(values)
+            self._matcher = KnownValueMatcher(SecretValue(v) for v in values)
+
+    async def for_redaction(self) -> KnownValues:
+        """The known values, compiled for the redactor."""
+        await self._refresh()
+        return self._known
+
+    async def matcher(self) -> KnownValueMatcher:
+        """The known values, compiled for finding them in arguments."""
+        await self._refresh()
+        return self._matcher

@@ -1,0 +1,39 @@
+"""Step 2b: no raw secret value travels in arguments; the arguments get their digest."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from ..audit import canonical_json
+from ..pipeline import CallContext, CallResult, Next
+from ..vault import Vault, screen_arguments
+from ._known import SecretsInPlay
+
+
+class ScreenArguments:
+    """Refuses (or replaces by handle) any known secret value found in the arguments.
+
+    Runs before anything records the arguments, so no later error path can spell out a
+    secret. The digest of the screened arguments binds approvals and grants to them.
+    """
+
+    name = "screen"
+
+    def __init__(
+        self, vault: Vault | None, secrets: SecretsInPlay, *, mode: Literal["refuse", "replace"]
+    ) -> None:
+        self._vault = vault
+        self._secrets = secrets
+        self._mode = mode
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Screen the arguments and compute their SHA-256 over canonical JSON."""
+        arguments = dict(ctx.call.arguments)
+        if self._vault is not None and ctx.identity is not None:
+            known = await self._vault.known_secrets(ctx.identity.tenant)
+            matcher = await self._secrets.matcher()
+            arguments, _ = screen_arguments(arguments, known, mode=self._mode, matcher=matcher)
+        ctx.arguments = arguments
+        ctx.args_sha256 = hashlib.sha256(canonical_json(arguments)).hexdigest()
+        return await call_next(ctx)
