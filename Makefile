@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# A development master key for the example configuration (production keys come from a
+# secret manager; see docs/secrets.md). Never committed: .quartermaster/ is ignored.
+.quartermaster/master.key: | $(STAMP)
+	$(BIN)/quartermaster secrets gen-master-key --out $@
+
+run: install .quartermaster/master.key
 	$(BIN)/quartermaster serve --config tools.yaml
 
 lint: install
@@ -24,7 +29,8 @@ lint: install
 # Each test folder may have its own conftest.py, so mypy checks the folders one by one.
 typecheck: install
 	$(BIN)/mypy src bench
-	for dir in tests/*/; do $(BIN)/mypy "$$dir" tests/harness.py tests/conftest.py || exit 1; done
+	$(BIN)/mypy tests/conftest.py tests/harness.py
+	for dir in tests/*/; do $(BIN)/mypy "$$dir" || exit 1; done
 
 unit: install
 	$(BIN)/pytest

@@ -9,16 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from harness import PipeReader
+from harness import STDIO_IDENTITY, PipeReader
+from quartermaster.vault import write_master_key_file
 
 
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[[str], Path]:
-    """Write a tools.yaml (dedented) into a fresh directory and return its path."""
+    """Write a tools.yaml (dedented) into a fresh directory and return its path.
+
+    Unless the text has its own, a ``vault`` section pointing at a fresh master key file and
+    an ``identity`` section for stdio callers (agent ``tester`` of tenant ``acme``, acting
+    for ``alice@example.com``) are added: every real deployment has both.
+    """
 
     def write(text: str) -> Path:
+        body = textwrap.dedent(text).rstrip() + "\n"
+        if "\nvault:" not in "\n" + body:
+            key = tmp_path / "master.key"
+            if not key.exists():
+                write_master_key_file(key)
+            body += f"vault:\n  master_key_file: {key}\n"
+        if "\nidentity:" not in "\n" + body:
+            body += STDIO_IDENTITY
         path = tmp_path / "tools.yaml"
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        path.write_text(body, encoding="utf-8")
         return path
 
     return write

@@ -16,12 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from quartermaster.identity import issue_agent_token
+from quartermaster.runtime import load, open_services
 
 TESTS = Path(__file__).resolve().parent
 PROBE = TESTS / "servers" / "probe_server.py"
 QUARTERMASTER = str(Path(sys.executable).parent / "quartermaster")
 MODES = ["legacy", "auto"]
+STDIO_IDENTITY = """identity:
+  stdio: {agent: tester, tenant: acme, on_behalf_of: alice@example.com}
+"""
 START_TIMEOUT = 30.0
 
 
@@ -146,10 +154,40 @@ def http_server(config: Path, *extra: str) -> Iterator[HttpServer]:
 
 
 @asynccontextmanager
-async def http_client(url: str, mode: str, **client_options: Any) -> AsyncIterator[Client]:
-    """A connected SDK client to an HTTP `quartermaster serve`."""
-    async with _connected(Client(url, mode=mode, **client_options)) as client:
-        yield client
+async def http_client(
+    url: str, mode: str, *, token: str | None = None, **client_options: Any
+) -> AsyncIterator[Client]:
+    """A connected SDK client to an HTTP `quartermaster serve`, presenting ``token``."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=START_TIMEOUT) as http:
+        transport = streamable_http_client(url, http_client=http)
+        async with _connected(Client(transport, mode=mode, **client_options)) as client:
+            yield client
+
+
+async def issue_token(
+    config: Path,
+    *,
+    agent: str = "tester",
+    tenant: str = "acme",
+    on_behalf_of: str | None = "alice@example.com",
+    scopes: tuple[str, ...] = (),
+) -> str:
+    """An agent token for ``config``'s Quartermaster (issue it before the server starts)."""
+    loaded = load(config)
+    async with open_services(loaded, with_http=False) as services:
+        issued = issue_agent_token(
+            services.agent_keys,
+            issuer=loaded.config.broker.issuer,
+            agent=agent,
+            tenant=tenant,
+            ttl=3600,
+            max_ttl=loaded.config.identity.agent_tokens.max_ttl,
+            clock=services.clock,
+            on_behalf_of=on_behalf_of,
+            scopes=scopes,
+        )
+    return issued.token
 
 
 @asynccontextmanager

@@ -83,6 +83,9 @@ def everything_config(write_config: Callable[[str], Path]) -> Path:
             command: "{EVERYTHING}"
             args: ["stdio"]
             timeouts: {{call: 20}}
+        policy:
+          rules:
+            - {{id: everything, effect: permit, tool: "every__*", risk: [read, write]}}
         """
     )
 

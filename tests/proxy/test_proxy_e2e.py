@@ -18,12 +18,20 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from harness import MODES, PipeReader, http_client, http_server, probe_command, stdio_client
+from harness import (
+    MODES,
+    PipeReader,
+    http_client,
+    http_server,
+    issue_token,
+    probe_command,
+    stdio_client,
+)
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-def probe_config(*args: str, call_timeout: float = 10, extra: str = "") -> str:
+def probe_config(*args: str, call_timeout: float = 10, extra: str = "", servers: str = "") -> str:
     return f"""
     version: 1
     servers:
@@ -32,6 +40,10 @@ def probe_config(*args: str, call_timeout: float = 10, extra: str = "") -> str:
         args: {probe_command(*args)}
         timeouts: {{call: {call_timeout}}}
         restart: {{initial_backoff: 0.05}}
+    {servers}
+    policy:
+      rules:
+        - {{id: probe-tools, effect: permit, tool: "probe__*", risk: [read, write]}}
     {extra}
     """
 
@@ -49,8 +61,9 @@ def connect(request: pytest.FixtureRequest) -> Connect:
             async with stdio_client(config, mode, **options) as client:
                 yield client
         else:
+            token = await issue_token(config)
             with http_server(config) as server:
-                async with http_client(server.url, mode, **options) as client:
+                async with http_client(server.url, mode, token=token, **options) as client:
                     yield client
 
     return open_client
@@ -316,18 +329,21 @@ async def test_meta_is_forwarded_without_reserved_keys(
     assert result.structured_content is not None
     seen = result.structured_content["meta"]
     assert seen.get("trace/id") == "abc"
-    assert not any(key.startswith("quartermaster/") for key in seen)
+    # The agent's forged key is gone; the only quartermaster/ key is the grant Quartermaster
+    # minted for this call. The probe echoes it back, and the agent sees it redacted.
+    assert [key for key in seen if key.startswith("quartermaster/")] == ["quartermaster/grant"]
+    assert seen["quartermaster/grant"] == "[REDACTED:known_secret#1]"
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_broken_downstream_does_not_take_others_down(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
-    extra = """
+    broken = """
       broken:
         command: no-such-command-for-quartermaster
     """
-    config = probe_config() + extra
+    config = probe_config(servers=broken)
     async with stdio_client(write_config(config), mode) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         result = await client.call_tool("probe__echo", {"text": "fine"})
@@ -344,6 +360,10 @@ async def test_published_time_server(mode: str, write_config: Callable[[str], Pa
       time:
         command: mcp-server-time
         args: ["--local-timezone", "UTC"]
+        risk: read
+    policy:
+      rules:
+        - {id: clocks, effect: permit, tool: "time__*", risk: read}
     """
     async with stdio_client(write_config(config), mode) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
