@@ -32,7 +32,11 @@ typecheck: install
 	$(BIN)/mypy tests/conftest.py tests/harness.py
 	for dir in tests/*/; do $(BIN)/mypy "$$dir" || exit 1; done
 
-unit: install
+# The published @modelcontextprotocol/server-everything, for end-to-end tests (Node.js 20+).
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+unit: install node_modules/.package-lock.json
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -45,4 +49,4 @@ bench: install
 	$(BIN)/python bench/audit_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules build *.egg-info .mypy_cache .ruff_cache .pytest_cache
