@@ -10,8 +10,11 @@ How the human is asked depends on the client:
   (``quartermaster approvals approve ID``): the call waits for a while, and otherwise tells
   the agent the approval id so that a retry with the same arguments uses it once granted.
 
-An approval covers one exact call: the run, the tool and the digest of the arguments. It is
-spent by the one execution that uses it.
+An approval covers one exact call: the agent, tenant and human, the run, the tool and the
+digest of the arguments. It is spent by the one execution that uses it. A 2026-07-28 client
+has no session, so unless it names its run (``_meta["quartermaster/run_id"]``) every call is
+a run of its own; its approvals are then bound to the caller's identity, the tool and the
+arguments only, or the retry that carries the answer could never use them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..approval import (
 )
 from ..audit import AuditEvent, Ledger
 from ..config import ApprovalConfig
+from ..identity import RUN_ID_META_KEY
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import Decision
 from ..redaction import Redactor
@@ -96,12 +100,14 @@ class Approve:
             ctx.approval_via = "out_of_band"
             return await self._spend(ctx, earlier)
         record = await self._request(ctx, decision)
+        # Only a plain step-up may be confirmed by the human at the client: with an approver
+        # group the requester never counts, so asking them would only end in a refusal.
         human = ctx.identity.on_behalf_of if ctx.identity else None
-        if human is not None and self._can_elicit(ctx):
+        if human is not None and record.group is None and self._can_elicit(ctx):
             prompt = render_prompt(
                 record,
                 redacted_arguments=await self._redacted_arguments(ctx),
-                grant_ttl=float(decision.ttl or ctx.route.ttl or self._default_grant_ttl),
+                grant_ttl=self._grant_ttl(ctx, decision),
             )
             if _modern(ctx):
                 return types.InputRequiredResult(
@@ -112,6 +118,11 @@ class Approve:
                 answer = await ctx.session.elicit_form(prompt.message, prompt.requested_schema)
             await self._vote(ctx, record, answer)
         return await self._outcome(ctx, record)
+
+    def _grant_ttl(self, ctx: CallContext, decision: Decision) -> float:
+        # The same lifetime the grant stage mints: the shorter of the rule's and the tool's.
+        lifetimes = [ttl for ttl in (decision.ttl, ctx.route.ttl) if ttl]
+        return float(min(lifetimes)) if lifetimes else self._default_grant_ttl
 
     async def _request(self, ctx: CallContext, decision: Decision) -> ApprovalRecord:
         identity = ctx.identity
@@ -159,7 +170,13 @@ class Approve:
 
     def _check_binding(self, ctx: CallContext, record: ApprovalRecord) -> None:
         identity = ctx.identity
-        if identity is None or record.run_id != identity.run_id:
+        if identity is None or (record.agent, record.tenant, record.requester) != (
+            identity.agent,
+            identity.tenant,
+            identity.on_behalf_of,
+        ):
+            raise ApprovalMismatch(record.approval_id, "another caller")
+        if not _same_run(ctx, record):
             raise ApprovalMismatch(record.approval_id, "another run")
         if record.tool != ctx.route.exposed_name:
             raise ApprovalMismatch(record.approval_id, f"the tool '{record.tool}'")
@@ -196,7 +213,10 @@ class Approve:
             return None
         for record in await self._repo.list(state="approved"):
             if (
-                record.run_id == identity.run_id
+                record.agent == identity.agent
+                and record.tenant == identity.tenant
+                and record.requester == identity.on_behalf_of
+                and _same_run(ctx, record)
                 and record.tool == ctx.route.exposed_name
                 and record.args_sha256 == ctx.args_sha256
             ):
@@ -207,8 +227,10 @@ class Approve:
         identity = ctx.identity
         if identity is None or ctx.args_sha256 is None:
             raise RuntimeError("approve needs identify and screen before it")
+        # The run was checked by _same_run: the record's own run stands for an unnamed one.
+        run = identity.run_id if _run_is_bound(ctx) else record.run_id
         spent = await self._service.consume(
-            record.approval_id, ctx.args_sha256, identity.run_id, tool=ctx.route.exposed_name
+            record.approval_id, ctx.args_sha256, run, tool=ctx.route.exposed_name
         )
         if not spent:
             raise ApprovalMismatch(record.approval_id, "a call that already used it")
@@ -227,6 +249,19 @@ class Approve:
             session.text(json.dumps(arguments, ensure_ascii=False, sort_keys=True))
         )
         return redacted
+
+
+def _run_is_bound(ctx: CallContext) -> bool:
+    # A handshake-era run lasts the connection; a 2026-07-28 call without a named run is a
+    # run of one call, which no retry could ever match.
+    return not _modern(ctx) or RUN_ID_META_KEY in ctx.call.meta
+
+
+def _same_run(ctx: CallContext, record: ApprovalRecord) -> bool:
+    identity = ctx.identity
+    if identity is None:
+        return False
+    return not _run_is_bound(ctx) or record.run_id == identity.run_id
 
 
 def _modern(ctx: CallContext) -> bool:
