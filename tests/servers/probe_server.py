@@ -9,14 +9,20 @@ event (``started <pid>``, ``cancelled``); the test reads the pipe, so it learns 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import socket
+import sys
 from typing import Any
 
 import anyio
 import mcp.types as types
+import uvicorn
 from mcp.server import Server, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 ECHO_OUTPUT = {
     "type": "object",
@@ -25,11 +31,28 @@ ECHO_OUTPUT = {
 }
 
 
+class RequireHeader:
+    """Refuses HTTP requests that lack one header value (401), like an API gateway would."""
+
+    def __init__(self, app: ASGIApp, header: str) -> None:
+        self.app = app
+        name, _, value = header.partition("=")
+        self.name, self.value = name.lower().encode(), value.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(self.name) != self.value:
+            await PlainTextResponse("missing credential", status_code=401)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tools", type=int, default=0, help="extra numbered tools to offer")
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--signal", help="named pipe to report events on")
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP, not stdio")
+    parser.add_argument("--require-header", help="NAME=VALUE every HTTP request must carry")
     options = parser.parse_args()
     signal_pipe = open(options.signal, "w", buffering=1) if options.signal else None  # noqa: SIM115
 
@@ -75,6 +98,16 @@ def main() -> None:
                 name="crash", description="Exits the process.", input_schema={"type": "object"}
             ),
             types.Tool(name="hang", description="Never answers.", input_schema={"type": "object"}),
+            types.Tool(
+                name="garbage",
+                description="Writes non-JSON to stdout.",
+                input_schema={"type": "object"},
+            ),
+            types.Tool(
+                name="malformed",
+                description="Answers with a result of the wrong shape.",
+                input_schema={"type": "object"},
+            ),
             types.Tool(
                 name="grow",
                 description="Adds a tool and announces the change.",
@@ -129,7 +162,19 @@ def main() -> None:
             return types.CallToolResult(content=[types.TextContent(text="done")])
         if name == "crash":
             os._exit(3)
+        if name == "garbage":
+            # Bytes that are not JSON-RPC, then a normal answer: the session must survive.
+            sys.stdout.buffer.write(b"this is not json\n")
+            sys.stdout.buffer.flush()
+            return types.CallToolResult(content=[types.TextContent(text="after garbage")])
+        if name == "malformed":
+            # A response for this request whose result is not a CallToolResult.
+            bogus = {"jsonrpc": "2.0", "id": ctx.request_id, "result": {"content": "not a list"}}
+            sys.stdout.buffer.write(json.dumps(bogus).encode() + b"\n")
+            sys.stdout.buffer.flush()
+            await anyio.sleep_forever()
         if name == "hang":
+            report("hanging")
             try:
                 await anyio.sleep_forever()
             finally:
@@ -215,7 +260,20 @@ def main() -> None:
             options_ = server.create_initialization_options(NotificationOptions(tools_changed=True))
             await server.run(read, write, options_)
 
-    anyio.run(run)
+    async def run_http() -> None:
+        # Streamable HTTP on a free loopback port; the URL goes to stderr once listening.
+        app = server.streamable_http_app(host="127.0.0.1")
+        if options.require_header:
+            app.add_middleware(RequireHeader, header=options.require_header)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        report(f"started {os.getpid()}")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        print(f"probe: serving http://127.0.0.1:{port}/mcp", file=sys.stderr, flush=True)
+        await uvicorn.Server(config).serve(sockets=[sock])
+
+    anyio.run(run_http if options.http else run)
 
 
 if __name__ == "__main__":
