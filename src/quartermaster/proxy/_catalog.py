@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import mcp.types as types
 
 from ..config import TOOL_SEPARATOR, HttpSystemConfig, ServerConfig
-from ..httptools import exposed_name as http_exposed_name
 from ..httptools import to_mcp_tool
 from ..pipeline import ToolRoute
 
@@ -149,13 +148,14 @@ def http_tool_routes(systems: Mapping[str, HttpSystemConfig]) -> list[ToolRoute]
     routes = []
     for system_name, system in systems.items():
         for name, tool in system.tools.items():
+            exposed = exposed_name(system_name, name)
             routes.append(
                 ToolRoute(
-                    exposed_name=http_exposed_name(system_name, name),
+                    exposed_name=exposed,
                     backend=system_name,
                     kind="http",
                     original_name=name,
-                    tool=to_mcp_tool(system_name, name, tool),
+                    tool=to_mcp_tool(system_name, name, tool, expose_as=exposed),
                     declared_risk=tool.risk,
                     target_template=tool.target,
                     ttl=tool.ttl,

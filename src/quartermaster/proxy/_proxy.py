@@ -11,7 +11,7 @@ import mcp.types as types
 from anyio.abc import TaskStatus
 from mcp.server.auth.middleware.auth_context import get_access_token
 
-from .._errors import DownstreamUnavailable
+from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
 from ..config import is_secret_handle
 from ..httptools import resolve_auth
@@ -27,6 +27,9 @@ from ._front import Front
 logger = logging.getLogger("quartermaster.proxy")
 
 R = TypeVar("R", bound=types.Result)
+
+KEY_RELOAD_INTERVAL = 30.0
+"""Seconds between reloads of the key rings, so rotations reach running replicas."""
 
 SHARED_TENANT = "*"
 """Secrets that downstream processes start with belong to no single tenant."""
@@ -64,12 +67,24 @@ class Proxy:
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
         async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._reload_keys)
             for downstream in self.downstreams.values():
                 tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
             for downstream in self.downstreams.values():
                 await downstream.wait_settled()
             self._rebuild()
             task_status.started()
+
+    async def _reload_keys(self) -> None:
+        """Pick up keys rotated by the CLI or another replica (grant and agent-token rings)."""
+        services = self.services
+        while True:
+            await anyio.sleep(KEY_RELOAD_INTERVAL)
+            for ring in (services.grant_keys, services.agent_keys):
+                try:
+                    await ring.load()
+                except QuartermasterError as exc:
+                    logger.error("reloading signing keys failed: %s", exc.message)
 
     async def _resolve_startup_secrets(self, downstream: McpDownstream) -> None:
         """Resolve the handles in a downstream's env and headers once, at start.

@@ -29,6 +29,7 @@ from ..identity import (
     StaticJwks,
     httpx2_jwks_fetcher,
 )
+from ._approvals_http import approval_routes
 from ._proxy import Proxy
 
 logger = logging.getLogger("quartermaster.proxy")
@@ -98,7 +99,10 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
         host=host,
         auth=auth,
         token_verifier=McpTokenVerifier(verifier, on_refused=refused),
-        custom_starlette_routes=[Route("/.well-known/jwks.json", jwks, methods=["GET"])],
+        custom_starlette_routes=[
+            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+            *approval_routes(services, verifier=verifier),
+        ],
     )
 
 
