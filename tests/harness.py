@@ -10,13 +10,14 @@ import math
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio
 import httpx2
+import mcp.types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -199,3 +200,73 @@ async def _connected(client: Client) -> AsyncIterator[Client]:
             yield client
     if scope.cancelled_caught:
         raise AssertionError(f"could not connect within {START_TIMEOUT} s")
+
+
+T = TypeVar("T")
+
+
+class ListChanges:
+    """Waits for ``<kind>/list_changed`` on either era: a notification, or a listen stream.
+
+    Pass :meth:`handler` as the client's ``message_handler``, enter :meth:`watching` once the
+    client is connected, then :meth:`until` lists after every change until a predicate holds.
+    """
+
+    _NOTIFICATIONS: ClassVar[dict[str, type]] = {
+        "tools": types.ToolListChangedNotification,
+        "resources": types.ResourceListChangedNotification,
+    }
+
+    def __init__(self, kind: Literal["tools", "resources"]) -> None:
+        self._kind = kind
+        self._send, self._receive = anyio.create_memory_object_stream[None](math.inf)
+        self.seen = 0
+
+    def __enter__(self) -> ListChanges:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._send.close()
+        self._receive.close()
+
+    async def handler(self, message: Any) -> None:
+        """The client's message handler (handshake era)."""
+        if isinstance(message, self._NOTIFICATIONS[self._kind]):
+            self._send.send_nowait(None)
+
+    @asynccontextmanager
+    async def watching(self, client: Client) -> AsyncIterator[None]:
+        """On the 2026-07-28 era, listen for the changes for the duration of the block."""
+        if client.protocol_version not in types.version.MODERN_PROTOCOL_VERSIONS:
+            yield
+            return
+        listen = client.listen(
+            tools_list_changed=self._kind == "tools",
+            resources_list_changed=self._kind == "resources",
+        )
+        async with listen as subscription, anyio.create_task_group() as tasks:
+
+            async def forward() -> None:
+                async for _ in subscription:
+                    self._send.send_nowait(None)
+
+            tasks.start_soon(forward)
+            yield
+            tasks.cancel_scope.cancel()
+
+    async def until(
+        self,
+        listing: Callable[[], Awaitable[T]],
+        predicate: Callable[[T], bool],
+        *,
+        changes: int = 0,
+    ) -> T:
+        """After at least ``changes`` notifications, list until ``predicate`` holds (bounded)."""
+        with anyio.fail_after(START_TIMEOUT):
+            while True:
+                if self.seen >= changes:
+                    value = await listing()
+                    if predicate(value):
+                        return value
+                await self._receive.receive()
+                self.seen += 1

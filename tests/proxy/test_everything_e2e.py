@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import base64
 import gzip
-import math
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import anyio
 import mcp.types as types
@@ -27,7 +24,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from harness import MODES, QUARTERMASTER, START_TIMEOUT, stdio_client
+from harness import MODES, QUARTERMASTER, START_TIMEOUT, ListChanges, stdio_client
 
 REPO = Path(__file__).resolve().parents[2]
 EVERYTHING = REPO / "node_modules" / ".bin" / "mcp-server-everything"
@@ -254,50 +251,6 @@ async def test_prompts(mode: str, everything_config: Path) -> None:
     assert str(attached.content.resource.uri) == "demo://resource/dynamic/text/5"
 
 
-class ResourceChanges:
-    """Wakes on resources/list_changed in either era (a notification, or a listen stream)."""
-
-    def __init__(self) -> None:
-        self._send, self._receive = anyio.create_memory_object_stream[None](math.inf)
-
-    def __enter__(self) -> ResourceChanges:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._send.close()
-        self._receive.close()
-
-    async def handler(self, message: Any) -> None:
-        if isinstance(message, types.ResourceListChangedNotification):
-            self._send.send_nowait(None)
-
-    @asynccontextmanager
-    async def watching(self, client: Client) -> AsyncIterator[None]:
-        if client.protocol_version not in types.version.MODERN_PROTOCOL_VERSIONS:
-            yield
-            return
-        async with (
-            client.listen(resources_list_changed=True) as subscription,
-            anyio.create_task_group() as tasks,
-        ):
-
-            async def forward() -> None:
-                async for _ in subscription:
-                    self._send.send_nowait(None)
-
-            tasks.start_soon(forward)
-            yield
-            tasks.cancel_scope.cancel()
-
-    async def until(
-        self, listing: Callable[[], Awaitable[list[str]]], predicate: Callable[[list[str]], bool]
-    ) -> None:
-        """List after every change until ``predicate`` holds for the listing (bounded)."""
-        with anyio.fail_after(30):
-            while not predicate(await listing()):
-                await self._receive.receive()
-
-
 async def test_every_resource_is_listed_once_across_pages(
     mode: str, everything_config: Path
 ) -> None:
@@ -319,7 +272,7 @@ async def test_every_resource_is_listed_once_across_pages(
             if cursor is None:
                 return [str(r.uri) for p in pages for r in p.resources]
 
-    with ResourceChanges() as changes:
+    with ListChanges("resources") as changes:
         async with (
             stdio_client(everything_config, mode, message_handler=changes.handler) as client,
             changes.watching(client),

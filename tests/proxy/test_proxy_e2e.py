@@ -12,7 +12,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
-import anyio
 import mcp.types as types
 import pytest
 from mcp import Client
@@ -20,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 
 from harness import (
     MODES,
+    ListChanges,
     PipeReader,
     http_client,
     http_server,
@@ -69,56 +69,8 @@ def connect(request: pytest.FixtureRequest) -> Connect:
     return open_client
 
 
-class ToolChanges:
-    """Waits for tools/list_changed on either era (a notification, or a listen stream)."""
-
-    def __init__(self) -> None:
-        self._send, self._receive = anyio.create_memory_object_stream[None](100)
-        self.seen = 0
-
-    def __enter__(self) -> ToolChanges:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._send.close()
-        self._receive.close()
-
-    async def handler(self, message: Any) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self._send.send_nowait(None)
-
-    @asynccontextmanager
-    async def watching(self, client: Client) -> AsyncIterator[None]:
-        if client.protocol_version not in types.version.MODERN_PROTOCOL_VERSIONS:
-            yield
-            return
-        async with (
-            client.listen(tools_list_changed=True) as subscription,
-            anyio.create_task_group() as tasks,
-        ):
-
-            async def forward() -> None:
-                async for _ in subscription:
-                    self._send.send_nowait(None)
-
-            tasks.start_soon(forward)
-            yield
-            tasks.cancel_scope.cancel()
-
-    async def until(
-        self, client: Client, predicate: Callable[[set[str]], bool], *, changes: int = 1
-    ) -> set[str]:
-        """Wait for at least ``changes`` notifications after which ``predicate`` holds."""
-        with anyio.fail_after(30):
-            while True:
-                if self.seen >= changes:
-                    names = {
-                        tool.name for tool in (await client.list_tools(cache_mode="bypass")).tools
-                    }
-                    if predicate(names):
-                        return names
-                await self._receive.receive()
-                self.seen += 1
+async def tool_names(client: Client) -> set[str]:
+    return {tool.name for tool in (await client.list_tools(cache_mode="bypass")).tools}
 
 
 async def test_tools_are_namespaced_and_faithful(
@@ -267,14 +219,16 @@ async def test_crash_mid_call_is_reported_and_the_server_restarts(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
     config = write_config(probe_config())
-    with ToolChanges() as changes:
+    with ListChanges("tools") as changes:
         async with (
             stdio_client(config, mode, message_handler=changes.handler) as client,
             changes.watching(client),
         ):
             crashed = await client.call_tool("probe__crash", {})
             # One notification when the server goes down, one when it is back.
-            await changes.until(client, lambda names: "probe__echo" in names, changes=2)
+            await changes.until(
+                lambda: tool_names(client), lambda names: "probe__echo" in names, changes=2
+            )
             after = await client.call_tool("probe__echo", {"text": "back"})
     assert crashed.is_error is True
     assert isinstance(crashed.content[0], types.TextContent)
@@ -285,13 +239,15 @@ async def test_crash_mid_call_is_reported_and_the_server_restarts(
 @pytest.mark.parametrize("mode", MODES)
 async def test_list_changed_is_forwarded(mode: str, write_config: Callable[[str], Path]) -> None:
     config = write_config(probe_config())
-    with ToolChanges() as changes:
+    with ListChanges("tools") as changes:
         async with (
             stdio_client(config, mode, message_handler=changes.handler) as client,
             changes.watching(client),
         ):
             await client.call_tool("probe__grow", {})
-            names = await changes.until(client, lambda names: "probe__grown_0" in names)
+            names = await changes.until(
+                lambda: tool_names(client), lambda names: "probe__grown_0" in names, changes=1
+            )
     assert "probe__echo" in names
 
 
@@ -309,7 +265,7 @@ async def test_pagination_both_ways(mode: str, write_config: Callable[[str], Pat
         with pytest.raises(MCPError) as bad_cursor:
             await client.list_tools(cursor="not-a-cursor", cache_mode="bypass")
     assert len(first.tools) == 100
-    assert len(names) == len(set(names)) == 159
+    assert len(names) == len(set(names)) == 161  # 11 probe tools and 150 numbered ones
     assert "probe__tool_149" in names
     assert bad_cursor.value.error.code == types.INVALID_PARAMS
 
