@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import socket
 import sys
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .._errors import QuartermasterError
 from ..identity import (
     BearerVerifier,
     JwksSource,
@@ -33,6 +35,9 @@ from ._approvals_http import approval_routes
 from ._proxy import Proxy
 
 logger = logging.getLogger("quartermaster.proxy")
+
+JWKS_RELOAD_INTERVAL = 1.0
+"""At most this often (seconds) a request for the JWKS re-reads the grant keys from the store."""
 
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 
@@ -92,7 +97,19 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
         required_scopes=list(config.identity.required_scopes) or None,
     )
 
+    last_reload = -math.inf
+
     async def jwks(_: Request) -> JSONResponse:
+        # A downstream that meets an unknown kid refetches the JWKS, so it must see a key
+        # rotated by the CLI or another replica now, not at the next periodic reload.
+        nonlocal last_reload
+        now = services.clock.monotonic()
+        if now - last_reload >= JWKS_RELOAD_INTERVAL:
+            last_reload = now
+            try:
+                await services.grant_keys.load()
+            except QuartermasterError as exc:
+                logger.error("reloading the grant keys for the JWKS failed: %s", exc.message)
         return JSONResponse(services.grant_keys.jwks())
 
     return proxy.front.server.streamable_http_app(
