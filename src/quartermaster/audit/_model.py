@@ -26,6 +26,7 @@ KEY_CREATED = "key.created"
 KEY_ROTATED = "key.rotated"
 KEY_RETIRED = "key.retired"
 SECRET_CHANGED = "secret.changed"  # noqa: S105 (an event kind, not a secret)
+SECRET_USED = "secret.used"  # noqa: S105 (an event kind, not a secret)
 MASTER_KEY_ROTATED = "vault.master_key_rotated"
 
 EVENT_KINDS = frozenset(
@@ -39,6 +40,7 @@ EVENT_KINDS = frozenset(
         KEY_ROTATED,
         KEY_RETIRED,
         SECRET_CHANGED,
+        SECRET_USED,
         MASTER_KEY_ROTATED,
     }
 )
