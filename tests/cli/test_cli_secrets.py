@@ -56,6 +56,17 @@ def test_gen_master_key_needs_no_configuration(tmp_path: Path) -> None:
     assert out.read_text() == first
 
 
+def test_gen_master_key_creates_a_private_directory(tmp_path: Path) -> None:
+    out = tmp_path / "state" / ".quartermaster" / "master.key"
+    written = run("secrets", "gen-master-key", "--out", str(out), cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert stat.S_IMODE(out.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    unwritable = run("secrets", "gen-master-key", "--out", "/proc/none/master.key", cwd=tmp_path)
+    assert unwritable.returncode == 2
+    assert unwritable.stderr == "quartermaster: /proc/none: No such file or directory\n"
+
+
 def test_set_reads_stdin_and_never_shows_or_stores_the_value(
     write_config: Callable[[str], Path],
 ) -> None:

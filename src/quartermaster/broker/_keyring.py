@@ -6,7 +6,8 @@ import json
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -78,6 +79,31 @@ def _unwrap(wrapping: AESGCM, record: KeyRecord) -> PrivateKey:
     if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
         raise KeyUnwrapError(f"signing key {record.kid!r} is not an Ed25519 or P-256 key")
     return key
+
+
+def rewrap_key_records(
+    records: Sequence[KeyRecord], old_wrapping_key: bytes, new_wrapping_key: bytes
+) -> list[KeyRecord]:
+    """The records still wrapped under the old key, re-wrapped under the new one.
+
+    Records already under the new key are left out, so an interrupted master-key rotation can
+    simply be run again. Nothing is written here; the caller stores the result.
+
+    Raises:
+        KeyUnwrapError: a record decrypts under neither key.
+    """
+    old_wrapping, new_wrapping = AESGCM(old_wrapping_key), AESGCM(new_wrapping_key)
+    moved = []
+    for record in records:
+        try:
+            private = _unwrap(old_wrapping, record)
+        except KeyUnwrapError:
+            _unwrap(new_wrapping, record)
+            continue
+        moved.append(
+            replace(record, wrapped_private=_wrap(new_wrapping, record.kid, record.alg, private))
+        )
+    return moved
 
 
 def _generate(alg: SigningAlgorithm) -> PrivateKey:

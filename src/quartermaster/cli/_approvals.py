@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ..approval import ApprovalNotFound
-from ..proxy._approvals_http import approval_json, cast_vote
+from ..proxy import approval_json, cast_vote
 from ..runtime import Services
 from ..store import ApprovalRecord
 from ._admin import add_config, add_json, print_json, table, when, with_services

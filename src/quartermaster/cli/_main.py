@@ -68,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuartermasterError as exc:
         print(f"quartermaster: {exc.message}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # A file the user named cannot be read or written: say which and why, no traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"quartermaster: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return status

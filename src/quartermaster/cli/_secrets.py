@@ -9,19 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..audit import AuditEvent
-from ..broker import KeyUnwrapError, derive_wrapping_key
+from ..broker import KeyUnwrapError, derive_wrapping_key, rewrap_key_records
 
 # The broker exposes no re-wrapping; these two private helpers are the only code that knows
 # how a signing key is wrapped, so they are reused rather than copied.
-from ..broker._keyring import _unwrap, _wrap
 from ..config import LoadedConfig
 from ..runtime import Services, load, open_services
 from ..store import KeyRecord, open_store
@@ -232,24 +229,15 @@ def _rewrap(records: list[KeyRecord], old: MasterKey, new: MasterKey) -> list[Ke
     Raises:
         VaultError: a key decrypts under neither key (nothing has been written yet).
     """
-    old_wrapping = AESGCM(derive_wrapping_key(old.reveal()))
-    new_wrapping = AESGCM(derive_wrapping_key(new.reveal()))
-    moved = []
-    for record in records:
-        try:
-            private = _unwrap(old_wrapping, record)
-        except KeyUnwrapError:
-            try:
-                _unwrap(new_wrapping, record)
-            except KeyUnwrapError:
-                raise VaultError(
-                    f"signing key {record.kid!r} decrypts under neither master key "
-                    f"{old.key_id} nor {new.key_id}; nothing was changed"
-                ) from None
-            continue
-        wrapped = _wrap(new_wrapping, record.kid, record.alg, private)
-        moved.append(replace(record, wrapped_private=wrapped))
-    return moved
+    try:
+        return rewrap_key_records(
+            records, derive_wrapping_key(old.reveal()), derive_wrapping_key(new.reveal())
+        )
+    except KeyUnwrapError:
+        raise VaultError(
+            f"a signing key decrypts under neither master key {old.key_id} nor {new.key_id}; "
+            "nothing was changed"
+        ) from None
 
 
 async def _record_rotation(

@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -55,9 +56,18 @@ class Services:
     broker: Broker
     engine: PolicyEngine
     approvals: ApprovalService
-    redactor: Redactor
-    secrets: SecretsInPlay
     http: dict[str, HttpToolExecutor]
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """The redactor, built on first use: compiling its rules takes about two seconds, which
+        administrative commands that never redact should not pay."""
+        return Redactor(self.config.redaction, clock=self.clock)
+
+    @cached_property
+    def secrets(self) -> SecretsInPlay:
+        """The vault's values, compiled for redaction and argument screening."""
+        return SecretsInPlay(self.vault, self.redactor, clock=self.clock)
 
     @property
     def config(self) -> QuartermasterConfig:
@@ -148,7 +158,6 @@ async def open_services(
         vault = await Vault.open(
             store.secrets, master, config.vault, clock=clock, recorder=recorder, environ=env
         )
-        redactor = Redactor(config.redaction, clock=clock)
         http: dict[str, HttpToolExecutor] = {}
         if with_http:
             for name, system in config.systems.items():
@@ -166,7 +175,5 @@ async def open_services(
             broker=Broker(keys=grant_keys, grants=store.grants, config=config.broker, clock=clock),
             engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
             approvals=ApprovalService(store.approvals, clock, groups=config.policy.groups),
-            redactor=redactor,
-            secrets=SecretsInPlay(vault, redactor, clock=clock),
             http=http,
         )

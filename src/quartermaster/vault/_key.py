@@ -109,11 +109,16 @@ def generate_master_key() -> str:
 def write_master_key_file(path: Path) -> MasterKey:
     """Create ``path`` with mode 600 holding a new master key, and return that key.
 
+    Missing parent directories are created with mode 700.
+
     Raises:
         VaultError: ``path`` already exists (a key is never overwritten: that would orphan
             every secret encrypted under it).
+        OSError: the file cannot be created.
     """
     text = generate_master_key()
+    # A new directory for the key is private too; an existing one is left as the admin made it.
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
