@@ -11,7 +11,7 @@ EXPECTED = {
     "GrantClaims", "AlgorithmNotAllowed", "AudienceMismatch", "BadSignature", "BrokerError",
     "GrantExpired", "GrantInvalid", "GrantNotYetValid", "GrantReplayed", "GrantRevoked",
     "GrantUnknown", "IssuerMismatch", "KeyUnwrapError", "MalformedGrant", "TokenTooLong",
-    "UnknownKey", "WrongTokenType", "KeyInfo", "KeyRing", "SigningKey", "derive_wrapping_key",
+    "UnknownKey", "WrongTokenType", "KeyInfo", "KeyRing", "SigningKey", "derive_wrapping_key", "rewrap_key_records",
     "SIGNING_ALGORITHMS", "GrantKeySet", "SigningAlgorithm", "VerificationKey",
     "MAX_GRANT_LENGTH", "MAX_LEEWAY", "MemoryReplayCache", "ReplayCheck", "RevocationCheck",
     "VerifiedGrant", "verify_grant", "grants_list", "grants_revoke", "grants_verify",
