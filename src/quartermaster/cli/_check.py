@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"system {name}: http {system.base_url} ({len(system.tools)} tools)")
     routes = http_tool_routes(config.systems)
     if not args.offline:
-        live, live_problems = anyio.run(_list_live, loaded)
+        live, live_problems = anyio.run(list_live_tools, loaded)
         routes = live + routes
         problems += live_problems
     _print_tools(routes)
-    facts = [_facts(route) for route in routes]
+    facts = [tool_facts(route) for route in routes]
     for finding in unreachable_rules(config.policy, facts):
         print(f"warning: rule {finding.name}: {finding.reason}", file=sys.stderr)
     if facts:
@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _facts(route: ToolRoute) -> ToolFacts:
+def tool_facts(route: ToolRoute) -> ToolFacts:
+    """What the policy analysis needs to know about one tool."""
     found = _classify(route)
     return ToolFacts(
         name=route.exposed_name,
@@ -111,7 +112,7 @@ def _environment_problems(loaded: LoadedConfig) -> list[str]:
     return found
 
 
-async def _list_live(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str]]:
+async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str]]:
     """Start each downstream once (without secrets it would need) and list what it offers."""
     downstreams = [
         McpDownstream(

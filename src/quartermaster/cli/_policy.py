@@ -21,7 +21,7 @@ from ..policy import PolicyEngine, ToolFacts, explain, inventory, inventory_json
 from ..proxy import http_tool_routes
 from ..runtime import load
 from ._admin import add_config, add_json, refuse
-from ._check import _facts, _list_live
+from ._check import tool_facts, list_live_tools
 
 
 def register(commands: Any) -> None:
@@ -68,7 +68,7 @@ def _engine(loaded: LoadedConfig) -> PolicyEngine:
 def _routes(loaded: LoadedConfig, *, live: bool) -> list[ToolRoute]:
     routes = http_tool_routes(loaded.config.systems)
     if live:
-        found, problems = anyio.run(_list_live, loaded)
+        found, problems = anyio.run(list_live_tools, loaded)
         for problem in problems:
             print(f"problem: {problem}", file=sys.stderr)
         routes = found + routes
@@ -111,13 +111,13 @@ def _find(loaded: LoadedConfig, name: str) -> ToolFacts | None:
     for live in (False, True):
         for route in _routes(loaded, live=live):
             if route.exposed_name == name:
-                return _facts(route)
+                return tool_facts(route)
     return None
 
 
 def _inventory(args: argparse.Namespace) -> int:
     loaded = load(args.config)
-    tools = [_facts(route) for route in _routes(loaded, live=True)]
+    tools = [tool_facts(route) for route in _routes(loaded, live=True)]
     rows = inventory(_engine(loaded), tools)
     print(inventory_json(rows) if args.json else inventory_table(rows))
     return 0
