@@ -21,7 +21,7 @@ from ..policy import PolicyEngine, ToolFacts, explain, inventory, inventory_json
 from ..proxy import http_tool_routes
 from ..runtime import load
 from ._admin import add_config, add_json, refuse
-from ._check import tool_facts, list_live_tools
+from ._check import list_live_tools, tool_facts
 
 
 def register(commands: Any) -> None:
