@@ -1,8 +1,12 @@
 """Helpers for the audit ledger end-to-end tests: one configuration, the CLI, ledger rows.
 
 Rows are read through the ``quartermaster audit`` command, as an operator reads them, and
-only after the server has exited (its ledger writes what is queued when it closes) or with a
-bounded wait on ``audit list``.
+only after the server has exited (its ledger writes what is queued when it closes).
+
+Run as a script, it is the full-size concurrency benchmark (50 clients x 100 calls by
+default; the test suite runs 50 x 20 to stay within its time on two cores)::
+
+    PYTHONPATH=tests .venv/bin/python tests/e2e/audit_support.py --clients 50 --calls 100
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import QUARTERMASTER, probe_command
+import anyio
+
+from harness import QUARTERMASTER, http_client, probe_command
 from quartermaster.vault import write_master_key_file
 
 CLI_TIMEOUT = 60.0
@@ -121,24 +126,6 @@ def listed(config: Path, *filters: str) -> list[dict[str, Any]]:
     return rows
 
 
-def wait_for_rows(
-    config: Path, predicate: Any, *filters: str, limit: float = 30.0
-) -> list[dict[str, Any]]:
-    """Poll ``audit list`` until ``predicate(rows)`` holds; fail after ``limit`` seconds.
-
-    The ledger's writer may still hold an outcome row in its queue while the server runs:
-    this is the bounded wait for it.
-    """
-    deadline = time.monotonic() + limit
-    while True:
-        rows = listed(config, *filters)
-        if predicate(rows):
-            return rows
-        if time.monotonic() > deadline:
-            raise AssertionError(f"rows never matched within {limit} s: {rows}")
-        time.sleep(0.05)
-
-
 @dataclass(frozen=True)
 class Call:
     """One tool call as the ledger tells it: its intent row and the outcome row settling it."""
@@ -173,3 +160,68 @@ def calls(rows: list[dict[str, Any]]) -> list[Call]:
     if missing:
         raise AssertionError(f"intents without an outcome: {missing}")
     return [Call(intents[seq], outcomes[seq]) for seq in sorted(intents)]
+
+
+async def hammer(url: str, mode: str, token: str, *, clients: int, calls_each: int) -> int:
+    """``clients`` HTTP clients each make ``calls_each`` echo calls at once; errors counted.
+
+    Call ``j`` of client ``i`` echoes ``"c{i}-{j}"``, so every call's rows can be found.
+    """
+    errors = 0
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        async with http_client(url, mode, token=token) as client:
+            for j in range(calls_each):
+                result = await client.call_tool("probe__echo", {"text": f"c{i}-{j}"})
+                errors += result.is_error is True
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(clients):
+            tasks.start_soon(one, i)
+    return errors
+
+
+def main() -> None:
+    """Run the concurrency check at full size and print the throughput and the ledger counts."""
+    import argparse
+    import tempfile
+
+    from harness import STDIO_IDENTITY, http_server, issue_token
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--mode", choices=["legacy", "auto"], default="auto")
+    options = parser.parse_args()
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            config = Path(directory) / "tools.yaml"
+            config.write_text(audit_config(Path(directory)) + STDIO_IDENTITY, encoding="utf-8")
+            token = await issue_token(config)
+            with http_server(config) as server:
+                started = anyio.current_time()
+                errors = await hammer(
+                    server.url, options.mode, token, clients=options.clients,
+                    calls_each=options.calls,
+                )  # fmt: skip
+                seconds = anyio.current_time() - started
+            rows = export(config)
+            paired = calls(rows)
+            verified = cli("audit", "verify", "--config", str(config))
+        total = options.clients * options.calls
+        print(f"{total} calls ({options.clients} clients x {options.calls}, {options.mode}) "
+              f"in {seconds:.1f} s: {total / seconds:.0f} calls/s, {errors} errors")  # fmt: skip
+        intents = sum(row["kind"] == "call.intent" for row in rows)
+        outcomes = sum(row["kind"] == "call.outcome" for row in rows)
+        print(f"ledger: {intents} intents, {outcomes} outcomes, {len(paired)} paired; "
+              f"verify exit {verified.returncode}")  # fmt: skip
+        if errors or not intents == outcomes == len(paired) == total or verified.returncode:
+            raise SystemExit(1)
+
+    anyio.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,10 +26,12 @@ from audit_support import (
     cli,
     cli_ok,
     export,
+    hammer,
+    listed,
 )
 from mcp.client.context import ClientRequestContext
 
-from harness import MODES, stdio_client
+from harness import MODES, http_server, issue_token, stdio_client
 from quartermaster.audit import entry_hash, hash_value
 from quartermaster.policy import policy_version
 from quartermaster.runtime import derive_key, load
@@ -465,3 +467,80 @@ async def test_a_full_store_refuses_the_call(
     found = calls(export(config))
     assert len(found) == len(results) - 1
     assert {call.outcome["body"]["outcome"] for call in found} == {"ok"}
+
+
+CLIENTS, CALLS_EACH = 50, 20
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_concurrent_clients_leave_exactly_one_intent_and_outcome_per_call(
+    mode: str, tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(audit_config(tmp_path))
+    token = await issue_token(config)
+    with http_server(config) as server, anyio.fail_after(240):
+        errors = await hammer(server.url, mode, token, clients=CLIENTS, calls_each=CALLS_EACH)
+    assert errors == 0
+
+    rows = export(config)
+    found = calls(rows)
+    total = CLIENTS * CALLS_EACH
+    assert sum(row["kind"] == "call.intent" for row in rows) == total
+    assert sum(row["kind"] == "call.outcome" for row in rows) == total
+    texts = [json.loads(call.intent["body"]["args"])["text"] for call in found]
+    assert sorted(texts) == sorted(f"c{i}-{j}" for i in range(CLIENTS) for j in range(CALLS_EACH))
+    assert {call.outcome["body"]["outcome"] for call in found} == {"ok"}
+    assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
+    verified = cli("audit", "verify", "--config", str(config))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def seqs(rows: list[dict[str, Any]]) -> list[int]:
+    """The row numbers of ``rows``."""
+    return [row["seq"] for row in rows]
+
+
+async def test_list_filters_and_resumable_export(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    # The client's era does not change what is filtered: one era suffices here.
+    config = write_config(audit_config(tmp_path))
+    async with stdio_client(config, "legacy") as client:
+        await client.call_tool("probe__echo", {"text": "from tester"})
+        await client.call_tool("probe__destroy", {})
+    other = ("--agent", "other-bot", "--tenant", "beta", "--on-behalf-of", "bob@example.com")
+    async with stdio_client(config, "legacy", extra_args=other) as client:
+        await client.call_tool("probe__echo", {"text": "from other-bot"})
+    rows = export(config)
+    found = calls(rows)
+    assert [call.tool for call in found] == ["probe__echo", "probe__destroy", "probe__echo"]
+    tester_run = found[0].intent["body"]["run_id"]
+    other_run = found[2].intent["body"]["run_id"]
+    assert tester_run != other_run
+    mine = [1, 2, 3, 4]
+    theirs = [5, 6]
+    assert [seqs([c.intent, c.outcome]) for c in found] == [[1, 2], [3, 4], [5, 6]]
+
+    def filtered(*flags: str) -> list[int]:
+        return seqs(listed(config, *flags))
+
+    assert filtered("--run", tester_run) == mine
+    assert filtered("--run", other_run) == theirs
+    assert filtered("--agent", "other-bot") == theirs
+    assert filtered("--tenant", "acme") == mine
+    assert filtered("--human", "bob@example.com") == theirs
+    assert filtered("--tool", "probe__destroy") == [3, 4]
+    assert filtered("--outcome", "denied") == [4]
+    assert filtered("--agent", "tester", "--tool", "probe__echo") == [1, 2]
+    assert filtered("--agent", "nobody") == []
+    boundary = repr(rows[4]["ts"])
+    assert filtered("--since", boundary) == theirs
+    assert filtered("--until", boundary) == mine
+    assert filtered("--since", repr(rows[1]["ts"]), "--until", repr(rows[3]["ts"])) == [2, 3]
+
+    lines = cli_ok("audit", "export", "--format", "jsonl", "--config", str(config)).splitlines()
+    assert [json.loads(line) for line in lines] == rows
+    resumed = cli_ok("audit", "export", "--format", "jsonl", "--after", "4", "--config",
+                     str(config)).splitlines()  # fmt: skip
+    assert resumed == lines[4:]
+    assert cli_ok("audit", "export", "--after", "6", "--config", str(config)) == ""
