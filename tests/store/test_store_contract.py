@@ -375,3 +375,36 @@ async def test_keys(store: Store) -> None:
     with pytest.raises(RecordNotFound):
         await store.keys.set_state("missing", "retired", 1.0)
     assert "wrapped1" not in repr(k1)
+
+
+# a ledger append that keeps grants
+
+
+async def test_ledger_append_keeps_grants_in_the_same_transaction(store: Store) -> None:
+    rows = await store.ledger.append(
+        [("call.intent", body(x="1"))], chain, 1.0, grants=[grant("j1"), grant("j2")]
+    )
+    assert [e.seq for e in rows] == [1]
+    assert await store.grants.get("j1") == grant("j1")
+    assert await store.grants.get("j2") == grant("j2")
+    assert await store.grants.consume("j1", 50.0) is ConsumeOutcome.OK
+
+
+async def test_ledger_append_with_a_taken_jti_writes_neither_rows_nor_grants(
+    store: Store,
+) -> None:
+    await store.grants.record(grant("taken"))
+    with pytest.raises(StoreConflict, match="nothing was appended"):
+        await store.ledger.append(
+            [("call.intent", body(x="1"))], chain, 1.0, grants=[grant("new"), grant("taken")]
+        )
+    assert await store.ledger.read() == []
+    assert await store.grants.get("new") is None
+    assert await store.ledger.append([("k", body(x="2"))], chain, 2.0, grants=[grant("new")])
+    assert (await store.ledger.read())[0].seq == 1
+
+
+async def test_ledger_append_of_grants_alone_appends_no_row(store: Store) -> None:
+    assert await store.ledger.append([], chain, 1.0, grants=[grant("j")]) == []
+    assert await store.ledger.head() is None
+    assert await store.grants.get("j") == grant("j")

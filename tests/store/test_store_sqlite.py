@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import sqlite3
 import stat
@@ -145,3 +146,20 @@ def test_store_config_defaults_and_validation() -> None:
         _ = StoreConfig(url="postgresql://db/qm").sqlite_path
     with pytest.raises(ValueError, match="Extra inputs"):
         StoreConfig.model_validate({"url": "sqlite:///x.db", "pasword": "x"})
+
+
+async def test_two_stores_on_one_file_keep_one_linear_chain(tmp_path: Path) -> None:
+    # Two processes' worth of stores: each append reads the head inside its own transaction.
+    path = tmp_path / "qm.db"
+    first, second = await SQLiteStore.open(path), await SQLiteStore.open(path)
+    try:
+        for i in range(6):
+            writer = first if i % 2 else second
+            await writer.ledger.append([("k", str(i).encode())] * 2, chain, float(i))
+        rows = await first.ledger.read(limit=100)
+    finally:
+        await first.close()
+        await second.close()
+    assert [e.seq for e in rows] == list(range(1, 13))
+    for before, after in itertools.pairwise(rows):
+        assert after.prev_hash == before.entry_hash

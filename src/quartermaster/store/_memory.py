@@ -58,16 +58,24 @@ def _grant_active(grant: GrantRecord, at: float) -> bool:
 
 
 class MemoryLedgerRepo:
-    """The ledger in a list."""
+    """The ledger in a list; grants appended with rows go to ``grants``."""
 
-    def __init__(self) -> None:
+    def __init__(self, grants: MemoryGrantRepo) -> None:
+        self._grants = grants
         self._entries: list[LedgerEntry] = []
         self._checkpoints: dict[int, Checkpoint] = {}
 
     async def append(
-        self, bodies: Sequence[tuple[str, bytes]], chain: ChainFunction, ts: float
+        self,
+        bodies: Sequence[tuple[str, bytes]],
+        chain: ChainFunction,
+        ts: float,
+        *,
+        grants: Sequence[GrantRecord] = (),
     ) -> list[LedgerEntry]:
-        """Append rows chained to the current head."""
+        """Append rows chained to the current head, and keep ``grants`` with them."""
+        if grants:
+            self._grants.check_new(grants)
         prev = self._entries[-1].entry_hash if self._entries else GENESIS_HASH
         seq = len(self._entries)
         new: list[LedgerEntry] = []
@@ -77,6 +85,8 @@ class MemoryLedgerRepo:
             new.append(LedgerEntry(seq, ts, kind, payload, prev, entry_hash))
             prev = entry_hash
         self._entries.extend(new)
+        for grant in grants:
+            self._grants.keep(grant)
         return new
 
     async def head(self) -> LedgerEntry | None:
@@ -126,6 +136,18 @@ class MemoryGrantRepo:
         """Keep a grant."""
         if grant.jti in self._grants:
             raise StoreConflict(f"a grant with jti {grant.jti!r} already exists")
+        self._grants[grant.jti] = grant
+
+    def check_new(self, grants: Sequence[GrantRecord]) -> None:
+        """Raise ``StoreConflict`` unless every ``jti`` is new (and distinct)."""
+        jtis = [g.jti for g in grants]
+        if len(set(jtis)) != len(jtis) or any(j in self._grants for j in jtis):
+            raise StoreConflict(
+                "a grant with one of these jti already exists; nothing was appended"
+            )
+
+    def keep(self, grant: GrantRecord) -> None:
+        """Keep a grant already checked by ``check_new``."""
         self._grants[grant.jti] = grant
 
     async def consume(self, jti: str, now: float) -> ConsumeOutcome:
@@ -273,8 +295,9 @@ class MemoryStore:
     """A complete store that lives and dies with the process."""
 
     def __init__(self) -> None:
-        self.ledger: LedgerRepo = MemoryLedgerRepo()
-        self.grants: GrantRepo = MemoryGrantRepo()
+        grants = MemoryGrantRepo()
+        self.ledger: LedgerRepo = MemoryLedgerRepo(grants)
+        self.grants: GrantRepo = grants
         self.approvals: ApprovalRepo = MemoryApprovalRepo()
         self.secrets: SecretRepo = MemorySecretRepo()
         self.keys: KeyRepo = MemoryKeyRepo()

@@ -34,14 +34,22 @@ class LedgerRepo(Protocol):
     """The append-only audit ledger and its signed checkpoints."""
 
     async def append(
-        self, bodies: Sequence[tuple[str, bytes]], chain: ChainFunction, ts: float
+        self,
+        bodies: Sequence[tuple[str, bytes]],
+        chain: ChainFunction,
+        ts: float,
+        *,
+        grants: Sequence[GrantRecord] = (),
     ) -> list[LedgerEntry]:
         """Append ``(kind, payload)`` rows in one transaction and return them, durable.
 
         The head is read inside the same transaction, so concurrent appenders (even from
         other processes) keep the chain linear. An empty ``bodies`` appends nothing.
+        ``grants`` are kept in the same transaction (as ``GrantRepo.record`` would keep
+        them): the rows and the grants become durable together or not at all.
 
         Raises:
+            StoreConflict: a grant with one of these ``jti`` already exists; nothing was written.
             StoreError: the rows could not be made durable; none of them was written.
         """
         ...

@@ -73,6 +73,40 @@ class SqlBackend(Protocol):
         ...
 
 
+LEDGER_HEAD = "SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1"
+"""The ``(seq, entry_hash)`` of the last ledger row, if any."""
+
+LEDGER_INSERT = f"INSERT INTO ledger ({_rows.LEDGER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+"""Insert one ledger row; parameters from ``ledger_params``."""
+
+GRANT_INSERT = (
+    f"INSERT INTO grants ({_rows.GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+"""Insert one grant; parameters from ``_rows.grant_params``."""
+
+
+def chain_entries(
+    head: _rows.Row | None,
+    bodies: Sequence[tuple[str, bytes]],
+    chain: ChainFunction,
+    ts: float,
+) -> list[LedgerEntry]:
+    """The entries ``bodies`` become when chained after ``head`` (a ``LEDGER_HEAD`` row)."""
+    seq, prev = (int(head[0]), bytes(head[1])) if head is not None else (0, GENESIS_HASH)
+    new: list[LedgerEntry] = []
+    for kind, payload in bodies:
+        seq += 1
+        entry_hash = chain(prev, seq, ts, kind, payload)
+        new.append(LedgerEntry(seq, ts, kind, payload, prev, entry_hash))
+        prev = entry_hash
+    return new
+
+
+def ledger_params(e: LedgerEntry) -> tuple[Any, ...]:
+    """Insert parameters for a ledger entry, in ``LEDGER_COLUMNS`` order."""
+    return (e.seq, e.ts, e.kind, e.payload, e.prev_hash, e.entry_hash)
+
+
 class SqlLedgerRepo:
     """The ledger in a ``ledger`` table."""
 
@@ -80,25 +114,30 @@ class SqlLedgerRepo:
         self._db = db
 
     async def append(
-        self, bodies: Sequence[tuple[str, bytes]], chain: ChainFunction, ts: float
+        self,
+        bodies: Sequence[tuple[str, bytes]],
+        chain: ChainFunction,
+        ts: float,
+        *,
+        grants: Sequence[GrantRecord] = (),
     ) -> list[LedgerEntry]:
-        """Append rows chained to the head read in the same transaction."""
-        if not bodies:
+        """Append rows (and keep ``grants``) chained to the head read in the same transaction."""
+        if not bodies and not grants:
             return []
-        async with self._db.transaction() as tx:
-            await tx.lock_ledger()
-            head = await tx.fetch("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1")
-            seq, prev = (int(head[0][0]), bytes(head[0][1])) if head else (0, GENESIS_HASH)
-            new: list[LedgerEntry] = []
-            for kind, payload in bodies:
-                seq += 1
-                entry_hash = chain(prev, seq, ts, kind, payload)
-                new.append(LedgerEntry(seq, ts, kind, payload, prev, entry_hash))
-                prev = entry_hash
-            await tx.executemany(
-                f"INSERT INTO ledger ({_rows.LEDGER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.seq, e.ts, e.kind, e.payload, e.prev_hash, e.entry_hash) for e in new],
-            )
+        try:
+            async with self._db.transaction() as tx:
+                await tx.lock_ledger()
+                new: list[LedgerEntry] = []
+                if bodies:
+                    head = await tx.fetch(LEDGER_HEAD)
+                    new = chain_entries(head[0] if head else None, bodies, chain, ts)
+                    await tx.executemany(LEDGER_INSERT, [ledger_params(e) for e in new])
+                if grants:
+                    await tx.executemany(GRANT_INSERT, [_rows.grant_params(g) for g in grants])
+        except StoreConflict as exc:
+            raise StoreConflict(
+                "a grant with one of these jti already exists; nothing was appended"
+            ) from exc
         return new
 
     async def head(self) -> LedgerEntry | None:
@@ -169,11 +208,7 @@ class SqlGrantRepo:
         """Keep a grant."""
         try:
             async with self._db.transaction() as tx:
-                await tx.execute(
-                    f"INSERT INTO grants ({_rows.GRANT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    _rows.grant_params(grant),
-                )
+                await tx.execute(GRANT_INSERT, _rows.grant_params(grant))
         except StoreConflict as exc:
             raise StoreConflict(f"a grant with jti {grant.jti!r} already exists") from exc
 

@@ -8,20 +8,23 @@ ledger's group commit batches many rows into one commit, so the cost is paid onc
 All writes go through one connection, serialised by a lock (SQLite has one writer anyway, and
 ``BEGIN IMMEDIATE`` takes the file's write lock up front, so another process waits up to the
 busy timeout instead of failing half-way). Reads use a second connection and see committed
-data only.
+data only. The connections are plain ``sqlite3`` ones driven from worker threads, one job at
+a time; a ledger append runs its whole transaction (head read, inserts, commit) as one job,
+so a batch costs one hand-off to a thread, not one per statement.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
 import anyio
+import anyio.to_thread
 
 from . import _rows
 from ._errors import (
@@ -32,15 +35,23 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LedgerRepo, SecretRepo
+from ._ports import ApprovalRepo, ChainFunction, GrantRepo, KeyRepo, LedgerRepo, SecretRepo
+from ._records import GrantRecord, LedgerEntry
 from ._sql import (
+    GRANT_INSERT,
+    LEDGER_HEAD,
+    LEDGER_INSERT,
     SqlApprovalRepo,
     SqlGrantRepo,
     SqlKeyRepo,
     SqlLedgerRepo,
     SqlSecretRepo,
+    chain_entries,
+    ledger_params,
 )
 from ._sqlite_schema import LATEST_VERSION, MIGRATIONS
+
+T = TypeVar("T")
 
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 
@@ -83,60 +94,88 @@ def _translated(path: str) -> Iterator[None]:
         raise translate_sqlite_error(exc, path) from exc
 
 
+def _job(path: str, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    # Runs in a worker thread; driver errors leave it as StoreErrors.
+    with _translated(path):
+        return work(conn)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _in_transaction(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return result
+
+
 class _SqliteTx:
     """An open ``BEGIN IMMEDIATE`` transaction on the writer connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
-        self._conn = conn
-        self._path = path
+    def __init__(self, backend: _SqliteBackend) -> None:
+        self._backend = backend
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the rows changed."""
-        with _translated(self._path):
-            async with self._conn.execute(sql, params) as cursor:
-                return cursor.rowcount
+        return await self._backend.on_writer(lambda c: c.execute(sql, params).rowcount)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement per parameter row."""
-        with _translated(self._path):
-            await self._conn.executemany(sql, rows)
+        await self._backend.on_writer(lambda c: c.executemany(sql, rows))
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         """Query inside the transaction."""
-        with _translated(self._path):
-            return list(await self._conn.execute_fetchall(sql, params))
+        return await self._backend.on_writer(lambda c: c.execute(sql, params).fetchall())
 
     async def lock_ledger(self) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
 
 
 class _SqliteBackend:
-    def __init__(
-        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str
-    ) -> None:
+    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection, path: str) -> None:
         self.writer = writer
         self.reader = reader
         self.path = path
         self._lock = anyio.Lock()
+        self._read_lock = anyio.Lock()
+
+    async def on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the writer in a worker thread; the caller holds the write lock."""
+        # Not abandoned on cancellation: the caller waits for the thread, so the lock is
+        # never released while the connection is still in use.
+        return await anyio.to_thread.run_sync(_job, self.path, self.writer, work)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
         async with self._lock:
-            with _translated(self.path):
-                await self.writer.execute("BEGIN IMMEDIATE")
+            await self.on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
             try:
-                yield _SqliteTx(self.writer, self.path)
-                with _translated(self.path):
-                    await self.writer.execute("COMMIT")
+                yield _SqliteTx(self)
+                await self.on_writer(lambda c: c.execute("COMMIT"))
             except BaseException:
                 # Leave the shared connection clean for the next writer, even when cancelled.
-                with anyio.CancelScope(shield=True), suppress(sqlite3.Error):
-                    await self.writer.execute("ROLLBACK")
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(_rollback, self.writer)
                 raise
 
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` inside one ``BEGIN IMMEDIATE`` … ``COMMIT``, as one thread job."""
+        async with self._lock:
+            return await self.on_writer(partial(_in_transaction, work))
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
-        with _translated(self.path):
-            return list(await self.reader.execute_fetchall(sql, params))
+        async with self._read_lock:
+            return await anyio.to_thread.run_sync(
+                _job, self.path, self.reader, lambda c: c.execute(sql, params).fetchall()
+            )
 
     def json_text(self) -> str:
         return "json_extract(CAST(payload AS TEXT), ?)"
@@ -144,13 +183,57 @@ class _SqliteBackend:
     def json_key(self, name: str) -> str:
         return f"$.{name}"
 
+    async def close(self) -> None:
+        with anyio.CancelScope(shield=True):
+            async with self._read_lock, self._lock:
+                await anyio.to_thread.run_sync(self.reader.close)
+                await anyio.to_thread.run_sync(self.writer.close)
 
-async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
-    await conn.execute("BEGIN IMMEDIATE")
+
+class _SqliteLedgerRepo(SqlLedgerRepo):
+    """The shared ledger repository, with appends run as one thread job per transaction."""
+
+    def __init__(self, backend: _SqliteBackend) -> None:
+        super().__init__(backend)
+        self._backend = backend
+
+    async def append(
+        self,
+        bodies: Sequence[tuple[str, bytes]],
+        chain: ChainFunction,
+        ts: float,
+        *,
+        grants: Sequence[GrantRecord] = (),
+    ) -> list[LedgerEntry]:
+        """Append rows (and keep ``grants``) chained to the head read in the same transaction."""
+        if not bodies and not grants:
+            return []
+
+        def append_rows(conn: sqlite3.Connection) -> list[LedgerEntry]:
+            # The head is read under BEGIN IMMEDIATE, so another process that appended since
+            # our last batch is seen here and the chain stays linear.
+            new: list[LedgerEntry] = []
+            if bodies:
+                head = conn.execute(LEDGER_HEAD).fetchone()
+                new = chain_entries(head, bodies, chain, ts)
+                conn.executemany(LEDGER_INSERT, [ledger_params(e) for e in new])
+            if grants:
+                conn.executemany(GRANT_INSERT, [_rows.grant_params(g) for g in grants])
+            return new
+
+        try:
+            return await self._backend.write(append_rows)
+        except StoreConflict as exc:
+            raise StoreConflict(
+                "a grant with one of these jti already exists; nothing was appended"
+            ) from exc
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        rows = list(await conn.execute_fetchall("SELECT MAX(version) FROM schema_version"))
-        current = int(rows[0][0] or 0)
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
         if current > LATEST_VERSION:
             raise SchemaVersionError(
                 f"{path} has schema version {current}, newer than this Quartermaster "
@@ -158,12 +241,10 @@ async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
                 "store.url at another file"
             )
         if current == 0:
-            others = list(
-                await conn.execute_fetchall(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT IN ('schema_version') AND name NOT LIKE 'sqlite_%'"
-                )
-            )
+            others = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT IN ('schema_version') AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
             if others:
                 raise SchemaVersionError(
                     f"{path} already holds tables but no Quartermaster schema version: "
@@ -172,24 +253,54 @@ async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
         for version, statements in MIGRATIONS:
             if version > current:
                 for statement in statements:
-                    await conn.execute(statement)
-                await conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        await conn.execute("COMMIT")
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.execute("COMMIT")
     except BaseException:
-        with anyio.CancelScope(shield=True), suppress(sqlite3.Error):
-            await conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 
-async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    # Used from worker threads, one job at a time (the backend's locks serialise them).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
-        await conn.close()
+        conn.close()
         raise
     return conn
+
+
+def _open_connections(
+    path: str, busy_timeout_ms: int, max_bytes: int | None
+) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    writer: sqlite3.Connection | None = None
+    reader: sqlite3.Connection | None = None
+    try:
+        with _translated(path):
+            writer = _connect(path, busy_timeout_ms)
+            mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()
+            if str(mode[0]).lower() != "wal":
+                raise StoreUnavailable(
+                    f"the database {path} cannot use write-ahead logging (is it on a "
+                    "network filesystem?): move it to a local disk"
+                )
+            writer.execute("PRAGMA synchronous = FULL")
+            if max_bytes is not None:
+                page = writer.execute("PRAGMA page_size").fetchone()
+                pages = max(int(max_bytes) // int(page[0]), 1)
+                writer.execute(f"PRAGMA max_page_count = {pages}")
+            _migrate(writer, path)
+            reader = _connect(path, busy_timeout_ms)
+            reader.execute("PRAGMA query_only = ON")
+    except BaseException:
+        for conn in (reader, writer):
+            if conn is not None:
+                conn.close()
+        raise
+    return writer, reader
 
 
 def _create_private_file(path: str) -> None:
@@ -205,7 +316,7 @@ class SQLiteStore:
     def __init__(self, backend: _SqliteBackend) -> None:
         self._backend = backend
         self.path = backend.path
-        self.ledger: LedgerRepo = SqlLedgerRepo(backend)
+        self.ledger: LedgerRepo = _SqliteLedgerRepo(backend)
         self.grants: GrantRepo = SqlGrantRepo(backend)
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
@@ -233,35 +344,11 @@ class SQLiteStore:
                 f"cannot create the database {where} ({exc.strerror}): "
                 "check that its directory is writable"
             ) from exc
-        writer: aiosqlite.Connection | None = None
-        reader: aiosqlite.Connection | None = None
-        try:
-            with _translated(where):
-                writer = await _connect(where, busy_timeout_ms)
-                mode = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
-                if str(mode[0][0]).lower() != "wal":
-                    raise StoreUnavailable(
-                        f"the database {where} cannot use write-ahead logging (is it on a "
-                        "network filesystem?): move it to a local disk"
-                    )
-                await writer.execute("PRAGMA synchronous = FULL")
-                if max_bytes is not None:
-                    page = list(await writer.execute_fetchall("PRAGMA page_size"))
-                    pages = max(int(max_bytes) // int(page[0][0]), 1)
-                    await writer.execute(f"PRAGMA max_page_count = {pages}")
-                await _migrate(writer, where)
-                reader = await _connect(where, busy_timeout_ms)
-                await reader.execute("PRAGMA query_only = ON")
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                for conn in (reader, writer):
-                    if conn is not None:
-                        await conn.close()
-            raise
+        writer, reader = await anyio.to_thread.run_sync(
+            _open_connections, where, busy_timeout_ms, max_bytes
+        )
         return cls(_SqliteBackend(writer, reader, where))
 
     async def close(self) -> None:
         """Close both connections."""
-        with anyio.CancelScope(shield=True):
-            await self._backend.reader.close()
-            await self._backend.writer.close()
+        await self._backend.close()
