@@ -12,6 +12,8 @@ from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quartermaster.redaction import KnownValues, Redactor
 from quartermaster.redaction._known import encodings
@@ -130,3 +132,68 @@ def test_encodings_are_precomputed_per_value() -> None:
     forms = encodings("s3cr3t/value+x")
     assert "s3cr3t%2Fvalue%2Bx" in forms
     assert "7333637233742f76616c75652b78" in forms
+
+
+def _grant_like() -> str:
+    """A value shaped like a signed grant: three base64url parts, several hundred characters."""
+    parts = (secrets.token_bytes(40), secrets.token_bytes(300), secrets.token_bytes(64))
+    return ".".join(base64.urlsafe_b64encode(p).decode().rstrip("=") for p in parts)
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODERS))
+@pytest.mark.parametrize(
+    "value", [*VALUES, _grant_like()], ids=[*(f"v{i}" for i in range(len(VALUES))), "grant"]
+)
+def test_values_added_per_call_are_removed_in_every_encoding(
+    redactor: Redactor, encoding: str, value: str
+) -> None:
+    per_call = redactor.known([secrets.token_urlsafe(20)]).with_values([value])
+    for form in ENCODERS[encoding](value):
+        text = f'{{"result": "{form}"}} and again: Authorization: Basic {form}\n'
+        session = redactor.session(per_call)
+        out = session.text(text)
+        assert _removed(form, out), (encoding, out)
+        assert session.counts.get("known_secret", 0) >= 1
+
+
+def test_per_call_values_find_what_a_compiled_set_finds(redactor: Redactor) -> None:
+    value = _grant_like()
+    compiled = redactor.known([value])
+    per_call = redactor.known(()).with_values([value])
+    encoded = [form for encode in ENCODERS.values() for form in encode(value)]
+    text = " | ".join([*encoded, value + value, f"x{value}y"])
+    assert sorted(per_call.find(text), key=repr) == sorted(compiled.find(text), key=repr)
+    assert len(per_call.find(text)) >= len(encoded)
+
+
+def test_per_call_values_numbered_after_the_base(redactor: Redactor) -> None:
+    vault, grant_token = secrets.token_urlsafe(20), _grant_like()
+    per_call = redactor.known([vault]).with_values([grant_token])
+    session = redactor.session(per_call)
+    out = session.text(f"{grant_token} {vault} {grant_token.encode().hex()}")
+    assert out == ("[REDACTED:known_secret#1] [REDACTED:known_secret#2] [REDACTED:known_secret#1]")
+
+
+def test_texts_shorter_than_every_value_are_left_alone(redactor: Redactor) -> None:
+    per_call = redactor.known(()).with_values([_grant_like()])
+    text = "the quick brown fox jumps over the lazy dog"
+    assert per_call.find(text) == []
+    assert redactor.session(per_call).text(text) == text
+
+
+def test_many_values_added_at_once_are_still_found(redactor: Redactor) -> None:
+    values = [secrets.token_urlsafe(20) for _ in range(12)]
+    per_call = redactor.known(()).with_values(values)
+    out = redactor.session(per_call).text(" ".join(v.encode().hex() for v in values))
+    assert not any(v.encode().hex() in out for v in values)
+
+
+@given(st.text(min_size=2, max_size=40))
+def test_encodings_match_their_definitions_and_are_never_shorter(value: str) -> None:
+    forms = encodings(value)
+    data = value.encode("utf-8", "surrogatepass")
+    for fmt in ("\\u{:04x}", "\\u{:04X}", "&#{};", "&#x{:x};"):
+        assert "".join(fmt.format(ord(c)) for c in value) in forms
+    assert "".join(f"%{b:02X}" for b in data) in forms
+    assert "".join(f"%{b:02x}" for b in data) in forms
+    assert all(len(form) >= len(value) for form in forms)

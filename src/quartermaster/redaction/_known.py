@@ -3,6 +3,11 @@
 All encodings of each value are computed once when the set is built and found with one
 Aho-Corasick automaton (or one ``re`` alternation when pyahocorasick is missing), so a known
 value is found with certainty wherever a tool echoes it.
+
+Values added per call (``with_values``: a freshly minted grant) are few and mostly never
+echoed, so building an automaton for them would cost more than every search it saves. They
+are searched with ``str.find``, one pass per distinct form, and their forms are computed only
+when a text long enough to hold one arrives: no form is shorter than its value.
 """
 
 from __future__ import annotations
@@ -53,12 +58,52 @@ def _base64_cores(data: bytes) -> set[str]:
     return cores
 
 
-def _percent_all(data: bytes, fmt: str) -> str:
-    return "".join(fmt % b for b in data)
+# Per-character forms of a grant (several hundred characters) are built with C-level
+# primitives (bytes.hex with a separator, a table lookup per byte): the same strings as a
+# join over the characters, a hundred times faster. Other values take the general path.
+_HTML_DECIMAL_ASCII = tuple(f"&#{code};" for code in range(128))
+_HTML_HEX_ASCII = tuple(f"&#x{code:x};" for code in range(128))
+
+
+def _per_character(value: str, fmt: str) -> str:
+    return "".join(fmt.format(ord(c)) for c in value)
+
+
+def _json_u_escapes(value: str) -> tuple[str, str]:
+    """``value`` as ``\\uXXXX`` escapes, lower- and upper-case hex."""
+    utf16 = value.encode("utf-16-be", "surrogatepass")
+    if len(utf16) != 2 * len(value):  # beyond the BMP: one escape of five or six digits
+        return _per_character(value, "\\u{:04x}"), _per_character(value, "\\u{:04X}")
+    digits = utf16.hex("|", 2)
+    return "\\u" + digits.replace("|", "\\u"), "\\u" + digits.upper().replace("|", "\\u")
+
+
+def _html_numeric(value: str, data: bytes) -> tuple[str, str]:
+    """``value`` as decimal and as hexadecimal HTML character references."""
+    if not value.isascii():
+        return _per_character(value, "&#{};"), _per_character(value, "&#x{:x};")
+    return (
+        "".join(map(_HTML_DECIMAL_ASCII.__getitem__, data)),
+        "".join(map(_HTML_HEX_ASCII.__getitem__, data)),
+    )
+
+
+def _percent_all(data: bytes) -> tuple[str, str]:
+    """Every byte of ``data`` percent-encoded, upper- and lower-case hex."""
+    lower = "%" + data.hex("%")
+    return lower.upper(), lower
+
+
+_SHELL_SPECIAL = re.compile(r"([\\'\"$`!\s;&|<>(){}*?#~])")
+_DOUBLE_QUOTED_SPECIAL = re.compile(r'([\\"$`])')
 
 
 def encodings(value: str) -> dict[str, int]:
-    """Every form in which ``value`` may be echoed, mapped to how a hit on it is widened."""
+    """Every form in which ``value`` may be echoed, mapped to how a hit on it is widened.
+
+    No form of a value of two or more characters is shorter than the value itself (searches
+    rely on it to skip texts too short to hold one).
+    """
     data = value.encode("utf-8", "surrogatepass")
     forms: dict[str, int] = {value: _EXACT}
     once = json.dumps(value)[1:-1]
@@ -68,21 +113,18 @@ def encodings(value: str) -> dict[str, int]:
         once.replace("/", "\\/"),
         json.dumps(once)[1:-1],
         json.dumps(once.replace("/", "\\/"))[1:-1],
-        "".join(f"\\u{ord(c):04x}" for c in value),
-        "".join(f"\\u{ord(c):04X}" for c in value),
+        *_json_u_escapes(value),
         quote(value, safe=""),
         quote(value, safe="/:@"),
         quote_plus(value),
-        _percent_all(data, "%%%02X"),
-        _percent_all(data, "%%%02x"),
+        *_percent_all(data),
         html.escape(value),
         html.escape(value, quote=False),
         html.escape(value).replace("&#x27;", "&#39;"),
-        "".join(f"&#{ord(c)};" for c in value),
-        "".join(f"&#x{ord(c):x};" for c in value),
+        *_html_numeric(value, data),
         shlex.quote(value),
-        re.sub(r"([\\'\"$`!\s;&|<>(){}*?#~])", r"\\\1", value),
-        re.sub(r'([\\"$`])', r"\\\1", value),
+        _SHELL_SPECIAL.sub(r"\\\1", value),
+        _DOUBLE_QUOTED_SPECIAL.sub(r"\\\1", value),
     }
     exact |= {f.lower() for f in exact if "%" in f}
     for form in exact:
@@ -94,33 +136,53 @@ def encodings(value: str) -> dict[str, int]:
     return forms
 
 
-class _KnownSet:
-    """One batch of known values compiled into one automaton."""
+_AUTOMATON, _REGEX, _FIND = "aho-corasick", "re", "find"
 
-    def __init__(self, values: list[str], min_len: int, *, use_aho_corasick: bool) -> None:
+# With up to this many values added per call, one str.find pass per form beats compiling.
+_FIND_MAX_VALUES = 4
+
+
+class _KnownSet:
+    """One batch of known values and the way its forms are searched.
+
+    ``_AUTOMATON`` and ``_REGEX`` compile every form when the batch is built (a vault's worth
+    of values, searched for many calls); ``_FIND`` computes the forms on the first text that
+    could hold one and searches each with ``str.find`` (a few values, for one call).
+    """
+
+    def __init__(self, values: list[str], min_len: int, *, search: str) -> None:
         self.values = values
-        needles: dict[str, list[tuple[int, int]]] = {}
-        for index, value in enumerate(values):
-            for form, widen in encodings(value).items():
-                # Short encoded cores would match by chance; the raw value is the floor.
-                if len(form) >= min_len:
-                    needles.setdefault(form, []).append((index, widen))
-        self._needles = needles
+        self._min_len = min_len
+        self._search = search
+        # No form is shorter than its value (values are at least min_len >= 2 long), so a
+        # shorter text cannot hold any of them.
+        self._shortest = min(len(v) for v in values)
+        self._needles: dict[str, list[tuple[int, int]]] | None = None
         self._automaton: Any = None
         self._re: re.Pattern[str] | None = None
-        if not needles:
-            return
-        if use_aho_corasick and _ac is not None:
+        if search != _FIND:
+            self._compile()
+
+    def _compile(self) -> dict[str, list[tuple[int, int]]]:
+        needles: dict[str, list[tuple[int, int]]] = {}
+        for index, value in enumerate(self.values):
+            for form, widen in encodings(value).items():
+                # Short encoded cores would match by chance; the raw value is the floor.
+                if len(form) >= self._min_len:
+                    needles.setdefault(form, []).append((index, widen))
+        self._needles = needles
+        if needles and self._search == _AUTOMATON:
             automaton = _ac.Automaton()
             for form in needles:
                 automaton.add_word(form, form)
             automaton.make_automaton()
             self._automaton = automaton
-        else:
+        elif needles and self._search == _REGEX:
             ordered = sorted(needles, key=len, reverse=True)
             self._re = re.compile("|".join(re.escape(f) for f in ordered))
+        return needles
 
-    def _occurrences(self, text: str) -> Iterable[tuple[int, str]]:
+    def _occurrences(self, text: str, needles: dict[str, Any]) -> Iterable[tuple[int, str]]:
         if self._automaton is not None:
             for end, form in self._automaton.iter(text):
                 yield end + 1 - len(form), form
@@ -131,12 +193,21 @@ class _KnownSet:
             while (m := self._re.search(text, pos)) is not None:
                 yield m.start(), m.group()
                 pos = m.start() + 1
+        elif self._search == _FIND:
+            for form in needles:
+                pos = text.find(form)
+                while pos >= 0:
+                    yield pos, form
+                    pos = text.find(form, pos + 1)
 
     def find(self, text: str, offset: int) -> list[KnownHit]:
+        if len(text) < self._shortest:
+            return []
+        needles = self._needles if self._needles is not None else self._compile()
         hits: list[KnownHit] = []
-        for start, form in self._occurrences(text):
+        for start, form in self._occurrences(text, needles):
             end = start + len(form)
-            for index, widen in self._needles[form]:
+            for index, widen in needles[form]:
                 s, e = start, end
                 if widen != _EXACT:
                     run = _B64_RUN if widen == _B64 else _HEX_RUN
@@ -163,18 +234,29 @@ class KnownValues:
         min_len: int = 6,
         use_aho_corasick: bool = True,
         _parts: tuple[_KnownSet, ...] = (),
+        _per_call: bool = False,
     ) -> None:
         self._min_len = min_len
         self._use_ac = use_aho_corasick
         batch = sorted({v for v in values if len(v) >= min_len})
-        self._parts = _parts + (
-            (_KnownSet(batch, min_len, use_aho_corasick=use_aho_corasick),) if batch else ()
-        )
+        if _per_call and len(batch) <= _FIND_MAX_VALUES:
+            search = _FIND
+        else:
+            search = _AUTOMATON if use_aho_corasick and _ac is not None else _REGEX
+        self._parts = _parts + ((_KnownSet(batch, min_len, search=search),) if batch else ())
 
     def with_values(self, values: Iterable[str]) -> KnownValues:
-        """This set plus ``values`` (a freshly minted grant, say); only the new ones compile."""
+        """This set plus ``values`` (a freshly minted grant, say); only the new ones are added.
+
+        A few values (a call's grant) are not compiled at all: they are searched directly,
+        and only in texts at least as long as the shortest of them.
+        """
         return KnownValues(
-            values, min_len=self._min_len, use_aho_corasick=self._use_ac, _parts=self._parts
+            values,
+            min_len=self._min_len,
+            use_aho_corasick=self._use_ac,
+            _parts=self._parts,
+            _per_call=True,
         )
 
     def __len__(self) -> int:
