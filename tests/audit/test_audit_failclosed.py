@@ -92,7 +92,7 @@ class StuckLedgerRepo:
     def __init__(self) -> None:
         self.started = anyio.Event()
 
-    async def append(self, *args: object) -> list[object]:
+    async def append(self, *args: object, **kwargs: object) -> list[object]:
         self.started.set()
         await anyio.sleep_forever()
         raise AssertionError("unreachable")

@@ -4,7 +4,13 @@ One writer task owns the store's ledger. Callers put their rows on a bounded que
 for their own rows to be durable; the writer takes everything queued (up to ``max_batch``)
 and appends it in one transaction, so fifty concurrent calls cost one commit (one fsync), not
 fifty. If the transaction fails, none of its rows exist and every caller in the batch gets
-``AuditUnavailable``: the pipeline then refuses the call (no row, no call).
+``AuditUnavailable``: the pipeline then refuses the call (no row, no call). A call's grant is
+kept in the same transaction as its intent row, so neither exists without the other.
+
+An outcome may also be queued without waiting (``settle_soon``): the call has happened and
+its intent is durable, so the answer need not wait for the outcome's commit. Such a row that
+fails to be written is logged and retried with the next batch and once more on close; one
+that still cannot be written is logged as lost, never dropped silently.
 
 Checkpoints (a signature over the row count and head hash) are written by the same task after
 every ``checkpoint_every`` rows, every ``checkpoint_interval`` seconds, and on demand.
@@ -24,7 +30,14 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from quartermaster._clock import Clock
-from quartermaster.store import Checkpoint, LedgerEntry, LedgerRepo, StoreConflict, StoreError
+from quartermaster.store import (
+    Checkpoint,
+    GrantRecord,
+    LedgerEntry,
+    LedgerRepo,
+    StoreConflict,
+    StoreError,
+)
 
 from ._canonical import canonical_json, hash_value
 from ._chain import checkpoint_statement, entry_hash
@@ -48,6 +61,9 @@ _log = logging.getLogger("quartermaster.audit")
 @dataclass
 class _Append:
     bodies: list[tuple[str, bytes]]
+    grants: tuple[GrantRecord, ...] = ()
+    background: bool = False
+    """Nobody waits: a failure is logged and the rows are retried (``settle_soon``)."""
     done: anyio.Event = field(default_factory=anyio.Event)
     entries: list[LedgerEntry] = field(default_factory=list)
     error: Exception | None = None
@@ -106,6 +122,7 @@ class Ledger:
         self._last_checkpoint: Checkpoint | None = None
         self._rows_since_checkpoint = 0
         self._checkpoint_started = 0.0
+        self._retry: list[_Append] = []
 
     def __repr__(self) -> str:
         return f"Ledger(running={self._send is not None})"
@@ -146,20 +163,32 @@ class Ledger:
         await send.aclose()
         return await task_group.__aexit__(exc_type, exc, tb)
 
-    async def record_intent(self, call: CallRecord, arguments: Mapping[str, Any]) -> Intent:
+    async def record_intent(
+        self,
+        call: CallRecord,
+        arguments: Mapping[str, Any],
+        *,
+        grant: GrantRecord | None = None,
+    ) -> Intent:
         """Durably record that ``call`` is about to be made, before the downstream is asked.
 
         ``arguments`` are the full, unredacted arguments: only their HMACs are written
-        (``args_hmac`` over all of them, ``arg_hmacs`` per top-level argument).
+        (``args_hmac`` over all of them, ``arg_hmacs`` per top-level argument). ``grant``,
+        minted for this call but not yet kept, is kept in the same transaction: the grant
+        can be presented only once the intent is durable, and never without it.
 
         Raises:
-            AuditUnavailable: the row is not durable; the caller must refuse the call.
+            AuditUnavailable: the row (and the grant) is not durable; the caller must refuse
+                the call and must not use the grant.
         """
-        (entry,) = await self._submit([(CALL_INTENT, self._intent_payload(call, arguments))])
+        (entry,) = await self._submit(
+            [(CALL_INTENT, self._intent_payload(call, arguments))],
+            grants=(grant,) if grant is not None else (),
+        )
         return Intent(entry.seq, entry.ts, call)
 
     async def settle(self, intent: Intent, outcome: CallOutcome) -> LedgerEntry:
-        """Record how the call behind ``intent`` ended (a ``call.outcome`` row).
+        """Record how the call behind ``intent`` ended (a ``call.outcome`` row), durably.
 
         Raises:
             AuditUnavailable: the outcome row could not be written.
@@ -168,6 +197,19 @@ class Ledger:
             [(CALL_OUTCOME, canonical_json(outcome_body(intent, outcome)))]
         )
         return entry
+
+    async def settle_soon(self, intent: Intent, outcome: CallOutcome) -> None:
+        """Queue the ``call.outcome`` row for ``intent`` and return without waiting for it.
+
+        The row is written with the next batch. If that fails it is logged and retried (with
+        later batches and on close); a row that cannot be written even then is logged as
+        lost. Only queueing is waited for (while the queue is full, up to ``write_timeout``).
+
+        Raises:
+            AuditUnavailable: the ledger is not running or its queue stayed full.
+        """
+        body = (CALL_OUTCOME, canonical_json(outcome_body(intent, outcome)))
+        await self._send_request(_Append([body], background=True))
 
     async def record_event(self, event: AuditEvent) -> LedgerEntry:
         """Record a non-call event (grant issued or revoked, approval vote, key rotation).
@@ -200,31 +242,43 @@ class Ledger:
         arg_hmacs = {name: hash_value(self._key, value) for name, value in args.items()}
         return canonical_json(intent_body(call, args_hmac, arg_hmacs))
 
-    async def _submit(self, bodies: list[tuple[str, bytes]]) -> list[LedgerEntry]:
-        request = _Append(bodies)
+    async def _submit(
+        self, bodies: list[tuple[str, bytes]], grants: tuple[GrantRecord, ...] = ()
+    ) -> list[LedgerEntry]:
+        request = _Append(bodies, grants)
         await self._enqueue(request)
         if request.error is not None:
-            reason = (
-                request.error.message
-                if isinstance(request.error, StoreError)
-                else type(request.error).__name__
-            )
             raise AuditUnavailable(
-                f"the audit ledger could not record this (nothing was written): {reason}"
+                "the audit ledger could not record this (nothing was written): "
+                f"{_reason(request.error)}"
             ) from request.error
         return request.entries
 
     async def _enqueue(self, request: _Request) -> None:
-        send = self._send
-        if send is None:
-            raise AuditUnavailable("the audit ledger is not running; no call can be recorded")
         try:
             with anyio.fail_after(self._write_timeout):
-                await send.send(request)
+                await self._send_request(request)
                 await request.done.wait()
         except TimeoutError as exc:
             raise AuditUnavailable(
                 f"the audit ledger did not confirm the write within {self._write_timeout:g}s; "
+                "the store is too slow or stuck"
+            ) from exc
+
+    async def _send_request(self, request: _Request) -> None:
+        send = self._send
+        if send is None:
+            raise AuditUnavailable("the audit ledger is not running; no call can be recorded")
+        try:
+            try:
+                # The common case (room in the queue) costs no trip through the event loop.
+                send.send_nowait(request)
+            except anyio.WouldBlock:
+                with anyio.fail_after(self._write_timeout):
+                    await send.send(request)
+        except TimeoutError as exc:
+            raise AuditUnavailable(
+                f"the audit ledger queue stayed full for {self._write_timeout:g}s; "
                 "the store is too slow or stuck"
             ) from exc
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
@@ -250,6 +304,7 @@ class Ledger:
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                 await self._process(batch)
+        await self._flush_retries(final=True)
         if self._signer is not None and self._rows_since_checkpoint:
             try:
                 await self._write_checkpoint()
@@ -269,18 +324,61 @@ class Ledger:
                 request.done.set()
 
     async def _append(self, appends: list[_Append]) -> None:
-        bodies = [body for request in appends for body in request.bodies]
-        try:
-            entries = await self._repo.append(bodies, entry_hash, self._clock.now())
-        except Exception as exc:  # every failure fails its callers closed; the writer lives on
-            for request in appends:
-                request.error = exc
+        # Earlier background rows go first, alone: one that cannot be written must not
+        # fail the calls waiting in this batch.
+        await self._flush_retries(final=False)
+        error = await self._write(appends)
+        if error is None:
             return
+        for request in appends:
+            request.error = error
+        self._keep_for_retry([r for r in appends if r.background], error)
+
+    async def _write(self, appends: list[_Append]) -> Exception | None:
+        bodies = [body for request in appends for body in request.bodies]
+        grants = [grant for request in appends for grant in request.grants]
+        try:
+            entries = await self._repo.append(bodies, entry_hash, self._clock.now(), grants=grants)
+        except Exception as exc:  # every failure fails its callers closed; the writer lives on
+            return exc
         start = 0
         for request in appends:
             request.entries = entries[start : start + len(request.bodies)]
             start += len(request.bodies)
         self._rows_since_checkpoint += len(entries)
+        return None
+
+    def _keep_for_retry(self, failed: list[_Append], error: Exception) -> None:
+        if not failed:
+            return
+        room = max(self._queue_size - len(self._retry), 0)
+        self._retry.extend(failed[:room])
+        _log.error(
+            "the audit ledger could not write %d queued outcome row(s), will retry: %s",
+            len(failed),
+            _reason(error),
+        )
+        if len(failed) > room:
+            _log.error(
+                "the audit ledger dropped %d outcome row(s): too many are waiting for a retry",
+                len(failed) - room,
+            )
+
+    async def _flush_retries(self, *, final: bool) -> None:
+        if not self._retry:
+            return
+        pending, self._retry = self._retry, []
+        error = await self._write(pending)
+        if error is None:
+            _log.info("the audit ledger wrote %d outcome row(s) on retry", len(pending))
+        elif final:
+            _log.error(
+                "the audit ledger lost %d outcome row(s) (their intents are recorded): %s",
+                len(pending),
+                _reason(error),
+            )
+        else:
+            self._retry = pending
 
     def _checkpoint_due(self) -> bool:
         if self._signer is None or not self._rows_since_checkpoint:
@@ -322,3 +420,7 @@ class Ledger:
         self._rows_since_checkpoint = 0
         self._checkpoint_started = self._clock.monotonic()
         return cp
+
+
+def _reason(error: Exception) -> str:
+    return error.message if isinstance(error, StoreError) else type(error).__name__
