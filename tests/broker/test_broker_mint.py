@@ -217,3 +217,21 @@ async def test_admin_functions(broker: Broker, ring: KeyRing, clock: ManualClock
     # A grant signed before the rotation still verifies during the overlap.
     fresh = await mint(broker, make_identity(run_id="run-10"))
     assert (await grants_verify(broker, fresh.token, audience="crm"))["kid"] == ring.current.kid
+
+
+async def test_mint_without_recording_leaves_the_row_to_the_caller(
+    broker: Broker, identity: RunIdentity, store: MemoryStore
+) -> None:
+    grant = await mint(broker, identity, record=False)
+    assert grant.recorded is False
+    assert await store.grants.get(grant.claims.jti) is None
+    with pytest.raises(GrantUnknown):
+        await broker.verify(grant.token, audience="crm")
+    await store.grants.record(grant.record)
+    assert (await broker.verify(grant.token, audience="crm")).claims.jti == grant.claims.jti
+    with pytest.raises(GrantReplayed):
+        await broker.verify(grant.token, audience="crm")
+
+
+async def test_mint_records_by_default(broker: Broker, identity: RunIdentity) -> None:
+    assert (await mint(broker, identity)).recorded is True

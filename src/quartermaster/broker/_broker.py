@@ -24,11 +24,16 @@ _TOOL = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")
 
 @dataclass(frozen=True, slots=True)
 class IssuedGrant:
-    """A freshly minted grant: the signed token, its claims and the row the store keeps."""
+    """A freshly minted grant: the signed token, its claims and the row the store keeps.
+
+    ``recorded`` is ``False`` when ``record`` is not in the store yet (``mint(record=False)``):
+    whoever holds it must keep the record before the token may be presented.
+    """
 
     token: str = field(repr=False)
     claims: GrantClaims
     record: GrantRecord
+    recorded: bool = True
 
 
 def _check_mint_arguments(
@@ -50,8 +55,9 @@ class Broker:
     """Mints grants for single calls and keeps them in a :class:`GrantRepo`.
 
     ``keys`` must be loaded (``await keys.load()``) before the first ``mint``. Every grant
-    is recorded before it is returned, so revocation and single use are enforced online by
-    :meth:`verify` (and by any receiving service that checks with the store).
+    is recorded before it is returned (or, with ``record=False``, by the caller before the
+    token leaves it), so revocation and single use are enforced online by :meth:`verify`
+    (and by any receiving service that checks with the store).
     """
 
     def __init__(
@@ -79,11 +85,17 @@ class Broker:
         ttl: float | None = None,
         approval_id: str | None = None,
         uses: int | None = None,
+        record: bool = True,
     ) -> IssuedGrant:
         """Sign and record a grant letting ``identity`` do ``action`` once on ``target``.
 
         ``ttl`` defaults to ``broker.default_ttl`` and is capped at ``broker.max_ttl`` (a
         rule can never exceed the cap); ``uses`` defaults to ``broker.default_uses``.
+
+        With ``record=False`` the grant is signed but not kept: the result has
+        ``recorded=False`` and the caller must keep ``result.record`` in the store (the
+        pipeline does so in the transaction of the call's audit intent) before the token is
+        presented. Until then :meth:`verify` refuses it as unknown.
 
         Raises:
             ValueError: an argument is malformed (empty audience, bad digest, ttl <= 0, ...).
@@ -122,7 +134,7 @@ class Broker:
             uses=count,
         )
         token = self._keys.current.sign(claims.to_jwt(), GRANT_TYPE)
-        record = GrantRecord(
+        row = GrantRecord(
             jti=claims.jti,
             run_id=identity.run_id,
             agent=identity.agent,
@@ -134,8 +146,9 @@ class Broker:
             expires_at=float(expires_at),
             uses_left=count,
         )
-        await self._grants.record(record)
-        return IssuedGrant(token=token, claims=claims, record=record)
+        if record:
+            await self._grants.record(row)
+        return IssuedGrant(token=token, claims=claims, record=row, recorded=record)
 
     async def verify(self, token: str, *, audience: str, consume: bool = True) -> VerifiedGrant:
         """Verify a grant offline, then online against the store.
