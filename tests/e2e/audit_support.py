@@ -194,6 +194,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--mode", choices=["legacy", "auto"], default="auto")
     options = parser.parse_args()
+    # PYTHONPATH=tests found the harness for this process; in the server's it would shadow
+    # installed modules with the test folders of the same names.
+    os.environ.pop("PYTHONPATH", None)
 
     async def run() -> None:
         with tempfile.TemporaryDirectory() as directory:
