@@ -301,7 +301,8 @@ async def test_meta_claims_change_nothing(
         "acme",
         {"sub": "alice@example.com"},
     )
-    assert payload["run_id"] != "run-of-someone-else"
+    # A run id from _meta is adopted as a label (issue 3): it groups calls, it grants nothing.
+    assert payload["run_id"] == "run-of-someone-else"
     audit = run_cli("audit", "list", "--tool", "keeper__note", "--json", "--config", str(config))
     assert audit.returncode == 0, audit.stderr
     rows = json.loads(audit.stdout)

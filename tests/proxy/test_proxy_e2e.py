@@ -164,14 +164,17 @@ async def test_invalid_arguments_name_the_field(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
     async with stdio_client(write_config(probe_config()), mode) as client:
-        with pytest.raises(MCPError) as wrong_type:
-            await client.session.call_tool("probe__echo", {"text": 7})
-        with pytest.raises(MCPError) as missing:
-            await client.session.call_tool("probe__echo", {})
+        wrong_type = await client.call_tool("probe__echo", {"text": 7})
+        missing = await client.call_tool("probe__echo", {})
         still_serving = await client.call_tool("probe__echo", {"text": "ok"})
-    assert wrong_type.value.error.code == types.INVALID_PARAMS
-    assert "text: 7 is not of type 'string'" in wrong_type.value.error.message
-    assert "'text' is a required property" in missing.value.error.message
+    # Input validation errors are tool errors (MCP 2025-11-25), naming each field.
+    assert wrong_type.is_error is True
+    assert isinstance(wrong_type.content[0], types.TextContent)
+    assert wrong_type.content[0].text == (
+        "probe__echo: invalid arguments, nothing was called:\n$.text: 7 is not of type 'string'"
+    )
+    assert isinstance(missing.content[0], types.TextContent)
+    assert missing.content[0].text.endswith("\n$: 'text' is a required property")
     assert still_serving.structured_content == {"echoed": "ok", "length": 2}
 
 

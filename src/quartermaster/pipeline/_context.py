@@ -56,6 +56,9 @@ class ToolCall:
     request_state: str | None = None
     client_name: str | None = None
     client_version: str | None = None
+    run_id: str | None = None
+    """The run the client says this call belongs to (``_meta["quartermaster/run_id"]``): a
+    label for grouping calls, validated, never a source of authority."""
     connection_key: str | None = None
     """Identifies the client's connection (handshake era) so a run id can last a session."""
 

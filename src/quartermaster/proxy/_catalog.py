@@ -159,7 +159,7 @@ def http_tool_routes(systems: Mapping[str, HttpSystemConfig]) -> list[ToolRoute]
                     declared_risk=tool.risk,
                     target_template=tool.target,
                     ttl=tool.ttl,
-                    audience=system.audience_for(name),
+                    audience=system.audience_for(system_name),
                 )
             )
     return routes

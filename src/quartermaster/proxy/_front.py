@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import mcp.types as types
 from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.exceptions import best_match
 from mcp.server import Server, ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.session import ServerSession
@@ -32,7 +31,9 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import UriTemplate
 
 from .._errors import DownstreamError
+from ..identity import RUN_ID_META_KEY
 from ..pipeline import CallContext, CallResult, ToolCall
+from ..stages import tool_error
 
 if TYPE_CHECKING:
     from ._proxy import Proxy
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("quartermaster.proxy")
 
 PAGE_SIZE = 100
+MAX_SCHEMA_ERRORS = 20
 MAX_NOTIFIED_CONNECTIONS = 10_000
 RESOURCE_NOT_FOUND = -32002
 _RESERVED_META_PREFIXES = ("io.modelcontextprotocol/", "quartermaster/", "progress_token")
@@ -128,7 +130,11 @@ class Front:
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
-        self._check_arguments(params.name, route.tool, arguments)
+        self._check_size(params.name, arguments)
+        invalid = self._schema_errors(params.name, route.tool, arguments)
+        if invalid:
+            # Per MCP, input validation errors are tool errors, so the model can correct itself.
+            return tool_error(f"{params.name}: invalid arguments, nothing was called:\n{invalid}")
         client_name, client_version = _client_info(ctx)
         call = ToolCall(
             name=params.name,
@@ -140,6 +146,7 @@ class Front:
             client_name=client_name,
             client_version=client_version,
             connection_key=connection,
+            run_id=_run_id(ctx.meta),
         )
         context = CallContext(
             call=call,
@@ -151,7 +158,7 @@ class Front:
         )
         return await self._proxy.pipeline.run(context)
 
-    def _check_arguments(self, name: str, tool: types.Tool, arguments: dict[str, Any]) -> None:
+    def _check_size(self, name: str, arguments: dict[str, Any]) -> None:
         limit = self._proxy.config.limits.max_argument_bytes
         size = len(json.dumps(arguments, ensure_ascii=False, separators=(",", ":")).encode())
         if size > limit:
@@ -160,15 +167,16 @@ class Front:
                 f"arguments of '{name}' are {size} bytes; the limit is {limit} "
                 "(limits.max_argument_bytes)",
             )
+
+    def _schema_errors(self, name: str, tool: types.Tool, arguments: dict[str, Any]) -> str:
+        """Every way ``arguments`` break the tool's input schema, one line each ("" if none)."""
         validator = self._validator(name, tool)
         if validator is None:
-            return
-        error = best_match(validator.iter_errors(arguments))
-        if error is not None:
-            where = error.json_path.removeprefix("$.").removeprefix("$") or "arguments"
-            raise MCPError(
-                types.INVALID_PARAMS, f"invalid arguments for '{name}': {where}: {error.message}"
-            )
+            return ""
+        errors = sorted(
+            validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path))
+        )
+        return "\n".join(f"{e.json_path}: {e.message}" for e in errors[:MAX_SCHEMA_ERRORS])
 
     def _validator(self, name: str, tool: types.Tool) -> Draft202012Validator | None:
         if name not in self._validators:
@@ -261,6 +269,11 @@ def _client_info(ctx: ServerRequestContext[Any]) -> tuple[str | None, str | None
             version if isinstance(version, str) else None,
         )
     return None, None
+
+
+def _run_id(meta: Any) -> str | None:
+    value = (meta or {}).get(RUN_ID_META_KEY)
+    return value if isinstance(value, str) else None
 
 
 def _caller_meta(meta: Any) -> dict[str, Any]:

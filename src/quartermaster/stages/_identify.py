@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .._errors import QuartermasterError
-from ..identity import SessionFacts, new_run_id, resolve_identity
+from ..identity import RUN_ID_META_KEY, SessionFacts, new_run_id, resolve_identity
 from ..pipeline import CallContext, CallResult, Next
 
 
@@ -48,5 +48,6 @@ class Identify:
             client_name=call.client_name,
             client_version=call.client_version,
         )
-        ctx.identity = resolve_identity(ctx.principal, call.meta, session)
+        claimed = {RUN_ID_META_KEY: call.run_id} if call.run_id is not None else {}
+        ctx.identity = resolve_identity(ctx.principal, claimed, session)
         return await call_next(ctx)
