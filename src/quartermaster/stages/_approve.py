@@ -37,7 +37,6 @@ from ..approval import (
 )
 from ..audit import AuditEvent, Ledger
 from ..config import ApprovalConfig
-from ..identity import RUN_ID_META_KEY
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import Decision
 from ..redaction import Redactor
@@ -253,8 +252,12 @@ class Approve:
 
 def _run_is_bound(ctx: CallContext) -> bool:
     # A handshake-era run lasts the connection; a 2026-07-28 call without a named run is a
-    # run of one call, which no retry could ever match.
-    return not _modern(ctx) or RUN_ID_META_KEY in ctx.call.meta
+    # run of one call, which no retry could ever match. Such a call has no connection, so
+    # its session id is that one-call run (see Identify): a different run id was named.
+    identity = ctx.identity
+    if identity is None:
+        return True
+    return not _modern(ctx) or identity.run_id != identity.session_id
 
 
 def _same_run(ctx: CallContext, record: ApprovalRecord) -> bool:
