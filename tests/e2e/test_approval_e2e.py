@@ -18,12 +18,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp.types as types
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from harness import (
     MODES,
@@ -489,3 +490,45 @@ def test_policy_explain_and_inventory_show_the_decision_and_the_rule(
         ("desk__delete_ticket", "forbid", "refund-ticket-off-limits", "-"),
         ("desk__delete_ticket", "permit", "desk-everything", "step-up"),
     ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_approval_serves_only_the_caller_it_was_given_to(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(desk_config(STEP_UP, out_of_band_wait=0))
+    owner = await issue_token(config)
+    other = await issue_token(config, agent="other-bot", on_behalf_of="bob@example.com")
+    args = {"ticket_id": 4812, "text": "refund approved"}
+    # A run id carries no authority: naming the owner's run must not borrow its approval.
+    run = cast(types.RequestParamsMeta, {"quartermaster/run_id": "run-shared"})
+    with http_server(config) as server:
+        async with http_client(server.url, mode, token=owner) as client:
+            with anyio.fail_after(WAIT):
+                asked = await client.call_tool("desk__append_note", args, meta=run)
+                approval_id = waiting_id(refusal(asked))
+                async with open_services(load(config), with_http=False) as services:
+                    await services.approvals.vote(
+                        approval_id, "carol@example.com", "approve", "cli"
+                    )
+        async with http_client(server.url, mode, token=other) as client:
+            with anyio.fail_after(WAIT):
+                borrowed = await client.call_tool("desk__append_note", args, meta=run)
+                # Naming its approval in a request state of one's own is refused by the seal.
+                with pytest.raises(MCPError, match="Invalid or expired requestState"):
+                    await client.call_tool(
+                        "desk__append_note",
+                        args,
+                        meta=run,
+                        request_state=f"qm-approval:{approval_id}",
+                    )
+                before = await notes(client, 4812)
+        async with http_client(server.url, mode, token=owner) as client:
+            with anyio.fail_after(WAIT):
+                spent = await client.call_tool("desk__append_note", args, meta=run)
+                after = await notes(client, 4812)
+
+    assert waiting_id(refusal(borrowed)) != approval_id
+    assert before == []
+    assert spent.is_error is not True, text(spent)
+    assert after == ["refund approved"]
