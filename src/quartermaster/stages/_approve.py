@@ -113,9 +113,13 @@ class Approve:
                     input_requests={INPUT_KEY: types.ElicitRequest(params=prompt.form_params())},
                     request_state=STATE_PREFIX + record.approval_id,
                 )
-            with anyio.fail_after(self._config.elicitation_timeout):
+            # A human who does not answer in time casts no vote, like one who dismisses the
+            # form: approvers may still decide out of band.
+            answer: types.ElicitResult | None = None
+            with anyio.move_on_after(self._config.elicitation_timeout):
                 answer = await ctx.session.elicit_form(prompt.message, prompt.requested_schema)
-            await self._vote(ctx, record, answer)
+            if answer is not None:
+                await self._vote(ctx, record, answer)
         return await self._outcome(ctx, record)
 
     def _grant_ttl(self, ctx: CallContext, decision: Decision) -> float:
