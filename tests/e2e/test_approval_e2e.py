@@ -532,3 +532,33 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
     assert before == []
     assert spent.is_error is not True, text(spent)
     assert after == ["refund approved"]
+
+
+async def test_a_prompt_nobody_answers_in_time_tells_how_to_approve_out_of_band(
+    write_config: Callable[[str], Path],
+) -> None:
+    # Only the handshake era pushes the prompt and waits for it; 2026-07-28 returns at once.
+    config = write_config(
+        desk_config(STEP_UP, out_of_band_wait=0).replace(
+            "approval: {", "approval: {elicitation_timeout: 1, "
+        )
+    )
+    asked = anyio.Event()
+
+    async def away(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async with serve(config, "legacy", elicitation_callback=away) as client:
+        with anyio.fail_after(WAIT):
+            result = await client.call_tool(
+                "desk__append_note", {"ticket_id": 4812, "text": "close it"}
+            )
+            after = await notes(client, 4812)
+
+    assert asked.is_set()
+    approval_id = waiting_id(refusal(result))
+    assert after == []
+    [record] = await stored(config)
+    assert (record.approval_id, record.state, record.votes) == (approval_id, "pending", ())
