@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -68,11 +69,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuartermasterError as exc:
         print(f"quartermaster: {exc.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except (BrokenPipeError, BaseExceptionGroup) as exc:
+        if not _only_broken_pipes(exc):
+            raise
+        # The reader went away (`quartermaster audit export | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:
         # A file the user named cannot be read or written: say which and why, no traceback.
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"quartermaster: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     return status
+
+
+def _only_broken_pipes(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_broken_pipes(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)

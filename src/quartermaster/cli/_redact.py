@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             jsonl=args.jsonl,
             config=config,
         )
+    except BrokenPipeError:
+        raise  # the reader left; the command line ends quietly
     except (OSError, ValueError) as exc:
         print(f"quartermaster: cannot use {args.known_secrets_file}: {exc}", file=sys.stderr)
         return 2

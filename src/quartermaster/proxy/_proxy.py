@@ -28,8 +28,8 @@ logger = logging.getLogger("quartermaster.proxy")
 
 R = TypeVar("R", bound=types.Result)
 
-KEY_RELOAD_INTERVAL = 30.0
-"""Seconds between reloads of the key rings, so rotations reach running replicas."""
+HOUSEKEEPING_INTERVAL = 30.0
+"""Seconds between reloads of the key rings and sweeps of expired approvals."""
 
 SHARED_TENANT = "*"
 """Secrets that downstream processes start with belong to no single tenant."""
@@ -67,7 +67,7 @@ class Proxy:
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._reload_keys)
+            tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
                 tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
             for downstream in self.downstreams.values():
@@ -75,16 +75,22 @@ class Proxy:
             self._rebuild()
             task_status.started()
 
-    async def _reload_keys(self) -> None:
-        """Pick up keys rotated by the CLI or another replica (grant and agent-token rings)."""
+    async def _housekeeping(self) -> None:
+        """Periodic upkeep shared with other replicas through the store.
+
+        Key rings are reloaded so rotations made by the CLI or another replica take effect,
+        and approvals past their deadline are closed so they can neither be spent nor crowd
+        out newer ones.
+        """
         services = self.services
         while True:
-            await anyio.sleep(KEY_RELOAD_INTERVAL)
-            for ring in (services.grant_keys, services.agent_keys):
-                try:
+            await anyio.sleep(HOUSEKEEPING_INTERVAL)
+            try:
+                for ring in (services.grant_keys, services.agent_keys):
                     await ring.load()
-                except QuartermasterError as exc:
-                    logger.error("reloading signing keys failed: %s", exc.message)
+                await services.approvals.expire_due()
+            except QuartermasterError as exc:
+                logger.error("housekeeping failed (it will be retried): %s", exc.message)
 
     async def _resolve_startup_secrets(self, downstream: McpDownstream) -> None:
         """Resolve the handles in a downstream's env and headers once, at start.
