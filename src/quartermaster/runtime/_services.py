@@ -88,6 +88,7 @@ class _LedgerUseRecorder:
             AuditEvent(
                 kind="secret.used",
                 tenant=use.tenant,
+                tool=use.users[0] if use.users else None,
                 detail={
                     "handle": use.handle,
                     "source_tenant": use.source_tenant,
