@@ -3,10 +3,15 @@
 ``Settle`` sits early in the pipeline so that every call gets exactly one outcome, including
 calls refused by policy or approval; ``Record`` sits right before the grant is used, so the
 intent (with the decision, approval and grant) is durable before anything happens downstream.
+``Record`` also keeps the call's grant, in the intent's transaction.
+
+The outcome is queued without waiting for its commit (``Ledger.settle_soon``): the intent is
+already durable, and the ledger logs and retries an outcome it could not write.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -49,7 +54,7 @@ class Settle:
         self._clock = clock
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Run the call, then write its outcome; refuse to return a result we cannot record."""
+        """Run the call, then queue its outcome; a call the ledger cannot take is refused."""
         try:
             result = await call_next(ctx)
         except QuartermasterError as exc:
@@ -78,7 +83,7 @@ class Settle:
                 record, ctx.arguments or dict(ctx.call.arguments)
             )
         latency_ms = (self._clock.monotonic() - ctx.started) * 1000
-        await self._ledger.settle(
+        await self._ledger.settle_soon(
             ctx.intent,
             CallOutcome(
                 outcome=outcome, latency_ms=latency_ms, redactions=dict(ctx.redactions), error=error
@@ -87,7 +92,11 @@ class Settle:
 
 
 class Record:
-    """Writes the intent row durably before the grant is used (no row, no call)."""
+    """Writes the intent row (and keeps the grant) durably before the grant is used.
+
+    No row, no call: if the ledger cannot write it, neither the intent nor the grant exists
+    and the call is refused.
+    """
 
     name = "record"
 
@@ -99,9 +108,15 @@ class Record:
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Record the intent; ``AuditUnavailable`` refuses the call before it happens."""
         record = await call_record(ctx, self._redactor, self._secrets)
+        issued = ctx.grant
+        pending = issued if issued is not None and not issued.recorded else None
         ctx.intent = await self._ledger.record_intent(
-            record, ctx.arguments or dict(ctx.call.arguments)
+            record,
+            ctx.arguments or dict(ctx.call.arguments),
+            grant=pending.record if pending is not None else None,
         )
+        if pending is not None:
+            ctx.grant = dataclasses.replace(pending, recorded=True)
         return await call_next(ctx)
 
 

@@ -10,7 +10,13 @@ GRANT_META_KEY = "quartermaster/grant"
 
 
 class Grant:
-    """Mints the grant and hands it to the downstream call, never to the agent."""
+    """Mints the grant and hands it to the downstream call, never to the agent.
+
+    The grant is signed here but kept by ``Record``, in the same transaction as the call's
+    intent row: one commit instead of two, and the grant exists in the store only if the
+    intent does. The downstream is called after ``Record``, so the grant is on record
+    before anyone can present it.
+    """
 
     name = "grant"
 
@@ -32,6 +38,7 @@ class Grant:
             args_sha256=ctx.args_sha256,
             ttl=min(lifetimes) if lifetimes else None,
             approval_id=ctx.approval.approval_id if ctx.approval else None,
+            record=False,
         )
         if route.kind == "mcp":
             ctx.downstream_meta[GRANT_META_KEY] = ctx.grant.token
