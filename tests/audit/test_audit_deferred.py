@@ -49,6 +49,7 @@ class ControlledRepo:
         self.failures_left = 0
         self.gate: anyio.Event | None = None
         self.entered = anyio.Event()
+        self.appends: list[list[str]] = []
 
     async def append(
         self,
@@ -59,6 +60,7 @@ class ControlledRepo:
         grants: Sequence[GrantRecord] = (),
     ) -> list[LedgerEntry]:
         self.entered.set()
+        self.appends.append([kind for kind, _ in bodies])
         if self.gate is not None:
             await self.gate.wait()
         if self.failures_left:
@@ -204,3 +206,31 @@ async def test_settle_soon_on_a_closed_ledger_refuses(
         intent = await ledger.record_intent(make_call(), {})
     with pytest.raises(AuditUnavailable, match="not running"):
         await ledger.settle_soon(intent, CallOutcome("ok", 1.0))
+
+
+async def test_a_queued_outcome_shares_the_next_calls_commit_without_delaying_it(
+    make_call: CallFactory, hmac_key: bytes, clock: ManualClock
+) -> None:
+    store = MemoryStore()
+    repo = ControlledRepo(store.ledger)
+    ledger = Ledger(repo, hmac_key=hmac_key, clock=clock, outcome_delay=30.0)  # type: ignore[arg-type]
+    async with ledger:
+        first = await ledger.record_intent(make_call(run_id="r1"), {})
+        await ledger.settle_soon(first, CallOutcome("ok", 2.0))
+        with anyio.fail_after(10):  # far less than the outcome's 30 s allowance
+            await ledger.record_intent(make_call(run_id="r2"), {})
+    assert repo.appends == [["call.intent"], ["call.outcome", "call.intent"]]
+
+
+async def test_a_queued_outcome_alone_is_written_after_the_delay(
+    make_call: CallFactory, hmac_key: bytes, clock: ManualClock
+) -> None:
+    store = MemoryStore()
+    repo = ControlledRepo(store.ledger)
+    async with Ledger(repo, hmac_key=hmac_key, clock=clock, outcome_delay=0.01) as ledger:  # type: ignore[arg-type]
+        intent = await ledger.record_intent(make_call(), {})
+        repo.entered = anyio.Event()
+        await ledger.settle_soon(intent, CallOutcome("ok", 2.0))
+        with anyio.fail_after(10):
+            await repo.entered.wait()
+    assert repo.appends == [["call.intent"], ["call.outcome"]]

@@ -84,6 +84,8 @@ class Ledger:
 
     ``hmac_key`` (at least 16 bytes, kept outside the ledger) keys the argument HMACs.
     Without a ``signer`` no checkpoints are written (verification then checks the chain only).
+    An outcome queued with ``settle_soon`` waits up to ``outcome_delay`` seconds for a row
+    somebody waits for, so that both share one commit (the next call's intent, usually).
 
     Every call writes ``record_intent`` before the downstream is asked and ``settle`` after;
     a call refused before that point (denied, approval refused) is recorded the same way,
@@ -102,11 +104,14 @@ class Ledger:
         max_batch: int = 512,
         queue_size: int = 8192,
         write_timeout: float = 10.0,
+        outcome_delay: float = 0.02,
     ) -> None:
         if len(hmac_key) < 16:
             raise ValueError("the audit HMAC key must be at least 16 bytes")
         if checkpoint_every < 1 or max_batch < 1 or queue_size < 1:
             raise ValueError("checkpoint_every, max_batch and queue_size must be at least 1")
+        if outcome_delay < 0:
+            raise ValueError("outcome_delay must not be negative")
         self._repo = repo
         self._key = hmac_key
         self._clock = clock
@@ -116,6 +121,8 @@ class Ledger:
         self._max_batch = max_batch
         self._queue_size = queue_size
         self._write_timeout = write_timeout
+        self._outcome_delay = outcome_delay
+        self._arrival: anyio.Event | None = None
         self._send: MemoryObjectSendStream[_Request] | None = None
         self._task_group: TaskGroup | None = None
         self._ticker: anyio.CancelScope | None = None
@@ -161,6 +168,7 @@ class Ledger:
         if self._ticker is not None:
             self._ticker.cancel()
         await send.aclose()
+        self._wake_writer()
         return await task_group.__aexit__(exc_type, exc, tb)
 
     async def record_intent(
@@ -283,6 +291,13 @@ class Ledger:
             ) from exc
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
             raise AuditUnavailable("the audit ledger is shutting down") from exc
+        if not (isinstance(request, _Append) and request.background):
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        arrival = self._arrival
+        if arrival is not None:
+            arrival.set()
 
     async def _tick(self, scope: anyio.CancelScope, interval: float) -> None:
         with scope:
@@ -297,12 +312,14 @@ class Ledger:
     async def _write_loop(self, receive: MemoryObjectReceiveStream[_Request]) -> None:
         async with receive:
             async for first in receive:
-                batch: list[_Request] = [first]
-                while len(batch) < self._max_batch:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
+                batch = self._take_queued(receive, [first])
+                if self._outcome_delay > 0 and all(_nobody_waits(r) for r in batch):
+                    # Nobody waits for these rows: let them share the next call's commit.
+                    self._arrival = anyio.Event()
+                    with anyio.move_on_after(self._outcome_delay):
+                        await self._arrival.wait()
+                    self._arrival = None
+                    batch = self._take_queued(receive, batch)
                 await self._process(batch)
         await self._flush_retries(final=True)
         if self._signer is not None and self._rows_since_checkpoint:
@@ -310,6 +327,16 @@ class Ledger:
                 await self._write_checkpoint()
             except (StoreError, ValueError) as exc:
                 _log.warning("final audit checkpoint failed: %s", exc)
+
+    def _take_queued(
+        self, receive: MemoryObjectReceiveStream[_Request], batch: list[_Request]
+    ) -> list[_Request]:
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        return batch
 
     async def _process(self, batch: list[_Request]) -> None:
         appends = [r for r in batch if isinstance(r, _Append)]
@@ -424,3 +451,7 @@ class Ledger:
 
 def _reason(error: Exception) -> str:
     return error.message if isinstance(error, StoreError) else type(error).__name__
+
+
+def _nobody_waits(request: _Request) -> bool:
+    return isinstance(request, _Append) and request.background
