@@ -9,6 +9,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import anyio
 import pytest
 
 from quartermaster.config._store import StoreConfig
@@ -163,3 +164,21 @@ async def test_two_stores_on_one_file_keep_one_linear_chain(tmp_path: Path) -> N
     assert [e.seq for e in rows] == list(range(1, 13))
     for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.entry_hash
+
+
+async def test_concurrent_reads_and_a_second_close(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "qm.db")
+    await store.ledger.append([("k", str(i).encode()) for i in range(50)], chain, 1.0)
+    seen: list[int] = []
+
+    async def reader(after: int) -> None:
+        seen.extend(e.seq for e in await store.ledger.read(after_seq=after, limit=5))
+
+    async with anyio.create_task_group() as tasks:
+        for after in range(0, 50, 5):
+            tasks.start_soon(reader, after)
+    await store.close()
+    await store.close()
+    assert sorted(seen) == list(range(1, 51))
+    with pytest.raises(StoreUnavailable):
+        await store.ledger.read()

@@ -7,10 +7,11 @@ ledger's group commit batches many rows into one commit, so the cost is paid onc
 
 All writes go through one connection, serialised by a lock (SQLite has one writer anyway, and
 ``BEGIN IMMEDIATE`` takes the file's write lock up front, so another process waits up to the
-busy timeout instead of failing half-way). Reads use a second connection and see committed
-data only. The connections are plain ``sqlite3`` ones driven from worker threads, one job at
-a time; a ledger append runs its whole transaction (head read, inserts, commit) as one job,
-so a batch costs one hand-off to a thread, not one per statement.
+busy timeout instead of failing half-way). Reads use a few other connections (WAL lets
+readers run side by side, and beside the writer) and see committed data only. The
+connections are plain ``sqlite3`` ones driven from worker threads, each by one job at a time;
+a ledger append runs its whole transaction (head read, inserts, commit) as one job, so a
+batch costs one hand-off to a thread, not one per statement.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ from ._sql import (
 from ._sqlite_schema import LATEST_VERSION, MIGRATIONS
 
 T = TypeVar("T")
+
+READERS = 4
+"""Read connections per store: concurrent calls' reads do not queue behind one another."""
 
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 
@@ -140,15 +144,24 @@ class _SqliteTx:
 
 
 class _SqliteBackend:
-    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection, path: str) -> None:
+    def __init__(
+        self, writer: sqlite3.Connection, readers: list[sqlite3.Connection], path: str
+    ) -> None:
         self.writer = writer
-        self.reader = reader
         self.path = path
         self._lock = anyio.Lock()
-        self._read_lock = anyio.Lock()
+        self._readers = readers
+        self._idle_readers = list(readers)
+        self._reader_slots = anyio.Semaphore(len(readers))
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable(f"the store on {self.path} is closed")
 
     async def on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` on the writer in a worker thread; the caller holds the write lock."""
+        self._check_open()
         # Not abandoned on cancellation: the caller waits for the thread, so the lock is
         # never released while the connection is still in use.
         return await anyio.to_thread.run_sync(_job, self.path, self.writer, work)
@@ -172,10 +185,16 @@ class _SqliteBackend:
             return await self.on_writer(partial(_in_transaction, work))
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
-        async with self._read_lock:
-            return await anyio.to_thread.run_sync(
-                _job, self.path, self.reader, lambda c: c.execute(sql, params).fetchall()
-            )
+        self._check_open()
+        async with self._reader_slots:
+            self._check_open()
+            reader = self._idle_readers.pop()
+            try:
+                return await anyio.to_thread.run_sync(
+                    _job, self.path, reader, lambda c: c.execute(sql, params).fetchall()
+                )
+            finally:
+                self._idle_readers.append(reader)
 
     def json_text(self) -> str:
         return "json_extract(CAST(payload AS TEXT), ?)"
@@ -184,10 +203,18 @@ class _SqliteBackend:
         return f"$.{name}"
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         with anyio.CancelScope(shield=True):
-            async with self._read_lock, self._lock:
-                await anyio.to_thread.run_sync(self.reader.close)
-                await anyio.to_thread.run_sync(self.writer.close)
+            # Wait for every read and write under way, then close all connections.
+            for _ in self._readers:
+                await self._reader_slots.acquire()
+            async with self._lock:
+                for conn in (*self._readers, self.writer):
+                    await anyio.to_thread.run_sync(conn.close)
+            for _ in self._readers:
+                self._reader_slots.release()
 
 
 class _SqliteLedgerRepo(SqlLedgerRepo):
@@ -275,9 +302,9 @@ def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
 
 def _open_connections(
     path: str, busy_timeout_ms: int, max_bytes: int | None
-) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+) -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
     writer: sqlite3.Connection | None = None
-    reader: sqlite3.Connection | None = None
+    readers: list[sqlite3.Connection] = []
     try:
         with _translated(path):
             writer = _connect(path, busy_timeout_ms)
@@ -293,14 +320,15 @@ def _open_connections(
                 pages = max(int(max_bytes) // int(page[0]), 1)
                 writer.execute(f"PRAGMA max_page_count = {pages}")
             _migrate(writer, path)
-            reader = _connect(path, busy_timeout_ms)
-            reader.execute("PRAGMA query_only = ON")
+            for _ in range(READERS):
+                readers.append(_connect(path, busy_timeout_ms))
+                readers[-1].execute("PRAGMA query_only = ON")
     except BaseException:
-        for conn in (reader, writer):
+        for conn in (*readers, writer):
             if conn is not None:
                 conn.close()
         raise
-    return writer, reader
+    return writer, readers
 
 
 def _create_private_file(path: str) -> None:
@@ -344,10 +372,10 @@ class SQLiteStore:
                 f"cannot create the database {where} ({exc.strerror}): "
                 "check that its directory is writable"
             ) from exc
-        writer, reader = await anyio.to_thread.run_sync(
+        writer, readers = await anyio.to_thread.run_sync(
             _open_connections, where, busy_timeout_ms, max_bytes
         )
-        return cls(_SqliteBackend(writer, reader, where))
+        return cls(_SqliteBackend(writer, readers, where))
 
     async def close(self) -> None:
         """Close both connections."""
