@@ -60,6 +60,10 @@ class Settle:
         except QuartermasterError as exc:
             await self._finish_refused(ctx, _outcome_of(exc), exc.message)
             raise
+        except Exception:
+            # An internal failure still settles the call; its details stay in the log.
+            await self._finish_refused(ctx, "error", "internal error")
+            raise
         if isinstance(result, types.InputRequiredResult):
             # Not an execution: the approval round is recorded when the call comes back.
             return result

@@ -1,0 +1,61 @@
+"""The settle stage: every call that started leaves an intent and an outcome, whatever happens."""
+
+from __future__ import annotations
+
+import json
+
+import mcp.types as types
+import pytest
+
+from quartermaster._clock import ManualClock
+from quartermaster.audit import Ledger
+from quartermaster.identity import RunIdentity
+from quartermaster.pipeline import CallContext, CallResult, ToolCall, ToolRoute
+from quartermaster.redaction import Redactor
+from quartermaster.stages import SecretsInPlay, Settle
+from quartermaster.store import MemoryStore
+
+
+def context() -> CallContext:
+    tool = types.Tool(name="desk__echo", input_schema={"type": "object"})
+    route = ToolRoute(
+        exposed_name="desk__echo", backend="desk", kind="mcp", original_name="echo", tool=tool
+    )
+    context = CallContext(
+        call=ToolCall(name="desk__echo", arguments={"text": "hi"}, meta={}), route=route
+    )
+    context.identity = RunIdentity(
+        run_id="run-1",
+        agent="tester",
+        tenant="acme",
+        on_behalf_of="alice@example.com",
+        delegation=(),
+        mode="autonomous",
+        session_id="session-1",
+        client_name=None,
+        client_version=None,
+        auth="stdio_config",
+        scopes=(),
+    )
+    return context
+
+
+async def test_an_unexpected_failure_still_settles_the_call() -> None:
+    store = MemoryStore()
+    clock = ManualClock()
+    redactor = Redactor()
+
+    async def broken(_: CallContext) -> CallResult:
+        raise RuntimeError("a bug somewhere downstream of settle")
+
+    async with Ledger(store.ledger, hmac_key=b"k" * 32, clock=clock) as ledger:
+        settle = Settle(ledger, redactor, SecretsInPlay(None, redactor, clock=clock), clock)
+        with pytest.raises(RuntimeError):
+            await settle(context(), broken)
+    rows = [(entry.kind, json.loads(entry.payload)) for entry in await store.ledger.read()]
+    kinds = [kind for kind, _ in rows]
+    assert kinds.count("call.intent") == 1
+    assert kinds.count("call.outcome") == 1
+    outcome = next(body for kind, body in rows if kind == "call.outcome")
+    assert outcome["outcome"] == "error"
+    assert outcome["error"] == "internal error"
