@@ -26,7 +26,7 @@ def build_stages(services: Services) -> list[Stage]:
         ErrorBoundary(),
         Identify(),
         Classify(),
-        ScreenArguments(services.vault, services.secrets, mode=config.vault.raw_values),
+        ScreenArguments(services.secrets, mode=config.vault.raw_values),
         Settle(services.ledger, services.redactor, services.secrets, clock),
         Decide(services.engine, clock),
         Approve(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .._clock import Clock
 from ..redaction import KnownValues, Redactor
@@ -29,6 +29,7 @@ class SecretsInPlay:
         self._known = redactor.known(())
         self._matcher = KnownValueMatcher(())
         self._extra: set[str] = set()
+        self._by_tenant: dict[str, Mapping[str, SecretValue]] = {}
 
     def remember(self, values: Iterable[str]) -> None:
         """Also treat ``values`` as secrets (values resolved from ``env://`` or ``file://``)."""
@@ -42,6 +43,7 @@ class SecretsInPlay:
         stored = await self._vault.known_values() if self._vault is not None else []
         values = tuple(sorted({*stored, *self._extra}))
         self._checked_at = now
+        self._by_tenant.clear()
         if values != self._values:
             self._values = values
             self._known = self._redactor.known(values)
@@ -51,6 +53,20 @@ class SecretsInPlay:
         """The known values, compiled for the redactor."""
         await self._refresh()
         return self._known
+
+    async def for_tenant(self, tenant: str) -> Mapping[str, SecretValue]:
+        """The secrets ``tenant`` can use, by handle (for replacing raw values by handles).
+
+        Cached like the rest: reading every secret from the store on every call would put a
+        database round trip on each tool call.
+        """
+        await self._refresh()
+        if self._vault is None:
+            return {}
+        known = self._by_tenant.get(tenant)
+        if known is None:
+            known = self._by_tenant[tenant] = await self._vault.known_secrets(tenant)
+        return known
 
     async def matcher(self) -> KnownValueMatcher:
         """The known values, compiled for finding them in arguments."""

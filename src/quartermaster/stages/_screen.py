@@ -7,7 +7,7 @@ from typing import Literal
 
 from ..audit import canonical_json
 from ..pipeline import CallContext, CallResult, Next
-from ..vault import Vault, screen_arguments
+from ..vault import screen_arguments
 from ._known import SecretsInPlay
 
 
@@ -20,18 +20,15 @@ class ScreenArguments:
 
     name = "screen"
 
-    def __init__(
-        self, vault: Vault | None, secrets: SecretsInPlay, *, mode: Literal["refuse", "replace"]
-    ) -> None:
-        self._vault = vault
+    def __init__(self, secrets: SecretsInPlay, *, mode: Literal["refuse", "replace"]) -> None:
         self._secrets = secrets
         self._mode = mode
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Screen the arguments and compute their SHA-256 over canonical JSON."""
         arguments = dict(ctx.call.arguments)
-        if self._vault is not None and ctx.identity is not None:
-            known = await self._vault.known_secrets(ctx.identity.tenant)
+        if ctx.identity is not None:
+            known = await self._secrets.for_tenant(ctx.identity.tenant)
             matcher = await self._secrets.matcher()
             arguments, _ = screen_arguments(arguments, known, mode=self._mode, matcher=matcher)
         ctx.arguments = arguments
