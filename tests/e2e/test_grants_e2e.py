@@ -288,7 +288,7 @@ async def test_mcp_downstream_receives_a_grant_in_meta(
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_a_run_id_claimed_in_meta_is_not_adopted(
+async def test_a_run_id_named_in_meta_is_a_label_only(
     mode: str, desk: RunningDesk, write_config: Callable[[str], Path]
 ) -> None:
     config = write_config(desk_systems(desk.base_url) + POLICY)
@@ -303,12 +303,14 @@ async def test_a_run_id_claimed_in_meta_is_not_adopted(
                     meta=claimed_meta({"quartermaster/run_id": "run-42"}),
                 )
             await client.call_tool("desk__get_ticket", {"ticket_id": "3"})
-    # THREATS.md: an agent must not claim another run id in _meta; the run is Quartermaster's.
-    runs = [received.payload["run_id"] for received in desk.state.seen()]
-    assert len(runs) == 3
-    assert all(run.startswith("run_") for run in runs)
-    if mode == "legacy":
-        assert len(set(runs)) == 1
+    # Issue 3: a run id comes from the client's _meta when present, else one per session. It
+    # labels the calls; who is acting (sub, tenant, act) still comes only from the token.
+    seen = desk.state.seen()
+    runs = [received.payload["run_id"] for received in seen]
+    assert runs[:2] == ["run-42", "run-42"]
+    assert runs[2] != "run-42"
+    assert all(received.payload["sub"] == "tester" for received in seen)
+    assert all(received.payload["tenant"] == "acme" for received in seen)
 
 
 async def test_revoked_grants_fail_verification(

@@ -36,7 +36,7 @@ from ._proxy import Proxy
 
 logger = logging.getLogger("quartermaster.proxy")
 
-JWKS_RELOAD_INTERVAL = 1.0
+JWKS_RELOAD_INTERVAL = 0.1
 """At most this often (seconds) a request for the JWKS re-reads the grant keys from the store."""
 
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
