@@ -108,6 +108,7 @@ def main() -> None:
                 plain_tool("leak"),
                 plain_tool("leak_error"),
                 plain_tool("leak_raise"),
+                plain_tool("leak_keys"),
                 plain_tool("echo", {"text": {"type": "string"}}),
                 plain_tool("bulk", {"size": {"type": "integer"}}),
                 plain_tool("login", {"user": {"type": "string"}, "password": {"type": "string"}}),
@@ -132,6 +133,13 @@ def main() -> None:
         if name == "bulk":
             return types.CallToolResult(
                 content=[types.TextContent(text="x" * int(arguments["size"]))]
+            )
+        if name == "leak_keys":
+            # Secrets as object keys, where a redactor that never changes keys would miss them.
+            return types.CallToolResult(
+                content=[types.TextContent(text="see the keys")],
+                structured_content={"by_secret": {v: index for index, v in enumerate(seen)}},
+                _meta={f"leak/{v}": True for v in seen},
             )
         payload = leak_payload(seen)
         if name == "leak_error":

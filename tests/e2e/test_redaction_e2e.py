@@ -168,6 +168,21 @@ async def test_listings_leak_nothing(mode: str, tmp_path: Path, write_config: Wr
     assert_no_leak(dump(tools, resources, templates, prompts), {"one": one}, "the listings")
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_secrets_used_as_object_keys_leak_nothing(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    one = make_canary()
+    config = leaky_config(tmp_path, write_config, env={"LEAK_ONE": "secret://leak-one"})
+    set_secret(config, "leak-one", one)
+    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
+        async with serve_stdio(config, mode, stderr) as client:
+            result = await client.call_tool("leaky__leak_keys", {})
+    assert result.structured_content is not None
+    assert len(result.structured_content["by_secret"]) == 2
+    assert_no_leak(dump(result), {"one": one}, "object keys")
+
+
 def provider_tokens() -> dict[str, str]:
     """Freshly generated credentials in their providers' formats."""
     ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
