@@ -7,6 +7,7 @@ events through a named pipe, and clients wait on notifications. Every wait is bo
 from __future__ import annotations
 
 import math
+import socket
 import subprocess
 import sys
 import threading
@@ -18,8 +19,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 import anyio
 import httpx2
 import mcp.types as types
+import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from starlette.types import ASGIApp
 
 from quartermaster.identity import issue_agent_token
 from quartermaster.runtime import load, open_services
@@ -270,3 +273,51 @@ class ListChanges:
                         return value
                 await self._receive.receive()
                 self.seen += 1
+
+
+class _StartedServer(uvicorn.Server):
+    """uvicorn that signals once it listens, so a test waits on an event, not a sleep."""
+
+    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
+        super().__init__(config)
+        self._started = started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._started.set()
+
+
+@contextmanager
+def serve_asgi(app: ASGIApp, *, tls: tuple[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """Run ``app`` with uvicorn in a thread on a free loopback port; yield (base URL, port).
+
+    ``tls`` is (certificate file, key file) to serve HTTPS.
+    """
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it Nagle and delayed ACKs add 40 ms to every exchange.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        http="h11",
+        timeout_graceful_shutdown=1,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
+    started = threading.Event()
+    server = _StartedServer(config, started)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        if not started.wait(timeout=START_TIMEOUT):
+            raise RuntimeError(f"the loopback service did not start within {START_TIMEOUT} s")
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=START_TIMEOUT)
+        sock.close()

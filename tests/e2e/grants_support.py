@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from harness import serve_asgi
 from quartermaster.broker import (
     GrantInvalid,
     GrantKeySet,
@@ -205,16 +205,6 @@ def build_app(state: DeskState) -> ASGIApp:
     return _Guard(Starlette(routes=routes), state)
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
-        super().__init__(config)
-        self._started = started
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self._started.set()
-
-
 @dataclass(frozen=True)
 class RunningDesk:
     """The desk running on loopback: its base URL (ending in /api) and its state."""
@@ -228,31 +218,8 @@ class RunningDesk:
 def serve_desk(*, audience: str = "desk", issuer: str = "quartermaster") -> Iterator[RunningDesk]:
     """Run the desk on a free loopback port for the duration of the block."""
     state = DeskState(audience=audience, issuer=issuer)
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        build_app(state),
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-    )
-    started = threading.Event()
-    server = _Server(config, started)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        if not started.wait(timeout=10):
-            raise RuntimeError("the desk did not start within 10 s")
-        yield RunningDesk(f"http://127.0.0.1:{port}/api", port, state)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(build_app(state)) as (url, port):
+        yield RunningDesk(f"{url}/api", port, state)
 
 
 def closed_port() -> int:

@@ -9,19 +9,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from harness import serve_asgi
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -249,16 +248,6 @@ def build_app(state: ServiceState) -> ASGIApp:
     return _Recorder(Starlette(routes=routes), state)
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
-        super().__init__(config)
-        self._started = started
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self._started.set()
-
-
 @dataclass(frozen=True)
 class Running:
     """A service running on loopback."""
@@ -277,32 +266,5 @@ def serve(
     ``tls`` is (certificate file, key file) to serve HTTPS.
     """
     state = state or ServiceState()
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
-    # and without it Nagle and delayed ACKs add 40 ms to every exchange.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        build_app(state),
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-        ssl_certfile=tls[0] if tls else None,
-        ssl_keyfile=tls[1] if tls else None,
-    )
-    started = threading.Event()
-    server = _Server(config, started)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        if not started.wait(timeout=10):
-            raise RuntimeError("the test service did not start within 10 s")
-        scheme = "https" if tls else "http"
-        yield Running(f"{scheme}://127.0.0.1:{port}", port, state)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(build_app(state), tls=tls) as (url, port):
+        yield Running(url, port, state)
