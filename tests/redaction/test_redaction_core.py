@@ -138,14 +138,16 @@ def test_placeholders_are_left_alone(redactor: Redactor) -> None:
         assert redactor.redact(text) == text, text
 
 
-def test_json_walks_values_and_never_keys(redactor: Redactor) -> None:
+def test_json_walks_values_and_redacts_only_keys_that_hold_a_secret(redactor: Redactor) -> None:
     token = "xoxb-" + "-".join(rand(12, string.digits) for _ in range(2)) + "-" + rand(24)
     password = rand(18)
     value = {"password": password, "nested": [{"msg": f"use {token}"}], token: 1, "n": 3}
     out = redactor.session().json(value)
     assert out["password"].startswith("[REDACTED:password#")
     assert out["nested"][0]["msg"] == "use [REDACTED:slack_token#1]"
-    assert token in out
+    # A secret used as a key is redacted too (same marker: same secret); other keys stay.
+    assert token not in out
+    assert out["[REDACTED:slack_token#1]"] == 1
     assert out["n"] == 3
     json.dumps(out)
 

@@ -120,7 +120,7 @@ class Front:
         self._remember(ctx)
         tools = [route.tool for route in self._proxy.catalog.tools.values()]
         page, cursor = _page(tools, params)
-        return types.ListToolsResult(tools=page, next_cursor=cursor)
+        return types.ListToolsResult(tools=await self._proxy.redacted(page), next_cursor=cursor)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -197,7 +197,9 @@ class Front:
         self._remember(ctx)
         resources = [resource for _, resource in self._proxy.catalog.resources.values()]
         page, cursor = _page(resources, params)
-        return types.ListResourcesResult(resources=page, next_cursor=cursor)
+        return types.ListResourcesResult(
+            resources=await self._proxy.redacted(page), next_cursor=cursor
+        )
 
     async def _list_templates(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -205,7 +207,9 @@ class Front:
         self._remember(ctx)
         templates = [template for _, template in self._proxy.catalog.templates]
         page, cursor = _page(templates, params)
-        return types.ListResourceTemplatesResult(resource_templates=page, next_cursor=cursor)
+        return types.ListResourceTemplatesResult(
+            resource_templates=await self._proxy.redacted(page), next_cursor=cursor
+        )
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
@@ -240,7 +244,7 @@ class Front:
         self._remember(ctx)
         prompts = [route.prompt for route in self._proxy.catalog.prompts.values()]
         page, cursor = _page(prompts, params)
-        return types.ListPromptsResult(prompts=page, next_cursor=cursor)
+        return types.ListPromptsResult(prompts=await self._proxy.redacted(page), next_cursor=cursor)
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams

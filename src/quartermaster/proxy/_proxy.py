@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 import anyio
 import mcp.types as types
 from anyio.abc import TaskStatus
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
@@ -17,6 +19,7 @@ from ..config import is_secret_handle
 from ..httptools import resolve_auth
 from ..identity import Principal, principal_from_access_token
 from ..pipeline import CallContext, CallResult, Pipeline
+from ..redaction import RedactionSession
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
@@ -26,7 +29,7 @@ from ._front import Front
 
 logger = logging.getLogger("quartermaster.proxy")
 
-R = TypeVar("R", bound=types.Result)
+M = TypeVar("M", bound=BaseModel)
 
 HOUSEKEEPING_INTERVAL = 30.0
 """Seconds between reloads of the key rings and sweeps of expired approvals."""
@@ -198,23 +201,42 @@ class Proxy:
     # -- resources and prompts -----------------------------------------------------------------
 
     async def read_resource(self, backend: str, uri: str) -> types.ReadResourceResult:
-        """Read a resource from the downstream that offers it, redacted."""
-        result = await self._downstream(backend).read_resource(uri)
-        return await self._redacted(result)
+        """Read a resource from the downstream that offers it, redacted (errors too)."""
+        session = await self._session()
+        try:
+            result = await self._downstream(backend).read_resource(uri)
+        except MCPError as exc:
+            raise _redacted_error(session, exc) from None
+        return redact_model(session, result)
 
     async def get_prompt(
         self, backend: str, name: str, arguments: Mapping[str, str] | None
     ) -> types.GetPromptResult:
-        """Render a prompt on the downstream that offers it, redacted."""
-        result = await self._downstream(backend).get_prompt(name, arguments)
-        return await self._redacted(result)
-
-    async def _redacted(self, result: R) -> R:
-        session = self.services.redactor.session(await self.services.secrets.for_redaction())
+        """Render a prompt on the downstream that offers it, redacted (errors too)."""
+        session = await self._session()
+        try:
+            result = await self._downstream(backend).get_prompt(name, arguments)
+        except MCPError as exc:
+            raise _redacted_error(session, exc) from None
         return redact_model(session, result)
+
+    async def redacted(self, items: Sequence[M]) -> list[M]:
+        """Listed items (tools, resources, prompts) as agents may see them: downstream
+        descriptions and titles are redacted like results, since a downstream that holds a
+        secret could otherwise show it in its listing."""
+        session = await self._session()
+        return [redact_model(session, item) for item in items]
+
+    async def _session(self) -> RedactionSession:
+        return self.services.redactor.session(await self.services.secrets.for_redaction())
 
     def _downstream(self, backend: str) -> McpDownstream:
         downstream = self.downstreams.get(backend)
         if downstream is None:
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream
+
+
+def _redacted_error(session: RedactionSession, exc: MCPError) -> MCPError:
+    """The downstream's protocol error with its message redacted and its data dropped."""
+    return MCPError(exc.error.code, session.text(exc.error.message))

@@ -307,10 +307,12 @@ class RedactionSession:
         return out
 
     def json(self, value: Any) -> Any:
-        """A copy of a JSON value with string values redacted in place; keys never change.
+        """A copy of a JSON value with its strings redacted in place.
 
         A string under a credential-like key (``password``, ``api_key``...) that looks like
-        key material is replaced whole even when no rule matches it on its own.
+        key material is replaced whole even when no rule matches it on its own. Keys keep
+        their text unless they themselves contain a secret: then they are redacted too, since
+        a downstream could otherwise smuggle a value out as a key.
 
         Raises:
             RedactionFailed: as ``text``.
@@ -326,7 +328,12 @@ class RedactionSession:
                     return self._label(Span(0, len(value), kind, GENERIC, value))
             return redacted
         if isinstance(value, dict):
-            return {k: self._walk(v, k if isinstance(k, str) else None) for k, v in value.items()}
+            return {
+                (self.text(k) if isinstance(k, str) else k): self._walk(
+                    v, k if isinstance(k, str) else None
+                )
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self._walk(v, key) for v in value]
         return value

@@ -121,6 +121,12 @@ async def open_services(
     async with AsyncExitStack() as stack:
         store = await open_store(config.store, base_dir=loaded.base_dir)
         stack.push_async_callback(store.close)
+        # The vault first: a wrong master key is then named as such ("encrypted with master key
+        # X, you gave Y") before anything tries to unwrap a signing key with it.
+        recorder = _LedgerUseRecorder()
+        vault = await Vault.open(
+            store.secrets, master, config.vault, clock=clock, recorder=recorder, environ=env
+        )
         wrapping = derive_wrapping_key(master.reveal())
         retire_after = config.broker.key_retire_after
         grant_keys = KeyRing(
@@ -154,11 +160,7 @@ async def open_services(
                 checkpoint_interval=config.audit.checkpoint_interval,
             )
         )
-        recorder = _LedgerUseRecorder()
         recorder.ledger = ledger
-        vault = await Vault.open(
-            store.secrets, master, config.vault, clock=clock, recorder=recorder, environ=env
-        )
         http: dict[str, HttpToolExecutor] = {}
         if with_http:
             for name, system in config.systems.items():

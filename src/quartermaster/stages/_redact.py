@@ -5,22 +5,53 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import mcp.types as types
+from pydantic import BaseModel
 
 from ..pipeline import CallContext, CallResult, Next
 from ..redaction import RedactionSession, Redactor
 from ._known import SecretsInPlay
 
-M = TypeVar("M", bound=types.Result)
+M = TypeVar("M", bound=BaseModel)
+
+_LITERAL_KEYS = frozenset({"type", "role"})
+_LITERALS = frozenset(
+    {
+        "text", "image", "audio", "resource", "resource_link", "user", "assistant",
+        "object", "string", "array", "number", "integer", "boolean", "null",
+    }
+)  # fmt: skip
+"""MCP content and role tags and JSON Schema types: fixed words that cannot carry a secret,
+kept as they are so that a broad admin rule cannot break the protocol's structure."""
 
 
 def redact_model(session: RedactionSession, model: M) -> M:
-    """``model`` with every string value redacted (text, URIs, structured content, ``_meta``).
+    """``model`` with every string redacted (text, URIs, schemas, structured content, ``_meta``).
 
-    Keys and structure are kept, so the result still validates as the same MCP type.
-    Raises ``RedactionFailed`` (the caller withholds the result) if the redactor fails.
+    Structure is kept, so the result still validates as the same MCP type. Raises
+    ``RedactionFailed`` (the caller withholds the result) if the redactor fails.
     """
     data: Any = model.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return type(model).model_validate(session.json(data))
+    return type(model).model_validate(_keep_literals(data, session.json(data)))
+
+
+def _keep_literals(original: Any, redacted: Any) -> Any:
+    # Keys only change when they held a secret, so items pair up in order.
+    if isinstance(original, dict) and isinstance(redacted, dict):
+        return {
+            new_key: (
+                old_value
+                if old_key in _LITERAL_KEYS
+                and isinstance(old_value, str)
+                and old_value in _LITERALS
+                else _keep_literals(old_value, new_value)
+            )
+            for (old_key, old_value), (new_key, new_value) in zip(
+                original.items(), redacted.items(), strict=True
+            )
+        }
+    if isinstance(original, list) and isinstance(redacted, list):
+        return [_keep_literals(o, r) for o, r in zip(original, redacted, strict=True)]
+    return redacted
 
 
 class Redact:
