@@ -28,7 +28,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from harness import serve_asgi
 from quartermaster.broker import (
     GrantInvalid,
     GrantKeySet,
@@ -217,6 +216,10 @@ class RunningDesk:
 @contextmanager
 def serve_desk(*, audience: str = "desk", issuer: str = "quartermaster") -> Iterator[RunningDesk]:
     """Run the desk on a free loopback port for the duration of the block."""
+    # Imported here: this file also runs as a script (the recording downstream), where the
+    # tests folder and its harness are not importable.
+    from harness import serve_asgi
+
     state = DeskState(audience=audience, issuer=issuer)
     with serve_asgi(build_app(state)) as (url, port):
         yield RunningDesk(f"{url}/api", port, state)
