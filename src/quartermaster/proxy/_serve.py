@@ -33,6 +33,7 @@ from ..identity import (
 )
 from ._approvals_http import approval_routes
 from ._proxy import Proxy
+from ._stdio import serves_without_threads, stdio_transport
 
 logger = logging.getLogger("quartermaster.proxy")
 
@@ -60,8 +61,15 @@ async def serve_stdio(proxy: Proxy) -> None:
         tasks.start_soon(_on_signal, tasks.cancel_scope.cancel)
         await tasks.start(proxy.run)
         server = proxy.front.server
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options(_ALL_CHANGES))
+        options = server.create_initialization_options(_ALL_CHANGES)
+        if serves_without_threads():
+            # A line may carry the largest arguments allowed, JSON-escaped, with room to spare.
+            max_line = 6 * proxy.config.limits.max_argument_bytes + 1_000_000
+            async with stdio_transport(max_line_bytes=max_line) as (read, write):
+                await server.run(read, write, options)
+        else:
+            async with stdio_server() as (read, write):
+                await server.run(read, write, options)
         tasks.cancel_scope.cancel()
 
 
