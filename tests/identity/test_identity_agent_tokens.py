@@ -178,6 +178,50 @@ async def test_retired_key_stops_verifying(agent_ring: KeyRing, clock: ManualClo
         await verifier(agent_ring, clock).verify(token)
 
 
+# One verifier across requests remembers a token's signature, and only that.
+
+
+async def test_a_remembered_token_still_expires(agent_ring: KeyRing, clock: ManualClock) -> None:
+    check = verifier(agent_ring, clock)
+    token = issue(agent_ring, clock, ttl=600)
+    assert (await check.verify(token)).agent == "support-bot"
+    assert (await check.verify(token)).agent == "support-bot"
+    clock.advance(600 + 31)
+    with pytest.raises(TokenExpired):
+        await check.verify(token)
+
+
+async def test_a_remembered_token_stops_when_its_key_retires(
+    agent_ring: KeyRing, clock: ManualClock
+) -> None:
+    check = verifier(agent_ring, clock)
+    token = issue(agent_ring, clock, ttl=3600)
+    await check.verify(token)
+    await agent_ring.rotate()
+    clock.advance(8 * 3600 + 30)
+    await agent_ring.load()
+    with pytest.raises(TokenKeyUnknown):
+        await check.verify(token)
+
+
+async def test_a_token_changed_by_one_character_is_checked_again(
+    agent_ring: KeyRing, clock: ManualClock
+) -> None:
+    check = verifier(agent_ring, clock)
+    token = issue(agent_ring, clock)
+    await check.verify(token)
+    header, payload, signature = token.split(".")
+    flipped = "A" if signature[5] != "A" else "B"
+    forged = f"{header}.{payload}.{signature[:5]}{flipped}{signature[6:]}"
+    with pytest.raises(TokenSignatureInvalid):
+        await check.verify(forged)
+    # Claims changed under the same header and signature do not verify either.
+    other = resign(agent_ring, {**claims_of(token), "tenant": "globex"})
+    swapped = f"{header}.{other.split('.')[1]}.{signature}"
+    with pytest.raises(TokenSignatureInvalid):
+        await check.verify(swapped)
+
+
 def test_constructor_checks(agent_ring: KeyRing, clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="agent_keys"):
         BearerVerifier(

@@ -9,7 +9,14 @@ from typing import Any, Protocol
 from quartermaster._clock import Clock
 
 from ._errors import TokenAlgorithmRefused, TokenKeyUnknown, TokenMalformed
-from ._jose import check_registered, delegation_chain, name_claim, scopes_of, verified_claims
+from ._jose import (
+    SignatureCache,
+    check_registered,
+    delegation_chain,
+    name_claim,
+    scopes_of,
+    verified_claims,
+)
 from ._model import MODES, Mode, Principal, is_valid_name
 
 AGENT_TOKEN_TYPE = "qm-agent+jwt"  # noqa: S105 - a JOSE media type, not a secret
@@ -122,8 +129,12 @@ def verify_agent_token(
     issuer: str,
     now: float,
     leeway: float,
+    signatures: SignatureCache | None = None,
 ) -> Principal:
     """The principal of an agent token whose (unverified) ``header`` was already parsed.
+
+    With ``signatures``, a token whose signature verified before is not checked again
+    (everything else is).
 
     Raises:
         AuthenticationFailed: one subclass per reason.
@@ -134,7 +145,7 @@ def verify_agent_token(
         raise TokenKeyUnknown("the agent token's key is unknown or retired; issue a new token")
     if header.get("alg") != key.alg:
         raise TokenAlgorithmRefused(f"agent tokens are signed with {key.alg} only")
-    claims = verified_claims(token, key.public_key, key.alg)
+    claims = verified_claims(token, key.public_key, key.alg, signatures=signatures)
     expires_at = check_registered(claims, issuer=issuer, audience=issuer, now=now, leeway=leeway)
     mode = claims.get("mode")
     if mode not in MODES:

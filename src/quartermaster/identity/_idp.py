@@ -15,6 +15,7 @@ from quartermaster.config._identity import IdpConfig
 
 from ._errors import JwksUnavailable, TokenAlgorithmRefused, TokenKeyUnknown
 from ._jose import (
+    SignatureCache,
     check_registered,
     claim_at,
     delegation_chain,
@@ -149,9 +150,18 @@ def httpx2_jwks_fetcher(client: httpx2.AsyncClient, *, timeout: float = 5.0) -> 
 
 
 async def verify_idp_token(
-    token: str, header: Mapping[str, Any], config: IdpConfig, source: JwksSource, *, now: float
+    token: str,
+    header: Mapping[str, Any],
+    config: IdpConfig,
+    source: JwksSource,
+    *,
+    now: float,
+    signatures: SignatureCache | None = None,
 ) -> Principal:
     """The principal of an IdP JWT whose (unverified) ``header`` was already parsed.
+
+    With ``signatures``, a token whose signature verified before is not checked again
+    (everything else is).
 
     The algorithm must be in ``config.algorithms`` and equal the key's own (never taken
     from the header alone). Agent, tenant and human come from ``config.claims``; the RFC 8693
@@ -171,7 +181,7 @@ async def verify_idp_token(
         raise TokenKeyUnknown("the identity provider's JWKS has no key with this kid")
     if key.algorithm_name != alg:
         raise TokenAlgorithmRefused(f"this key is pinned to {key.algorithm_name}, not {alg}")
-    claims = verified_claims(token, key.key, alg)
+    claims = verified_claims(token, key.key, alg, signatures=signatures)
     expires_at = check_registered(
         claims, issuer=config.issuer, audience=config.audience, now=now, leeway=config.clock_skew
     )

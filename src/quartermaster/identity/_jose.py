@@ -6,7 +6,9 @@ here because PyJWT's own claim checks read ``datetime.now()`` and cannot take ou
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,13 +46,57 @@ def unverified_header(token: str, max_length: int) -> dict[str, Any]:
         raise TokenMalformed("the bearer token is not a JWT") from None
 
 
-def verified_claims(token: str, key: Any, alg: str) -> dict[str, Any]:
+class SignatureCache:
+    """Tokens whose signature verified, so that a client's next request skips the check.
+
+    A client presents the same bearer token on every request, and checking its signature is
+    the dearest part of authenticating it (about 0.08 ms for Ed25519). The same bytes under
+    the same key and algorithm verify the same way, so a token is remembered by its SHA-256
+    with the key and algorithm that verified it. Only the signature is remembered: the key's
+    being trusted, the expiry, the issuer and the audience are still checked on every
+    request. Holds the ``size`` most recently used tokens; a failed check is not remembered.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        if size < 1:
+            raise ValueError("a SignatureCache holds at least one token")
+        self._size = size
+        self._entries: OrderedDict[bytes, tuple[Any, str, dict[str, Any]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def claims(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        """``verified_claims(token, key, alg)``, from memory when it verified before.
+
+        The returned claims are shared with later callers: read them, do not change them.
+        """
+        digest = hashlib.sha256(token.encode()).digest()
+        entry = self._entries.get(digest)
+        if entry is not None and entry[1] == alg and (entry[0] is key or entry[0] == key):
+            self._entries.move_to_end(digest)
+            return entry[2]
+        claims = verified_claims(token, key, alg)
+        self._entries[digest] = (key, alg, claims)
+        self._entries.move_to_end(digest)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return claims
+
+
+def verified_claims(
+    token: str, key: Any, alg: str, *, signatures: SignatureCache | None = None
+) -> dict[str, Any]:
     """The claims of ``token`` after its signature verified with ``key`` under ``alg`` only.
+
+    With ``signatures``, a token that verified there before is not checked again.
 
     Raises:
         TokenSignatureInvalid: the signature does not verify.
         TokenMalformed: the token or its payload cannot be parsed.
     """
+    if signatures is not None:
+        return signatures.claims(token, key, alg)
     try:
         decoded = _JWS.decode_complete(token, key, algorithms=[alg])
     except jwt.InvalidSignatureError:

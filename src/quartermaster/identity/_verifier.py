@@ -12,7 +12,7 @@ from quartermaster.config._identity import AgentTokensConfig, IdpConfig
 from ._agent_tokens import AGENT_TOKEN_TYPE, TokenKeys, verify_agent_token
 from ._errors import AgentTokensDisabled, AuthenticationFailed, TokenTypeUnknown
 from ._idp import JwksSource, verify_idp_token
-from ._jose import unverified_header
+from ._jose import SignatureCache, unverified_header
 from ._model import Principal
 
 MAX_BEARER_LENGTH = 8192
@@ -26,7 +26,9 @@ class BearerVerifier:
 
     A token whose header ``typ`` is ``qm-agent+jwt`` is an agent token, checked against
     ``agent_keys``; any other JWT goes to the configured identity provider. A grant
-    (``qm-grant+jwt``) is never a bearer credential.
+    (``qm-grant+jwt``) is never a bearer credential. Signatures that verified are
+    remembered (:class:`SignatureCache`): a client's later requests with the same token skip
+    only that check.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class BearerVerifier:
         self._idp = idp
         self._idp_keys = idp_keys
         self._leeway = leeway
+        self._signatures = SignatureCache()
 
     async def verify(self, token: str) -> Principal:
         """The principal ``token`` proves.
@@ -66,13 +69,21 @@ class BearerVerifier:
             if not self._agent_tokens.enabled or self._agent_keys is None:
                 raise AgentTokensDisabled("agent tokens are disabled (identity.agent_tokens)")
             return verify_agent_token(
-                token, header, self._agent_keys, issuer=self._issuer, now=now, leeway=self._leeway
+                token,
+                header,
+                self._agent_keys,
+                issuer=self._issuer,
+                now=now,
+                leeway=self._leeway,
+                signatures=self._signatures,
             )
         if kind == _GRANT_TYPE:
             raise TokenTypeUnknown("a grant is not a bearer credential for Quartermaster")
         if self._idp is None or self._idp_keys is None:
             raise TokenTypeUnknown("not an agent token, and no identity provider is configured")
-        return await verify_idp_token(token, header, self._idp, self._idp_keys, now=now)
+        return await verify_idp_token(
+            token, header, self._idp, self._idp_keys, now=now, signatures=self._signatures
+        )
 
 
 class QuartermasterAccessToken(AccessToken):
