@@ -234,3 +234,61 @@ async def test_a_queued_outcome_alone_is_written_after_the_delay(
         with anyio.fail_after(10):
             await repo.entered.wait()
     assert repo.appends == [["call.intent"], ["call.outcome"]]
+
+
+# Group commit: callers that come while a commit is under way share the next one, and a
+# caller that goes away does not take the others' rows with it.
+
+
+async def test_callers_during_a_write_share_the_next_commit(
+    make_call: CallFactory, hmac_key: bytes, clock: ManualClock
+) -> None:
+    store = MemoryStore()
+    repo = ControlledRepo(store.ledger)
+    repo.gate = anyio.Event()
+    seqs: list[int] = []
+
+    async def call(run_id: str) -> None:
+        seqs.append((await ledger.record_intent(make_call(run_id=run_id), {})).seq)
+
+    ledger = Ledger(repo, hmac_key=hmac_key, clock=clock)  # type: ignore[arg-type]
+    with anyio.fail_after(10):
+        async with ledger, anyio.create_task_group() as tasks:
+            tasks.start_soon(call, "first")
+            await repo.entered.wait()
+            for n in range(9):
+                tasks.start_soon(call, f"follower-{n}")
+            await anyio.wait_all_tasks_blocked()
+            repo.gate.set()
+    assert repo.appends == [["call.intent"], ["call.intent"] * 9]
+    assert sorted(seqs) == list(range(1, 11))
+
+
+async def test_a_caller_cancelled_mid_write_does_not_stop_the_batch(
+    make_call: CallFactory, hmac_key: bytes, clock: ManualClock
+) -> None:
+    store = MemoryStore()
+    repo = ControlledRepo(store.ledger)
+    ledger = Ledger(repo, hmac_key=hmac_key, clock=clock, outcome_delay=30.0)  # type: ignore[arg-type]
+    with anyio.fail_after(10):
+        async with ledger:
+            first = await ledger.record_intent(make_call(run_id="r1"), {})
+            repo.appends.clear()
+            repo.entered = anyio.Event()
+            repo.gate = anyio.Event()
+            # The outcome waits for the next commit, which the next call's intent makes.
+            await ledger.settle_soon(first, CallOutcome("ok", 2.0))
+            await anyio.wait_all_tasks_blocked()
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(ledger.record_intent, make_call(run_id="r2"), {})
+                    await repo.entered.wait()
+                    scope.cancel()  # the caller goes away mid-write
+                    repo.gate.set()
+            assert scope.cancelled_caught
+    assert repo.appends == [["call.outcome", "call.intent"]]
+    assert [e.kind for e in await store.ledger.read()] == [
+        "call.intent",
+        "call.outcome",
+        "call.intent",
+    ]

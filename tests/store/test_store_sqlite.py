@@ -182,3 +182,26 @@ async def test_concurrent_reads_and_a_second_close(tmp_path: Path) -> None:
     assert sorted(seen) == list(range(1, 51))
     with pytest.raises(StoreUnavailable):
         await store.ledger.read()
+
+
+async def test_a_caller_that_stops_waiting_is_not_held_and_the_next_write_runs_after(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "qm.db"
+    store = await SQLiteStore.open(path, busy_timeout_ms=20_000)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        with anyio.fail_after(15):
+            other.execute("BEGIN IMMEDIATE")  # the write lock is taken: our append must wait
+            with anyio.move_on_after(0.3) as waited:
+                await store.ledger.append([("first", b"{}")], chain, 1.0)
+            # The caller stopped waiting, long before the 20 s busy timeout.
+            assert waited.cancelled_caught
+            other.execute("ROLLBACK")
+            (second,) = await store.ledger.append([("second", b"{}")], chain, 2.0)
+        # The abandoned append still ran, whole and first: this one chains after it.
+        assert second.seq == 2
+        assert [e.kind for e in await store.ledger.read()] == ["first", "second"]
+    finally:
+        other.close()
+        await store.close()

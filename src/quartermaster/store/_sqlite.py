@@ -9,15 +9,20 @@ All writes go through one connection, serialised by a lock (SQLite has one write
 ``BEGIN IMMEDIATE`` takes the file's write lock up front, so another process waits up to the
 busy timeout instead of failing half-way). Reads use a few other connections (WAL lets
 readers run side by side, and beside the writer) and see committed data only. The
-connections are plain ``sqlite3`` ones driven from worker threads, each by one job at a time;
-a ledger append runs its whole transaction (head read, inserts, commit) as one job, so a
-batch costs one hand-off to a thread, not one per statement.
+connections are plain ``sqlite3`` ones driven from threads, each by one job at a time; a
+ledger append runs its whole transaction (head read, inserts, commit) as one job, so a batch
+costs one hand-off to a thread, not one per statement. The writer has a thread of its own
+(``_WriterThread``): every tool call waits for one ledger append, and anyio's shared worker
+threads cost two more trips through the event loop per job than a plain hand-off does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import queue
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from functools import partial
@@ -143,13 +148,71 @@ class _SqliteTx:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
 
 
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    # Runs on the event loop; a caller that stopped waiting has cancelled the future.
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class _WriterThread:
+    """The one thread that runs jobs on the writer connection, in the order they came."""
+
+    def __init__(self, path: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"quartermaster-store-writer {path}", daemon=True
+        )
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, work = job
+            result, error = None, None
+            try:
+                result = work()
+            except BaseException as exc:  # handed to the caller, whatever it is
+                error = exc
+            # A loop that has closed has no caller left to tell.
+            with suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+    async def run(self, work: Callable[[], T], *, abandon_on_cancel: bool) -> T:
+        """Run ``work`` on the thread and wait for it.
+
+        A cancelled caller stops waiting only with ``abandon_on_cancel`` (the job still runs
+        to its end, before any later job); otherwise it waits for the job first.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, work))
+        if abandon_on_cancel:
+            return await future
+        with anyio.CancelScope(shield=True):
+            result = await future
+        return result
+
+    async def stop(self) -> None:
+        """Let the jobs already given finish, then end the thread."""
+        self._jobs.put(None)
+        await anyio.to_thread.run_sync(self._thread.join)
+
+
 class _SqliteBackend:
     def __init__(
         self, writer: sqlite3.Connection, readers: list[sqlite3.Connection], path: str
     ) -> None:
         self.writer = writer
         self.path = path
-        self._lock = anyio.Lock()
+        # Uncontended, the lock costs no trip through the event loop.
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._writer_thread = _WriterThread(path)
         self._readers = readers
         self._idle_readers = list(readers)
         self._reader_slots = anyio.Semaphore(len(readers))
@@ -159,12 +222,16 @@ class _SqliteBackend:
         if self._closed:
             raise StoreUnavailable(f"the store on {self.path} is closed")
 
-    async def on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on the writer in a worker thread; the caller holds the write lock."""
+    async def on_writer(
+        self, work: Callable[[sqlite3.Connection], T], *, abandon_on_cancel: bool = False
+    ) -> T:
+        """Run ``work`` on the writer's thread; the caller holds the write lock."""
         self._check_open()
-        # Not abandoned on cancellation: the caller waits for the thread, so the lock is
-        # never released while the connection is still in use.
-        return await anyio.to_thread.run_sync(_job, self.path, self.writer, work)
+        # By default not abandoned on cancellation: the caller waits for the thread, so a
+        # transaction spanning several jobs is never left to the next writer half-done.
+        return await self._writer_thread.run(
+            partial(_job, self.path, self.writer, work), abandon_on_cancel=abandon_on_cancel
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
@@ -176,13 +243,19 @@ class _SqliteBackend:
             except BaseException:
                 # Leave the shared connection clean for the next writer, even when cancelled.
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(_rollback, self.writer)
+                    await self._writer_thread.run(
+                        partial(_rollback, self.writer), abandon_on_cancel=False
+                    )
                 raise
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` inside one ``BEGIN IMMEDIATE`` … ``COMMIT``, as one thread job."""
+        """Run ``work`` inside one ``BEGIN IMMEDIATE`` … ``COMMIT``, as one thread job.
+
+        A cancelled caller stops waiting at once (a hung disk must not hang it): the whole
+        transaction is one job, so the next writer's job runs after it, never inside it.
+        """
         async with self._lock:
-            return await self.on_writer(partial(_in_transaction, work))
+            return await self.on_writer(partial(_in_transaction, work), abandon_on_cancel=True)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         self._check_open()
@@ -211,7 +284,9 @@ class _SqliteBackend:
             for _ in self._readers:
                 await self._reader_slots.acquire()
             async with self._lock:
-                for conn in (*self._readers, self.writer):
+                await self._writer_thread.run(self.writer.close, abandon_on_cancel=False)
+                await self._writer_thread.stop()
+                for conn in self._readers:
                     await anyio.to_thread.run_sync(conn.close)
             for _ in self._readers:
                 self._reader_slots.release()
