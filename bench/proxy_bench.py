@@ -36,6 +36,7 @@ import math
 import os
 import platform
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,9 @@ QUARTERMASTER = str(Path(sys.executable).parent / "quartermaster")
 TARGET_RATIO = 1.2
 START_TIMEOUT = 30.0
 ROUND_TIMEOUT = 120.0
+RAM_DISK = Path("/dev/shm")
+"""Where the (RAM) paths keep their store, if this machine has it."""
+HAS_RAM_DISK = RAM_DISK.is_dir()
 ROUNDS = 10
 ARGUMENTS = {"text": "the quick brown fox jumps over the lazy dog"}
 
@@ -81,14 +85,17 @@ class QuartermasterSetup:
     headers: dict[str, str]
 
 
-async def quartermaster_setup(directory: Path, *, http: bool) -> QuartermasterSetup:
+async def quartermaster_setup(
+    directory: Path, *, http: bool, store_dir: Path | None = None
+) -> QuartermasterSetup:
     """Prepare one Quartermaster in ``directory``: its tools.yaml, environment and client headers.
 
     The echo server, a policy rule permitting its tool (policy denies by default), a throwaway
     vault master key in the environment and, for HTTP, an agent token for the clients.
     Everything else is left at its default, as a new user would run it (the store and audit
     ledger, for one, are a SQLite file in ``directory``). Whatever a later stage needs for the
-    echo tool to go through is added here, in this one place.
+    echo tool to go through is added here, in this one place. ``store_dir`` puts the store
+    elsewhere (on a RAM disk, to measure what the durable commit costs).
     """
     config: dict[str, Any] = {
         "version": 1,
@@ -97,6 +104,8 @@ async def quartermaster_setup(directory: Path, *, http: bool) -> QuartermasterSe
         },
         "policy": {"rules": [{"id": "bench-echo", "effect": "permit", "tool": "echo__echo"}]},
     }
+    if store_dir is not None:
+        config["store"] = {"url": f"sqlite:///{store_dir / 'quartermaster.db'}"}
     path = directory / "tools.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     master_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -384,16 +393,33 @@ def table(
 
 async def run(calls: int, clients: int, warmup: int, source: Path | None) -> dict[str, Any]:
     """Start every path, measure, and return the figures."""
+    ram_dirs: list[Path] = []
+    try:
+        return await _run(calls, clients, warmup, source, ram_dirs)
+    finally:
+        for directory in ram_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _run(
+    calls: int, clients: int, warmup: int, source: Path | None, ram_dirs: list[Path]
+) -> dict[str, Any]:
     python = sys.executable
     echo = [python, str(ECHO_SERVER)]
     floor = [python, str(FLOOR_PROXY)]
     with tempfile.TemporaryDirectory(prefix="qm-bench-") as scratch:
 
-        async def quartermaster(name: str, *, http: bool) -> tuple[list[str], QuartermasterSetup]:
+        async def quartermaster(
+            name: str, *, http: bool, in_ram: bool = False
+        ) -> tuple[list[str], QuartermasterSetup]:
             # One directory (config, store, ledger) per Quartermaster process, as in real use.
             directory = Path(scratch) / name
             directory.mkdir()
-            setup = await quartermaster_setup(directory, http=http)
+            store_dir = None
+            if in_ram:
+                store_dir = Path(tempfile.mkdtemp(prefix=f"qm-bench-{name}-", dir=RAM_DISK))
+                ram_dirs.append(store_dir)
+            setup = await quartermaster_setup(directory, http=http, store_dir=store_dir)
             if source is None:
                 return [QUARTERMASTER, "serve", "--config", str(setup.config)], setup
             # Another source tree: its package goes first on the path.
@@ -423,6 +449,33 @@ async def run(calls: int, clients: int, warmup: int, source: Path | None) -> dic
             command, setup = await quartermaster("stdio-auto", http=False)
             qm_stdio_auto = stdio(command, setup.env)
             qm = "quartermaster"
+            # The same pipeline with its store on a RAM disk, where a commit's fsync costs
+            # nothing: the difference to the rows above is what durability costs on this disk.
+            in_ram: list[Route] = []
+            if HAS_RAM_DISK:
+                command, setup = await quartermaster("stdio-ram", http=False, in_ram=True)
+                in_ram.append(
+                    Route(
+                        "quartermaster stdio (RAM)",
+                        qm,
+                        "stdio",
+                        "legacy",
+                        stdio(command, setup.env),
+                    )
+                )
+                command, setup = await quartermaster("http-ram", http=True, in_ram=True)
+                ram_url = await stack.enter_async_context(
+                    http_server([*command, "--transport", "http", "--port", "0"], setup.env)
+                )
+                in_ram.append(
+                    Route(
+                        "quartermaster http (RAM)",
+                        qm,
+                        "http",
+                        "legacy",
+                        http(ram_url, setup.headers),
+                    )
+                )
             main = [
                 Route("direct stdio", "direct", "stdio", "legacy", stdio(echo)),
                 Route("floor stdio", "floor", "stdio", "legacy", stdio(floor)),
@@ -436,7 +489,7 @@ async def run(calls: int, clients: int, warmup: int, source: Path | None) -> dic
                 Route("floor http (auto)", "floor", "http", "auto", http(floor_url)),
                 Route("quartermaster http (auto)", qm, "http", "auto", qm_http),
             ]
-            for route in main + auto:
+            for route in main + auto + in_ram:
                 route.session = await open_session(stack, route)
             workers: dict[str, list[Client]] = {}
             for route in main:
@@ -447,11 +500,11 @@ async def run(calls: int, clients: int, warmup: int, source: Path | None) -> dic
                         await open_session(stack, route) for _ in range(clients - 1)
                     ]
             print(f"{calls} sequential calls per path ...", file=sys.stderr, flush=True)
-            await measure_sequential(main + auto, calls, warmup)
+            await measure_sequential(main + auto + in_ram, calls, warmup)
             print(f"{calls} calls per path over {clients} clients ...", file=sys.stderr, flush=True)
             await warm_up(main, workers, warmup)
             await measure_concurrent(main, workers, calls)
-    return {route.name: figures(route) for route in main + auto}
+    return {route.name: figures(route) for route in main + auto + in_ram}
 
 
 def revision() -> str:
