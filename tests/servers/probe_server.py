@@ -46,6 +46,15 @@ class RequireHeader:
         await self.app(scope, receive, send)
 
 
+_WIRE = os.dup(1)
+"""The client's end of stdout, kept before the SDK's transport points fd 1 at stderr."""
+
+
+def write_to_wire(line: bytes) -> None:
+    """Put raw bytes on the protocol stream (one write: a short line is never torn)."""
+    os.write(_WIRE, line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tools", type=int, default=0, help="extra numbered tools to offer")
@@ -164,14 +173,12 @@ def main() -> None:
             os._exit(3)
         if name == "garbage":
             # Bytes that are not JSON-RPC, then a normal answer: the session must survive.
-            sys.stdout.buffer.write(b"this is not json\n")
-            sys.stdout.buffer.flush()
+            write_to_wire(b"this is not json\n")
             return types.CallToolResult(content=[types.TextContent(text="after garbage")])
         if name == "malformed":
             # A response for this request whose result is not a CallToolResult.
             bogus = {"jsonrpc": "2.0", "id": ctx.request_id, "result": {"content": "not a list"}}
-            sys.stdout.buffer.write(json.dumps(bogus).encode() + b"\n")
-            sys.stdout.buffer.flush()
+            write_to_wire(json.dumps(bogus).encode() + b"\n")
             await anyio.sleep_forever()
         if name == "hang":
             report("hanging")

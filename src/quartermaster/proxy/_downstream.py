@@ -312,7 +312,19 @@ class McpDownstream:
             self._lost.set()
             raise DownstreamUnavailable(self.name, f"cannot reach it ({_describe(exc)})") from exc
         except ValidationError as exc:
-            raise DownstreamProtocolError(self.name, f"sent a malformed answer to {what}") from exc
+            raise DownstreamProtocolError(
+                self.name, f"sent a malformed answer to {what} ({_fields(exc)})"
+            ) from exc
+
+
+def _fields(error: ValidationError, most: int = 3) -> str:
+    # Where and what, never the input: a downstream's malformed answer may hold a secret.
+    found = [
+        f"{'.'.join(str(part) for part in e['loc']) or 'result'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    ]
+    more = f"; and {len(found) - most} more" if len(found) > most else ""
+    return "; ".join(found[:most]) + more
 
 
 async def _paged(list_page: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
