@@ -37,6 +37,20 @@ STDIO_IDENTITY = """identity:
 START_TIMEOUT = 30.0
 
 
+def initialize_request(protocol_version: str = "2025-11-25") -> dict[str, Any]:
+    """A raw JSON-RPC ``initialize`` request (id 1), for tests that speak the wire directly."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": protocol_version,
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+
+
 def probe_command(*args: str) -> str:
     """The YAML flow sequence that starts the probe server with ``args``."""
     quoted = ", ".join(f'"{a}"' for a in [str(PROBE), *args])

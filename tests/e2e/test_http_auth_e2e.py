@@ -31,6 +31,7 @@ from harness import (
     QUARTERMASTER,
     http_client,
     http_server,
+    initialize_request,
     issue_token,
     stdio_client,
 )
@@ -45,16 +46,7 @@ policy:
   rules:
     - {id: keeper, effect: permit, tool: "keeper__*", risk: [read, write]}
 """
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"},
-    },
-}
+INITIALIZE = initialize_request("2025-06-18")
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 

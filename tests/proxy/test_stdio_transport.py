@@ -16,19 +16,10 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from harness import QUARTERMASTER, START_TIMEOUT, probe_command
+from harness import QUARTERMASTER, START_TIMEOUT, initialize_request, probe_command
 from quartermaster.proxy._stdio import watchable
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "wire-test", "version": "1"},
-    },
-}
+INITIALIZE = initialize_request()
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 

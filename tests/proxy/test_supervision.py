@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import QUARTERMASTER, START_TIMEOUT, PipeReader, http_server, probe_command
+from harness import (
+    QUARTERMASTER,
+    START_TIMEOUT,
+    PipeReader,
+    http_server,
+    initialize_request,
+    probe_command,
+)
 
 
 def config_with_probe(signal_pipe: Path) -> str:
@@ -75,16 +82,7 @@ def test_arguments_that_are_not_an_object_are_refused(write_config: Callable[[st
         """
     )
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        },
+        initialize_request(),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {
             "jsonrpc": "2.0",
