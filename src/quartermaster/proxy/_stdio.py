@@ -85,6 +85,7 @@ def _claimed(fd: int, mode: int) -> Iterator[BinaryIO]:
         finally:
             os.dup2(private, fd)
             os.set_blocking(fd, True)  # the loop made the wire non-blocking
+            wire.close()  # already closed with its transport, unless that never started
     finally:
         os.close(private)
 
@@ -98,22 +99,25 @@ async def _pipe_streams(
     read_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader, loop=loop), wire_in
     )
-    write_transport, write_protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, wire_out
-    )
-    writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
-    inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](0)
     try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_read_lines, reader, inbound_send, max_line_bytes)
-            tasks.start_soon(_write_lines, writer, outbound_receive)
-            yield inbound, outbound
-            # The server has finished: stop reading; the writer ends when its stream closes.
-            tasks.cancel_scope.cancel()
+        write_transport, write_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, wire_out
+        )
+        try:
+            writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+            inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+            outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](0)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(_read_lines, reader, inbound_send, max_line_bytes)
+                tasks.start_soon(_write_lines, writer, outbound_receive)
+                yield inbound, outbound
+                # The server has finished: stop both tasks. What it sent is already in the
+                # pipe transport's buffer, which close() still flushes.
+                tasks.cancel_scope.cancel()
+        finally:
+            write_transport.close()
     finally:
         read_transport.close()
-        write_transport.close()
 
 
 async def _read_lines(

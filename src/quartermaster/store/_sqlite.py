@@ -242,10 +242,9 @@ class _SqliteBackend:
                 await self.on_writer(lambda c: c.execute("COMMIT"))
             except BaseException:
                 # Leave the shared connection clean for the next writer, even when cancelled.
-                with anyio.CancelScope(shield=True):
-                    await self._writer_thread.run(
-                        partial(_rollback, self.writer), abandon_on_cancel=False
-                    )
+                await self._writer_thread.run(
+                    partial(_rollback, self.writer), abandon_on_cancel=False
+                )
                 raise
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
