@@ -29,7 +29,16 @@ from quartermaster.config._redaction import RedactionConfig
 from quartermaster.redaction import Redactor
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpora" / "redaction-dev.jsonl"
+# The corpus sits in ../shared/corpora next to the repository, or next to the directory of
+# worktrees (wt/NAME) a checkout may live in.
+CORPUS = next(
+    (
+        d / "shared" / "corpora" / "redaction-dev.jsonl"
+        for d in ROOT.parents
+        if (d / "shared" / "corpora" / "redaction-dev.jsonl").exists()
+    ),
+    ROOT.parent / "shared" / "corpora" / "redaction-dev.jsonl",
+)
 RESULTS = ROOT / "bench" / "results"
 DOC = 16 * 1024
 

@@ -306,6 +306,29 @@ class RedactionSession:
             out = self.render(out, again)
         return out
 
+    def texts(self, parts: Sequence[str], *, before: str = "", after: str = "") -> list[str]:
+        """Adjacent strings (the text items of one result, the progress messages of one call)
+        redacted as one text, each returned on its own.
+
+        A secret cut across two parts is found whole and replaced in both; each part is then
+        redacted alone as well, so joining never hides what a part holds by itself.
+        ``before`` (text already passed on) and ``after`` (text not yet passed on) are
+        scanned as context and not returned.
+
+        Raises:
+            RedactionFailed: as ``text``.
+        """
+        joined = before + "".join(parts) + after
+        spans = self.spans(joined) if len(joined) > max((len(p) for p in parts), default=0) else []
+        out: list[str] = []
+        pos = len(before)
+        for part in parts:
+            end = pos + len(part)
+            inside = [s for s in spans if s.start < end and s.end > pos]
+            out.append(self.text(self.render(joined, inside, pos, end) if inside else part))
+            pos = end
+        return out
+
     def json(self, value: Any) -> Any:
         """A copy of a JSON value with its strings redacted in place.
 
