@@ -509,8 +509,8 @@ def _bare_check(m: re.Match[str]) -> bool:
     if not words or any(w in _DENY or w in _BARE_DENY for w in words):
         return False
     value = m.group("s")
-    if _HEXISH.match(value) or is_placeholder(value):
-        return False
+    if _HEXISH.match(value) or is_placeholder(value) or value.startswith("H4sI"):
+        return False  # digests, placeholders and gzip streams in base64 are data
     if not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
         return False
     return looks_random(value, min_len=16, min_entropy=3.6)
