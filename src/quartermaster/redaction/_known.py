@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import html
 import json
 import re
@@ -228,6 +229,7 @@ class _KnownSet:
         # shorter text cannot hold any of them.
         self._shortest = min(len(v) for v in values)
         self._needles: dict[str, list[tuple[int, int]]] | None = None
+        self._sorted: list[str] | None = None
         self._automaton: Any = None
         self._re: re.Pattern[str] | None = None
         if search != _FIND:
@@ -269,6 +271,19 @@ class _KnownSet:
                 while pos >= 0:
                     yield pos, form
                     pos = text.find(form, pos + 1)
+
+    def ends_with_start(self, text: str, min_len: int, reach: int) -> bool:
+        """Whether ``text`` ends with the first ``min_len`` or more characters of a form."""
+        needles = self._needles if self._needles is not None else self._compile()
+        if self._sorted is None:
+            self._sorted = sorted(needles)
+        ordered = self._sorted
+        for start in range(max(0, len(text) - reach), len(text) - min_len + 1):
+            tail = text[start:]
+            index = bisect.bisect_left(ordered, tail)
+            if index < len(ordered) and ordered[index].startswith(tail):
+                return True
+        return False
 
     def find(self, text: str, offset: int) -> list[KnownHit]:
         if len(text) < self._shortest:
@@ -353,6 +368,12 @@ class KnownValues:
                 if inner:
                     hits.append(KnownHit(start, end, inner[0].value))
         return hits
+
+    def ends_with_start(self, text: str, *, min_len: int = 4, reach: int = 512) -> bool:
+        """Whether ``text`` ends with the beginning of a value in one of its forms (at least
+        ``min_len`` characters of it, within the last ``reach``): the rest may follow in the
+        next message of a stream."""
+        return any(part.ends_with_start(text, min_len, reach) for part in self._parts)
 
     def _find(self, text: str) -> list[KnownHit]:
         hits: list[KnownHit] = []

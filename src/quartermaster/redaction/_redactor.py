@@ -268,6 +268,11 @@ class RedactionSession:
         self._counts[span.kind] = self._counts.get(span.kind, 0) + 1
         return f"[REDACTED:{span.kind}#{number}]"
 
+    def ends_open(self, text: str) -> bool:
+        """Whether ``text`` ends with the beginning of a known value (in any form), so that
+        what follows it in a stream may complete one."""
+        return self._known is not None and self._known.ends_with_start(text)
+
     def spans(self, text: str) -> list[Span]:
         """The spans that ``text`` would have replaced (no counting, no numbering)."""
         return self._redactor.find(text, self._known)

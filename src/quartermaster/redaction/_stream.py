@@ -83,7 +83,8 @@ class MessageStream:
     """Redacts messages that arrive one at a time, as if they were one text, keeping each whole.
 
     ``feed(message)`` returns the messages (redacted, in order) that can now be passed on:
-    a message is held while its last token may continue in the next message, while a secret
+    a message is held while its last token may continue in the next message, while it ends
+    with the beginning of a known value (which may hold spaces or quotes), while a secret
     found in the joined text runs across its end, or while a PEM block it opens is unfinished,
     but never once more than ``window`` characters are held. ``flush()`` returns the rest.
     The ``context`` characters passed on last are rescanned with what follows them.
@@ -125,7 +126,12 @@ class MessageStream:
             crossed = any(s.start < before + end < s.end for s in spans)
             # The last token of this message ends here, or somewhere in what followed it.
             closed = _BREAK.search(joined, max(0, end - 1)) is not None
-            if closed and not crossed and _last_open_pem(joined[:end], 0) is None:
+            if (
+                closed
+                and not crossed
+                and _last_open_pem(joined[:end], 0) is None
+                and not self._session.ends_open(self._before + joined[:end])
+            ):
                 count = index + 1
         return count
 
