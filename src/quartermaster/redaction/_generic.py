@@ -411,6 +411,7 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
         _url_check,
         max_len=420,
         hs=r"://[^\s:/?#@]{0,128}:[^\s/?#@]{1,256}@",
+        back=34,  # a scheme of up to 31 characters, then "://"
     ),
     Rule(
         "jdbc_password",
@@ -465,6 +466,7 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
         hs=r"(?i)(?:sess|sid|auth|jwt|login|remember|token|connect)[\w.\-]{0,40}=[^;\s\"',]{12}",
         lead=r"(?i)sess|sid|auth|jwt|login|remember|token|connect",
         lead_back=64,
+        back=8,
     ),
     Rule(
         "xml_secret",
@@ -518,6 +520,8 @@ def _bare_check(m: re.Match[str]) -> bool:
 
 _HEXISH = re.compile(r"^[0-9a-fA-F\-]+$")
 
+# A keyword starts at most this far before the end of the anchor found in it ("api-key").
+_KW_BACK = 12
 _PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
 GENERIC_RULES: tuple[Rule, ...] = (
     Rule(
@@ -525,12 +529,17 @@ GENERIC_RULES: tuple[Rule, ...] = (
         # Unquoted names only (JSON keys are quoted): "name 'value'", "name: value",
         # "name := value", as in configs, logs and code.
         r"(?:(?<=[\s,;({\[])|^)(?P<k>[A-Za-z][A-Za-z0-9_]{2,40})"
-        r"(?:[ \t]+(?P<q>[\"'`])|[ \t]*:=?[ \t]*(?P<q2>[\"'`]?))"
+        r"(?:[ \t]{1,16}(?P<q>[\"'`])|[ \t]{0,16}:=?[ \t]{0,16}(?P<q2>[\"'`]?))"
         r"(?P<s>" + _BARE_VALUE + r"{16,200})(?!" + _BARE_VALUE + r")",
         (),
         GENERIC,
         _bare_check,
-        max_len=260,
+        max_len=300,
+        # The separator and the start of the value, which every match holds; the name is at
+        # most 57 characters before it.
+        near=r"[:\"'`]=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
+        near_start=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}[ \t]{0,16}\Z",
+        back=64,
         hs=r"(?:^|[\s,;({\[])[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]+[\"'`]|[ \t]*:=?[ \t]*[\"'`]?)"
         + _BARE_VALUE
         + r"{16}",
@@ -556,6 +565,7 @@ GENERIC_RULES: tuple[Rule, ...] = (
         max_len=2100,
         hs=_assignment(_PASS_KW)[1],
         lead="(?i)" + _PASS_KW,
+        back=_KW_BACK,
     ),
     Rule(
         "generic_secret",
@@ -566,5 +576,6 @@ GENERIC_RULES: tuple[Rule, ...] = (
         max_len=2100,
         hs=_assignment(_KW)[1],
         lead="(?i)" + _KW,
+        back=_KW_BACK,
     ),
 )

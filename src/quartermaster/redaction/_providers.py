@@ -290,6 +290,8 @@ def provider_rules() -> tuple[Rule, ...]:
         anchors = entry[2] if len(entry) == 3 else _anchors(regex)
         if not anchors:
             raise ValueError(f"provider rule {kind} has no anchor")
+        # A derived anchor is the token's literal prefix: a match starts right before its end.
+        back = len(anchors[0]) if len(entry) == 2 else None
         rules.append(
             Rule(
                 kind,
@@ -298,6 +300,7 @@ def provider_rules() -> tuple[Rule, ...]:
                 PROVIDER,
                 _not_placeholder,
                 max_len=400,
+                back=back,
             )
         )
     return tuple(rules)

@@ -141,10 +141,12 @@ class Redactor:
                 )
         rules = self.rules
         seen = 0
-        for index, windows in self._engine.candidates(text).items():
+        engine = self._engine
+        for index, windows in engine.candidates(text).items():
             rule = rules[index]
+            starts = index in engine.starts
             for lo, hi in windows:
-                for m in _matches(rule, text, lo, hi):
+                for m in _matches(rule, text, lo, hi, starts=starts):
                     seen += 1
                     if seen % _CHECK_EVERY == 0:
                         self._over(deadline)
@@ -161,9 +163,22 @@ class Redactor:
         return _repeats(text, spans)
 
 
-def _matches(rule: Rule, text: str, lo: int, hi: int) -> Iterator[re.Match[str]]:
-    """Matches of ``rule`` starting in ``[lo, hi)``; with a ``lead``, tried only at its hits."""
+def _matches(
+    rule: Rule, text: str, lo: int, hi: int, *, starts: bool = False
+) -> Iterator[re.Match[str]]:
+    """Matches of ``rule`` in ``[lo, hi)``; with a ``lead``, tried only at its hits; with
+    ``starts``, matches starting in ``[lo, hi)``, tried at each position."""
     lead = rule.lead_compiled
+    if starts:
+        pattern, size, pos = rule.compiled, len(text), lo
+        while pos < hi:
+            m = pattern.match(text, pos, min(size, pos + rule.max_len))
+            if m is None:
+                pos += 1
+                continue
+            yield m
+            pos = max(m.end(), pos + 1)
+        return
     if lead is None:
         yield from rule.compiled.finditer(text, lo, hi)
         return

@@ -27,6 +27,12 @@ class Rule:
     ``max_len`` bounds a match, so a hit can be confirmed in a window instead of the whole text.
     ``hs`` is a simpler pattern for hyperscan when ``regex`` is costly there; every match of
     ``regex`` must contain a match of ``hs``. ``check`` vets a match (entropy, placeholders).
+    ``back`` bounds how far before the end of an anchor (or the start of a ``near`` hit) a
+    match can start, so the fallback engine confirms a narrow window (``None``: ``max_len``).
+    ``near`` is a cheap regex every match contains, for rules without anchors: the fallback
+    engine searches it instead of running the whole rule over the whole text, and tries the
+    rule where ``near_start`` (searched in the ``back`` characters before a hit, ending at
+    it: anchor it with a backslash-Z) starts.
     """
 
     kind: str
@@ -38,12 +44,20 @@ class Rule:
     hs: str | None = None
     lead: str | None = None
     lead_back: int = 100
+    back: int | None = None
+    near: str | None = None
+    near_start: str | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     lead_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    near_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    near_start_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", re.compile(self.regex))
         object.__setattr__(self, "lead_compiled", re.compile(self.lead) if self.lead else None)
+        object.__setattr__(self, "near_compiled", re.compile(self.near) if self.near else None)
+        start = re.compile(self.near_start) if self.near_start else None
+        object.__setattr__(self, "near_start_compiled", start)
 
 
 def entropy(value: str) -> float:
