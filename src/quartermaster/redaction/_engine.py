@@ -226,13 +226,13 @@ class FallbackEngine:
                 continue
             back = rule.back or rule.max_len
             # A match starts where ``near_start`` (which must end at the hit) starts.
-            found = [
+            begins = [
                 before.start()
                 for m in near.finditer(text)
                 if (before := start.search(text, max(0, m.start() - back), m.start()))
             ]
-            if found:
-                out[index] = _merge([(p, p + 1) for p in found])
+            if begins:
+                out[index] = _merge([(b, b + 1) for b in begins])
         for index in self._whole:
             out[index] = [(0, size)]
         return out
