@@ -232,7 +232,8 @@ class FallbackEngine:
                 if (before := start.search(text, max(0, m.start() - back), m.start()))
             ]
             if begins:
-                out[index] = _merge([(b, b + 1) for b in begins])
+                # Room for the rule's lead (which starts there) to match in the window.
+                out[index] = _merge([(b, b + back) for b in begins])
         for index in self._whole:
             out[index] = [(0, size)]
         return out
