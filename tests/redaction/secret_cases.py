@@ -47,8 +47,28 @@ def _split(items: list[str]) -> tuple[list[str], list[str]]:
     return shuffled[cut:], shuffled[:cut]
 
 
-_SYLLABLES = ["zor", "bly", "qua", "ntix", "vel", "dra", "mo", "kin", "ster", "flo", "gri",
-              "pax", "lum", "ora", "tek", "nex", "vim", "cor", "sol", "yar", "bex", "tru"]  # fmt: skip
+_SYLLABLES = [
+    "zor",
+    "bly",
+    "qua",
+    "ntix",
+    "vel",
+    "dra",
+    "mo",
+    "kin",
+    "ster",
+    "flo",
+    "gri",
+    "pax",
+    "lum",
+    "ora",
+    "tek",
+    "nex",
+    "vim",
+    "cor",
+    "sol",
+    "yar",
+]
 
 
 def _vendor(rng: random.Random) -> str:
@@ -93,9 +113,32 @@ FORMATS_DEV, FORMATS_HELD = _split([f.vendor for f in FORMATS])
 
 # Key names: a qualifier and a credential head, in several spellings. The heads a redactor
 # knows by name are one family; the held-out third of qualifiers and heads are unseen.
-QUALIFIERS = ["access", "api", "client", "signing", "master", "refresh", "deploy", "webhook",
-              "service", "admin", "bot", "root", "db", "license", "integration", "app",
-              "upload", "billing", "relay", "sync", "partner", "mobile", "ingest", "crm"]  # fmt: skip
+QUALIFIERS = [
+    "access",
+    "api",
+    "client",
+    "signing",
+    "master",
+    "refresh",
+    "deploy",
+    "webhook",
+    "service",
+    "admin",
+    "bot",
+    "root",
+    "db",
+    "license",
+    "integration",
+    "app",
+    "upload",
+    "billing",
+    "relay",
+    "sync",
+    "partner",
+    "mobile",
+    "ingest",
+    "crm",
+]
 HEADS = ["key", "token", "secret", "password", "passphrase", "credential", "auth", "pat",
          "apikey", "pwd", "hmac", "seed", "pin", "otp", "cipher", "privkey", "sig_key",
          "access_code", "authcode", "passcode"]  # fmt: skip
@@ -123,7 +166,9 @@ def _spell(rng: random.Random, words: list[str]) -> str:
 def _key_value(rng: random.Random) -> str:
     kind = rng.choice(["alnum", "urlsafe", "b64", "hex", "password"])
     if kind == "alnum":
-        return rng.choice(string.ascii_uppercase) + rng.choice(string.digits) + _rand(rng, ALNUM, 30)
+        return (
+            rng.choice(string.ascii_uppercase) + rng.choice(string.digits) + _rand(rng, ALNUM, 30)
+        )
     if kind == "urlsafe":
         return "Z9" + _rand(rng, URLSAFE, rng.randint(22, 44))
     if kind == "b64":
@@ -177,7 +222,9 @@ def _jwt(rng: random.Random) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
     header = part({"alg": rng.choice(["HS256", "RS256", "ES256"]), "typ": "JWT"})
-    claims = part({"sub": str(rng.randint(1, 10**6)), "iat": rng.randint(1.6e9, 1.8e9)})
+    claims = part(
+        {"sub": str(rng.randint(1, 10**6)), "iat": rng.randint(1_600_000_000, 1_800_000_000)}
+    )
     sig = base64.urlsafe_b64encode(rng.randbytes(32)).decode().rstrip("=")
     return f"{header}.{claims}.{sig}"
 
@@ -262,7 +309,7 @@ def _benign(rng: random.Random, held: bool) -> Case:
             f"token_count: {rng.randint(1, 9999)}  max_tokens: 4096  api_version: 2024-06-01",
             f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{_rand(rng, ALNUM, 43)} dev@laptop",
             f"image: registry.example.com/web@sha256:{_rand(rng, HEX, 64)}",
-            f"password: ${{DB_PASSWORD}}  api_key: <your-api-key>  token: changeme",
+            "password: ${DB_PASSWORD}  api_key: <your-api-key>  token: changeme",
         ]
     )
     return Case("benign", text, (), held)

@@ -3,6 +3,7 @@ one call. Each string comes back on its own, and no piece of the secret survives
 
 from __future__ import annotations
 
+import itertools
 import random
 import string
 
@@ -28,7 +29,7 @@ def _strictly_gone(secret: str, out: str) -> bool:
 
 def _cut(text: str, cuts: list[int]) -> list[str]:
     bounds = [0, *sorted(set(cuts)), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 FILLER = st.text(alphabet=string.ascii_lowercase + " .,:\n", max_size=60)
