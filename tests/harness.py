@@ -76,24 +76,26 @@ def probe_command(*args: str) -> str:
 # -- in process -------------------------------------------------------------------------------
 
 
-def in_memory_probe(*args: str) -> Connect:
+def in_memory_probe(*args: str, report: Callable[[str], None] | None = None) -> Connect:
     """The probe server with these command-line ``args``, served in memory.
 
     Each (re)connection gets a fresh server, as a restarted process would; its ``crash`` tool
     ends the connection abruptly (the downstream sees its stream end, as on a process exit).
+    ``report`` receives the events a probe process writes to its ``--signal`` pipe
+    (``hanging``, ``cancelled``).
     """
     options = parse_options(args)
     if options.http or options.signal:
         raise ValueError("--http and --signal need a real probe process (an e2e test)")
 
     def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
-        return _probe_connection(options)
+        return _probe_connection(options, report or (lambda _: None))
 
     return connect
 
 
 @asynccontextmanager
-async def _probe_connection(options: Any) -> AsyncIterator[Any]:
+async def _probe_connection(options: Any, report: Callable[[str], None]) -> AsyncIterator[Any]:
     async with (
         create_client_server_memory_streams() as (client_streams, (read, write)),
         anyio.create_task_group() as tasks,
@@ -105,7 +107,7 @@ async def _probe_connection(options: Any) -> AsyncIterator[Any]:
             await anyio.sleep_forever()
             raise AssertionError("unreachable")  # sleep_forever returns only by cancellation
 
-        server = build_probe(options, report=lambda _: None, crash=crash, wire=None)
+        server = build_probe(options, report=report, crash=crash, wire=None)
 
         async def run() -> None:
             with alive:
@@ -179,6 +181,38 @@ async def memory_client(
         front = in_memory(proxy.front.server)(env={}, headers={})
         async with _connected(Client(front, mode=mode, **client_options)) as client:
             yield client
+
+
+FRONTS = [(transport, mode) for transport in ("memory", "http") for mode in MODES]
+"""Every way a client reaches the in-process front: (``memory`` or ``http``, protocol mode)."""
+
+
+@asynccontextmanager
+async def front_client(
+    transport: str,
+    config: Path,
+    mode: str,
+    *,
+    clock: Clock | None = None,
+    connect: Mapping[str, Connect] | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """A client of the in-process proxy over ``transport`` (see :data:`FRONTS`).
+
+    Over ``http`` it presents an agent token for the stdio identity's agent, tenant and user.
+    """
+    if transport == "memory":
+        async with memory_client(
+            config, mode, clock=clock, connect=connect, **client_options
+        ) as client:
+            yield client
+        return
+    token = await issue_token(config, clock=clock)
+    async with (
+        http_front(config, clock=clock, connect=connect) as (url, _),
+        http_client(url, mode, token=token, **client_options) as client,
+    ):
+        yield client
 
 
 class _LoopServer(uvicorn.Server):
@@ -367,10 +401,11 @@ async def issue_token(
     tenant: str = "acme",
     on_behalf_of: str | None = "alice@example.com",
     scopes: tuple[str, ...] = (),
+    clock: Clock | None = None,
 ) -> str:
     """An agent token for ``config``'s Quartermaster (issue it before the server starts)."""
     loaded = load(config)
-    async with open_services(loaded, with_http=False) as services:
+    async with open_services(loaded, with_http=False, clock=clock) as services:
         issued = issue_agent_token(
             services.agent_keys,
             issuer=loaded.config.broker.issuer,

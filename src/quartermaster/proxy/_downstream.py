@@ -330,14 +330,18 @@ class McpDownstream:
             DownstreamProtocolError: the answer is malformed or violates the tool's outputSchema.
         """
         client = self._require()
+        relay = _ProgressRelay(progress) if progress is not None else None
 
         async def call() -> types.CallToolResult:
-            return await client.session.call_tool(
+            result = await client.session.call_tool(
                 name,
                 dict(arguments),
-                progress_callback=progress,
+                progress_callback=relay,
                 meta=cast(types.RequestParamsMeta, dict(meta)) if meta else None,
             )
+            if relay is not None:
+                await relay.drained()
+            return result
 
         try:
             result = await self._bounded(call, f"tools/call '{name}'")
@@ -393,6 +397,38 @@ class McpDownstream:
             raise DownstreamProtocolError(
                 self.name, f"sent a malformed answer to {what} ({_fields(exc)})"
             ) from exc
+
+
+class _ProgressRelay:
+    """Forwards a call's progress, and lets the call wait until every update is forwarded.
+
+    The SDK runs each progress callback in a task of its own, so the downstream's result can
+    be seen before the last update is relayed; an update sent after the result is dropped by
+    the client (and on the 2026-07-28 era over HTTP, the response stream is already closed).
+    """
+
+    def __init__(self, progress: ProgressFnT) -> None:
+        self._progress = progress
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        if self._running == 0:
+            self._idle = anyio.Event()
+        self._running += 1
+        try:
+            await self._progress(progress, total, message)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def drained(self) -> None:
+        # The callbacks of updates that arrived before the result were spawned before it was
+        # delivered; one checkpoint lets them start, then wait until they have all finished.
+        await anyio.lowlevel.checkpoint()
+        await self._idle.wait()
 
 
 def _fields(error: ValidationError, most: int = 3) -> str:
