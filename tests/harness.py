@@ -17,6 +17,9 @@ bounded.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import os
 import socket
@@ -25,6 +28,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NoReturn, TypeVar
 
@@ -38,6 +42,7 @@ from mcp.shared.memory import create_client_server_memory_streams
 from starlette.types import ASGIApp
 
 from quartermaster._clock import Clock
+from quartermaster.cli import main as cli_main
 from quartermaster.identity import issue_agent_token, stdio_principal
 from quartermaster.proxy import Connect, DownstreamTransport, Proxy, http_app, in_memory
 from quartermaster.runtime import load, open_services
@@ -181,6 +186,100 @@ async def memory_client(
         front = in_memory(proxy.front.server)(env={}, headers={})
         async with _connected(Client(front, mode=mode, **client_options)) as client:
             yield client
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one command-line run printed and returned (the fields of a finished process)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+_CLI_LOCK = threading.Lock()
+
+
+def run_cli(
+    *args: str,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
+    """Run ``quartermaster ARGS`` in this process, as the user would in a shell.
+
+    ``stdin`` is what the command reads; the environment is this process's without any
+    ``QUARTERMASTER_*`` variable, plus ``env``; ``cwd`` is the working directory. The log goes
+    to the captured stderr, as ``--log-level`` says. Exit codes from argparse (``--help``,
+    usage errors) are returned like any other. It blocks the calling thread: from an async
+    test whose loop must keep serving meanwhile (an in-process proxy), use
+    :func:`run_cli_async`.
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
+    environ.update(env or {})
+    done: list[CliResult | BaseException] = []
+
+    def command() -> None:
+        try:
+            done.append(_run_main(list(args), stdin, environ, cwd))
+        except BaseException as exc:  # re-raised in the test's thread
+            done.append(exc)
+
+    # In a thread of its own: the command runs its own event loop (anyio.run), which it could
+    # not do inside an async test's.
+    with _CLI_LOCK:
+        worker = threading.Thread(target=command, name="quartermaster cli")
+        worker.start()
+        worker.join()
+    outcome = done[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _run_main(
+    args: list[str], stdin: str, environ: Mapping[str, str], cwd: Path | None
+) -> CliResult:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    with _process_state(environ, cwd):
+        handlers, level = root.handlers[:], root.level
+        root.handlers = []  # so that main()'s logging.basicConfig logs to the captured stderr
+        saved = sys.stdin, sys.stdout, sys.stderr
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), stdout, stderr
+        try:
+            returncode = cli_main(args)
+        except SystemExit as exit_:
+            code = exit_.code
+            returncode = code if isinstance(code, int) else 0 if code is None else 2
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved
+            root.handlers, root.level = handlers, level
+    return CliResult(returncode, stdout.getvalue(), stderr.getvalue())
+
+
+async def run_cli_async(
+    *args: str,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
+    """:func:`run_cli` from an async test (in a worker thread, beside the test's loop)."""
+    return await anyio.to_thread.run_sync(lambda: run_cli(*args, stdin=stdin, env=env, cwd=cwd))
+
+
+@contextmanager
+def _process_state(environ: Mapping[str, str], cwd: Path | None) -> Iterator[None]:
+    saved_environ, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        os.chdir(saved_cwd)
 
 
 FRONTS = [(transport, mode) for transport in ("memory", "http") for mode in MODES]
