@@ -184,7 +184,6 @@ class McpDownstream:
         self.offer = Offer()
         self.state: State = "starting"
         self.last_error: str | None = None
-        self.restarts = 0
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
@@ -209,7 +208,6 @@ class McpDownstream:
             self._settled.set()
             if connected:
                 backoff = self.config.restart.initial_backoff
-            self.restarts += 1
             logger.warning(
                 "downstream %r is down (%s); restarting in %.2f s",
                 self.name,
