@@ -437,6 +437,14 @@ class HttpSystemConfig(ConfigModel):
         """The grant audience of this system, whose key under ``systems:`` is ``name``."""
         return self.audience or name
 
+    def credential_handles(self) -> tuple[str, ...]:
+        """The handles the system's ``auth:`` names (none for ``grant`` and ``none``)."""
+        if isinstance(self.auth, ApiKeyAuth):
+            return (self.auth.value,)
+        if isinstance(self.auth, BasicAuth):
+            return (self.auth.username, self.auth.password)
+        return ()
+
 
 HttpSystems = dict[SystemName, HttpSystemConfig]
 """The type of the ``systems:`` key: system name -> system."""

@@ -69,6 +69,7 @@ class Proxy:
         """Start every downstream; report started once each has come up or failed once."""
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
+        await self._preload_credentials()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
@@ -121,6 +122,14 @@ class Proxy:
                     out[key] = value
             resolved[section] = out
         downstream.set_startup_values(env=resolved["env"], headers=resolved["headers"])
+
+    async def _preload_credentials(self) -> None:
+        """Make the ``env://`` and ``file://`` credentials of HTTP systems known values now,
+        so a downstream that can read the same file or environment is redacted even before
+        the system's first call."""
+        handles = [h for s in self.config.systems.values() for h in s.credential_handles()]
+        for handle in await self.services.vault.preload(handles):
+            logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
         self._rebuild()
