@@ -16,9 +16,9 @@ from typing import Any
 import anyio
 from mcp import Client
 
-from quartermaster.identity import stdio_principal
+from harness import running_proxy
 from quartermaster.proxy import Proxy
-from quartermaster.runtime import Services, load, open_services
+from quartermaster.runtime import Services
 
 TIMEOUT = 30.0
 
@@ -72,18 +72,12 @@ def capture_logs() -> Iterator[LogCapture]:
 async def in_process(
     config: Path, mode: str, *, environ: Mapping[str, str] | None = None, **options: Any
 ) -> AsyncIterator[Running]:
-    """Serve ``config`` in this process and connect an SDK client in ``mode`` to it."""
-    loaded = load(config)
+    """Serve ``config`` in this process (:func:`harness.running_proxy`) and connect an SDK
+    client in ``mode`` to its front in memory; every log record is kept."""
     with capture_logs() as log:
-        async with open_services(loaded, environ=environ) as services:
-            principal = stdio_principal(loaded.config.identity.stdio, environ={})
-            proxy = Proxy(services, stdio_principal=principal)
-            async with anyio.create_task_group() as tasks:
-                with anyio.fail_after(TIMEOUT):
-                    await tasks.start(proxy.run)
-                client = Client(proxy.front.server, mode=mode, **options)
-                with anyio.CancelScope(deadline=anyio.current_time() + TIMEOUT) as scope:
-                    async with client:
-                        scope.deadline = math.inf
-                        yield Running(services, proxy, client, log)
-                tasks.cancel_scope.cancel()
+        async with running_proxy(config, environ=environ) as proxy:
+            client = Client(proxy.front.server, mode=mode, **options)
+            with anyio.CancelScope(deadline=anyio.current_time() + TIMEOUT) as scope:
+                async with client:
+                    scope.deadline = math.inf
+                    yield Running(proxy.services, proxy, client, log)

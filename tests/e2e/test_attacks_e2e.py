@@ -27,6 +27,8 @@ from leak_support import (
 from harness import MODES
 from quartermaster.vault import read_master_key_file
 
+pytestmark = pytest.mark.e2e  # the hostile downstream is a real child process
+
 WriteConfig = Callable[[str], Path]
 
 LEAKY_POLICY = """policy:
