@@ -128,6 +128,8 @@ def main() -> None:
                 plain_tool("bulk", {"size": {"type": "integer"}}),
                 plain_tool("login", {"user": {"type": "string"}, "password": {"type": "string"}}),
                 plain_tool("read_file", {"path": {"type": "string"}}),
+                # Secrets in the schema itself, where an argument-validation error quotes them.
+                plain_tool("pick", {"mode": {"type": "string", "enum": ["fast", *env_secrets()]}}),
             ]
         )
 

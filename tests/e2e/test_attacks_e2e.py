@@ -7,7 +7,6 @@ every level, and the database files.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,11 +15,13 @@ import pytest
 from attack_support import Running, in_process
 from leak_support import (
     assert_no_leak,
+    clean_env,
     dump,
     find_leaks,
     keyed_api,
     leaky_server_yaml,
     make_canary,
+    read_records,
     store_bytes,
 )
 
@@ -119,7 +120,7 @@ async def test_a_file_or_env_credential_is_redacted_on_the_first_call(
     mode: str, scheme: str, tmp_path: Path, write_config: WriteConfig
 ) -> None:
     key = make_canary(ascii_only=True)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
+    environ = clean_env()
     if scheme == "file":
         secret_file = tmp_path / "billing.key"
         secret_file.write_text(key + "\n", encoding="utf-8")
@@ -158,3 +159,28 @@ async def test_a_credential_first_read_by_the_call_is_known_before_its_result_is
     assert first.is_error is not True
     assert "[REDACTED:known_secret#" in dump(first)
     assert_nowhere(running, config, {"api_key": key}, first)
+
+
+# -- finding 3: argument-validation errors quote the downstream's input schema ---------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_argument_validation_error_never_quotes_a_secret_in_the_schema(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    token = make_canary(ascii_only=True)
+    record = tmp_path / "record.jsonl"
+    # The downstream holds a credential Quartermaster handed it (so a known value).
+    leaky = leaky_server_yaml("leaky", env={"LEAK_TOKEN": "env://LEAKY_TOKEN"}, record=record)
+    config = write_config("version: 1\nservers:\n" + leaky + LEAKY_POLICY)
+    async with in_process(config, mode, environ=clean_env({"LEAKY_TOKEN": token})) as running:
+        assert_era(running, mode)
+        listed = await running.client.list_tools()
+        refused = await running.client.call_tool("leaky__pick", {"mode": "nope"})
+    assert refused.is_error is True
+    text = dump(refused)
+    assert "$.mode: 'nope' is not one of" in text
+    assert "invalid arguments, nothing was called" in text
+    assert "[REDACTED:" in text
+    assert read_records(record) == []
+    assert_nowhere(running, config, {"token": token}, listed, refused)

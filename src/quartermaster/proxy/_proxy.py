@@ -251,6 +251,14 @@ class Proxy:
         session = await self._session()
         return [redact_model(session, item) for item in items]
 
+    async def redact_text(self, text: str) -> str:
+        """``text`` built from downstream data (an error message), as agents may see it.
+
+        Raises:
+            RedactionFailed: the redactor failed; the caller must not send the text.
+        """
+        return (await self._session()).text(text)
+
     async def _session(self) -> RedactionSession:
         return self.services.redactor.session(await self.services.secrets.for_redaction())
 
