@@ -21,6 +21,7 @@ from ._http import NoAuth as NoAuth
 from ._http import Placeholder as Placeholder
 from ._http import TemplatePart as TemplatePart
 from ._http import base_host as base_host
+from ._http import host_address as host_address
 from ._http import is_private_host as is_private_host
 from ._http import parse_template as parse_template
 from ._http import whole_placeholder as whole_placeholder
