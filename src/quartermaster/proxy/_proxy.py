@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
-from ..config import is_secret_handle
+from ..config import GLOBAL_TENANT, is_secret_handle
 from ..httptools import resolve_auth
 from ..identity import Principal, principal_from_access_token
 from ..pipeline import CallContext, CallResult, Pipeline
@@ -33,9 +33,6 @@ M = TypeVar("M", bound=BaseModel)
 
 HOUSEKEEPING_INTERVAL = 30.0
 """Seconds between reloads of the key rings and sweeps of expired approvals."""
-
-SHARED_TENANT = "*"
-"""Secrets that downstream processes start with belong to no single tenant."""
 
 
 class Proxy:
@@ -117,8 +114,9 @@ class Proxy:
         A stdio server reads its environment once, so its secrets cannot be per call. The
         values are also handed to the redactor, so an echo of them never reaches a model.
         """
+        # Secrets that downstream processes start with belong to no single tenant.
         bound = self.services.vault.for_call(
-            tenant=SHARED_TENANT,
+            tenant=GLOBAL_TENANT,
             purpose=f"start server {downstream.name}",
             users=(downstream.name,),
         )
