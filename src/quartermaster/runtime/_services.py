@@ -22,6 +22,7 @@ from ..audit import AuditEvent, Ed25519Signer, Ledger
 from ..broker import Broker, KeyRing, derive_wrapping_key
 from ..config import LoadedConfig, QuartermasterConfig
 from ..httptools import HttpToolExecutor
+from ..pinning import PinKeeper
 from ..policy import PolicyEngine
 from ..redaction import Redactor
 from ..stages import SecretsInPlay
@@ -68,6 +69,11 @@ class Services:
     def secrets(self) -> SecretsInPlay:
         """The vault's values, compiled for redaction and argument screening."""
         return SecretsInPlay(self.vault, self.redactor, clock=self.clock)
+
+    @cached_property
+    def pins(self) -> PinKeeper:
+        """The pinned definitions of downstream tools, prompts and resource templates."""
+        return PinKeeper(self.store.pins, self.ledger, self.clock)
 
     @property
     def config(self) -> QuartermasterConfig:
