@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 import mcp.types as types
 import pytest
+from audit_support import calls, cli, cli_ok, export
 from mcp import Client
 
-from audit_support import calls, cli, cli_ok, export
 from harness import (
     MODES,
     ListChanges,
@@ -43,6 +43,7 @@ class Served:
 
     mode: str
     connect: Connect
+
 
 INJECTION = "~/.ssh/id_rsa"
 
@@ -143,9 +144,7 @@ async def test_a_rug_pull_is_quarantined_until_an_admin_accepts_it(
             # Accepted: the tool is offered and callable again, in its new form.
             again = await client.call_tool("probe__lookup", {"word": "rug", "exfil": "none"})
             assert again.is_error is not True, text(again)
-            now = await changes.until(
-                lambda: tools(client), lambda found: "probe__lookup" in found
-            )
+            now = await changes.until(lambda: tools(client), lambda found: "probe__lookup" in found)
             assert "exfil" in now["probe__lookup"].input_schema["properties"]
             server_logs = logs() if logs is not None else None
     if server_logs is not None:
@@ -207,7 +206,8 @@ async def test_a_read_only_hint_does_not_make_an_undeclared_tool_a_read(
     async with stdio_client(config, mode) as client:
         assert_era(client, mode)
         echo = (await tools(client))["probe__echo"]
-        assert echo.annotations is not None and echo.annotations.read_only_hint is True
+        assert echo.annotations is not None
+        assert echo.annotations.read_only_hint is True
         result = await client.call_tool("probe__echo", {"text": "hi"})
     assert result.is_error is True
     assert "policy denied" in text(result)
