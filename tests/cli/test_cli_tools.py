@@ -101,3 +101,15 @@ def test_pin_reports_a_server_that_does_not_start(
     assert "problem: server broken:" in out
     status, out, _ = run(capsys, "tools", "list", "--json", "--config", config)
     assert json.loads(out) == []
+
+
+def test_a_bad_pinning_mode_names_the_file_line_and_key(
+    write_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(CONFIG.replace('pinning: "off"', "pinning: sometimes"))
+    status, _, err = run(capsys, "check", "--offline", str(config))
+    assert status == 1
+    (line,) = [line for line in err.splitlines() if "servers.quiet.pinning" in line]
+    number = config.read_text().splitlines().index("    pinning: sometimes") + 1
+    assert line.startswith(f"{config}:{number}:")
+    assert "'enforce', 'warn' or 'off'" in line
