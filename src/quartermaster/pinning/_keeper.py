@@ -124,17 +124,7 @@ class PinKeeper:
         now = self._clock.now()
         records = [self._record(server, d, PINNED, redact, now, by=by) for d in offered]
         await self._pins.pin(records)
-        await self._ledger.record_event(
-            AuditEvent(
-                kind="definition.accepted",
-                detail={
-                    "server": server,
-                    "via": "tools pin",
-                    "by": by,
-                    "definitions": [[d.kind, d.name, d.digest] for d in offered],
-                },
-            )
-        )
+        await self._accepted(server, "tools pin", by, records)
 
     async def accept(
         self, server: str, names: Sequence[str], *, by: str, digest: str | None = None
@@ -171,18 +161,21 @@ class PinKeeper:
             for r in chosen
         ]
         await self._pins.pin(accepted)
+        await self._accepted(server, "tools accept", by, accepted)
+        return accepted
+
+    async def _accepted(self, server: str, via: str, by: str, records: Sequence[PinRecord]) -> None:
         await self._ledger.record_event(
             AuditEvent(
                 kind="definition.accepted",
                 detail={
                     "server": server,
-                    "via": "tools accept",
+                    "via": via,
                     "by": by,
-                    "definitions": [[r.kind, r.name, r.digest] for r in accepted],
+                    "definitions": [[r.kind, r.name, r.digest] for r in records],
                 },
             )
         )
-        return accepted
 
     async def rows(self, server: str | None = None) -> list[PinRecord]:
         """Every pinned and pending definition (of one server)."""
