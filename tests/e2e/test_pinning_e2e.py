@@ -6,7 +6,7 @@ with ``--rug-pull``: after the first call of ``lookup`` the probe rewrites the t
 description into a prompt injection, adds an ``exfil`` argument and announces the change. The
 new definition must be quarantined (withheld from listings, calls refused with the reason,
 one warning line, one ledger event) until an admin reviews it with ``quartermaster tools diff``
-and accepts it with ``quartermaster tools accept``, run as separate processes on the same store.
+and accepts it with ``quartermaster tools accept``, which open the same store as the server.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from audit_support import calls, cli, cli_ok, export
 from mcp import Client
 
 from harness import (
+    FRONTS,
     MODES,
     ListChanges,
+    front_client,
     http_client,
-    http_front,
     http_server,
     issue_token,
     memory_client,
@@ -70,9 +71,7 @@ def rug_pull_config(*, pinning: str = "", rules: str = "") -> str:
     """
 
 
-@pytest.fixture(
-    params=[(t, m) for t in ("memory", "http") for m in MODES], ids=lambda p: f"{p[0]}-{p[1]}"
-)
+@pytest.fixture(params=FRONTS, ids=lambda p: f"{p[0]}-{p[1]}")
 def served(request: pytest.FixtureRequest) -> Served:
     """A client of the proxy run in this process, in memory (the JSON-RPC of stdio) or over
     streamable HTTP on loopback; the downstream probe is served in memory."""
@@ -80,16 +79,8 @@ def served(request: pytest.FixtureRequest) -> Served:
 
     @asynccontextmanager
     async def open_client(config: Path, **options: Any) -> AsyncIterator[tuple[Client, Logs]]:
-        if transport == "memory":
-            async with memory_client(config, mode, **options) as client:
-                yield client, None
-        else:
-            token = await issue_token(config)
-            async with (
-                http_front(config) as (url, _),
-                http_client(url, mode, token=token, **options) as client,
-            ):
-                yield client, None
+        async with front_client(transport, config, mode, **options) as client:
+            yield client, None
 
     return Served(mode, open_client)
 
@@ -127,7 +118,7 @@ async def tools(client: Client) -> dict[str, types.Tool]:
 
 
 async def run(*args: str) -> str:
-    """`quartermaster ARGS` from another process (as the admin), without blocking the loop."""
+    """`quartermaster ARGS` as the admin runs it, beside the serving proxy's event loop."""
     return await anyio.to_thread.run_sync(lambda: cli_ok(*args))
 
 
@@ -212,6 +203,7 @@ async def test_a_rug_pull_is_quarantined_until_an_admin_accepts_it(
     assert_audited(config)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("serve_process", ["stdio", "http"], indirect=True)
 async def test_a_rug_pull_against_a_serve_process(
     serve_process: Served, write_config: Callable[[str], Path]

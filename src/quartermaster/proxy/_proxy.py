@@ -90,6 +90,7 @@ class Proxy:
         """Start every downstream; report started once each has come up or failed once."""
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
+        await self._preload_credentials()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
@@ -143,6 +144,14 @@ class Proxy:
                     out[key] = value
             resolved[section] = out
         downstream.set_startup_values(env=resolved["env"], headers=resolved["headers"])
+
+    async def _preload_credentials(self) -> None:
+        """Make the ``env://`` and ``file://`` credentials of HTTP systems known values now,
+        so a downstream that can read the same file or environment is redacted even before
+        the system's first call."""
+        handles = [h for s in self.config.systems.values() for h in s.credential_handles()]
+        for handle in await self.services.vault.preload(handles):
+            logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
         await self._rebuild()
@@ -294,6 +303,14 @@ class Proxy:
         secret could otherwise show it in its listing."""
         session = await self._session()
         return [redact_model(session, item) for item in items]
+
+    async def redact_text(self, text: str) -> str:
+        """``text`` built from downstream data (an error message), as agents may see it.
+
+        Raises:
+            RedactionFailed: the redactor failed; the caller must not send the text.
+        """
+        return (await self._session()).text(text)
 
     async def _session(self) -> RedactionSession:
         return self.services.redactor.session(await self.services.secrets.for_redaction())
