@@ -1,9 +1,10 @@
 """The classify stage's pure core: a tool's risk class, and where that class came from.
 
-The admin's word is the floor. Downstream annotations are claims by an untrusted party, so
-they can only make a tool riskier: ``destructiveHint: true`` raises any class to dangerous,
-and ``readOnlyHint: true`` is believed only when the admin said nothing and the tool does
-not also claim to be destructive.
+The admin's word is the floor, and where the admin said nothing the floor is ``write``.
+Downstream annotations are claims by an untrusted party, so they can only make a tool
+riskier: ``destructiveHint: true`` raises any class to dangerous, and ``readOnlyHint: true``
+is never believed (a server that claims it gains nothing, whether or not the admin declared
+the tool). Only the admin can make a tool a ``read``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ RiskSource = Literal[
     "admin tool",
     "admin server default",
     "annotation destructiveHint",
-    "annotation readOnlyHint",
-    "no readOnlyHint",
+    "not declared",
 ]
 """Where a risk class came from, as ``quartermaster check`` prints it."""
 
@@ -62,7 +62,6 @@ def classify(
     whole server, ``annotations`` what the downstream server claims about the tool.
     """
     destructive = annotations is not None and annotations.destructive_hint is True
-    read_only = annotations is not None and annotations.read_only_hint is True
     if declared is not None:
         admin: Classification | None = Classification(declared, "admin tool")
     elif server_default is not None:
@@ -73,8 +72,4 @@ def classify(
         raised = Classification("dangerous", "annotation destructiveHint")
         if admin is None or RISK_ORDER[admin.risk] < RISK_ORDER["dangerous"]:
             return raised
-    if admin is not None:
-        return admin
-    if read_only:
-        return Classification("read", "annotation readOnlyHint")
-    return Classification("write", "no readOnlyHint")
+    return admin if admin is not None else Classification("write", "not declared")
