@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from .._errors import DownstreamError
 from ..config import QuartermasterConfig
 from ..identity import RUN_ID_META_KEY, Principal
-from ..pipeline import CallContext, CallResult, Pipeline, ToolCall
+from ..pipeline import CallContext, CallResult, Pipeline, ToolCall, ToolRoute
 from ..runtime import Services
 from ..stages import tool_error
 from ._catalog import Catalog
@@ -65,6 +65,10 @@ class Backend(Protocol):
 
     def principal(self) -> Principal | None:
         """Who is calling this request."""
+        ...
+
+    async def route(self, name: str) -> ToolRoute | None:
+        """The route of an exposed tool (held back or not), ``None`` if there is none."""
         ...
 
     async def read_resource(self, backend: str, uri: str) -> types.ReadResourceResult:
