@@ -218,3 +218,26 @@ async def test_a_secret_in_a_changed_definition_is_redacted_at_rest_and_in_the_d
     state = config.parent / "state"
     for stored in state.iterdir():
         assert canary.encode() not in stored.read_bytes(), stored
+
+
+async def test_an_accept_elsewhere_is_offered_without_a_call(
+    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy re-reads the pins on its own while something is held back (every 5 s in
+    # production, shortened here): the accepted tool comes back with a list_changed.
+    monkeypatch.setattr("quartermaster.proxy._proxy.PIN_REFRESH_INTERVAL", 0.05)
+    config = write_config(CONFIG)
+    probe = in_memory_probe("--rug-pull")
+    async with running_proxy(config, connect={"notes": probe}) as proxy:
+        front = in_memory(proxy.front.server)(env={}, headers={})
+        with ListChanges("tools") as changes:
+            async with Client(front, mode="legacy", message_handler=changes.handler) as client:
+
+                async def names() -> set[str]:
+                    return {t.name for t in (await client.list_tools(cache_mode="bypass")).tools}
+
+                await client.call_tool("notes__lookup", {"word": "rug"})
+                await changes.until(names, lambda found: "notes__lookup" not in found, changes=1)
+                seen = changes.seen
+                await proxy.services.pins.accept("notes", ["lookup"], by="test")
+                await changes.until(names, lambda found: "notes__lookup" in found, changes=seen + 1)
