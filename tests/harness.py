@@ -17,6 +17,9 @@ bounded.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import os
 import socket
@@ -25,6 +28,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NoReturn, TypeVar
 
@@ -38,6 +42,8 @@ from mcp.shared.memory import create_client_server_memory_streams
 from starlette.types import ASGIApp
 
 from quartermaster._clock import Clock
+from quartermaster.cli import main as cli_main
+from quartermaster.demo import build_demo_server
 from quartermaster.identity import issue_agent_token, stdio_principal
 from quartermaster.proxy import Connect, DownstreamTransport, Proxy, http_app, in_memory
 from quartermaster.runtime import load, open_services
@@ -76,24 +82,26 @@ def probe_command(*args: str) -> str:
 # -- in process -------------------------------------------------------------------------------
 
 
-def in_memory_probe(*args: str) -> Connect:
+def in_memory_probe(*args: str, report: Callable[[str], None] | None = None) -> Connect:
     """The probe server with these command-line ``args``, served in memory.
 
     Each (re)connection gets a fresh server, as a restarted process would; its ``crash`` tool
     ends the connection abruptly (the downstream sees its stream end, as on a process exit).
+    ``report`` receives the events a probe process writes to its ``--signal`` pipe
+    (``hanging``, ``cancelled``).
     """
     options = parse_options(args)
     if options.http or options.signal:
         raise ValueError("--http and --signal need a real probe process (an e2e test)")
 
     def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
-        return _probe_connection(options)
+        return _probe_connection(options, report or (lambda _: None))
 
     return connect
 
 
 @asynccontextmanager
-async def _probe_connection(options: Any) -> AsyncIterator[Any]:
+async def _probe_connection(options: Any, report: Callable[[str], None]) -> AsyncIterator[Any]:
     async with (
         create_client_server_memory_streams() as (client_streams, (read, write)),
         anyio.create_task_group() as tasks,
@@ -105,7 +113,7 @@ async def _probe_connection(options: Any) -> AsyncIterator[Any]:
             await anyio.sleep_forever()
             raise AssertionError("unreachable")  # sleep_forever returns only by cancellation
 
-        server = build_probe(options, report=lambda _: None, crash=crash, wire=None)
+        server = build_probe(options, report=report, crash=crash, wire=None)
 
         async def run() -> None:
             with alive:
@@ -119,14 +127,22 @@ async def _probe_connection(options: Any) -> AsyncIterator[Any]:
             tasks.cancel_scope.cancel()
 
 
+def _desk(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+    # A fresh desk per connection, as a restarted `python -m quartermaster.demo` would be.
+    return in_memory(build_demo_server())(env=env, headers=headers)
+
+
 def _probes_in(config: Any) -> dict[str, Connect]:
-    """Every configured server that runs the probe over stdio, served in memory instead."""
+    """Every configured server that runs the probe or the demo desk over stdio, served in
+    memory instead."""
     found: dict[str, Connect] = {}
     for name, server in config.servers.items():
         args = list(server.args)
-        runs_probe = server.command == sys.executable and args[:1] == [str(PROBE)]
-        if server.transport == "stdio" and runs_probe and "--signal" not in args:
+        python = server.transport == "stdio" and server.command == sys.executable
+        if python and args[:1] == [str(PROBE)] and "--signal" not in args:
             found[name] = in_memory_probe(*args[1:])
+        elif python and args == ["-m", "quartermaster.demo"]:
+            found[name] = _desk
     return found
 
 
@@ -179,6 +195,182 @@ async def memory_client(
         front = in_memory(proxy.front.server)(env={}, headers={})
         async with _connected(Client(front, mode=mode, **client_options)) as client:
             yield client
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one command-line run printed and returned (the fields of a finished process)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+_CLI_LOCK = threading.Lock()
+
+
+def run_cli(
+    *args: str,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
+    """Run ``quartermaster ARGS`` in this process, as the user would in a shell.
+
+    ``stdin`` is what the command reads; the environment is this process's without any
+    ``QUARTERMASTER_*`` variable, plus ``env``; ``cwd`` is the working directory. The log goes
+    to the captured stderr, as ``--log-level`` says. Exit codes from argparse (``--help``,
+    usage errors) are returned like any other. It blocks the calling thread: from an async
+    test whose loop must keep serving meanwhile (an in-process proxy), use
+    :func:`run_cli_async`.
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
+    environ.update(env or {})
+    done: list[CliResult | BaseException] = []
+
+    def command() -> None:
+        try:
+            done.append(_run_main(list(args), stdin, environ, cwd))
+        except BaseException as exc:  # re-raised in the test's thread
+            done.append(exc)
+
+    # In a thread of its own: the command runs its own event loop (anyio.run), which it could
+    # not do inside an async test's.
+    with _CLI_LOCK:
+        worker = threading.Thread(target=command, name="quartermaster cli")
+        worker.start()
+        worker.join()
+    outcome = done[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _run_main(
+    args: list[str], stdin: str, environ: Mapping[str, str], cwd: Path | None
+) -> CliResult:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    with _process_state(environ, cwd):
+        handlers, level = root.handlers[:], root.level
+        root.handlers = []  # so that main()'s logging.basicConfig logs to the captured stderr
+        saved = sys.stdin, sys.stdout, sys.stderr
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), stdout, stderr
+        try:
+            returncode = cli_main(args)
+        except SystemExit as exit_:
+            code = exit_.code
+            returncode = code if isinstance(code, int) else 0 if code is None else 2
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved
+            root.handlers, root.level = handlers, level
+    return CliResult(returncode, stdout.getvalue(), stderr.getvalue())
+
+
+async def run_cli_async(
+    *args: str,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
+    """:func:`run_cli` from an async test (in a worker thread, beside the test's loop)."""
+    return await anyio.to_thread.run_sync(lambda: run_cli(*args, stdin=stdin, env=env, cwd=cwd))
+
+
+@contextmanager
+def _process_state(environ: Mapping[str, str], cwd: Path | None) -> Iterator[None]:
+    saved_environ, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        os.chdir(saved_cwd)
+
+
+FRONTS = [(transport, mode) for transport in ("memory", "http") for mode in MODES]
+"""Every way a client reaches the in-process front: (``memory`` or ``http``, protocol mode)."""
+
+
+@asynccontextmanager
+async def front_client(
+    transport: str,
+    config: Path,
+    mode: str,
+    *,
+    clock: Clock | None = None,
+    connect: Mapping[str, Connect] | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """A client of the in-process proxy over ``transport`` (see :data:`FRONTS`).
+
+    Over ``http`` it presents an agent token for the stdio identity's agent, tenant and user.
+    """
+    if transport == "memory":
+        async with memory_client(
+            config, mode, clock=clock, connect=connect, **client_options
+        ) as client:
+            yield client
+        return
+    token = await issue_token(config, clock=clock)
+    async with (
+        http_front(config, clock=clock, connect=connect) as (url, _),
+        http_client(url, mode, token=token, **client_options) as client,
+    ):
+        yield client
+
+
+@dataclass(frozen=True)
+class ServedFront:
+    """Where :func:`http_front_thread` serves: the ``/mcp`` URL."""
+
+    url: str
+
+
+@contextmanager
+def http_front_thread(
+    config: Path, *, clock: Clock | None = None, connect: Mapping[str, Connect] | None = None
+) -> Iterator[ServedFront]:
+    """:func:`http_front` in a thread with its own event loop, for the block's duration.
+
+    For tests that talk to the server synchronously (plain ``httpx2.get``), which would
+    block the loop an in-loop server runs on; otherwise like :func:`http_server` without
+    the process.
+    """
+    ready, stop = threading.Event(), threading.Event()
+    served: list[str] = []
+    failed: list[BaseException] = []
+
+    async def main() -> None:
+        async with http_front(config, clock=clock, connect=connect) as (url, _):
+            served.append(url)
+            ready.set()
+            await anyio.to_thread.run_sync(stop.wait)
+
+    def run() -> None:
+        try:
+            anyio.run(main)
+        except BaseException as exc:  # re-raised in the test's thread
+            failed.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="quartermaster http front", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(START_TIMEOUT):
+            raise AssertionError(f"the in-process HTTP front did not start in {START_TIMEOUT} s")
+        if failed:
+            raise failed[0]
+        yield ServedFront(served[0])
+    finally:
+        stop.set()
+        thread.join(START_TIMEOUT)
+    if failed:
+        raise failed[0]
 
 
 class _LoopServer(uvicorn.Server):
@@ -367,10 +559,11 @@ async def issue_token(
     tenant: str = "acme",
     on_behalf_of: str | None = "alice@example.com",
     scopes: tuple[str, ...] = (),
+    clock: Clock | None = None,
 ) -> str:
     """An agent token for ``config``'s Quartermaster (issue it before the server starts)."""
     loaded = load(config)
-    async with open_services(loaded, with_http=False) as services:
+    async with open_services(loaded, with_http=False, clock=clock) as services:
         issued = issue_agent_token(
             services.agent_keys,
             issuer=loaded.config.broker.issuer,

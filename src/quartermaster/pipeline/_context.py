@@ -41,6 +41,8 @@ class ToolRoute:
     """The system a grant for this tool is valid at (default: the backend's name)."""
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
+    quarantined: str | None = None
+    """Why the tool's definition is held back (pinning), or ``None`` if it is accepted."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,6 @@ class CallContext:
     # Filled by the stages, in pipeline order.
     identity: RunIdentity | None = None
     risk: str | None = None
-    risk_source: str | None = None
     target: str | None = None
     arguments: dict[str, Any] | None = None
     """The arguments after screening (raw secret values refused or replaced by handles)."""

@@ -93,16 +93,27 @@ class Redact:
         self._secrets = secrets
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Redact on the way back; counts by kind go to the audit row."""
-        known = await self._secrets.for_redaction()
-        if ctx.grant is not None:
-            known = known.with_values([ctx.grant.token])
-        session = self._redactor.session(known)
+        """Redact on the way back; counts by kind go to the audit row.
+
+        The session is opened at the first byte to redact, not before the call: credentials
+        the call resolves on its way down (an ``env://`` or ``file://`` handle read for the
+        first time) are then among its known values.
+        """
+        sessions: list[RedactionSession] = []
+
+        async def session() -> RedactionSession:
+            if not sessions:
+                known = await self._secrets.for_redaction()
+                if ctx.grant is not None:
+                    known = known.with_values([ctx.grant.token])
+                sessions.append(self._redactor.session(known))
+            return sessions[0]
+
         upstream = ctx.report_progress
         # Progress messages are one stream: a secret cut across two of them is found whole.
         # A message waits (at most a window's worth of text) until the next shows where its
         # last token ends; what is still held is sent before the result.
-        messages = MessageStream(session, window=self._redactor.config.stream_holdback_chars)
+        streams: list[MessageStream] = []
         held: deque[tuple[float, float | None, bool]] = deque()
 
         async def send(released: list[str]) -> None:
@@ -116,16 +127,19 @@ class Redact:
             async def redacted_progress(
                 progress: float, total: float | None, message: str | None
             ) -> None:
+                if not streams:
+                    window = self._redactor.config.stream_holdback_chars
+                    streams.append(MessageStream(await session(), window=window))
                 held.append((progress, total, message is not None))
-                await send(messages.feed(message or ""))
+                await send(streams[0].feed(message or ""))
 
             ctx.report_progress = redacted_progress
         try:
             result = await call_next(ctx)
-            if upstream is not None:
-                await send(messages.flush())
+            if streams:
+                await send(streams[0].flush())
             if isinstance(result, types.CallToolResult):
-                result = redact_model(session, result)
+                result = redact_model(await session(), result)
         finally:
-            ctx.redactions = dict(session.counts)
+            ctx.redactions = dict(sessions[0].counts) if sessions else {}
         return result
