@@ -20,15 +20,20 @@ import base64
 import gzip
 import json
 import os
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import anyio
 import mcp.types as types
-from leak_support import leak_forms, leak_payload
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+
+# Run as a script, only this directory is on the path; leak_support imports tests/harness.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from leak_support import leak_forms, leak_payload
 
 GRANT_KEY = "quartermaster/grant"
 
