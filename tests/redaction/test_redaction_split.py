@@ -32,6 +32,16 @@ def _cut(text: str, cuts: list[int]) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
+def _cut_inside(data: st.DataObject, before: str, secret: str, after: str) -> list[str]:
+    """``before secret after`` cut at one to three points inside the secret."""
+    text = f"{before} {secret} {after}"
+    start = text.index(secret)
+    cuts = data.draw(
+        st.lists(st.integers(start + 1, start + len(secret) - 1), min_size=1, max_size=3)
+    )
+    return _cut(text, cuts)
+
+
 FILLER = st.text(alphabet=string.ascii_lowercase + " .,:\n", max_size=60)
 SECRET = st.text(alphabet=ALNUM, min_size=16, max_size=48)
 # Known values may hold what ends a token elsewhere: spaces, quotes, brackets.
@@ -45,12 +55,7 @@ SPIKED = st.text(alphabet=ALNUM + " \"'<>/+&=%:", min_size=16, max_size=48).filt
 def test_a_known_value_cut_across_text_items_is_gone_from_every_item(
     redactor: Redactor, before: str, after: str, secret: str, data: st.DataObject
 ) -> None:
-    text = f"{before} {secret} {after}"
-    start = text.index(secret)
-    cuts = data.draw(
-        st.lists(st.integers(start + 1, start + len(secret) - 1), min_size=1, max_size=3)
-    )
-    parts = _cut(text, cuts)
+    parts = _cut_inside(data, before, secret, after)
     out = redactor.session(redactor.known([secret])).texts(parts)
     assert len(out) == len(parts)
     assert _strictly_gone(secret, "".join(out))
@@ -95,12 +100,7 @@ def _messages(redactor: Redactor, known: list[str], parts: list[str]) -> list[li
 def test_progress_messages_carrying_a_cut_secret(
     redactor: Redactor, before: str, after: str, secret: str, data: st.DataObject
 ) -> None:
-    text = f"{before} {secret} {after}"
-    start = text.index(secret)
-    cuts = data.draw(
-        st.lists(st.integers(start + 1, start + len(secret) - 1), min_size=1, max_size=3)
-    )
-    parts = _cut(text, cuts)
+    parts = _cut_inside(data, before, secret, after)
     released = _messages(redactor, [secret], parts)
     flat = [m for batch in released for m in batch]
     # Every message comes out exactly once, in order, and none holds a piece of the secret.
