@@ -17,13 +17,14 @@ from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
 from ..config import GLOBAL_TENANT, is_secret_handle
 from ..httptools import resolve_auth
-from ..identity import Principal, principal_from_access_token
+from ..identity import Principal
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactionSession
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
+from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream
 from ._front import Front

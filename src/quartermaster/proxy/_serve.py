@@ -26,12 +26,12 @@ from .._errors import QuartermasterError
 from ..identity import (
     BearerVerifier,
     JwksSource,
-    McpTokenVerifier,
     RemoteJwks,
     StaticJwks,
     httpx2_jwks_fetcher,
 )
 from ._approvals_http import approval_routes
+from ._auth import McpTokenVerifier
 from ._proxy import Proxy
 from ._stdio import serves_without_threads, stdio_transport
 
