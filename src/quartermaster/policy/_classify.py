@@ -10,11 +10,25 @@ the tool). Only the admin can make a tool a ``read``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from mcp.types import ToolAnnotations
+from quartermaster.config import RISK_ORDER, RiskClass
 
-from quartermaster.config._base import RISK_ORDER, RiskClass
+
+class Hints(Protocol):
+    """The two claims of a tool's annotations that classification reads (MCP's
+    ``ToolAnnotations`` has them; policy itself does not speak the protocol)."""
+
+    @property
+    def read_only_hint(self) -> bool | None:
+        """``readOnlyHint``: the tool claims not to change anything."""
+        ...
+
+    @property
+    def destructive_hint(self) -> bool | None:
+        """``destructiveHint``: the tool claims it may destroy something."""
+        ...
+
 
 RiskSource = Literal[
     "admin tool",
@@ -40,7 +54,7 @@ class Classification:
 def classify(
     declared: RiskClass | None,
     server_default: RiskClass | None,
-    annotations: ToolAnnotations | None,
+    annotations: Hints | None,
 ) -> Classification:
     """The risk class of one tool.
 

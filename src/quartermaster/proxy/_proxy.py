@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
-from ..config import is_secret_handle
+from ..config import GLOBAL_TENANT, is_secret_handle
 from ..httptools import resolve_auth
 from ..identity import Principal, principal_from_access_token
 from ..pinning import Held, definitions_of
@@ -38,9 +38,6 @@ HOUSEKEEPING_INTERVAL = 30.0
 PIN_REFRESH_INTERVAL = 5.0
 """Seconds between re-reads of the pins while something is held back, so that a definition
 an admin accepted (on any replica, or with the CLI) is offered again without a restart."""
-
-SHARED_TENANT = "*"
-"""Secrets that downstream processes start with belong to no single tenant."""
 
 
 class Proxy:
@@ -124,8 +121,9 @@ class Proxy:
         A stdio server reads its environment once, so its secrets cannot be per call. The
         values are also handed to the redactor, so an echo of them never reaches a model.
         """
+        # Secrets that downstream processes start with belong to no single tenant.
         bound = self.services.vault.for_call(
-            tenant=SHARED_TENANT,
+            tenant=GLOBAL_TENANT,
             purpose=f"start server {downstream.name}",
             users=(downstream.name,),
         )
