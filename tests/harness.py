@@ -43,6 +43,7 @@ from starlette.types import ASGIApp
 
 from quartermaster._clock import Clock
 from quartermaster.cli import main as cli_main
+from quartermaster.demo import build_demo_server
 from quartermaster.identity import issue_agent_token, stdio_principal
 from quartermaster.proxy import Connect, DownstreamTransport, Proxy, http_app, in_memory
 from quartermaster.runtime import load, open_services
@@ -126,14 +127,22 @@ async def _probe_connection(options: Any, report: Callable[[str], None]) -> Asyn
             tasks.cancel_scope.cancel()
 
 
+def _desk(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+    # A fresh desk per connection, as a restarted `python -m quartermaster.demo` would be.
+    return in_memory(build_demo_server())(env=env, headers=headers)
+
+
 def _probes_in(config: Any) -> dict[str, Connect]:
-    """Every configured server that runs the probe over stdio, served in memory instead."""
+    """Every configured server that runs the probe or the demo desk over stdio, served in
+    memory instead."""
     found: dict[str, Connect] = {}
     for name, server in config.servers.items():
         args = list(server.args)
-        runs_probe = server.command == sys.executable and args[:1] == [str(PROBE)]
-        if server.transport == "stdio" and runs_probe and "--signal" not in args:
+        python = server.transport == "stdio" and server.command == sys.executable
+        if python and args[:1] == [str(PROBE)] and "--signal" not in args:
             found[name] = in_memory_probe(*args[1:])
+        elif python and args == ["-m", "quartermaster.demo"]:
+            found[name] = _desk
     return found
 
 
