@@ -20,14 +20,22 @@ import shutil
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    suppress,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import httpx2
 import mcp.types as types
+from anyio.lowlevel import EventLoopToken
 from mcp import Client, StdioServerParameters
 from mcp.client._memory import InMemoryTransport
 from mcp.client._transport import TransportStreams
@@ -126,8 +134,11 @@ async def _stdio_with_logged_stderr(
     params: StdioServerParameters, name: str
 ) -> AsyncIterator[TransportStreams]:
     read_fd, write_fd = os.pipe()
+    # The pipe is read in a thread, but each line is logged in the event loop: the redacting
+    # log filter must not run two redactions at once (a hyperscan scratch is not shared).
+    token = anyio.lowlevel.current_token()
     threading.Thread(
-        target=_log_lines, args=(read_fd, name), name=f"stderr of {name}", daemon=True
+        target=_log_lines, args=(read_fd, name, token), name=f"stderr of {name}", daemon=True
     ).start()
     # The child gets its own copy of the write end; ours is closed as soon as it started, so
     # the reader sees the end of the stream when the child (and anything it spawned) exits.
@@ -137,12 +148,17 @@ async def _stdio_with_logged_stderr(
         yield streams
 
 
-def _log_lines(fd: int, name: str) -> None:
+def _log_lines(fd: int, name: str, token: EventLoopToken) -> None:
     """Log each line read from ``fd`` (a child's stderr) until its end, then close it."""
     with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            if line.strip():
-                _child_logger.warning("downstream %r: %s", name, line.rstrip())
+            if not line.strip():
+                continue
+            # Once the event loop has ended the rest is only drained, so the child never blocks.
+            with suppress(RuntimeError):
+                anyio.from_thread.run_sync(
+                    _child_logger.warning, "downstream %r: %s", name, line.rstrip(), token=token
+                )
 
 
 def in_memory(server: Server[Any] | MCPServer) -> Connect:
