@@ -166,6 +166,9 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", access_log=False, log_config=None
     )
+    # Listening before the URL is printed: a client that connects at once waits in the
+    # backlog until uvicorn accepts, instead of being refused while uvicorn starts up.
+    sock.listen(config.backlog)
     server = _UvicornServer(config)
 
     def stop() -> None:

@@ -14,8 +14,8 @@ from ._logging import RedactingFilter as RedactingFilter
 from ._logging import redacted_logs as redacted_logs
 from ._redactor import RedactionSession as RedactionSession
 from ._redactor import Redactor as Redactor
-from ._redactor import Span as Span
 from ._rule import Rule as Rule
+from ._span import Span as Span
 from ._stream import StreamRedactor as StreamRedactor
 
 __all__ = [
