@@ -20,7 +20,11 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
+
+# Run as a script, only this folder is on the path; leak_support needs the harness beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anyio
 import mcp.types as types
