@@ -9,12 +9,14 @@ def test_exported_names() -> None:
     assert sorted(redaction.__all__) == [
         "KnownValues",
         "MessageStream",
+        "RedactingFilter",
         "RedactionFailed",
         "RedactionSession",
         "Redactor",
         "Rule",
         "Span",
         "StreamRedactor",
+        "redacted_logs",
         "run_redact_command",
     ]
     for name in redaction.__all__:
