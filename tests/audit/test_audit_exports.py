@@ -59,6 +59,7 @@ def test_public_names() -> None:
         "render_table",
         "render_verify",
         "show_row",
+        "unsettled_intents",
         "verify",
     }
     for error in (audit.AuditUnavailable, audit.LedgerTampered):

@@ -29,6 +29,7 @@ from ._query import AuditRow as AuditRow
 from ._query import export_jsonl as export_jsonl
 from ._query import list_rows as list_rows
 from ._query import show_row as show_row
+from ._query import unsettled_intents as unsettled_intents
 from ._render import render_json as render_json
 from ._render import render_row as render_row
 from ._render import render_table as render_table

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -52,7 +53,9 @@ from ._model import (
     event_body,
     intent_body,
     outcome_body,
+    stopped_outcome_body,
 )
+from ._query import unsettled_intents
 from ._signing import CheckpointSigner
 
 _log = logging.getLogger("quartermaster.audit")
@@ -130,6 +133,15 @@ class Ledger:
         self._rows_since_checkpoint = 0
         self._checkpoint_started = 0.0
         self._retry: list[_Append] = []
+        # Names this writer in its intent rows, so that a replica starting later can tell
+        # our unfinished intents (we are alive: leave them) from a dead writer's.
+        self._boot = secrets.token_hex(8)
+        self._claimed = False
+
+    @property
+    def boot(self) -> str:
+        """This writer's id, written as ``boot`` in every intent row it makes."""
+        return self._boot
 
     def __repr__(self) -> str:
         return f"Ledger(running={self._send is not None})"
@@ -169,7 +181,57 @@ class Ledger:
             self._ticker.cancel()
         await send.aclose()
         self._wake_writer()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        try:
+            return await task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._claimed:
+                with anyio.CancelScope(shield=True), contextlib.suppress(StoreError):
+                    await self._repo.release_writer(self._boot)
+
+    async def settle_stopped(self) -> list[LedgerEntry]:
+        """Claim this writer as live, then settle the intents of writers that are not.
+
+        Call it once at start, in the process that serves calls. An intent without an
+        outcome whose writer (the ``boot`` in its body) holds no live mark in the store was
+        cut off by a crash, kill or power cut: it gets a ``call.outcome`` row with outcome
+        ``unknown`` and error ``Quartermaster stopped``. A live replica's in-flight intents
+        are left alone. Intents written before boot ids existed count as stopped.
+
+        Raises:
+            AuditUnavailable: the ledger could not be read or written.
+        """
+        try:
+            await self._repo.claim_writer(self._boot)
+        except StoreError as exc:
+            raise AuditUnavailable(f"cannot register the audit writer: {exc.message}") from exc
+        self._claimed = True
+        bodies: list[tuple[str, bytes]] = []
+        settled: list[str] = []
+        alive: dict[str, bool] = {}
+        for row in await unsettled_intents(self._repo):
+            boot = row.body.get("boot")
+            if isinstance(boot, str):
+                if boot not in alive:
+                    try:
+                        alive[boot] = await self._repo.writer_alive(boot)
+                    except StoreError as exc:
+                        raise AuditUnavailable(
+                            f"cannot tell whether audit writer {boot} is alive: {exc.message}"
+                        ) from exc
+                if alive[boot]:
+                    continue
+            bodies.append((CALL_OUTCOME, canonical_json(stopped_outcome_body(row.body, row.seq))))
+            settled.append(str(row.seq))
+        if not bodies:
+            return []
+        entries = await self._submit(bodies)
+        _log.warning(
+            "settled %d call(s) left without an outcome by a stopped Quartermaster "
+            "as 'unknown' (intent seq %s)",
+            len(entries),
+            ", ".join(settled),
+        )
+        return entries
 
     async def record_intent(
         self,
@@ -248,7 +310,7 @@ class Ledger:
         args = dict(arguments)
         args_hmac = hash_value(self._key, args)
         arg_hmacs = {name: hash_value(self._key, value) for name, value in args.items()}
-        return canonical_json(intent_body(call, args_hmac, arg_hmacs))
+        return canonical_json(intent_body(call, args_hmac, arg_hmacs, self._boot))
 
     async def _submit(
         self, bodies: list[tuple[str, bytes]], grants: tuple[GrantRecord, ...] = ()

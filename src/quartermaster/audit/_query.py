@@ -11,6 +11,7 @@ from quartermaster.store import LedgerEntry, LedgerQuery, LedgerRepo, StoreError
 
 from ._canonical import canonical_json
 from ._errors import AuditUnavailable
+from ._model import CALL_INTENT, CALL_OUTCOME
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,34 @@ async def list_rows(repo: LedgerRepo, which: AuditFilter) -> list[AuditRow]:
     except StoreError as exc:
         raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
     return [AuditRow.from_entry(e) for e in entries]
+
+
+async def unsettled_intents(repo: LedgerRepo, *, page: int = 1000) -> list[AuditRow]:
+    """The ``call.intent`` rows that no ``call.outcome`` row settles, in ledger order.
+
+    One pass over the call rows (an outcome always follows its intent), keeping only the
+    intents still open: memory grows with the unsettled rows, not with the ledger.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    open_intents: dict[int, AuditRow] = {}
+    after = 0
+    while True:
+        query = LedgerQuery(kinds=(CALL_INTENT, CALL_OUTCOME), after_seq=after, limit=page)
+        try:
+            entries = await repo.search(query)
+        except StoreError as exc:
+            raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+        if not entries:
+            return list(open_intents.values())
+        for entry in entries:
+            row = AuditRow.from_entry(entry)
+            if row.kind == CALL_INTENT:
+                open_intents[row.seq] = row
+            elif isinstance(seq := row.body.get("intent_seq"), int):
+                open_intents.pop(seq, None)
+        after = entries[-1].seq
 
 
 async def show_row(repo: LedgerRepo, seq: int) -> AuditRow | None:

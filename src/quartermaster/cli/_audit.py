@@ -22,6 +22,7 @@ from ..audit import (
     render_table,
     render_verify,
     show_row,
+    unsettled_intents,
     verify,
 )
 from ..broker import KeyRing
@@ -51,13 +52,19 @@ def register(commands: Any) -> None:
         ("--tenant", "tenant"),
         ("--human", "the human on whose behalf"),
         ("--tool", "tool"),
-        ("--outcome", "ok, tool_error, denied, timeout, downstream_down or error"),
+        ("--outcome", "ok, tool_error, denied, timeout, downstream_down, error or unknown"),
     ):
         listing.add_argument(flag, help=what)
     listing.add_argument("--since", type=_time, help="rows at or after this time")
     listing.add_argument("--until", type=_time, help="rows before this time")
     listing.add_argument("--after", type=int, default=0, help="rows after this seq")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    listing.add_argument(
+        "--unsettled",
+        action="store_true",
+        help="only call intents that no outcome row settles (calls in flight, or cut off by "
+        "a crash and not yet settled by a restart); combines with --limit only",
+    )
     add_config(listing)
     add_json(listing)
     listing.set_defaults(handler=_list)
@@ -138,8 +145,14 @@ def _list(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
 
+    if args.unsettled and which != AuditFilter(limit=args.limit):
+        return refuse("--unsettled combines with --limit only, not with other filters")
+
     async def act(services: Services) -> int:
-        rows = await list_rows(services.store.ledger, which)
+        if args.unsettled:
+            rows = (await unsettled_intents(services.store.ledger))[: max(args.limit, 0)]
+        else:
+            rows = await list_rows(services.store.ledger, which)
         print(render_json(rows) if args.json else render_table(rows))
         return 0
 

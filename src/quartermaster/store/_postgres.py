@@ -120,6 +120,7 @@ class _PgBackend:
     def __init__(self, url: str, schema: str | None) -> None:
         self._url = url
         self._schema = schema
+        self.schema = schema
         self._ledger_lock = _lock_key(f"quartermaster.ledger:{schema or ''}")
         self._keys_lock = _lock_key(f"quartermaster.keys:{schema or ''}")
         self._lock = anyio.Lock()
@@ -213,12 +214,60 @@ class _PgBackend:
                     await conn.close()
 
 
+class _PgLedgerRepo(SqlLedgerRepo):
+    """The shared ledger repository; a live writer holds a session advisory lock.
+
+    The lock lives on a connection of its own, held for the writer's life: PostgreSQL
+    releases it when that session ends, so a replica killed outright stops being live as
+    soon as the server notices the connection is gone.
+    """
+
+    def __init__(self, backend: _PgBackend) -> None:
+        super().__init__(backend)
+        self._backend = backend
+        self._held: dict[str, _Conn] = {}
+
+    def _key(self, boot: str) -> int:
+        return _lock_key(f"quartermaster.writer:{self._backend.schema or ''}:{boot}")
+
+    async def claim_writer(self, boot: str) -> None:
+        """Hold the writer's advisory lock on a dedicated session."""
+        conn = await self._backend.connect()
+        with _translated():
+            await conn.execute("SELECT pg_advisory_lock(%s)", (self._key(boot),))
+        self._held[boot] = conn
+
+    async def writer_alive(self, boot: str) -> bool:
+        """Whether some session holds the writer's advisory lock."""
+        if boot in self._held:
+            return True
+        key = self._key(boot)
+        # Taking the lock for a moment is the test: it is free only if its holder is gone.
+        (free,) = (await self._backend.fetch("SELECT pg_try_advisory_lock(?)", (key,)))[0]
+        if free:
+            await self._backend.fetch("SELECT pg_advisory_unlock(?)", (key,))
+        return not free
+
+    async def release_writer(self, boot: str) -> None:
+        """Close the writer's session, which drops its lock."""
+        conn = self._held.pop(boot, None)
+        if conn is not None:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+
+    async def close(self) -> None:
+        """Drop every lock still held."""
+        for boot in list(self._held):
+            await self.release_writer(boot)
+
+
 class PostgresStore:
     """The shared store on a PostgreSQL database; open it with ``PostgresStore.open``."""
 
     def __init__(self, backend: _PgBackend) -> None:
         self._backend = backend
-        self.ledger: LedgerRepo = SqlLedgerRepo(backend)
+        self._ledger = _PgLedgerRepo(backend)
+        self.ledger: LedgerRepo = self._ledger
         self.grants: GrantRepo = SqlGrantRepo(backend)
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
@@ -242,5 +291,6 @@ class PostgresStore:
         return cls(backend)
 
     async def close(self) -> None:
-        """Close both connections."""
+        """Close every connection."""
+        await self._ledger.close()
         await self._backend.close()

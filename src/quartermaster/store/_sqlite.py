@@ -19,6 +19,7 @@ threads cost two more trips through the event loop per job than a plain hand-off
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import queue
 import sqlite3
@@ -304,11 +305,61 @@ class _SqliteBackend:
 
 
 class _SqliteLedgerRepo(SqlLedgerRepo):
-    """The shared ledger repository, with appends run as one thread job per transaction."""
+    """The shared ledger repository, with appends run as one thread job per transaction.
+
+    A live writer holds an exclusive ``flock`` on ``<database>.writers/<boot>``; the kernel
+    drops it when the process dies, however it dies.
+    """
 
     def __init__(self, backend: _SqliteBackend) -> None:
         super().__init__(backend)
         self._backend = backend
+        self._writers_dir = Path(backend.path + ".writers")
+        self._held: dict[str, int] = {}
+
+    def _writer_file(self, boot: str) -> Path:
+        if not boot.isalnum():
+            raise ValueError("a writer boot id is letters and digits only")
+        return self._writers_dir / boot
+
+    async def claim_writer(self, boot: str) -> None:
+        """Take the writer's lock file."""
+        where = self._writer_file(boot)
+        try:
+            where.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(where, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the writer lock file {where} ({exc.strerror}): check that "
+                "the database's directory is writable"
+            ) from exc
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._held[boot] = fd
+
+    async def writer_alive(self, boot: str) -> bool:
+        """Whether some open file still holds the writer's lock."""
+        if boot in self._held:
+            return True
+        try:
+            fd = os.open(self._writer_file(boot), os.O_RDWR)
+        except (OSError, ValueError):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    async def release_writer(self, boot: str) -> None:
+        """Drop and remove the writer's lock file."""
+        fd = self._held.pop(boot, None)
+        if fd is None:
+            return
+        with suppress(OSError):
+            self._writer_file(boot).unlink()
+        os.close(fd)
 
     async def append(
         self,
