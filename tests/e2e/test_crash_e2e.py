@@ -28,6 +28,8 @@ from harness import HttpServer, http_client, issue_token
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WAIT = 60.0
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_section(request: pytest.FixtureRequest) -> Iterator[str]:

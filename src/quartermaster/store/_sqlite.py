@@ -75,6 +75,19 @@ READERS = 4
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 
 
+def _read_only_part(path: str) -> str | None:
+    """What makes the database at ``path`` read-only, if anything: its file system, or the
+    first of the file, its journal files and its directory that may not be written."""
+    where = Path(path)
+    with suppress(OSError):
+        if os.statvfs(where.parent).f_flag & os.ST_RDONLY:
+            return f"the file system holding {where.parent} is mounted read-only"
+    for part in (where, Path(path + "-wal"), Path(path + "-shm"), where.parent):
+        if part.exists() and not os.access(part, os.W_OK):
+            return f"{part} is not writable"
+    return None
+
+
 def translate_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
     """The ``StoreError`` a user can act on for a driver error on the database at ``path``."""
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -87,6 +100,12 @@ def translate_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
         )
     if code == _FULL:
         return StoreFull(f"the database {path} is full: free disk space or raise store.max_bytes")
+    if code in (_READONLY, _IOERR) and (why := _read_only_part(path)) is not None:
+        # A file or mount turned read-only under a running store shows as an I/O error.
+        return StoreUnavailable(
+            f"the database {path} is read-only ({why}): make the file, its -wal and -shm "
+            "files and its directory writable, or remount the disk read-write"
+        )
     if code == _READONLY:
         return StoreUnavailable(
             f"the database {path} is read-only: make the file and its directory writable"
