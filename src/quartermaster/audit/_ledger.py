@@ -38,6 +38,7 @@ from quartermaster.store import (
     LedgerRepo,
     StoreConflict,
     StoreError,
+    StoreLocked,
 )
 
 from ._canonical import canonical_json, hash_value
@@ -67,6 +68,10 @@ class _Append:
     grants: tuple[GrantRecord, ...] = ()
     background: bool = False
     """Nobody waits: a failure is logged and the rows are retried (``settle_soon``)."""
+    taken: bool = False
+    """The writer has started the transaction holding these rows."""
+    abandoned: bool = False
+    """The caller gave up (and was told nothing was written) before the writer took them."""
     done: anyio.Event = field(default_factory=anyio.Event)
     entries: list[LedgerEntry] = field(default_factory=list)
     error: Exception | None = None
@@ -133,6 +138,7 @@ class Ledger:
         self._rows_since_checkpoint = 0
         self._checkpoint_started = 0.0
         self._retry: list[_Append] = []
+        self._locked: StoreLocked | None = None
         # Names this writer in its intent rows, so that a replica starting later can tell
         # our unfinished intents (we are alive: leave them) from a dead writer's.
         self._boot = secrets.token_hex(8)
@@ -330,6 +336,15 @@ class Ledger:
                 await self._send_request(request)
                 await request.done.wait()
         except TimeoutError as exc:
+            if isinstance(request, _Append) and request.taken:
+                # Its transaction is under way: wait (bounded) for what it did, so the caller
+                # is never told "refused" about rows that then become durable.
+                with anyio.move_on_after(self._write_timeout, shield=True):
+                    await request.done.wait()
+                if request.done.is_set():
+                    return
+            elif isinstance(request, _Append):
+                request.abandoned = True  # the writer skips it: nothing of it is written later
             raise AuditUnavailable(
                 f"the audit ledger did not confirm the write within {self._write_timeout:g}s; "
                 "the store is too slow or stuck"
@@ -383,12 +398,33 @@ class Ledger:
                     self._arrival = None
                     batch = self._take_queued(receive, batch)
                 await self._process(batch)
+                if self._locked is not None:
+                    self._refuse_queued(receive, self._locked)
         await self._flush_retries(final=True)
         if self._signer is not None and self._rows_since_checkpoint:
             try:
                 await self._write_checkpoint()
             except (StoreError, ValueError) as exc:
                 _log.warning("final audit checkpoint failed: %s", exc)
+
+    def _refuse_queued(
+        self, receive: MemoryObjectReceiveStream[_Request], error: StoreLocked
+    ) -> None:
+        # Everything queued while that write waited for the lock has waited too: refuse it
+        # now with the same answer rather than let each batch wait one more busy timeout
+        # (callers would hear "too slow" only after the ledger's own timeout). Nothing of it
+        # has been written, and nothing of it will be. Rows nobody waits for are retried.
+        self._locked = None
+        while True:
+            try:
+                request = receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                return
+            if isinstance(request, _Append) and request.background:
+                self._retry.append(request)
+                continue
+            request.error = error
+            request.done.set()
 
     def _take_queued(
         self, receive: MemoryObjectReceiveStream[_Request], batch: list[_Request]
@@ -401,7 +437,9 @@ class Ledger:
         return batch
 
     async def _process(self, batch: list[_Request]) -> None:
-        appends = [r for r in batch if isinstance(r, _Append)]
+        appends = [r for r in batch if isinstance(r, _Append) and not r.abandoned]
+        for request in appends:
+            request.taken = True
         try:
             if appends:
                 await self._append(appends)
@@ -409,8 +447,8 @@ class Ledger:
             if checkpoints or self._checkpoint_due():
                 await self._checkpoint(checkpoints)
         finally:
-            for request in batch:
-                request.done.set()
+            for finished in batch:
+                finished.done.set()
 
     async def _append(self, appends: list[_Append]) -> None:
         # Earlier background rows go first, alone: one that cannot be written must not
@@ -419,6 +457,8 @@ class Ledger:
         error = await self._write(appends)
         if error is None:
             return
+        if isinstance(error, StoreLocked):
+            self._locked = error
         for request in appends:
             request.error = error
         self._keep_for_retry([r for r in appends if r.background], error)

@@ -24,6 +24,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from functools import partial
@@ -144,8 +145,13 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _in_transaction(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-    conn.execute("BEGIN IMMEDIATE")
+def _in_transaction(
+    work: Callable[[sqlite3.Connection], T],
+    conn: sqlite3.Connection,
+    *,
+    begin: Callable[[sqlite3.Connection], None],
+) -> T:
+    begin(conn)
     try:
         result = work(conn)
         conn.execute("COMMIT")
@@ -238,10 +244,16 @@ class _WriterThread:
 
 class _SqliteBackend:
     def __init__(
-        self, writer: sqlite3.Connection, readers: list[sqlite3.Connection], path: str
+        self,
+        writer: sqlite3.Connection,
+        readers: list[sqlite3.Connection],
+        path: str,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         self.writer = writer
         self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._writer_busy_ms = busy_timeout_ms
         # Uncontended, the lock costs no trip through the event loop.
         self._lock = anyio.Lock(fast_acquire=True)
         self._writer_thread = _WriterThread(path)
@@ -265,10 +277,33 @@ class _SqliteBackend:
             partial(_job, self.path, self.writer, work), abandon_on_cancel=abandon_on_cancel
         )
 
+    def _begin(self, asked_at: float) -> Callable[[sqlite3.Connection], None]:
+        """``BEGIN IMMEDIATE`` waiting for the file's lock only for what is left of the busy
+        timeout after the wait for this process's own writer lock: one budget per write, so
+        callers queued behind a held lock are refused in one busy timeout, not one each."""
+        left = self._busy_timeout_ms - int((time.monotonic() - asked_at) * 1000)
+        if left <= 0:
+            raise StoreLocked(
+                f"the database {self.path} stayed locked by another writer for the whole "
+                f"busy timeout ({self._busy_timeout_ms} ms); stop the other process or raise "
+                "store.busy_timeout_ms"
+            )
+        # Only a write that queued long enough to matter changes the connection's timeout.
+        wanted = self._busy_timeout_ms if left > self._busy_timeout_ms - 50 else left
+
+        def begin(conn: sqlite3.Connection) -> None:
+            if wanted != self._writer_busy_ms:
+                conn.execute(f"PRAGMA busy_timeout = {int(wanted)}")
+                self._writer_busy_ms = wanted
+            conn.execute("BEGIN IMMEDIATE")
+
+        return begin
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        asked_at = time.monotonic()
         async with self._lock:
-            await self.on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
+            await self.on_writer(self._begin(asked_at))
             try:
                 yield _SqliteTx(self)
                 await self.on_writer(lambda c: c.execute("COMMIT"))
@@ -285,8 +320,12 @@ class _SqliteBackend:
         A cancelled caller stops waiting at once (a hung disk must not hang it): the whole
         transaction is one job, so the next writer's job runs after it, never inside it.
         """
+        asked_at = time.monotonic()
         async with self._lock:
-            return await self.on_writer(partial(_in_transaction, work), abandon_on_cancel=True)
+            begin = self._begin(asked_at)
+            return await self.on_writer(
+                partial(_in_transaction, work, begin=begin), abandon_on_cancel=True
+            )
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         self._check_open()
@@ -532,7 +571,7 @@ class SQLiteStore:
         writer, readers = await anyio.to_thread.run_sync(
             _open_connections, where, busy_timeout_ms, max_bytes
         )
-        return cls(_SqliteBackend(writer, readers, where))
+        return cls(_SqliteBackend(writer, readers, where, busy_timeout_ms))
 
     async def close(self) -> None:
         """Close both connections."""

@@ -1,0 +1,100 @@
+"""A SQLite lock held by another process: calls are refused within one busy timeout, named
+as a locked store, and a refused call leaves nothing behind when the lock clears."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from quartermaster._clock import ManualClock
+from quartermaster.audit import AuditUnavailable, CallRecord, GrantInfo, Intent, Ledger
+from quartermaster.store import GrantRecord, RevocationFilter, SQLiteStore
+
+CALLERS = 6
+BUSY_MS = 300
+
+
+def _grant(jti: str) -> GrantRecord:
+    return GrantRecord(
+        jti=jti,
+        run_id="run-7",
+        agent="support-bot",
+        tenant="acme",
+        audience="crm",
+        tool="crm__append_note",
+        target="ticket:4812",
+        issued_at=1.0,
+        expires_at=1e12,
+        uses_left=1,
+    )
+
+
+async def _calls(
+    ledger: Ledger,
+    make_call: Callable[..., CallRecord],
+    results: dict[str, object],
+) -> None:
+    async def one(jti: str) -> None:
+        call = make_call(grant=GrantInfo(jti, "crm", 1.0, 1e12))
+        try:
+            results[jti] = await ledger.record_intent(call, {}, grant=_grant(jti))
+        except AuditUnavailable as exc:
+            results[jti] = exc
+
+    async with anyio.create_task_group() as tg:
+        for i in range(CALLERS):
+            tg.start_soon(one, f"jti-{i}")
+
+
+async def test_queued_calls_are_refused_as_a_locked_store_within_the_ledger_timeout(
+    tmp_path: Path, make_call: Callable[..., CallRecord], hmac_key: bytes, clock: ManualClock
+) -> None:
+    path = tmp_path / "qm.db"
+    store = await SQLiteStore.open(path, busy_timeout_ms=BUSY_MS)
+    other = sqlite3.connect(path, isolation_level=None)
+    # Room for two busy timeouts, not one per queued batch.
+    ledger = Ledger(store.ledger, hmac_key=hmac_key, clock=clock, write_timeout=0.7, max_batch=1)
+    results: dict[str, object] = {}
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with ledger:
+            await _calls(ledger, make_call, results)
+        other.execute("ROLLBACK")
+        for jti, got in results.items():
+            assert isinstance(got, AuditUnavailable), jti
+            assert "locked" in got.message, got.message
+            assert str(path) in got.message, got.message
+        assert await store.ledger.read() == []
+        assert await store.grants.list(RevocationFilter(tenant="acme")) == []
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_lock_clearing_part_way_leaves_rows_only_for_calls_told_they_were_recorded(
+    tmp_path: Path, make_call: Callable[..., CallRecord], hmac_key: bytes, clock: ManualClock
+) -> None:
+    path = tmp_path / "qm.db"
+    store = await SQLiteStore.open(path, busy_timeout_ms=BUSY_MS)
+    other = sqlite3.connect(path, isolation_level=None)
+    ledger = Ledger(store.ledger, hmac_key=hmac_key, clock=clock, write_timeout=0.4, max_batch=1)
+    results: dict[str, object] = {}
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with ledger:
+            await _calls(ledger, make_call, results)
+            # Every caller has its answer; the lock clears while the ledger still runs.
+            other.execute("ROLLBACK")
+        recorded = {jti for jti, got in results.items() if isinstance(got, Intent)}
+        refused = {jti for jti, got in results.items() if isinstance(got, AuditUnavailable)}
+        assert recorded | refused == {f"jti-{i}" for i in range(CALLERS)}
+        assert refused
+        stored = {g.jti for g in await store.grants.list(RevocationFilter(tenant="acme"))}
+        assert stored == recorded
+        assert len(await store.ledger.read()) == len(recorded)
+    finally:
+        other.close()
+        await store.close()
