@@ -2,8 +2,11 @@
 
 Each process holds one writer connection (its transactions serialised by a lock) and one
 reader. Across replicas, ledger appends serialise on a transaction-scoped advisory lock, so
-the head is read and extended atomically and the chain stays linear. A broken connection is
-replaced on next use; the failed call itself fails closed with ``StoreUnavailable``.
+the head is read and extended atomically and the chain stays linear. A connection the server
+dropped (a restart, ``pg_terminate_backend``, a network cut) is replaced and the operation
+tried once more where that is safe: a read, or a transaction whose ``BEGIN`` failed (nothing
+was done). A transaction that fails later (its ``COMMIT`` may or may not have happened) fails
+closed with ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -85,6 +88,12 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+async def _fetch_all(conn: _Conn, sql: str, params: Sequence[Any]) -> list[_rows.Row]:
+    cursor = await conn.execute(_pg(sql), params)
+    rows: list[_rows.Row] = list(await cursor.fetchall())
+    return rows
+
+
 class _PgTx:
     def __init__(self, conn: _Conn, ledger_lock: int, keys_lock: int) -> None:
         self._conn = conn
@@ -103,9 +112,7 @@ class _PgTx:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         with _translated():
-            cursor = await self._conn.execute(_pg(sql), params)
-            rows: list[_rows.Row] = list(await cursor.fetchall())
-            return rows
+            return await _fetch_all(self._conn, sql, params)
 
     async def lock_ledger(self) -> None:
         with _translated():
@@ -155,8 +162,18 @@ class _PgBackend:
     async def transaction(self) -> AsyncIterator[_PgTx]:
         async with self._lock:
             conn = await self._writer_conn()
-            with _translated():
+            try:
                 await conn.execute("BEGIN")
+            except psycopg.OperationalError as exc:
+                # A connection the server dropped while idle fails its first statement;
+                # nothing has been done yet, so one fresh connection may try again.
+                if not conn.broken:
+                    raise translate_postgres_error(exc) from exc
+                conn = await self._writer_conn()
+                with _translated():
+                    await conn.execute("BEGIN")
+            except psycopg.Error as exc:
+                raise translate_postgres_error(exc) from exc
             try:
                 yield _PgTx(conn, self._ledger_lock, self._keys_lock)
                 with _translated():
@@ -169,10 +186,17 @@ class _PgBackend:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         async with self._read_lock:
             conn = await self._reader_conn()
+            try:
+                return await _fetch_all(conn, sql, params)
+            except psycopg.OperationalError as exc:
+                # Reads are idempotent: after a dropped connection, one retry on a new one.
+                if not conn.broken:
+                    raise translate_postgres_error(exc) from exc
+            except psycopg.Error as exc:
+                raise translate_postgres_error(exc) from exc
+            conn = await self._reader_conn()
             with _translated():
-                cursor = await conn.execute(_pg(sql), params)
-                rows: list[_rows.Row] = list(await cursor.fetchall())
-                return rows
+                return await _fetch_all(conn, sql, params)
 
     def json_text(self) -> str:
         return "(convert_from(payload, 'UTF8')::jsonb ->> CAST(? AS TEXT))"
