@@ -28,6 +28,7 @@ def test_public_names() -> None:
         "AuditRow",
         "AuditUnavailable",
         "CallOutcome",
+        "CredentialInfo",
         "CallRecord",
         "CheckpointSigner",
         "Decision",

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import anyio
 
-from ..config import ConfigError, LoadedConfig, RiskClass, is_secret_handle
+from ..config import ConfigError, LoadedConfig, RiskClass, StaticSource, is_secret_handle
 from ..pipeline import ToolRoute
 from ..policy import ToolFacts, classify, unreachable_rules, unreached_tools
 from ..proxy import McpDownstream, ServerOffer, build_catalog, http_tool_routes, resolve_command
@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"server {name}: {server.transport} {where}{state}")
     for name, system in config.systems.items():
         print(f"system {name}: http {system.base_url} ({len(system.tools)} tools)")
+    for line in credential_lines(loaded):
+        print(line)
     routes = http_tool_routes(config.systems)
     if not args.offline:
         live, live_problems = anyio.run(list_live_tools, loaded)
@@ -98,6 +100,30 @@ def _print_tools(routes: list[ToolRoute]) -> None:
     for route in routes:
         risk, source = _classify(route)
         print(f"{route.exposed_name:40} {route.backend:14} {risk:10} {source}")
+
+
+def credential_lines(loaded: LoadedConfig) -> list[str]:
+    """One line per credential source, and one per long-lived secret still handed out as is,
+    so an admin sees what is left to move behind a short-lived source."""
+    config = loaded.config
+    lines = []
+    for name, source in config.credentials.items():
+        if isinstance(source, StaticSource):
+            lines.append(
+                f"credential {name}: static {source.secret} (long-lived: still to replace "
+                "with a short-lived source)"
+            )
+        else:
+            lines.append(f"credential {name}: {source.kind} (short-lived, per call)")
+    for name, server in config.servers.items():
+        for section, values in (("env", server.env), ("headers", server.headers)):
+            for key, value in values.items():
+                if is_secret_handle(value):
+                    lines.append(f"long-lived: server {name} {section}.{key} = {value}")
+    for name, system in config.systems.items():
+        if system.auth.kind in ("api_key", "basic"):
+            lines.append(f"long-lived: system {name} auth {system.auth.kind}")
+    return lines
 
 
 def _environment_problems(loaded: LoadedConfig) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from ._credentials import FIELDS, MAIN_FIELD, PER_CALL_ONLY, parse_reference, references_in
+from ._http import CredentialAuth
 from ._model import QuartermasterConfig
 from ._servers import NAMESPACE_PATTERN
 
@@ -19,6 +21,7 @@ Check = Callable[[QuartermasterConfig], Iterable[Problem]]
 
 def semantic_problems(config: QuartermasterConfig) -> Iterator[Problem]:
     """Every cross-key problem in ``config``, each with the key path it belongs to."""
+    yield from credential_problems(config)
     namespaces: dict[str, str] = {}
     exposed: dict[str, tuple[str, str]] = {}
     for name, server in config.servers.items():
@@ -53,3 +56,62 @@ def semantic_problems(config: QuartermasterConfig) -> Iterator[Problem]:
                 f"'{system}' is already the namespace of server '{namespaces[system]}'; tool "
                 "names would clash",
             )
+
+
+def credential_problems(config: QuartermasterConfig) -> Iterator[Problem]:
+    """Every ``credential://`` reference names a declared source, a field it issues, and a
+    kind that can be used where it stands."""
+    for name, server in config.servers.items():
+        sections: tuple[tuple[str, dict[str, str] | list[str]], ...] = (
+            ("env", server.env),
+            ("args", server.args),
+            ("headers", server.headers),
+        )
+        for section, values in sections:
+            for key, value in references_in(values):
+                path = ("servers", name, section, key)
+                problem = _reference_problem(config, value)
+                if problem is None:
+                    problem = _startup_problem(config, value)
+                if problem is not None:
+                    yield path, problem
+    for name, system in config.systems.items():
+        if isinstance(system.auth, CredentialAuth):
+            problem = _reference_problem(config, system.auth.source)
+            if problem is not None:
+                yield ("systems", name, "auth", "source"), problem
+
+
+def _reference_problem(config: QuartermasterConfig, value: str) -> str | None:
+    reference = parse_reference(value)
+    if reference is None:
+        return None
+    source = config.credentials.get(reference.source)
+    if source is None:
+        declared = ", ".join(sorted(config.credentials)) or "none"
+        return f"no source '{reference.source}' under 'credentials:' (declared: {declared})"
+    fields = FIELDS[source.kind]
+    if reference.field is not None and reference.field not in fields:
+        return (
+            f"a {source.kind} source issues {', '.join(sorted(fields))}, not "
+            f"'{reference.field}' (without a field: {MAIN_FIELD[source.kind]})"
+        )
+    return None
+
+
+def _startup_problem(config: QuartermasterConfig, value: str) -> str | None:
+    reference = parse_reference(value)
+    assert reference is not None  # only references reach here
+    kind = config.credentials[reference.source].kind
+    if kind in PER_CALL_ONLY:
+        return (
+            f"a {kind} source is made for one call, but a server's env, args and headers are "
+            "fixed when it starts; use it from an HTTP system's auth"
+        )
+    if kind != "static":
+        return (
+            f"a {kind} credential would be issued to every tenant's calls alike here: a server "
+            "that starts with a short-lived credential needs a session per identity, which "
+            "this version does not run yet; use a static source or an HTTP system's auth"
+        )
+    return None

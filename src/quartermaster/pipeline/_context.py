@@ -11,6 +11,7 @@ from mcp.types import CallToolResult, InputRequiredResult, Tool
 
 from ..audit import Intent
 from ..broker import IssuedGrant
+from ..credentials import Lease
 from ..identity import Principal, RunIdentity
 from ..policy import Decision
 from ..store import ApprovalRecord
@@ -41,6 +42,8 @@ class ToolRoute:
     """The system a grant for this tool is valid at (default: the backend's name)."""
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
+    credentials: tuple[str, ...] = ()
+    """Credential sources a call leases from (``credentials:`` names), in order."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class CallContext:
     approval: ApprovalRecord | None = None
     approval_via: str | None = None
     grant: IssuedGrant | None = None
+    leases: dict[str, Lease] = field(default_factory=dict)
+    """The credentials leased for this call, by source name (values in memory only)."""
     intent: Intent | None = None
     redactions: dict[str, int] = field(default_factory=dict)
     downstream_meta: dict[str, Any] = field(default_factory=dict)

@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -92,16 +92,25 @@ class McpDownstream:
         self._base_dir = base_dir
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
+        self._args = list(config.args)
         self._on_change = on_change
         self._client: Client | None = None
         self._lost = anyio.Event()
         self._changed = anyio.Event()
         self._settled = anyio.Event()
 
-    def set_startup_values(self, *, env: Mapping[str, str], headers: Mapping[str, str]) -> None:
-        """The environment and headers with secret handles resolved (before :meth:`run`)."""
+    def set_startup_values(
+        self,
+        *,
+        env: Mapping[str, str],
+        headers: Mapping[str, str],
+        args: Sequence[str] | None = None,
+    ) -> None:
+        """The environment, headers and arguments with secrets resolved (before :meth:`run`)."""
         self._env = dict(env)
         self._headers = dict(headers)
+        if args is not None:
+            self._args = list(args)
 
     # -- supervision ---------------------------------------------------------------------------
 
@@ -170,7 +179,7 @@ class McpDownstream:
                 )
             cwd = self._base_dir / self.config.cwd if self.config.cwd else None
             params = StdioServerParameters(
-                command=command, args=list(self.config.args), env=self._env, cwd=cwd
+                command=command, args=list(self._args), env=self._env, cwd=cwd
             )
             transport = watched(stdio_client(params), lost)
         else:

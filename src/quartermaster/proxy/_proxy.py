@@ -15,7 +15,13 @@ from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
-from ..config import is_secret_handle
+from ..config import (
+    MAIN_FIELD,
+    CredentialAuth,
+    StaticSource,
+    is_secret_handle,
+    parse_reference,
+)
 from ..httptools import resolve_auth
 from ..identity import Principal, principal_from_access_token
 from ..pipeline import CallContext, CallResult, Pipeline
@@ -66,7 +72,13 @@ class Proxy:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start every downstream; report started once each has come up or failed once."""
+        """Start every downstream; report started once each has come up or failed once.
+
+        Leases a previous run left open are ended first, and credentials no lease accounts for
+        (a crash between making one and recording it) are swept.
+        """
+        await self.services.leases.expire_due()
+        await self.services.leases.sweep()
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
         async with anyio.create_task_group() as tasks:
@@ -82,8 +94,9 @@ class Proxy:
         """Periodic upkeep shared with other replicas through the store.
 
         Key rings are reloaded so rotations made by the CLI or another replica take effect,
-        and approvals past their deadline are closed so they can neither be spent nor crowd
-        out newer ones.
+        approvals past their deadline are closed so they can neither be spent nor crowd
+        out newer ones, leases past their end are revoked (and failed revocations retried),
+        and credentials a crash left behind are swept.
         """
         services = self.services
         while True:
@@ -92,35 +105,44 @@ class Proxy:
                 for ring in (services.grant_keys, services.agent_keys):
                     await ring.load()
                 await services.approvals.expire_due()
+                await services.leases.expire_due()
+                await services.leases.sweep()
             except QuartermasterError as exc:
                 logger.error("housekeeping failed (it will be retried): %s", exc.message)
 
     async def _resolve_startup_secrets(self, downstream: McpDownstream) -> None:
-        """Resolve the handles in a downstream's env and headers once, at start.
+        """Resolve the handles and static credentials in a downstream's env, args and headers
+        once, at start.
 
-        A stdio server reads its environment once, so its secrets cannot be per call. The
-        values are also handed to the redactor, so an echo of them never reaches a model.
+        A stdio server reads its environment once, so its secrets cannot be per call (``check``
+        refuses any other kind of credential here). The values are also handed to the
+        redactor, so an echo of them never reaches a model.
         """
         bound = self.services.vault.for_call(
             tenant=SHARED_TENANT,
             purpose=f"start server {downstream.name}",
             users=(downstream.name,),
         )
-        resolved: dict[str, dict[str, str]] = {}
-        for section, values in (
-            ("env", downstream.config.env),
-            ("headers", downstream.config.headers),
-        ):
-            out: dict[str, str] = {}
-            for key, value in values.items():
-                if is_secret_handle(value):
-                    secret = await bound.resolve(value)
-                    out[key] = secret.reveal()
-                    self.services.secrets.remember([out[key]])
-                else:
-                    out[key] = value
-            resolved[section] = out
-        downstream.set_startup_values(env=resolved["env"], headers=resolved["headers"])
+
+        async def value_of(value: str) -> str:
+            reference = parse_reference(value)
+            if reference is not None:
+                source = self.config.credentials[reference.source]
+                if not isinstance(source, StaticSource):
+                    raise RuntimeError(f"check let a {source.kind} source into a server's start")
+                value = source.secret
+            if not is_secret_handle(value):
+                return value
+            secret = (await bound.resolve(value)).reveal()
+            self.services.secrets.remember([secret])
+            return secret
+
+        config = downstream.config
+        downstream.set_startup_values(
+            env={key: await value_of(value) for key, value in config.env.items()},
+            headers={key: await value_of(value) for key, value in config.headers.items()},
+            args=[await value_of(value) for value in config.args],
+        )
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
         self._rebuild()
@@ -175,7 +197,9 @@ class Proxy:
             grant = (
                 SecretValue(ctx.grant.token) if ctx.grant and system.auth.kind == "grant" else None
             )
-            auth = await resolve_auth(system, bound, grant=grant)
+            auth = await resolve_auth(
+                system, bound, grant=grant, credential=_leased(ctx, system.auth)
+            )
             result = await self.services.http[route.backend].call(
                 route.original_name, arguments, auth=auth
             )
@@ -235,6 +259,21 @@ class Proxy:
         if downstream is None:
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream
+
+
+def _leased(ctx: CallContext, auth: object) -> SecretValue | None:
+    """The value the call's lease hands to a system declared with ``auth: credential``."""
+    if not isinstance(auth, CredentialAuth):
+        return None
+    reference = parse_reference(auth.source)
+    if reference is None:
+        raise RuntimeError("a credential auth without a reference passed validation")
+    lease = ctx.leases.get(reference.source)
+    if lease is None:
+        raise RuntimeError(
+            f"the call reached the system without its lease from {reference.source!r}"
+        )
+    return lease.value(reference.field or MAIN_FIELD[lease.record.kind])
 
 
 def _redacted_error(session: RedactionSession, exc: MCPError) -> MCPError:

@@ -6,6 +6,7 @@ from ..pipeline import Stage
 from ..stages import (
     Approve,
     Classify,
+    Credentials,
     Decide,
     ErrorBoundary,
     Grant,
@@ -40,6 +41,7 @@ def build_stages(services: Services) -> list[Stage]:
             default_grant_ttl=float(config.broker.default_ttl),
         ),
         Grant(services.broker),
+        Credentials(services.leases),
         Record(services.ledger, services.redactor, services.secrets),
         Redact(services.redactor, services.secrets),
     ]

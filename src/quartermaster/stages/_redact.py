@@ -66,8 +66,10 @@ class Redact:
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Redact on the way back; counts by kind go to the audit row."""
         known = await self._secrets.for_redaction()
-        if ctx.grant is not None:
-            known = known.with_values([ctx.grant.token])
+        issued = [ctx.grant.token] if ctx.grant is not None else []
+        issued += [v.reveal() for lease in ctx.leases.values() for v in lease.values.values()]
+        if issued:
+            known = known.with_values(issued)
         session = self._redactor.session(known)
         upstream = ctx.report_progress
         if upstream is not None:

@@ -41,7 +41,15 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, ChainFunction, GrantRepo, KeyRepo, LedgerRepo, SecretRepo
+from ._ports import (
+    ApprovalRepo,
+    ChainFunction,
+    GrantRepo,
+    KeyRepo,
+    LeaseRepo,
+    LedgerRepo,
+    SecretRepo,
+)
 from ._records import GrantRecord, LedgerEntry
 from ._sql import (
     GRANT_INSERT,
@@ -50,6 +58,7 @@ from ._sql import (
     SqlApprovalRepo,
     SqlGrantRepo,
     SqlKeyRepo,
+    SqlLeaseRepo,
     SqlLedgerRepo,
     SqlSecretRepo,
     chain_entries,
@@ -423,6 +432,7 @@ class SQLiteStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.leases: LeaseRepo = SqlLeaseRepo(backend)
 
     @classmethod
     async def open(

@@ -1,0 +1,171 @@
+"""The ``credentials:`` section: named sources of short-lived credentials, and references to them.
+
+A source is declared once, by name; a server's ``env``, ``args`` or ``headers`` and an HTTP
+system's ``auth`` refer to it as ``credential://NAME`` (its main value) or
+``credential://NAME/FIELD`` (one named value, e.g. ``credential://db/password``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from ._base import ConfigModel, SecretHandle
+from ._broker import Seconds
+
+CREDENTIAL_SCHEME = "credential://"
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
+_REFERENCE = re.compile(r"^credential://([a-z][a-z0-9_-]{0,47})(?:/([a-z][a-z0-9_]{0,31}))?$")
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_ROLE_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,23}$")
+_TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
+
+LEASE_TTL_CEILING = 12 * 3600.0
+"""No source may hand out a credential that lives longer than this (seconds)."""
+
+
+@dataclass(frozen=True)
+class CredentialReference:
+    """A parsed ``credential://NAME[/FIELD]``; ``field`` ``None`` means the main value."""
+
+    source: str
+    field: str | None = None
+
+
+def parse_reference(value: str) -> CredentialReference | None:
+    """The reference ``value`` is, or ``None`` if it does not start with ``credential://``.
+
+    Raises:
+        ValueError: it starts with the scheme but is malformed.
+    """
+    if not value.startswith(CREDENTIAL_SCHEME):
+        return None
+    match = _REFERENCE.match(value)
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a credential reference: write credential://NAME or "
+            "credential://NAME/FIELD with NAME a source under 'credentials:'"
+        )
+    return CredentialReference(match.group(1), match.group(2))
+
+
+class _Source(ConfigModel):
+    description: str = Field(
+        default="", description="What this credential is for (shown by check)."
+    )
+
+
+class GrantSource(_Source):
+    """The call's own Quartermaster grant (an Ed25519 JWT for one audience, action and target)."""
+
+    kind: Literal["grant"]
+
+
+class StaticSource(_Source):
+    """A long-lived secret from the vault, the environment or a file: the flagged exception.
+
+    Every call that uses it is still recorded as a lease, but the value itself lives on;
+    ``check`` lists each static source so an admin sees what is left to replace.
+    """
+
+    kind: Literal["static"]
+    secret: SecretHandle = Field(description="secret://NAME, env://VAR or file:///path.")
+
+
+class TablePrivileges(ConfigModel):
+    """Privileges on tables (``schema.table``) a PostgreSQL lease may receive."""
+
+    tables: list[str] = Field(min_length=1)
+    privileges: list[Literal["SELECT", "INSERT", "UPDATE", "DELETE"]] = Field(
+        default_factory=lambda: ["SELECT"]  # type: ignore[arg-type]
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, value: list[str]) -> list[str]:
+        for table in value:
+            if not _TABLE.match(table):
+                raise ValueError(f"{table!r} is not a lower-case [schema.]table name")
+        return value
+
+
+class PostgresRoleSource(_Source):
+    """A PostgreSQL role made for each lease: LOGIN, a random password, ``VALID UNTIL`` its end.
+
+    The lease role only joins NOLOGIN group roles (``member_of``), never receives grants of
+    its own, so dropping it can never take away anything else's privileges.
+    """
+
+    kind: Literal["postgres_role"]
+    admin_url: SecretHandle = Field(
+        description="Connection URL of the role that creates lease roles (CREATEROLE); a handle."
+    )
+    connect_url: str = Field(
+        description="URL handed over, without user and password: postgresql://host:port/db."
+    )
+    member_of: list[str] = Field(
+        min_length=1, description="NOLOGIN group roles the lease role joins (what it may do)."
+    )
+    role_prefix: str = Field(
+        default="qm_lease_", description="Lease roles are named PREFIX + random; swept by prefix."
+    )
+    max_ttl: Seconds = Field(default=3600.0, gt=0, le=LEASE_TTL_CEILING)
+    sweep_interval: Seconds = Field(default=60.0, gt=0)
+
+    @field_validator("member_of")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        for role in value:
+            if not _ROLE_NAME.match(role):
+                raise ValueError(f"{role!r} is not a lower-case role name")
+        return value
+
+    @field_validator("role_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _ROLE_PREFIX.match(value):
+            raise ValueError(
+                "must be 1-24 lower-case letters, digits or '_', not starting with a digit"
+            )
+        return value
+
+    @field_validator("connect_url")
+    @classmethod
+    def _connect(cls, value: str) -> str:
+        if not re.match(r"^postgres(ql)?://[^/@\s]+/[A-Za-z0-9_]+$", value):
+            raise ValueError(
+                "must be postgresql://host[:port]/database, with no user or password (the "
+                "lease's own are put in)"
+            )
+        return value
+
+
+CredentialSource = Annotated[
+    GrantSource | StaticSource | PostgresRoleSource, Field(discriminator="kind")
+]
+"""One declared source, chosen by ``kind``."""
+
+FIELDS: dict[str, frozenset[str]] = {
+    "grant": frozenset({"token"}),
+    "static": frozenset({"value"}),
+    "postgres_role": frozenset({"url", "user", "password"}),
+}
+"""The named values each kind of source issues (the first listed by ``MAIN_FIELD`` is the main)."""
+
+MAIN_FIELD: dict[str, str] = {"grant": "token", "static": "value", "postgres_role": "url"}
+"""What ``credential://NAME`` without a field means, per kind."""
+
+PER_CALL_ONLY = frozenset({"grant"})
+"""Kinds that exist only for one call, so they cannot be in what a downstream starts with."""
+
+
+def references_in(values: dict[str, str] | list[str]) -> Iterator[tuple[str | int, str]]:
+    """``(key or index, value)`` of every value that starts with ``credential://``."""
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    for key, value in items:
+        if value.startswith(CREDENTIAL_SCHEME):
+            yield key, value
