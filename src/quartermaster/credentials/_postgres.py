@@ -33,6 +33,9 @@ from ._model import Issued, LeaseRequest
 SWEEP_GRACE = 120.0
 """Seconds a fresh role is safe from the sweep (between creating it and recording its lease)."""
 
+TERMINATE_WAIT_MS = 5000
+"""How long ending a lease waits for each of its sessions to exit (milliseconds)."""
+
 _COMMENT = re.compile(r"^quartermaster lease role, created (\d+(?:\.\d+)?)$")
 
 AdminUrl = Callable[[], Awaitable[SecretValue]]
@@ -216,8 +219,11 @@ class PostgresRoles:
             return
         ident = sql.Identifier(role)
         await conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(ident))
+        # Wait (bounded) for each session to be gone: one still exiting holds its temporary
+        # objects, and DROP OWNED then fails on them.
         await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,)
+            "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity WHERE usename = %s",
+            (TERMINATE_WAIT_MS, role),
         )
         async with conn.transaction():
             await conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident))
