@@ -27,7 +27,7 @@ class Playground:
         """A ``postgres_role`` declaration for this playground."""
         return {
             "kind": "postgres_role",
-            "admin_url": "env://QM_TEST_PG_ADMIN",
+            "admin_url": "env://QM_TEST_UNUSED",
             "connect_url": CONNECT_URL,
             "member_of": [self.reader],
             "role_prefix": self.prefix,

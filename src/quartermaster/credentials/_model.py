@@ -47,7 +47,8 @@ class Issued:
     """What a source made: the values, when they stop working, the scope they really carry.
 
     ``ref`` is what the source needs to revoke them (never a secret); ``note`` says what the
-    source changed from the request (a TTL capped to what the source allows).
+    source changed from the request (a TTL capped to what the source allows). ``public`` names
+    the values that are not secret (a role name, which the ledger records anyway).
     """
 
     values: Mapping[str, SecretValue] = field(repr=False)
@@ -55,6 +56,7 @@ class Issued:
     scope: str
     ref: str = ""
     note: str | None = None
+    public: frozenset[str] = frozenset()
 
 
 class CredentialSource(Protocol):
@@ -112,6 +114,11 @@ class Lease:
     record: LeaseRecord
     values: Mapping[str, SecretValue] = field(repr=False)
     note: str | None = None
+    public: frozenset[str] = frozenset()
+
+    def secrets(self) -> list[str]:
+        """The values the redactor must remove from anything that comes back."""
+        return [v.reveal() for k, v in self.values.items() if k not in self.public]
 
     def value(self, name: str) -> SecretValue:
         """One named value of the credential.

@@ -134,6 +134,7 @@ class PostgresRoles:
             f"{until.strftime('%Y-%m-%dT%H:%M:%SZ')}",
             ref=role,
             note=note,
+            public=frozenset({"user"}),
         )
 
     async def revoke(self, ref: str) -> None:

@@ -67,7 +67,7 @@ class Redact:
         """Redact on the way back; counts by kind go to the audit row."""
         known = await self._secrets.for_redaction()
         issued = [ctx.grant.token] if ctx.grant is not None else []
-        issued += [v.reveal() for lease in ctx.leases.values() for v in lease.values.values()]
+        issued += [value for lease in ctx.leases.values() for value in lease.secrets()]
         if issued:
             known = known.with_values(issued)
         session = self._redactor.session(known)
