@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 from quartermaster.audit import AuditEvent, hash_value
 from quartermaster.runtime import derive_key, load, open_services
 from quartermaster.vault import read_master_key_file
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False,
-        env=environ,
-    )  # fmt: skip
+def run(*args: str) -> CliResult:
+    return run_cli(*args)
 
 
 async def record(config: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,13 +9,11 @@ from pathlib import Path
 import pytest
 
 import quartermaster
-from harness import QUARTERMASTER, probe_command
+from harness import CliResult, probe_command, run_cli
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False
-    )
+def run(*args: str) -> CliResult:
+    return run_cli(*args)
 
 
 def test_version() -> None:

@@ -30,7 +30,7 @@ from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
-from ._downstream import McpDownstream
+from ._downstream import Connect, McpDownstream
 from ._front import Front
 
 logger = logging.getLogger("quartermaster.proxy")
@@ -47,14 +47,29 @@ SHARED_TENANT = "*"
 class Proxy:
     """Everything ``quartermaster serve`` runs, independent of the client-facing transport."""
 
-    def __init__(self, services: Services, *, stdio_principal: Principal | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        stdio_principal: Principal | None = None,
+        connect: Mapping[str, Connect] | None = None,
+    ) -> None:
+        """``connect`` overrides how named downstreams are reached (default: as configured,
+        see :func:`process_transport`); tests pass :func:`in_memory` servers here."""
+        unknown = sorted(set(connect or {}) - set(services.config.servers))
+        if unknown:
+            raise ValueError(f"no configured server is named {', '.join(unknown)}")
         self.services = services
         self.loaded = services.loaded
         self.config = services.config
         self._stdio_principal = stdio_principal
         self.downstreams = {
             name: McpDownstream(
-                name, server, base_dir=self.loaded.base_dir, on_change=self._downstream_changed
+                name,
+                server,
+                base_dir=self.loaded.base_dir,
+                on_change=self._downstream_changed,
+                connect=(connect or {}).get(name),
             )
             for name, server in self.config.servers.items()
             if server.enabled
