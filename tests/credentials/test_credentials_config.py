@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import quartermaster.credentials as credentials
-from harness import QUARTERMASTER
+from harness import run_cli
 from quartermaster.config import ConfigError, PostgresRoleSource, parse_config
 
 SOURCES = """
@@ -118,10 +117,7 @@ vault:
     - {name: crm-key, allowed: [search]}
 """
     )
-    done = subprocess.run(
-        [QUARTERMASTER, "check", str(config), "--offline"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_cli("check", str(config), "--offline")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "credential db: postgres_role (short-lived, per call)" in lines

@@ -27,7 +27,7 @@ from mcp import Client, StdioServerParameters
 from psycopg import sql
 from reports_service import reports_config, serve_reports
 
-from harness import MODES, QUARTERMASTER, stdio_client
+from harness import MODES, QUARTERMASTER, run_cli, stdio_client
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -35,10 +35,7 @@ def text_of(result: types.CallToolResult) -> str:
 
 
 def cli(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [QUARTERMASTER, *args, "--config", str(config)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_cli(*args, "--config", str(config))
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -52,6 +49,7 @@ def write_secrets(tmp_path: Path) -> tuple[Path, Path, str]:
     return admin, key, canary
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode", MODES)
 async def test_each_call_gets_its_own_role_and_nothing_leaks(
     mode: str, pg: Playground, tmp_path: Path, write_config: Callable[[str], Path]
@@ -119,6 +117,7 @@ async def test_each_call_gets_its_own_role_and_nothing_leaks(
             assert url.split(":")[2].split("@")[0].encode() not in data
 
 
+@pytest.mark.e2e
 async def test_a_crash_mid_lease_leaves_a_role_that_the_next_start_removes(
     pg: Playground, tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
