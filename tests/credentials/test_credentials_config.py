@@ -37,6 +37,7 @@ def test_references_name_a_source_and_a_field_it_issues() -> None:
 servers:
   shell:
     command: shell-mcp
+    isolation: shared
     env: {A: "credential://nope", B: "credential://key/password", C: "credential://call"}
     args: ["credential://db/url"]
 systems:
@@ -49,18 +50,17 @@ systems:
 """
     )
     assert found == [
-        "tools.yaml:15:14: servers.shell.env.A: no source 'nope' under 'credentials:' "
+        "tools.yaml:16:14: servers.shell.env.A: no source 'nope' under 'credentials:' "
         "(declared: call, db, key)",
-        "tools.yaml:15:38: servers.shell.env.B: a static source issues value, not 'password' "
+        "tools.yaml:16:38: servers.shell.env.B: a static source issues value, not 'password' "
         "(without a field: value)",
-        "tools.yaml:15:70: servers.shell.env.C: a grant source is made for one call, but a "
+        "tools.yaml:16:70: servers.shell.env.C: a grant source is made for one call, but a "
         "server's env, args and headers are fixed when it starts; use it from an HTTP system's "
         "auth",
-        "tools.yaml:16:12: servers.shell.args[0]: a postgres_role credential would be issued to "
-        "every tenant's calls alike here: a server that starts with a short-lived credential "
-        "needs a session per identity, which this version does not run yet; use a static source "
-        "or an HTTP system's auth",
-        "tools.yaml:21:38: systems.crm.auth.source: no source 'missing' under 'credentials:' "
+        "tools.yaml:17:12: servers.shell.args[0]: a postgres_role credential is issued to one "
+        "identity, so a server that starts with it cannot be shared: set isolation to tenant, "
+        "user or run (or leave it out: run)",
+        "tools.yaml:22:38: systems.crm.auth.source: no source 'missing' under 'credentials:' "
         "(declared: call, db, key)",
     ]
 
@@ -111,6 +111,10 @@ servers:
   search:
     command: python
     env: {TOKEN: "secret://search-token", KEY: "credential://key"}
+    isolation: shared
+  reports:
+    command: python
+    args: ["credential://db"]
 vault:
   secrets:
     - {name: search-token, allowed: [search]}
@@ -126,6 +130,11 @@ vault:
         "short-lived source)"
     ) in lines
     assert "long-lived: server search env.TOKEN = secret://search-token" in lines
+    assert "server reports: stdio python credential://db (a session per run, at most 16)" in lines
+    assert (
+        "note: server search: isolation shared: its session state is shared across every "
+        "tenant and user"
+    ) in done.stderr.splitlines()
 
 
 def test_source_defaults() -> None:

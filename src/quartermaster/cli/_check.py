@@ -9,7 +9,15 @@ from typing import Any, cast
 
 import anyio
 
-from ..config import ConfigError, LoadedConfig, RiskClass, StaticSource, is_secret_handle
+from ..config import (
+    ConfigError,
+    LoadedConfig,
+    RiskClass,
+    StaticSource,
+    effective_isolation,
+    is_secret_handle,
+    starts_with_a_lease,
+)
 from ..pipeline import ToolRoute
 from ..policy import ToolFacts, classify, unreachable_rules, unreached_tools
 from ..proxy import McpDownstream, ServerOffer, build_catalog, http_tool_routes, resolve_command
@@ -51,7 +59,16 @@ def run(args: argparse.Namespace) -> int:
             else " ".join([server.command or "", *server.args])
         )
         state = "" if server.enabled else " (disabled)"
+        isolation = effective_isolation(config, name)
+        if isolation != "shared":
+            state += f" (a session per {isolation}, at most {server.max_sessions})"
         print(f"server {name}: {server.transport} {where}{state}")
+        if server.isolation == "shared":
+            print(
+                f"note: server {name}: isolation shared: its session state is shared across "
+                "every tenant and user",
+                file=sys.stderr,
+            )
     for name, system in config.systems.items():
         print(f"system {name}: http {system.base_url} ({len(system.tools)} tools)")
     for line in credential_lines(loaded):
@@ -149,8 +166,15 @@ async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[s
             headers={k: v for k, v in server.headers.items() if not is_secret_handle(v)},
         )
         for name, server in loaded.config.servers.items()
-        if server.enabled
+        if server.enabled and not starts_with_a_lease(loaded.config, name)
     ]
+    for name, server in loaded.config.servers.items():
+        if server.enabled and starts_with_a_lease(loaded.config, name):
+            print(
+                f"note: server {name}: not started by check (it starts with a credential "
+                "leased per caller)",
+                file=sys.stderr,
+            )
     problems: list[str] = []
     async with anyio.create_task_group() as tasks:
         for downstream in downstreams:

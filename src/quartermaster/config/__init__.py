@@ -8,6 +8,8 @@ from ._base import is_secret_handle as is_secret_handle
 from ._broker import BrokerConfig as BrokerConfig
 from ._checks import TOOL_SEPARATOR as TOOL_SEPARATOR
 from ._checks import Check as Check
+from ._checks import effective_isolation as effective_isolation
+from ._checks import starts_with_a_lease as starts_with_a_lease
 from ._credentials import CREDENTIAL_SCHEME as CREDENTIAL_SCHEME
 from ._credentials import MAIN_FIELD as MAIN_FIELD
 from ._credentials import CredentialReference as CredentialReference

@@ -72,7 +72,7 @@ def credential_problems(config: QuartermasterConfig) -> Iterator[Problem]:
                 path = ("servers", name, section, key)
                 problem = _reference_problem(config, value)
                 if problem is None:
-                    problem = _startup_problem(config, value)
+                    problem = _startup_problem(config, value, server.isolation)
                 if problem is not None:
                     yield path, problem
     for name, system in config.systems.items():
@@ -99,7 +99,7 @@ def _reference_problem(config: QuartermasterConfig, value: str) -> str | None:
     return None
 
 
-def _startup_problem(config: QuartermasterConfig, value: str) -> str | None:
+def _startup_problem(config: QuartermasterConfig, value: str, isolation: str | None) -> str | None:
     reference = parse_reference(value)
     assert reference is not None  # only references reach here
     kind = config.credentials[reference.source].kind
@@ -108,10 +108,30 @@ def _startup_problem(config: QuartermasterConfig, value: str) -> str | None:
             f"a {kind} source is made for one call, but a server's env, args and headers are "
             "fixed when it starts; use it from an HTTP system's auth"
         )
-    if kind != "static":
+    if kind != "static" and isolation == "shared":
         return (
-            f"a {kind} credential would be issued to every tenant's calls alike here: a server "
-            "that starts with a short-lived credential needs a session per identity, which "
-            "this version does not run yet; use a static source or an HTTP system's auth"
+            f"a {kind} credential is issued to one identity, so a server that starts with it "
+            "cannot be shared: set isolation to tenant, user or run (or leave it out: run)"
         )
     return None
+
+
+def effective_isolation(config: QuartermasterConfig, name: str) -> str:
+    """How a server's sessions are split: as written, else ``run`` when it starts with a
+    short-lived credential, else ``shared``."""
+    server = config.servers[name]
+    if server.isolation is not None:
+        return server.isolation
+    return "run" if starts_with_a_lease(config, name) else "shared"
+
+
+def starts_with_a_lease(config: QuartermasterConfig, name: str) -> bool:
+    """Whether a server's env, args or headers use a short-lived (non-static) credential."""
+    server = config.servers[name]
+    for values in (server.env, server.args, server.headers):
+        for _, value in references_in(values):
+            reference = parse_reference(value)
+            source = config.credentials.get(reference.source) if reference else None
+            if source is not None and source.kind != "static":
+                return True
+    return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, field_validator, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from ._base import ConfigModel, RiskClass, is_secret_handle
 from ._credentials import parse_reference
@@ -89,6 +89,23 @@ class ServerConfig(ConfigModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     restart: Restart = Field(default_factory=Restart)
     enabled: bool = True
+    isolation: Literal["shared", "tenant", "user", "run"] | None = Field(
+        default=None,
+        description="Whose calls share one session of this server: everyone's ('shared'), or "
+        "one session per tenant, user or run. Default: 'run' for a server that starts with a "
+        "short-lived credential, else 'shared'.",
+    )
+    max_sessions: PositiveInt = Field(
+        default=16, description="Most sessions open at once (per-identity isolation only)."
+    )
+    idle_timeout: PositiveFloat = Field(
+        default=300.0, description="Seconds a per-identity session may sit unused before it stops."
+    )
+    session_ttl: PositiveFloat = Field(
+        default=900.0,
+        description="Lifetime asked for the credentials a per-identity session starts with "
+        "(capped by the source); the session stops when they end.",
+    )
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:

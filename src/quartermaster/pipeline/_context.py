@@ -98,6 +98,11 @@ class CallContext:
     grant: IssuedGrant | None = None
     leases: dict[str, Lease] = field(default_factory=dict)
     """The credentials leased for this call, by source name (values in memory only)."""
+    session_leases: dict[str, Lease] = field(default_factory=dict)
+    """The credentials the caller's own downstream session started with (per-identity
+    servers): handed over too, so the intent names them; they end with the session."""
+    downstream: Any = None
+    """The caller's own session of a per-identity server, chosen before the intent is written."""
     intent: Intent | None = None
     redactions: dict[str, int] = field(default_factory=dict)
     downstream_meta: dict[str, Any] = field(default_factory=dict)

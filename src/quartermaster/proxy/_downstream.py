@@ -314,7 +314,13 @@ class McpDownstream:
         templates: list[Any] = []
         if caps.resources is not None:
             resources = await _paged(session.list_resources, "resources")
-            templates = await _paged(session.list_resource_templates, "resource_templates")
+            try:
+                templates = await _paged(session.list_resource_templates, "resource_templates")
+            except MCPError as exc:
+                # Templates came later than resources; published servers such as
+                # server-postgres offer resources without them.
+                if exc.error.code != types.METHOD_NOT_FOUND:
+                    raise
         prompts = await _paged(session.list_prompts, "prompts") if caps.prompts is not None else []
         return Offer(tuple(tools), tuple(resources), tuple(templates), tuple(prompts))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
@@ -19,11 +20,13 @@ from ..config import (
     MAIN_FIELD,
     CredentialAuth,
     StaticSource,
+    effective_isolation,
     is_secret_handle,
     parse_reference,
 )
+from ..credentials import Lease, LeaseRequest
 from ..httptools import resolve_auth
-from ..identity import Principal, principal_from_access_token
+from ..identity import Principal, RunIdentity, principal_from_access_token
 from ..pipeline import CallContext, CallResult, Pipeline
 from ..redaction import RedactionSession
 from ..runtime import Services, build_stages, derive_key
@@ -32,6 +35,7 @@ from ..vault import SecretValue, substitute_handles
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream
 from ._front import Front
+from ._sessions import SessionPool, StartValues
 
 logger = logging.getLogger("quartermaster.proxy")
 
@@ -63,20 +67,36 @@ class Proxy:
         self.loaded = services.loaded
         self.config = services.config
         self._stdio_principal = stdio_principal
-        self.downstreams = {
-            name: McpDownstream(
-                name,
-                server,
-                base_dir=self.loaded.base_dir,
-                on_change=self._downstream_changed,
-                connect=(connect or {}).get(name),
-            )
-            for name, server in self.config.servers.items()
-            if server.enabled
-        }
+        self.downstreams: dict[str, McpDownstream] = {}
+        self.pools: dict[str, SessionPool] = {}
+        for name, server in self.config.servers.items():
+            if not server.enabled:
+                continue
+            isolation = effective_isolation(self.config, name)
+            if isolation == "shared":
+                self.downstreams[name] = McpDownstream(
+                    name,
+                    server,
+                    base_dir=self.loaded.base_dir,
+                    on_change=self._downstream_changed,
+                    connect=(connect or {}).get(name),
+                )
+            else:
+                self.pools[name] = SessionPool(
+                    name,
+                    server,
+                    isolation=isolation,
+                    base_dir=self.loaded.base_dir,
+                    start_for=functools.partial(self._start_values, name),
+                    end_leases=self._end_session_leases,
+                    clock=services.clock,
+                    connect=(connect or {}).get(name),
+                )
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
-        self.pipeline = Pipeline(build_stages(services), self._dispatch)
+        self.pipeline = Pipeline(
+            build_stages(services, sessions=self._pick_session), self._dispatch
+        )
         self.front = Front(
             self,
             name=self.config.serve.name,
@@ -95,13 +115,18 @@ class Proxy:
         await self.services.leases.expire_due()
         await self.services.leases.sweep()
         for downstream in self.downstreams.values():
-            await self._resolve_startup_secrets(downstream)
+            values = await self._start_values(downstream.name, None)
+            downstream.set_startup_values(env=values.env, headers=values.headers, args=values.args)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
                 tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+            for pool in self.pools.values():
+                tasks.start_soon(pool.run, name=f"sessions of {pool.name}")
             for downstream in self.downstreams.values():
                 await downstream.wait_settled()
+            for pool in self.pools.values():
+                await pool.wait_settled()
             self._rebuild()
             task_status.started()
 
@@ -125,39 +150,88 @@ class Proxy:
             except QuartermasterError as exc:
                 logger.error("housekeeping failed (it will be retried): %s", exc.message)
 
-    async def _resolve_startup_secrets(self, downstream: McpDownstream) -> None:
-        """Resolve the handles and static credentials in a downstream's env, args and headers
-        once, at start.
+    async def _start_values(self, name: str, identity: RunIdentity | None) -> StartValues:
+        """A server's env, headers and args with handles and credential references resolved.
 
-        A stdio server reads its environment once, so its secrets cannot be per call (``check``
-        refuses any other kind of credential here). The values are also handed to the
-        redactor, so an echo of them never reaches a model.
+        ``identity`` is the caller a per-identity session starts for; ``None`` is the shared
+        session (or a per-identity server's catalog listing), whose secrets belong to no single
+        tenant. A short-lived credential is leased for that identity (``session_ttl``, capped
+        by its source); if one cannot be, those already leased are revoked. Values of the
+        shared session are handed to the redactor for good, so an echo never reaches a model;
+        a per-identity session's values are known values of each of its calls.
+
+        Raises:
+            SourceUnavailable: a credential source could not issue.
+            VaultError: a secret handle could not be resolved.
         """
+        config = self.config.servers[name]
+        tenant = identity.tenant if identity is not None else SHARED_TENANT
         bound = self.services.vault.for_call(
-            tenant=SHARED_TENANT,
-            purpose=f"start server {downstream.name}",
-            users=(downstream.name,),
+            tenant=tenant, purpose=f"start server {name}", users=(name,)
         )
+        request = LeaseRequest(
+            tenant=tenant,
+            run_id=identity.run_id if identity is not None else f"catalog:{name}",
+            agent=identity.agent if identity is not None else "quartermaster",
+            human=identity.on_behalf_of if identity is not None else None,
+            server=name,
+            tool=None,
+            target=None,
+            risk=None,
+            ttl=config.session_ttl,
+        )
+        leases: dict[str, Lease] = {}
 
         async def value_of(value: str) -> str:
             reference = parse_reference(value)
             if reference is not None:
                 source = self.config.credentials[reference.source]
-                if not isinstance(source, StaticSource):
-                    raise RuntimeError(f"check let a {source.kind} source into a server's start")
-                value = source.secret
+                if isinstance(source, StaticSource):
+                    value = source.secret
+                else:
+                    lease = leases.get(reference.source)
+                    if lease is None:
+                        lease = leases[reference.source] = await self.services.leases.issue(
+                            reference.source, request
+                        )
+                    return lease.value(reference.field or MAIN_FIELD[source.kind]).reveal()
             if not is_secret_handle(value):
                 return value
             secret = (await bound.resolve(value)).reveal()
-            self.services.secrets.remember([secret])
+            if identity is None:
+                self.services.secrets.remember([secret])
             return secret
 
-        config = downstream.config
-        downstream.set_startup_values(
-            env={key: await value_of(value) for key, value in config.env.items()},
-            headers={key: await value_of(value) for key, value in config.headers.items()},
-            args=[await value_of(value) for value in config.args],
-        )
+        try:
+            values = StartValues(
+                env={key: await value_of(value) for key, value in config.env.items()},
+                headers={key: await value_of(value) for key, value in config.headers.items()},
+                args=[await value_of(value) for value in config.args],
+                leases=leases,
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._end_session_leases(list(leases.values()), "session did not start")
+            raise
+        if identity is None:
+            self.services.secrets.remember(v for lease in leases.values() for v in lease.secrets())
+        return values
+
+    async def _end_session_leases(self, leases: Sequence[Lease], why: str) -> None:
+        for lease in leases:
+            try:
+                await self.services.leases.revoke(lease.record.lease_id, why)
+            except QuartermasterError as exc:
+                logger.error("ending lease %s failed: %s", lease.record.lease_id, exc.message)
+
+    async def _pick_session(self, ctx: CallContext) -> None:
+        """The caller's own session of a per-identity server (started if needed)."""
+        pool = self.pools.get(ctx.route.backend)
+        if pool is None or ctx.identity is None:
+            return
+        session = await pool.session_for(ctx.identity)
+        ctx.downstream = session.downstream
+        ctx.session_leases = dict(session.leases)
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
         self._rebuild()
@@ -175,6 +249,16 @@ class Proxy:
                 prompts=d.offer.prompts if d.state == "up" else (),
             )
             for d in self.downstreams.values()
+        ] + [
+            # A per-identity server's resources and prompts would need the caller's session,
+            # which those requests do not pick yet: only its tools are offered.
+            ServerOffer(
+                name=p.name,
+                namespace=p.namespace,
+                config=p.config,
+                tools=p.offer.tools if p.state == "up" else (),
+            )
+            for p in self.pools.values()
         ]
         catalog = build_catalog(offers, self.http_routes)
         for problem in catalog.problems:
@@ -219,7 +303,8 @@ class Proxy:
                 route.original_name, arguments, auth=auth
             )
         else:
-            result = await self._downstream(route.backend).call_tool(
+            downstream = ctx.downstream or self._downstream(route.backend)
+            result = await downstream.call_tool(
                 route.original_name,
                 arguments,
                 meta={**ctx.call.meta, **ctx.downstream_meta},
@@ -272,6 +357,10 @@ class Proxy:
     def _downstream(self, backend: str) -> McpDownstream:
         downstream = self.downstreams.get(backend)
         if downstream is None:
+            if backend in self.pools:
+                raise DownstreamUnavailable(
+                    backend, "runs a session per caller; only its tools are offered"
+                )
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream
 

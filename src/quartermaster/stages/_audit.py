@@ -168,7 +168,7 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
                 issued_at=lease.record.issued_at,
                 expires_at=lease.record.expires_at,
             )
-            for name, lease in ctx.leases.items()
+            for name, lease in [*ctx.session_leases.items(), *ctx.leases.items()]
         ),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from ..credentials import CredentialError, GrantHandover, LeaseRequest, Leases
 from ..pipeline import CallContext, CallResult, Next
@@ -10,12 +11,19 @@ from ..vault import SecretValue
 
 logger = logging.getLogger("quartermaster.credentials")
 
+SessionHook = Callable[[CallContext], Awaitable[None]]
+"""Picks (starting if needed) the caller's own session of a per-identity server and sets
+``ctx.downstream`` and ``ctx.session_leases``; the proxy provides it."""
+
 
 class Credentials:
     """Leases a credential from each source the route uses, narrowed to the call.
 
-    The narrowing is the call's: its tenant, run, agent and human, the tool, the target, the
-    risk class and the grant's lifetime (no credential outlives the grant). The leases are in
+    For a per-identity downstream server, the caller's own session is chosen (started with
+    credentials leased for that identity if it has none) before the intent is written, so the
+    intent names those credentials too. The narrowing is the call's: its tenant, run, agent
+    and human, the tool, the target, the risk class and the grant's lifetime (no credential
+    outlives the grant). The leases are in
     ``ctx.leases`` for ``Record`` (the intent names them) and the downstream call; when the
     call ends, each credential its source can revoke is revoked. If one source fails, the
     leases already issued for the call are ended and the call is refused.
@@ -23,12 +31,15 @@ class Credentials:
 
     name = "credentials"
 
-    def __init__(self, leases: Leases) -> None:
+    def __init__(self, leases: Leases, sessions: SessionHook | None = None) -> None:
         self._leases = leases
+        self._sessions = sessions
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Issue the call's leases, run the call, end the leases."""
+        """Issue the call's leases (and pick its session), run the call, end the leases."""
         identity, route, grant = ctx.identity, ctx.route, ctx.grant
+        if route.kind == "mcp" and self._sessions is not None:
+            await self._sessions(ctx)
         if not route.credentials:
             return await call_next(ctx)
         if identity is None or grant is None:

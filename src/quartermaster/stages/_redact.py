@@ -67,7 +67,8 @@ class Redact:
         """Redact on the way back; counts by kind go to the audit row."""
         known = await self._secrets.for_redaction()
         issued = [ctx.grant.token] if ctx.grant is not None else []
-        issued += [value for lease in ctx.leases.values() for value in lease.secrets()]
+        handed = [*ctx.leases.values(), *ctx.session_leases.values()]
+        issued += [value for lease in handed for value in lease.secrets()]
         if issued:
             known = known.with_values(issued)
         session = self._redactor.session(known)
