@@ -33,6 +33,9 @@ logger = logging.getLogger("quartermaster.proxy")
 
 SessionKey = tuple[str, ...]
 
+STOP_WAIT = 5.0
+"""Seconds a stopping session's process is given to exit before its credentials are revoked."""
+
 
 @dataclass(frozen=True)
 class StartValues:
@@ -62,6 +65,7 @@ class PooledSession:
     expires_at: float
     last_used: float
     started_in: float
+    stopped: anyio.Event = field(default_factory=anyio.Event)
 
 
 def session_key(isolation: str, identity: RunIdentity) -> SessionKey:
@@ -179,16 +183,22 @@ class SessionPool:
         )
         downstream.set_startup_values(env=values.env, headers=values.headers, args=values.args)
         scope = anyio.CancelScope()
+        stopped = anyio.Event()
 
         async def supervise() -> None:
-            with scope:
-                await downstream.run()
+            try:
+                with scope:
+                    await downstream.run()
+            finally:
+                stopped.set()
 
         self._tasks.start_soon(supervise, name=f"downstream {self.name} {'/'.join(key)}")
         with anyio.move_on_after(self.config.timeouts.connect + 1):
             await downstream.wait_settled()
         if downstream.state != "up":
             scope.cancel()
+            with anyio.move_on_after(STOP_WAIT):
+                await stopped.wait()
             await self._end_leases(list(values.leases.values()), "session did not start")
             reason = downstream.last_error or "it did not come up"
             raise DownstreamUnavailable(self.name, f"a session for this caller failed: {reason}")
@@ -202,6 +212,7 @@ class SessionPool:
             expires_at=min(ends, default=math.inf),
             last_used=now,
             started_in=now - began,
+            stopped=stopped,
         )
         self._sessions[key] = session
         self._wake.set()
@@ -240,6 +251,10 @@ class SessionPool:
         if self._sessions.get(session.key) is session:
             del self._sessions[session.key]
         session.scope.cancel()
+        # The process goes before its credentials do: a server whose role vanished under its
+        # open connections would only log errors on its way out.
+        with anyio.move_on_after(STOP_WAIT):
+            await session.stopped.wait()
         await self._end_leases(list(session.leases.values()), f"session ended ({why})")
         logger.info(
             "downstream %r: session for %s stopped: %s", self.name, "/".join(session.key), why
