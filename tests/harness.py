@@ -43,6 +43,7 @@ from starlette.types import ASGIApp
 
 from quartermaster._clock import Clock
 from quartermaster.cli import main as cli_main
+from quartermaster.demo import build_demo_server
 from quartermaster.identity import issue_agent_token, stdio_principal
 from quartermaster.proxy import Connect, DownstreamTransport, Proxy, http_app, in_memory
 from quartermaster.runtime import load, open_services
@@ -126,14 +127,22 @@ async def _probe_connection(options: Any, report: Callable[[str], None]) -> Asyn
             tasks.cancel_scope.cancel()
 
 
+def _desk(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+    # A fresh desk per connection, as a restarted `python -m quartermaster.demo` would be.
+    return in_memory(build_demo_server())(env=env, headers=headers)
+
+
 def _probes_in(config: Any) -> dict[str, Connect]:
-    """Every configured server that runs the probe over stdio, served in memory instead."""
+    """Every configured server that runs the probe or the demo desk over stdio, served in
+    memory instead."""
     found: dict[str, Connect] = {}
     for name, server in config.servers.items():
         args = list(server.args)
-        runs_probe = server.command == sys.executable and args[:1] == [str(PROBE)]
-        if server.transport == "stdio" and runs_probe and "--signal" not in args:
+        python = server.transport == "stdio" and server.command == sys.executable
+        if python and args[:1] == [str(PROBE)] and "--signal" not in args:
             found[name] = in_memory_probe(*args[1:])
+        elif python and args == ["-m", "quartermaster.demo"]:
+            found[name] = _desk
     return found
 
 
@@ -312,6 +321,56 @@ async def front_client(
         http_client(url, mode, token=token, **client_options) as client,
     ):
         yield client
+
+
+@dataclass(frozen=True)
+class ServedFront:
+    """Where :func:`http_front_thread` serves: the ``/mcp`` URL."""
+
+    url: str
+
+
+@contextmanager
+def http_front_thread(
+    config: Path, *, clock: Clock | None = None, connect: Mapping[str, Connect] | None = None
+) -> Iterator[ServedFront]:
+    """:func:`http_front` in a thread with its own event loop, for the block's duration.
+
+    For tests that talk to the server synchronously (plain ``httpx2.get``), which would
+    block the loop an in-loop server runs on; otherwise like :func:`http_server` without
+    the process.
+    """
+    ready, stop = threading.Event(), threading.Event()
+    served: list[str] = []
+    failed: list[BaseException] = []
+
+    async def main() -> None:
+        async with http_front(config, clock=clock, connect=connect) as (url, _):
+            served.append(url)
+            ready.set()
+            await anyio.to_thread.run_sync(stop.wait)
+
+    def run() -> None:
+        try:
+            anyio.run(main)
+        except BaseException as exc:  # re-raised in the test's thread
+            failed.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="quartermaster http front", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(START_TIMEOUT):
+            raise AssertionError(f"the in-process HTTP front did not start in {START_TIMEOUT} s")
+        if failed:
+            raise failed[0]
+        yield ServedFront(served[0])
+    finally:
+        stop.set()
+        thread.join(START_TIMEOUT)
+    if failed:
+        raise failed[0]
 
 
 class _LoopServer(uvicorn.Server):

@@ -59,6 +59,26 @@ async def test_data_survives_reopen_and_migrations_run_once(tmp_path: Path) -> N
         assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
+async def test_a_version_1_database_gains_the_pins_table_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "qm.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0][1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO signing_keys VALUES ('k1', 'EdDSA', x'00', '{}', 1.0, 'active', NULL)"
+        )
+    store = await SQLiteStore.open(path)
+    try:
+        assert [k.kid for k in await store.keys.list()] == ["k1"]
+        assert await store.pins.list() == []
+    finally:
+        await store.close()
+
+
 async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "qm.db"
     await (await SQLiteStore.open(path)).close()

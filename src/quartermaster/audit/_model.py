@@ -32,6 +32,9 @@ LEASE_ISSUED = "lease.issued"
 LEASE_REVOKED = "lease.revoked"
 LEASE_EXPIRED = "lease.expired"
 LEASE_REVOKE_FAILED = "lease.revoke_failed"
+DEFINITION_PINNED = "definition.pinned"
+DEFINITION_QUARANTINED = "definition.quarantined"
+DEFINITION_ACCEPTED = "definition.accepted"
 
 EVENT_KINDS = frozenset(
     {
@@ -50,6 +53,9 @@ EVENT_KINDS = frozenset(
         LEASE_REVOKED,
         LEASE_EXPIRED,
         LEASE_REVOKE_FAILED,
+        DEFINITION_PINNED,
+        DEFINITION_QUARANTINED,
+        DEFINITION_ACCEPTED,
     }
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""

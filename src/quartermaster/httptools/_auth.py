@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
-from ..config._http import (
+from ..config import (
     ApiKeyAuth,
     BasicAuth,
     CredentialAuth,

@@ -44,6 +44,8 @@ class ToolRoute:
     """Argument paths where the agent may pass a ``secret://`` handle."""
     credentials: tuple[str, ...] = ()
     """Credential sources a call leases from (``credentials:`` names), in order."""
+    quarantined: str | None = None
+    """Why the tool's definition is held back (pinning), or ``None`` if it is accepted."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,6 @@ class CallContext:
     # Filled by the stages, in pipeline order.
     identity: RunIdentity | None = None
     risk: str | None = None
-    risk_source: str | None = None
     target: str | None = None
     arguments: dict[str, Any] | None = None
     """The arguments after screening (raw secret values refused or replaced by handles)."""

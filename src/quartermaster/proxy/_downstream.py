@@ -28,11 +28,12 @@ import anyio
 import httpx2
 import mcp.types as types
 from mcp import Client, StdioServerParameters
+from mcp.client._memory import InMemoryTransport
 from mcp.client._transport import TransportStreams
 from mcp.client.session import IncomingMessage
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server import Server
+from mcp.server import MCPServer, Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
@@ -113,16 +114,19 @@ def process_transport(config: ServerConfig, *, base_dir: Path) -> Connect:
     return connect
 
 
-def in_memory(server: Server[Any]) -> Connect:
-    """Serve ``server`` (an SDK low-level ``Server``) in this process, over memory streams.
+def in_memory(server: Server[Any] | MCPServer) -> Connect:
+    """Serve ``server`` (an SDK ``Server`` or ``MCPServer``) in this process, over memory streams.
 
     The downstream session speaks the same JSON-RPC as over stdio, so everything above the
     bytes (handshake or discovery, paging, notifications, cancellation, timeouts) is the real
-    path. The server's connection ends when its ``run`` returns or raises, which the
-    supervisor sees as a lost connection, just like a child process exiting.
+    path. A low-level ``Server``'s connection ends when its ``run`` returns or raises, which
+    the supervisor sees as a lost connection, just like a child process exiting; an
+    ``MCPServer`` is served by the SDK's own in-memory transport.
     """
 
     def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+        if isinstance(server, MCPServer):
+            return InMemoryTransport(server)
         return _served_in_memory(server)
 
     return connect
@@ -184,7 +188,6 @@ class McpDownstream:
         self.offer = Offer()
         self.state: State = "starting"
         self.last_error: str | None = None
-        self.restarts = 0
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
@@ -221,7 +224,6 @@ class McpDownstream:
             self._settled.set()
             if connected:
                 backoff = self.config.restart.initial_backoff
-            self.restarts += 1
             logger.warning(
                 "downstream %r is down (%s); restarting in %.2f s",
                 self.name,

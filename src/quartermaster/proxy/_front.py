@@ -126,15 +126,22 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> CallResult:
         connection = self._remember(ctx)
-        route = self._proxy.catalog.tools.get(params.name)
+        route = await self._proxy.route(params.name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
         self._check_size(params.name, arguments)
-        invalid = self._schema_errors(params.name, route.tool, arguments)
+        # A held-back tool's schema is the downstream's unaccepted claim: the pipeline refuses
+        # the call with the reason, whatever its arguments.
+        invalid = (
+            "" if route.quarantined else self._schema_errors(params.name, route.tool, arguments)
+        )
         if invalid:
             # Per MCP, input validation errors are tool errors, so the model can correct itself.
-            return tool_error(f"{params.name}: invalid arguments, nothing was called:\n{invalid}")
+            # The messages quote the downstream's schema (an enum, a pattern, a const), which is
+            # downstream data: they are redacted like the listing that showed the schema.
+            message = f"{params.name}: invalid arguments, nothing was called:\n{invalid}"
+            return tool_error(await self._proxy.redact_text(message))
         client_name, client_version = _client_info(ctx)
         call = ToolCall(
             name=params.name,
@@ -252,7 +259,9 @@ class Front:
         self._remember(ctx)
         route = self._proxy.catalog.prompts.get(params.name)
         if route is None:
-            raise MCPError(types.INVALID_PARAMS, f"unknown prompt '{params.name}'")
+            held = self._proxy.catalog.quarantined_prompts.get(params.name)
+            what = f"is quarantined: {held}" if held else "is unknown"
+            raise MCPError(types.INVALID_PARAMS, f"prompt '{params.name}' {what}")
         try:
             return await self._proxy.get_prompt(
                 route.backend, route.original_name, params.arguments

@@ -27,7 +27,8 @@ from ..config import (
 from ..credentials import Lease, LeaseRequest
 from ..httptools import resolve_auth
 from ..identity import Principal, RunIdentity, principal_from_access_token
-from ..pipeline import CallContext, CallResult, Pipeline
+from ..pinning import Held, definitions_of
+from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactionSession
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
@@ -43,6 +44,10 @@ M = TypeVar("M", bound=BaseModel)
 
 HOUSEKEEPING_INTERVAL = 30.0
 """Seconds between reloads of the key rings and sweeps of expired approvals."""
+
+PIN_REFRESH_INTERVAL = 5.0
+"""Seconds between re-reads of the pins while something is held back, so that a definition
+an admin accepted (on any replica, or with the CLI) is offered again without a restart."""
 
 SHARED_TENANT = "*"
 """Secrets that downstream processes start with belong to no single tenant."""
@@ -94,6 +99,7 @@ class Proxy:
                 )
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
+        self._rebuilding = anyio.Lock()
         self.pipeline = Pipeline(
             build_stages(services, sessions=self._pick_session), self._dispatch
         )
@@ -117,6 +123,7 @@ class Proxy:
         for downstream in self.downstreams.values():
             values = await self._start_values(downstream.name, None)
             downstream.set_startup_values(env=values.env, headers=values.headers, args=values.args)
+        await self._preload_credentials()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
@@ -127,7 +134,8 @@ class Proxy:
                 await downstream.wait_settled()
             for pool in self.pools.values():
                 await pool.wait_settled()
-            self._rebuild()
+            await self._rebuild()
+            tasks.start_soon(self._refresh_pins)
             task_status.started()
 
     async def _housekeeping(self) -> None:
@@ -233,37 +241,98 @@ class Proxy:
         ctx.downstream = session.downstream
         ctx.session_leases = dict(session.leases)
 
+    async def _preload_credentials(self) -> None:
+        """Make the ``env://`` and ``file://`` credentials of HTTP systems (and of static
+        credential sources) known values now,
+        so a downstream that can read the same file or environment is redacted even before
+        the system's first call."""
+        handles = [h for s in self.config.systems.values() for h in s.credential_handles()]
+        handles += [
+            c.secret for c in self.config.credentials.values() if isinstance(c, StaticSource)
+        ]
+        for handle in await self.services.vault.preload(handles):
+            logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
+
     async def _downstream_changed(self, _: McpDownstream) -> None:
-        self._rebuild()
+        await self._rebuild()
         await self.front.announce_changes()
 
-    def _rebuild(self) -> None:
-        offers = [
-            ServerOffer(
-                name=d.name,
-                namespace=d.namespace,
-                config=d.config,
-                tools=d.offer.tools if d.state == "up" else (),
-                resources=d.offer.resources if d.state == "up" else (),
-                templates=d.offer.templates if d.state == "up" else (),
-                prompts=d.offer.prompts if d.state == "up" else (),
+    async def _rebuild(self) -> bool:
+        """Rebuild the catalog from what each downstream offers and the pins in the store;
+        return whether what is held back changed."""
+        async with self._rebuilding:
+            offers = []
+            for d in self.downstreams.values():
+                up = d.state == "up"
+                offers.append(
+                    ServerOffer(
+                        name=d.name,
+                        namespace=d.namespace,
+                        config=d.config,
+                        tools=d.offer.tools if up else (),
+                        resources=d.offer.resources if up else (),
+                        templates=d.offer.templates if up else (),
+                        prompts=d.offer.prompts if up else (),
+                        held=await self._held(d) if up else {},
+                    )
+                )
+            for p in self.pools.values():
+                # A per-identity server's resources and prompts would need the caller's
+                # session, which those requests do not pick yet: only its tools are offered.
+                up = p.state == "up"
+                offers.append(
+                    ServerOffer(
+                        name=p.name,
+                        namespace=p.namespace,
+                        config=p.config,
+                        tools=p.offer.tools if up else (),
+                        held=await self._held(p) if up else {},
+                    )
+                )
+            catalog = build_catalog(offers, self.http_routes)
+            for problem in catalog.problems:
+                logger.error("%s", problem)
+            before = (set(self.catalog.quarantined), set(self.catalog.quarantined_prompts))
+            self.catalog = catalog
+            return before != (set(catalog.quarantined), set(catalog.quarantined_prompts))
+
+    async def _held(self, downstream: McpDownstream | SessionPool) -> Held:
+        """What of the downstream's offer pinning holds back; all of it if pins are unknown."""
+        offer = downstream.offer
+        offered = definitions_of(offer.tools, offer.prompts, offer.templates)
+        mode = downstream.config.pinning
+        try:
+            session = await self._session()
+            return await self.services.pins.check(downstream.name, mode, offered, session.text)
+        except QuartermasterError as exc:
+            logger.error("cannot check the pins of %r: %s", downstream.name, exc.message)
+            if mode != "enforce":
+                return {}
+            reason = (
+                f"its pins cannot be checked ({exc.message}); nothing was called. It is "
+                "offered again once the store answers."
             )
-            for d in self.downstreams.values()
-        ] + [
-            # A per-identity server's resources and prompts would need the caller's session,
-            # which those requests do not pick yet: only its tools are offered.
-            ServerOffer(
-                name=p.name,
-                namespace=p.namespace,
-                config=p.config,
-                tools=p.offer.tools if p.state == "up" else (),
-            )
-            for p in self.pools.values()
-        ]
-        catalog = build_catalog(offers, self.http_routes)
-        for problem in catalog.problems:
-            logger.error("%s", problem)
-        self.catalog = catalog
+            return {(d.kind, d.name): reason for d in offered}
+
+    async def _refresh_pins(self) -> None:
+        while True:
+            await anyio.sleep(PIN_REFRESH_INTERVAL)
+            if self.catalog.quarantined or self.catalog.quarantined_prompts:
+                await self.recheck()
+
+    async def recheck(self) -> None:
+        """Re-read the pins; tell clients if what is held back changed (an admin accepted)."""
+        if await self._rebuild():
+            await self.front.announce_changes()
+
+    async def route(self, name: str) -> ToolRoute | None:
+        """The route of an exposed tool, held back or not; a held-back one is re-checked
+        against the store first, so an accepted definition is callable at once."""
+        route = self.catalog.tools.get(name)
+        if route is None and name in self.catalog.quarantined:
+            await self.recheck()
+            route = self.catalog.tools.get(name) or self.catalog.quarantined.get(name)
+        return route
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -350,6 +419,14 @@ class Proxy:
         secret could otherwise show it in its listing."""
         session = await self._session()
         return [redact_model(session, item) for item in items]
+
+    async def redact_text(self, text: str) -> str:
+        """``text`` built from downstream data (an error message), as agents may see it.
+
+        Raises:
+            RedactionFailed: the redactor failed; the caller must not send the text.
+        """
+        return (await self._session()).text(text)
 
     async def _session(self) -> RedactionSession:
         return self.services.redactor.session(await self.services.secrets.for_redaction())

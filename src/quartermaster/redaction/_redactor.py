@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock, SystemClock
-from ..config._redaction import RedactionConfig
+from ..config import RedactionConfig
 from ._catalog import builtin_rules
 from ._engine import Engine, FallbackEngine, HyperscanEngine, hyperscan_available
 from ._errors import RedactionFailed

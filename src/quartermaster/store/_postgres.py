@@ -27,7 +27,7 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LeaseRepo, LedgerRepo, SecretRepo
+from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LeaseRepo, LedgerRepo, PinRepo, SecretRepo
 from ._postgres_schema import LATEST_VERSION, MIGRATIONS
 from ._sql import (
     SqlApprovalRepo,
@@ -35,6 +35,7 @@ from ._sql import (
     SqlKeyRepo,
     SqlLeaseRepo,
     SqlLedgerRepo,
+    SqlPinRepo,
     SqlSecretRepo,
 )
 
@@ -218,6 +219,7 @@ class PostgresStore:
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
         self.leases: LeaseRepo = SqlLeaseRepo(backend)
+        self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:

@@ -17,6 +17,7 @@ from ._records import (
     LeaseFilter,
     LeaseRecord,
     LedgerEntry,
+    PinRecord,
     RevocationFilter,
     SecretRecord,
     Vote,
@@ -40,6 +41,7 @@ LEASE_COLUMNS = (
     "lease_id, source, kind, tenant, run_id, agent, tool, target, scope, ref, issued_at, "
     "expires_at, state, ended_at, end_reason, attempts, next_attempt_at, last_error"
 )
+PIN_COLUMNS = "server, kind, name, digest, definition, state, seen_at, decided_at, decided_by"
 
 Row = Sequence[Any]
 
@@ -234,3 +236,23 @@ def lease_where(which: LeaseFilter, placeholder: str) -> tuple[str, list[Any]]:
         clauses.append(f"state IN ({', '.join(placeholder for _ in which.states)})")
         params.extend(which.states)
     return " AND ".join(clauses), params
+
+
+def pin(row: Row) -> PinRecord:
+    """A definition pin row."""
+    return PinRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+def pin_params(p: PinRecord) -> tuple[Any, ...]:
+    """Insert parameters for a pin, in ``PIN_COLUMNS`` order."""
+    return (
+        p.server,
+        p.kind,
+        p.name,
+        p.digest,
+        p.definition,
+        p.state,
+        p.seen_at,
+        p.decided_at,
+        p.decided_by,
+    )

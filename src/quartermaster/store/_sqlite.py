@@ -48,6 +48,7 @@ from ._ports import (
     KeyRepo,
     LeaseRepo,
     LedgerRepo,
+    PinRepo,
     SecretRepo,
 )
 from ._records import GrantRecord, LedgerEntry
@@ -60,6 +61,7 @@ from ._sql import (
     SqlKeyRepo,
     SqlLeaseRepo,
     SqlLedgerRepo,
+    SqlPinRepo,
     SqlSecretRepo,
     chain_entries,
     ledger_params,
@@ -433,6 +435,7 @@ class SQLiteStore:
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
         self.leases: LeaseRepo = SqlLeaseRepo(backend)
+        self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod
     async def open(

@@ -5,7 +5,7 @@ resolved at the last moment into :class:`SecretValue`, which never renders. See
 ``docs/secrets.md``.
 """
 
-from quartermaster.config._vault import check_secret_use as check_secret_use
+from quartermaster.config import check_secret_use as check_secret_use
 
 from ._admin import SecretInfo as SecretInfo
 from ._admin import list_secrets as list_secrets
@@ -33,6 +33,7 @@ from ._errors import WrongMasterKey as WrongMasterKey
 from ._key import KEY_FILE_ENV as KEY_FILE_ENV
 from ._key import MasterKey as MasterKey
 from ._key import generate_master_key as generate_master_key
+from ._key import key_spellings as key_spellings
 from ._key import load_master_key as load_master_key
 from ._key import read_master_key_file as read_master_key_file
 from ._key import write_master_key_file as write_master_key_file
