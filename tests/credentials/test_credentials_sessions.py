@@ -47,6 +47,7 @@ servers:
     command: {sys.executable}
     args: ["{SHELL}"]
     isolation: tenant
+    tools: {{cd: {{risk: read}}, pwd: {{risk: read}}}}
 {POLICY}
 """
     )
@@ -59,7 +60,7 @@ servers:
             seen_by_b = await b.call_tool("shell__pwd", {})
         async with http_client(url, mode, token=token_a) as a:
             seen_by_a = await a.call_tool("shell__pwd", {})
-        assert proxy.pools["shell"].open_sessions == 2
+        assert proxy.pools["shell"].open_sessions == 2, (text_of(moved), text_of(seen_by_b))
     assert text_of(moved) == "/home/tenant-a/private"
     assert text_of(seen_by_b) == "/home"
     assert text_of(seen_by_a) == "/home/tenant-a/private"
@@ -77,6 +78,7 @@ servers:
     args: ["{SHELL}"]
     isolation: tenant
     max_sessions: 1
+    tools: {{cd: {{risk: read}}, pwd: {{risk: read}}}}
 {POLICY}
 """
     )
