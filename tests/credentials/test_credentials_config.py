@@ -166,6 +166,7 @@ def test_the_public_surface_is_pinned() -> None:
         "LeaseRequest",
         "Leases",
         "NotRenewable",
+        "OAuthClientCredentials",
         "PostgresRoles",
         "RevokeFailed",
         "SourceSecret",

@@ -16,6 +16,7 @@ from ._credentials import MAIN_FIELD as MAIN_FIELD
 from ._credentials import CredentialReference as CredentialReference
 from ._credentials import CredentialSource as CredentialSource
 from ._credentials import GrantSource as GrantSource
+from ._credentials import OAuthClientCredentialsSource as OAuthClientCredentialsSource
 from ._credentials import PostgresRoleSource as PostgresRoleSource
 from ._credentials import StaticSource as StaticSource
 from ._credentials import parse_reference as parse_reference

@@ -144,8 +144,42 @@ class PostgresRoleSource(_Source):
         return value
 
 
+class OAuthNarrowing(ConfigModel):
+    """The scope and resource indicator a token for one tool asks for."""
+
+    scope: list[str] = Field(default_factory=list)
+    resource: str | None = Field(default=None, description="RFC 8707 resource indicator.")
+
+
+class OAuthClientCredentialsSource(_Source):
+    """An OAuth 2.0 access token (RFC 6749 client credentials), narrowed per tool.
+
+    Each tool listed under ``tools`` (by its exposed name) asks for its own scope and RFC 8707
+    ``resource``; others ask for the defaults. Tokens are cached per (tenant, scope, resource)
+    until ``refresh_margin`` before they expire.
+    """
+
+    kind: Literal["oauth_client_credentials"]
+    token_url: str = Field(description="The authorization server's token endpoint.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretHandle
+    scope: list[str] = Field(default_factory=list, description="Default scope.")
+    resource: str | None = Field(default=None, description="Default RFC 8707 resource.")
+    tools: dict[str, OAuthNarrowing] = Field(default_factory=dict)
+    refresh_margin: Seconds = Field(default=30.0, ge=0)
+    timeout: Seconds = Field(default=10.0, gt=0)
+
+    @field_validator("token_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 CredentialSource = Annotated[
-    GrantSource | StaticSource | PostgresRoleSource, Field(discriminator="kind")
+    GrantSource | StaticSource | PostgresRoleSource | OAuthClientCredentialsSource,
+    Field(discriminator="kind"),
 ]
 """One declared source, chosen by ``kind``."""
 
@@ -153,10 +187,16 @@ FIELDS: dict[str, frozenset[str]] = {
     "grant": frozenset({"token"}),
     "static": frozenset({"value"}),
     "postgres_role": frozenset({"url", "user", "password"}),
+    "oauth_client_credentials": frozenset({"access_token"}),
 }
 """The named values each kind of source issues (the first listed by ``MAIN_FIELD`` is the main)."""
 
-MAIN_FIELD: dict[str, str] = {"grant": "token", "static": "value", "postgres_role": "url"}
+MAIN_FIELD: dict[str, str] = {
+    "grant": "token",
+    "static": "value",
+    "postgres_role": "url",
+    "oauth_client_credentials": "access_token",
+}
 """What ``credential://NAME`` without a field means, per kind."""
 
 PER_CALL_ONLY = frozenset({"grant"})

@@ -24,6 +24,7 @@ from ._model import Issued as Issued
 from ._model import Lease as Lease
 from ._model import LeaseRequest as LeaseRequest
 from ._model import Sweeper as Sweeper
+from ._oauth import OAuthClientCredentials as OAuthClientCredentials
 from ._postgres import PostgresRoles as PostgresRoles
 from ._simple import GrantCredentials as GrantCredentials
 from ._simple import StaticCredentials as StaticCredentials

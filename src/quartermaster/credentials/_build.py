@@ -8,9 +8,10 @@ from typing import assert_never
 
 from .._clock import Clock
 from ..config import CredentialSource as DeclaredSource
-from ..config import GrantSource, PostgresRoleSource, StaticSource
+from ..config import GrantSource, OAuthClientCredentialsSource, PostgresRoleSource, StaticSource
 from ..vault import SecretValue
 from ._model import CredentialSource
+from ._oauth import OAuthClientCredentials
 from ._postgres import PostgresRoles
 from ._simple import GrantCredentials, StaticCredentials, StaticResolver
 
@@ -32,7 +33,7 @@ async def build_sources(
     it (naming itself and why) instead of keeping Quartermaster from starting.
     """
     sources: dict[str, CredentialSource] = {}
-    opened: list[PostgresRoles] = []
+    opened: list[PostgresRoles | OAuthClientCredentials] = []
     try:
         for name, source in declared.items():
             if isinstance(source, GrantSource):
@@ -45,12 +46,21 @@ async def build_sources(
                 )
                 opened.append(roles)
                 sources[name] = roles
+            elif isinstance(source, OAuthClientCredentialsSource):
+                oauth = OAuthClientCredentials(
+                    name,
+                    source,
+                    client_secret=_bind(resolve_own, source.client_secret, name),
+                    clock=clock,
+                )
+                opened.append(oauth)
+                sources[name] = oauth
             else:
                 assert_never(source)
         yield sources
     finally:
-        for roles in opened:
-            await roles.close()
+        for each in opened:
+            await each.close()
 
 
 def _bind(resolve: SourceSecret, handle: str, name: str) -> Callable[[], Awaitable[SecretValue]]:

@@ -186,8 +186,9 @@ class Leases:
         try:
             if source is None:
                 raise RevokeFailed(record.source, "the source is no longer declared")
-            if source.revocable:
-                await source.revoke(record.ref)
+            # Every source hears of the end: one that cannot disable the credential still
+            # forgets what it caches for it.
+            await source.revoke(record.ref)
         except RevokeFailed as exc:
             return await self._retry_later(record, reason, exc.why, now)
         ended = dataclasses.replace(
