@@ -151,6 +151,7 @@ def test_source_defaults() -> None:
 
 def test_the_public_surface_is_pinned() -> None:
     assert sorted(name for name in dir(credentials) if not name.startswith("_")) == [
+        "AwsSts",
         "CredentialError",
         "CredentialSource",
         "GrantCredentials",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -22,6 +22,7 @@ SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 _REFERENCE = re.compile(r"^credential://([a-z][a-z0-9_-]{0,47})(?:/([a-z][a-z0-9_]{0,31}))?$")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _ROLE_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,23}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@/_-]{1,512}$")
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
 
 LEASE_TTL_CEILING = 12 * 3600.0
@@ -177,8 +178,37 @@ class OAuthClientCredentialsSource(_Source):
         return value
 
 
+STS_MIN_DURATION = 900.0
+"""AWS STS issues no session shorter than 15 minutes."""
+
+
+class AwsStsSource(_Source):
+    """Temporary AWS credentials (``AssumeRole``) with an inline session policy per call.
+
+    ``policy`` is an IAM policy document in which ``{target}`` is replaced by the call's
+    target and ``{target_id}`` by the part after its first ``:``; the session gets at most
+    the intersection of the role's policies and that one.
+    """
+
+    kind: Literal["aws_sts"]
+    role_arn: str = Field(description="arn:aws:iam::ACCOUNT:role/NAME")
+    access_key_id: SecretHandle = Field(description="The broker's own key id (a handle).")
+    secret_access_key: SecretHandle
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    endpoint_url: str | None = Field(default=None, description="Another STS endpoint (testing).")
+    policy: dict[str, Any] = Field(description="The session policy template (IAM JSON).")
+    max_ttl: Seconds = Field(default=3600.0, ge=STS_MIN_DURATION, le=LEASE_TTL_CEILING)
+
+    @field_validator("role_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not _ROLE_ARN.match(value):
+            raise ValueError("must be a role ARN: arn:aws:iam::123456789012:role/NAME")
+        return value
+
+
 CredentialSource = Annotated[
-    GrantSource | StaticSource | PostgresRoleSource | OAuthClientCredentialsSource,
+    GrantSource | StaticSource | PostgresRoleSource | OAuthClientCredentialsSource | AwsStsSource,
     Field(discriminator="kind"),
 ]
 """One declared source, chosen by ``kind``."""
@@ -188,6 +218,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "static": frozenset({"value"}),
     "postgres_role": frozenset({"url", "user", "password"}),
     "oauth_client_credentials": frozenset({"access_token"}),
+    "aws_sts": frozenset({"access_key_id", "secret_access_key", "session_token"}),
 }
 """The named values each kind of source issues (the first listed by ``MAIN_FIELD`` is the main)."""
 
@@ -196,6 +227,7 @@ MAIN_FIELD: dict[str, str] = {
     "static": "value",
     "postgres_role": "url",
     "oauth_client_credentials": "access_token",
+    "aws_sts": "session_token",
 }
 """What ``credential://NAME`` without a field means, per kind."""
 

@@ -5,6 +5,7 @@ A source (``credentials:`` in ``tools.yaml``) issues a credential narrowed to on
 when it expires, and retries a revocation the source could not do.
 """
 
+from ._aws import AwsSts as AwsSts
 from ._build import SourceSecret as SourceSecret
 from ._build import build_sources as build_sources
 from ._errors import CredentialError as CredentialError

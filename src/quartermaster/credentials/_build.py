@@ -7,9 +7,16 @@ from contextlib import asynccontextmanager
 from typing import assert_never
 
 from .._clock import Clock
+from ..config import (
+    AwsStsSource,
+    GrantSource,
+    OAuthClientCredentialsSource,
+    PostgresRoleSource,
+    StaticSource,
+)
 from ..config import CredentialSource as DeclaredSource
-from ..config import GrantSource, OAuthClientCredentialsSource, PostgresRoleSource, StaticSource
 from ..vault import SecretValue
+from ._aws import AwsSts
 from ._model import CredentialSource
 from ._oauth import OAuthClientCredentials
 from ._postgres import PostgresRoles
@@ -55,6 +62,8 @@ async def build_sources(
                 )
                 opened.append(oauth)
                 sources[name] = oauth
+            elif isinstance(source, AwsStsSource):
+                sources[name] = AwsSts(name, source, broker_key=_pair(resolve_own, source, name))
             else:
                 assert_never(source)
         yield sources
@@ -66,5 +75,15 @@ async def build_sources(
 def _bind(resolve: SourceSecret, handle: str, name: str) -> Callable[[], Awaitable[SecretValue]]:
     async def resolved() -> SecretValue:
         return await resolve(handle, name)
+
+    return resolved
+
+
+def _pair(
+    resolve: SourceSecret, source: AwsStsSource, name: str
+) -> Callable[[], Awaitable[tuple[SecretValue, SecretValue]]]:
+    async def resolved() -> tuple[SecretValue, SecretValue]:
+        key_id = await resolve(source.access_key_id, name)
+        return key_id, await resolve(source.secret_access_key, name)
 
     return resolved
