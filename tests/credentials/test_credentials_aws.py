@@ -17,8 +17,8 @@ import boto3  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
 import httpx2
 import pytest
-from moto.server import ThreadedMotoServer  # type: ignore[import-untyped]
-from moto.sts.models import sts_backends  # type: ignore[import-untyped]
+from moto.server import ThreadedMotoServer
+from moto.sts.models import sts_backends
 
 from quartermaster.config import AwsStsSource
 from quartermaster.credentials import AwsSts, LeaseRequest, SourceUnavailable
@@ -67,8 +67,9 @@ def aws() -> Iterator[tuple[str, dict[str, str]]]:
             ),
         )  # fmt: skip
         made = iam.create_access_key(UserName="qm-broker")["AccessKey"]
+        broker = f"arn:aws:iam::{ACCOUNT}:user/qm-broker"
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
-            "AWS": f"arn:aws:iam::{ACCOUNT}:user/qm-broker"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+            "AWS": broker}, "Action": "sts:AssumeRole"}]}  # fmt: skip
         iam.create_role(RoleName="reports-reader", AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(
             RoleName="reports-reader",
