@@ -15,7 +15,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "quartermaster"
 
-NO_MCP = ("policy", "approval", "broker", "vault", "audit", "store", "redaction")
+NO_MCP = ("policy", "approval", "identity", "broker", "vault", "audit", "store", "redaction")
 """Parts that hold rules, not protocol: they must not import the MCP SDK."""
 
 MCP_ALLOWED = {"approval/_prompt.py"}
@@ -91,3 +91,65 @@ def test_the_checker_sees_relative_and_absolute_imports() -> None:
     assert not private_of_another_part("quartermaster._errors", "vault")
     assert not private_of_another_part("quartermaster._version.__version__", "cli")
     assert not private_of_another_part("quartermaster.config", "vault")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Which of our modules each of our modules imports (at any level, TYPE_CHECKING too)."""
+    ours = {module_name(path): path for path in sources()}
+    graph: dict[str, set[str]] = {}
+    for name, path in ours.items():
+        # `from .x import y` names module x.y when there is one, else module x.
+        found = {module for _, module in imports(path)}
+        graph[name] = {m for m in found if m in ours and m != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group: list[str] = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    """Circles (the front and the proxy, the redactor and its stream redactor once) make a
+    module's dependencies unknowable from its imports; a Protocol names what is used."""
+    # A package's __init__ importing its own modules is not a circle of modules.
+    found = [
+        group
+        for group in circles(import_graph())
+        if not all(m.startswith(group[0] + ".") for m in group[1:])
+    ]
+    assert found == [], "import circles:\n" + "\n".join(" <-> ".join(g) for g in found)
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(graph) == [["a", "b", "c"]]

@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from ..audit import AuditEvent
 from ..broker import grants_list, grants_revoke, grants_verify
 from ..runtime import Services
 from ..store import LeaseFilter
@@ -115,6 +114,7 @@ def _revoke(args: argparse.Namespace) -> int:
             agent=args.agent,
             tenant=args.tenant,
             reason=args.reason,
+            ledger=services.ledger,
         )
         if any((args.run, args.agent, args.tenant)):
             # Whatever credential a revoked run, agent or tenant was given goes with it.
@@ -122,15 +122,6 @@ def _revoke(args: argparse.Namespace) -> int:
                 LeaseFilter(run_id=args.run, agent=args.agent, tenant=args.tenant), args.reason
             )
             result["leases_revoked"] = len(ended)
-        await services.ledger.record_event(
-            AuditEvent(
-                kind="grant.revoked",
-                run_id=args.run,
-                agent=args.agent,
-                tenant=args.tenant,
-                detail={"revoked": result["revoked"], "jti": args.jti, "via": "cli"},
-            )
-        )
         if args.json:
             print_json(result)
         else:

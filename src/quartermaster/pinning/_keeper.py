@@ -109,12 +109,13 @@ class PinKeeper:
             self._warned.add(key)
             consequence = "is quarantined" if mode == "enforce" else "is served (pinning: warn)"
             logger.warning(
-                "downstream %r: %s %r %s: %s",
+                "downstream %r: %s %r %s: %s; review it with `quartermaster tools diff %s`",
                 server,
                 definition.kind.replace("_", " "),
                 definition.name,
                 consequence,
-                finding.reason(server),
+                finding.change(server),
+                server,
             )
 
     async def pin(

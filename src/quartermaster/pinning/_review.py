@@ -30,15 +30,17 @@ class Finding:
     changed: tuple[str, ...] = ()
     """Top-level fields that differ from the pin (added, removed or changed), sorted."""
 
-    def reason(self, server: str) -> str:
-        """Why the definition is held back, and what an admin does about it (no field text)."""
-        what = _KIND_WORDS[self.definition.kind]
+    def change(self, server: str) -> str:
+        """What differs from what an admin accepted, by field name (never the fields' text)."""
         if self.status == "new":
-            why = f"this {what} is new since an admin accepted the definitions of '{server}'"
-        else:
-            why = f"its definition changed since an admin accepted it ({', '.join(self.changed)})"
+            what = _KIND_WORDS[self.definition.kind]
+            return f"this {what} is new since an admin accepted the definitions of '{server}'"
+        return f"its definition changed since an admin accepted it ({', '.join(self.changed)})"
+
+    def reason(self, server: str) -> str:
+        """Why a call of the definition is refused, and what an admin does about it."""
         return (
-            f"{why}. Nothing was called. An admin can review it with "
+            f"{self.change(server)}. Nothing was called. An admin can review it with "
             f"`quartermaster tools diff {server}` and allow it with "
             f"`quartermaster tools accept {server} {self.definition.name}`."
         )

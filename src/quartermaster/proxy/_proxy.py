@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
 from ..config import (
+    GLOBAL_TENANT,
     MAIN_FIELD,
     CredentialAuth,
     StaticSource,
@@ -26,13 +27,14 @@ from ..config import (
 )
 from ..credentials import Lease, LeaseRequest
 from ..httptools import resolve_auth
-from ..identity import Principal, RunIdentity, principal_from_access_token
+from ..identity import Principal, RunIdentity
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
-from ..redaction import RedactionSession
+from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
+from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream
 from ._front import Front
@@ -48,9 +50,6 @@ HOUSEKEEPING_INTERVAL = 30.0
 PIN_REFRESH_INTERVAL = 5.0
 """Seconds between re-reads of the pins while something is held back, so that a definition
 an admin accepted (on any replica, or with the CLI) is offered again without a restart."""
-
-SHARED_TENANT = "*"
-"""Secrets that downstream processes start with belong to no single tenant."""
 
 
 class Proxy:
@@ -115,28 +114,36 @@ class Proxy:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start every downstream; report started once each has come up or failed once.
 
+        While it runs, every log record is redacted with the known values of the moment
+        (records carry downstream data: a failed start-up's message, a child's stderr).
         Leases a previous run left open are ended first, and credentials no lease accounts for
         (a crash between making one and recording it) are swept.
         """
-        await self.services.leases.expire_due()
-        await self.services.leases.sweep()
-        for downstream in self.downstreams.values():
-            values = await self._start_values(downstream.name, None)
-            downstream.set_startup_values(env=values.env, headers=values.headers, args=values.args)
-        await self._preload_credentials()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._housekeeping)
+        secrets = self.services.secrets
+        log_filter = RedactingFilter(self.services.redactor, lambda: secrets.current)
+        with redacted_logs(log_filter):
+            await self.services.leases.expire_due()
+            await self.services.leases.sweep()
             for downstream in self.downstreams.values():
-                tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
-            for pool in self.pools.values():
-                tasks.start_soon(pool.run, name=f"sessions of {pool.name}")
-            for downstream in self.downstreams.values():
-                await downstream.wait_settled()
-            for pool in self.pools.values():
-                await pool.wait_settled()
-            await self._rebuild()
-            tasks.start_soon(self._refresh_pins)
-            task_status.started()
+                values = await self._start_values(downstream.name, None)
+                downstream.set_startup_values(
+                    env=values.env, headers=values.headers, args=values.args
+                )
+            await self._preload_credentials()
+            await secrets.for_redaction()  # compiled before any downstream can say a word
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._housekeeping)
+                for downstream in self.downstreams.values():
+                    tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+                for pool in self.pools.values():
+                    tasks.start_soon(pool.run, name=f"sessions of {pool.name}")
+                for downstream in self.downstreams.values():
+                    await downstream.wait_settled()
+                for pool in self.pools.values():
+                    await pool.wait_settled()
+                await self._rebuild()
+                tasks.start_soon(self._refresh_pins)
+                task_status.started()
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.
@@ -173,7 +180,7 @@ class Proxy:
             VaultError: a secret handle could not be resolved.
         """
         config = self.config.servers[name]
-        tenant = identity.tenant if identity is not None else SHARED_TENANT
+        tenant = identity.tenant if identity is not None else GLOBAL_TENANT
         bound = self.services.vault.for_call(
             tenant=tenant, purpose=f"start server {name}", users=(name,)
         )
