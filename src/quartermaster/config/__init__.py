@@ -13,6 +13,7 @@ from ._checks import effective_isolation as effective_isolation
 from ._checks import starts_with_a_lease as starts_with_a_lease
 from ._credentials import CREDENTIAL_SCHEME as CREDENTIAL_SCHEME
 from ._credentials import MAIN_FIELD as MAIN_FIELD
+from ._credentials import STS_MIN_DURATION as STS_MIN_DURATION
 from ._credentials import AwsStsSource as AwsStsSource
 from ._credentials import CredentialReference as CredentialReference
 from ._credentials import CredentialSource as CredentialSource

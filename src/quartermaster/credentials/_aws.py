@@ -17,8 +17,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from ..config import AwsStsSource
-from ..config._credentials import STS_MIN_DURATION
+from ..config import STS_MIN_DURATION, AwsStsSource
 from ..vault import SecretValue
 from ._errors import NotRenewable, SourceUnavailable
 from ._model import Issued, LeaseRequest
