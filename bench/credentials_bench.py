@@ -6,8 +6,10 @@ server-postgres row, ``npm ci`` first):
     .venv/bin/python bench/credentials_bench.py [--leases 200] [--pg-leases 50] [--sessions 8]
 
 Leases: ``Leases.issue`` as a call does it (the source issues, the lease is recorded in the
-SQLite store, ``lease.issued`` is appended to the ledger), for the ``static``, ``grant`` and
-``postgres_role`` sources; the role of each lease is dropped again (timed separately). The
+SQLite store, ``lease.issued`` is appended to the ledger), for the ``static``, ``grant``,
+``postgres_role``, ``oauth_client_credentials`` (oidc-provider from npm on loopback; first
+token and cached) and ``aws_sts`` (moto's server in this process) sources; each lease is ended
+again (timed separately; for ``postgres_role`` that drops the role). The
 same-run baseline is one durable ledger append (``Ledger.record_event``), so the ratio says
 what a lease costs beyond the audit write every lease makes anyway.
 
@@ -20,9 +22,11 @@ role leased per session. Writes ``bench/results/credentials-<time>.json``. Figur
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import boto3  # type: ignore[import-untyped]
 import psycopg
+from moto.server import ThreadedMotoServer
 from psycopg import sql
 
 from quartermaster.audit import AuditEvent
@@ -45,15 +51,48 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SHELL = ROOT / "tests" / "credentials" / "shell_server.py"
 SERVER_POSTGRES = ROOT / "node_modules" / ".bin" / "mcp-server-postgres"
+OIDC = ROOT / "tests" / "credentials" / "oidc_server.mjs"
+ROLE = "arn:aws:iam::123456789012:role/bench"
 
 
 def p50(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def config_text(base: Path, tag: str) -> str:
+def start_oidc() -> tuple[subprocess.Popen[str], str]:
+    """oidc-provider with a client ``bench``/``bench-secret`` for one resource."""
+    process = subprocess.Popen(
+        ["node", str(OIDC), "bench", "bench-secret", "https://bench.test/", "read", "300"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("listening "):
+            return process, line.split()[1]
+    raise RuntimeError("oidc-provider did not start")
+
+
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    """moto's server with a role anyone may assume (no IAM enforcement: timing only)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    iam = boto3.client(
+        "iam", region_name="us-east-1", endpoint_url=url,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+             "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))
+    return server, url
+
+
+def config_text(base: Path, tag: str, issuer: str, moto: str) -> str:
     (base / "key").write_text("bench-static-value", encoding="utf-8")
     (base / "admin").write_text(POSTGRES_URL, encoding="utf-8")
+    (base / "oauth").write_text("bench-secret", encoding="utf-8")
+    (base / "aws").write_text("testing", encoding="utf-8")
     write_master_key_file(base / "master.key")
     postgres = ""
     if SERVER_POSTGRES.exists():
@@ -75,6 +114,21 @@ credentials:
     connect_url: postgresql://127.0.0.1:5432/test
     member_of: [qmb_{tag}_read]
     role_prefix: qmb{tag}_
+  oauth:
+    kind: oauth_client_credentials
+    token_url: {issuer}/token
+    client_id: bench
+    client_secret: "file://{base}/oauth"
+    scope: [read]
+    resource: https://bench.test/
+  aws:
+    kind: aws_sts
+    role_arn: {ROLE}
+    access_key_id: "file://{base}/aws"
+    secret_access_key: "file://{base}/aws"
+    endpoint_url: {moto}
+    policy: {{Version: "2012-10-17", Statement: [{{Effect: Allow, Action: "s3:GetObject",
+      Resource: "arn:aws:s3:::bench/{{target_id}}"}}]}}
 servers:
   shell:
     command: {sys.executable}
@@ -95,7 +149,7 @@ def request(i: int) -> LeaseRequest:
         human=None,
         server="shell",
         tool="shell__pwd",
-        target=None,
+        target="object:report.csv",
         risk="read",
         ttl=60.0,
         grant=GrantHandover(
@@ -134,7 +188,38 @@ async def bench_leases(services: Services, n: int, pg_n: int) -> dict[str, Any]:
         )
         baseline.append(time.perf_counter() - began)
     out["ledger_append_p50_ms"] = p50(baseline)
-    for source, count in (("static", n), ("grant", n), ("pg", pg_n)):
+    # The same appends once more, interleaved with grant leases: the machine's load then
+    # lands on both alike.
+    again, interleaved = [], []
+    for i in range(n):
+        began = time.perf_counter()
+        await services.ledger.record_event(
+            AuditEvent(kind="secret.used", tenant="acme", detail={"i": i})
+        )
+        again.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await services.leases.issue("grant", request(i))
+        interleaved.append(time.perf_counter() - began)
+    out["ledger_append_interleaved_p50_ms"] = p50(again)
+    out["grant_issue_interleaved_p50_ms"] = p50(interleaved)
+    sources = (("static", n), ("grant", n), ("pg", pg_n), ("aws", pg_n))
+    first = []
+    for i in range(pg_n):
+        # A tenant of its own each time: no cached token, a request to the token endpoint.
+        fresh = dataclasses.replace(request(i), tenant=f"tenant-{i}")
+        began = time.perf_counter()
+        await services.leases.issue("oauth", fresh)
+        first.append(time.perf_counter() - began)
+    out["oauth_first_issue_p50_ms"] = p50(first)
+    out["oauth_first_issue_ratio"] = p50(first) / p50(baseline)
+    cached = []
+    for i in range(n):
+        began = time.perf_counter()
+        await services.leases.issue("oauth", request(i))
+        cached.append(time.perf_counter() - began)
+    out["oauth_cached_issue_p50_ms"] = p50(cached)
+    out["oauth_cached_issue_ratio"] = p50(cached) / p50(baseline)
+    for source, count in sources:
         issued, revoked = [], []
         for i in range(count):
             began = time.perf_counter()
@@ -192,10 +277,13 @@ def cleanup(tag: str) -> None:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     tag = secrets.token_hex(3)
     prepare(tag)
+    oidc, issuer = start_oidc()
+    moto, moto_url = start_moto()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             base = Path(tmp)
-            (base / "tools.yaml").write_text(config_text(base, tag), encoding="utf-8")
+            text = config_text(base, tag, issuer, moto_url)
+            (base / "tools.yaml").write_text(text, encoding="utf-8")
             loaded = load(base / "tools.yaml")
             async with open_services(loaded) as services:
                 results = await bench_leases(services, args.leases, args.pg_leases)
@@ -206,6 +294,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     tasks.cancel_scope.cancel()
     finally:
         cleanup(tag)
+        oidc.terminate()
+        oidc.wait(10)
+        if oidc.stdout is not None:
+            oidc.stdout.close()
+        moto.stop()
     return results
 
 
