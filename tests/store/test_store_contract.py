@@ -380,6 +380,18 @@ async def test_keys(store: Store) -> None:
     assert "wrapped1" not in repr(k1)
 
 
+async def test_put_first_keeps_a_key_only_when_its_ring_has_no_active_one(store: Store) -> None:
+    first = KeyRecord("grant-a", "EdDSA", b"w", "{}", 1.0, "active", None)
+    second = KeyRecord("grant-b", "EdDSA", b"w", "{}", 2.0, "active", None)
+    other_ring = KeyRecord("agent-a", "EdDSA", b"w", "{}", 3.0, "active", None)
+    assert await store.keys.put_first(first, "grant-") is True
+    assert await store.keys.put_first(second, "grant-") is False
+    assert await store.keys.put_first(other_ring, "agent-") is True
+    await store.keys.set_state("grant-a", "retired", 4.0)
+    assert await store.keys.put_first(second, "grant-") is True
+    assert [k.kid for k in await store.keys.list()] == ["grant-a", "grant-b", "agent-a"]
+
+
 # a ledger append that keeps grants
 
 

@@ -283,6 +283,13 @@ class MemoryKeyRepo:
         """Upsert."""
         self._keys[record.kid] = record
 
+    async def put_first(self, record: KeyRecord, prefix: str) -> bool:
+        """Insert ``record`` unless an active key of ``prefix`` exists."""
+        if any(k.state == "active" and k.kid.startswith(prefix) for k in self._keys.values()):
+            return False
+        self._keys[record.kid] = record
+        return True
+
     async def list(self) -> list[KeyRecord]:
         """Every key."""
         return sorted(self._keys.values(), key=lambda k: (k.created_at, k.kid))

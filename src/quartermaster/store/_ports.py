@@ -186,6 +186,16 @@ class KeyRepo(Protocol):
         """Insert or replace the key ``record.kid``."""
         ...
 
+    async def put_first(self, record: KeyRecord, prefix: str) -> bool:
+        """Keep ``record`` only if no ``active`` key whose kid starts with ``prefix`` exists;
+        say whether it was kept.
+
+        Checked and written under a lock that spans processes (SQLite's write lock, a
+        PostgreSQL advisory lock), so of replicas starting together on an empty store exactly
+        one creates the first key of a ring and the others find it.
+        """
+        ...
+
     async def list(self) -> list[KeyRecord]:
         """Every key ordered by ``(created_at, kid)``."""
         ...

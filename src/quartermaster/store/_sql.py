@@ -55,6 +55,10 @@ class Tx(Protocol):
         """Hold the ledger's append lock until the transaction ends."""
         ...
 
+    async def lock_keys(self) -> None:
+        """Hold the signing keys' creation lock (across processes) until the transaction ends."""
+        ...
+
 
 class SqlBackend(Protocol):
     """What a SQL database must provide to the shared repositories."""
@@ -433,6 +437,23 @@ class SqlKeyRepo:
                 "retired_at = excluded.retired_at",
                 _rows.key_params(record),
             )
+
+    async def put_first(self, record: KeyRecord, prefix: str) -> bool:
+        """Insert ``record`` unless an active key of ``prefix`` exists (under the keys' lock)."""
+        async with self._db.transaction() as tx:
+            await tx.lock_keys()
+            # The ring's kids are '<purpose>-<token>': no LIKE wildcard can appear in a prefix.
+            active = await tx.fetch(
+                "SELECT kid FROM signing_keys WHERE state = 'active' AND kid LIKE ?",
+                (prefix + "%",),
+            )
+            if active:
+                return False
+            await tx.execute(
+                f"INSERT INTO signing_keys ({_rows.KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _rows.key_params(record),
+            )
+        return True
 
     async def list(self) -> list[KeyRecord]:
         """Every key."""

@@ -158,6 +158,9 @@ class _SqliteTx:
     async def lock_ledger(self) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
 
+    async def lock_keys(self) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
+
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
 
