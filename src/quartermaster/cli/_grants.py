@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from ..audit import AuditEvent
 from ..broker import grants_list, grants_revoke, grants_verify
 from ..runtime import Services
+from ..store import LeaseFilter
 from ._admin import add_config, add_json, print_json, refuse, table, when, with_services
 
 
@@ -114,20 +114,20 @@ def _revoke(args: argparse.Namespace) -> int:
             agent=args.agent,
             tenant=args.tenant,
             reason=args.reason,
+            ledger=services.ledger,
         )
-        await services.ledger.record_event(
-            AuditEvent(
-                kind="grant.revoked",
-                run_id=args.run,
-                agent=args.agent,
-                tenant=args.tenant,
-                detail={"revoked": result["revoked"], "jti": args.jti, "via": "cli"},
+        if any((args.run, args.agent, args.tenant)):
+            # Whatever credential a revoked run, agent or tenant was given goes with it.
+            ended = await services.leases.revoke_matching(
+                LeaseFilter(run_id=args.run, agent=args.agent, tenant=args.tenant), args.reason
             )
-        )
+            result["leases_revoked"] = len(ended)
         if args.json:
             print_json(result)
         else:
             print(f"revoked {result['revoked']} grant(s)")
+            if result.get("leases_revoked"):
+                print(f"revoked {result['leases_revoked']} lease(s)")
         return 0
 
     return with_services(args.config, act)

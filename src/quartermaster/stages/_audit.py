@@ -12,7 +12,6 @@ already durable, and the ledger logs and retries an outcome it could not write.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
@@ -27,9 +26,11 @@ from ..audit import (
     AuditUnavailable,
     CallOutcome,
     CallRecord,
+    CredentialInfo,
     GrantInfo,
     Ledger,
     Outcome,
+    canonical_json,
 )
 from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
@@ -134,9 +135,8 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         ctx.arguments if ctx.arguments is not None else dict(ctx.call.arguments)
     )
     session = redactor.session(await secrets.for_redaction())
-    redacted = session.text(
-        json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    )
+    # The same canonical JSON the arguments digest is taken over (screen stage).
+    redacted = session.text(canonical_json(arguments).decode("utf-8"))
     decision = ctx.decision
     return CallRecord(
         run_id=identity.run_id,
@@ -159,6 +159,17 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         policy_version=decision.policy_version if decision else None,
         approval=_approval_of(ctx),
         grant=_grant_of(ctx),
+        credentials=tuple(
+            CredentialInfo(
+                source=name,
+                kind=lease.record.kind,
+                lease_id=lease.record.lease_id,
+                scope=lease.record.scope,
+                issued_at=lease.record.issued_at,
+                expires_at=lease.record.expires_at,
+            )
+            for name, lease in [*ctx.session_leases.items(), *ctx.leases.items()]
+        ),
     )
 
 
