@@ -20,7 +20,7 @@ from ..httptools import resolve_auth
 from ..identity import Principal
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
-from ..redaction import RedactionSession
+from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
@@ -85,19 +85,27 @@ class Proxy:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start every downstream; report started once each has come up or failed once."""
-        for downstream in self.downstreams.values():
-            await self._resolve_startup_secrets(downstream)
-        await self._preload_credentials()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._housekeeping)
+        """Start every downstream; report started once each has come up or failed once.
+
+        While it runs, every log record is redacted with the known values of the moment
+        (records carry downstream data: a failed start-up's message, a child's stderr).
+        """
+        secrets = self.services.secrets
+        log_filter = RedactingFilter(self.services.redactor, lambda: secrets.current)
+        with redacted_logs(log_filter):
             for downstream in self.downstreams.values():
-                tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
-            for downstream in self.downstreams.values():
-                await downstream.wait_settled()
-            await self._rebuild()
-            tasks.start_soon(self._refresh_pins)
-            task_status.started()
+                await self._resolve_startup_secrets(downstream)
+            await self._preload_credentials()
+            await secrets.for_redaction()  # compiled before any downstream can say a word
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._housekeeping)
+                for downstream in self.downstreams.values():
+                    tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+                for downstream in self.downstreams.values():
+                    await downstream.wait_settled()
+                await self._rebuild()
+                tasks.start_soon(self._refresh_pins)
+                task_status.started()
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.
