@@ -55,11 +55,14 @@ servers:
     args: {probe_command(*probe_args)}
     timeouts: {{call: {call_timeout}}}
     restart: {{initial_backoff: 0.05}}
+    # The row numbers below are the calls' own; pinning's first-use rows are its tests' matter.
+    pinning: "off"
     tools:
       echo: {{handle_arguments: [text]}}
   desk:
     command: "{sys.executable}"
     args: ["-m", "quartermaster.demo"]
+    pinning: "off"
     tools:
       get_ticket: {{risk: read, target: "ticket:{{ticket_id}}"}}
       append_note: {{risk: write, target: "ticket:{{ticket_id}}", ttl: 120}}
