@@ -16,6 +16,8 @@ from ._records import (
     ConsumeOutcome,
     GrantRecord,
     KeyRecord,
+    LeaseFilter,
+    LeaseRecord,
     LedgerEntry,
     LedgerQuery,
     PinRecord,
@@ -229,6 +231,34 @@ class KeyRepo(Protocol):
         ...
 
 
+class LeaseRepo(Protocol):
+    """Credentials issued by the credential sources, and how each one ended."""
+
+    async def create(self, record: LeaseRecord) -> None:
+        """Keep a newly issued lease.
+
+        Raises:
+            StoreConflict: a lease with this id already exists.
+        """
+        ...
+
+    async def get(self, lease_id: str) -> LeaseRecord | None:
+        """One lease by id."""
+        ...
+
+    async def update(self, record: LeaseRecord, *, expected_state: str) -> bool:
+        """Write ``record``'s state, end and retry columns only if the stored state is
+        ``expected_state``; ``False`` (nothing changes) otherwise or if the lease is unknown."""
+        ...
+
+    async def due(self, now: float, *, limit: int = 100) -> list[LeaseRecord]:
+        """Active leases past their expiry and revocations whose next attempt is due."""
+        ...
+
+    async def list(self, which: LeaseFilter, *, limit: int = 1000) -> list[LeaseRecord]:
+        """Leases matching ``which`` ordered by ``(issued_at, lease_id)``."""
+
+
 class PinRepo(Protocol):
     """Pinned and pending definitions of downstream tools, prompts and resource templates."""
 
@@ -261,6 +291,7 @@ class Store(Protocol):
     approvals: ApprovalRepo
     secrets: SecretRepo
     keys: KeyRepo
+    leases: LeaseRepo
     pins: PinRepo
 
     async def close(self) -> None:

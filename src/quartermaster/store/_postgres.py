@@ -30,12 +30,13 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LedgerRepo, PinRepo, SecretRepo
+from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LeaseRepo, LedgerRepo, PinRepo, SecretRepo
 from ._postgres_schema import LATEST_VERSION, MIGRATIONS
 from ._sql import (
     SqlApprovalRepo,
     SqlGrantRepo,
     SqlKeyRepo,
+    SqlLeaseRepo,
     SqlLedgerRepo,
     SqlPinRepo,
     SqlSecretRepo,
@@ -296,6 +297,7 @@ class PostgresStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.leases: LeaseRepo = SqlLeaseRepo(backend)
         self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod

@@ -48,6 +48,7 @@ from ._ports import (
     ChainFunction,
     GrantRepo,
     KeyRepo,
+    LeaseRepo,
     LedgerRepo,
     PinRepo,
     SecretRepo,
@@ -60,6 +61,7 @@ from ._sql import (
     SqlApprovalRepo,
     SqlGrantRepo,
     SqlKeyRepo,
+    SqlLeaseRepo,
     SqlLedgerRepo,
     SqlPinRepo,
     SqlSecretRepo,
@@ -544,6 +546,7 @@ class SQLiteStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.leases: LeaseRepo = SqlLeaseRepo(backend)
         self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod
