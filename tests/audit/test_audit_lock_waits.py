@@ -4,10 +4,11 @@ as a locked store, and a refused call leaves nothing behind when the lock clears
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
+import pytest
 
 from quartermaster._clock import ManualClock
 from quartermaster.audit import AuditUnavailable, CallRecord, GrantInfo, Intent, Ledger
@@ -49,52 +50,58 @@ async def _calls(
             tg.start_soon(one, f"jti-{i}")
 
 
+@pytest.fixture
+async def locked(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, sqlite3.Connection]]:
+    """A store with a short busy timeout, and another process's connection holding its
+    write lock (the test releases it with ROLLBACK)."""
+    store = await SQLiteStore.open(tmp_path / "qm.db", busy_timeout_ms=BUSY_MS)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield store, other
+    finally:
+        other.close()
+        await store.close()
+
+
 async def test_queued_calls_are_refused_as_a_locked_store_within_the_ledger_timeout(
-    tmp_path: Path, make_call: Callable[..., CallRecord], hmac_key: bytes, clock: ManualClock
+    locked: tuple[SQLiteStore, sqlite3.Connection],
+    make_call: Callable[..., CallRecord],
+    hmac_key: bytes,
+    clock: ManualClock,
 ) -> None:
-    path = tmp_path / "qm.db"
-    store = await SQLiteStore.open(path, busy_timeout_ms=BUSY_MS)
-    other = sqlite3.connect(path, isolation_level=None)
+    store, other = locked
     # Room for two busy timeouts, not one per queued batch.
     ledger = Ledger(store.ledger, hmac_key=hmac_key, clock=clock, write_timeout=0.7, max_batch=1)
     results: dict[str, object] = {}
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        async with ledger:
-            await _calls(ledger, make_call, results)
-        other.execute("ROLLBACK")
-        for jti, got in results.items():
-            assert isinstance(got, AuditUnavailable), jti
-            assert "locked" in got.message, got.message
-            assert str(path) in got.message, got.message
-        assert await store.ledger.read() == []
-        assert await store.grants.list(RevocationFilter(tenant="acme")) == []
-    finally:
-        other.close()
-        await store.close()
+    async with ledger:
+        await _calls(ledger, make_call, results)
+    other.execute("ROLLBACK")
+    for jti, got in results.items():
+        assert isinstance(got, AuditUnavailable), jti
+        assert "locked" in got.message, got.message
+        assert store.path in got.message, got.message
+    assert await store.ledger.read() == []
+    assert await store.grants.list(RevocationFilter(tenant="acme")) == []
 
 
 async def test_a_lock_clearing_part_way_leaves_rows_only_for_calls_told_they_were_recorded(
-    tmp_path: Path, make_call: Callable[..., CallRecord], hmac_key: bytes, clock: ManualClock
+    locked: tuple[SQLiteStore, sqlite3.Connection],
+    make_call: Callable[..., CallRecord],
+    hmac_key: bytes,
+    clock: ManualClock,
 ) -> None:
-    path = tmp_path / "qm.db"
-    store = await SQLiteStore.open(path, busy_timeout_ms=BUSY_MS)
-    other = sqlite3.connect(path, isolation_level=None)
+    store, other = locked
     ledger = Ledger(store.ledger, hmac_key=hmac_key, clock=clock, write_timeout=0.4, max_batch=1)
     results: dict[str, object] = {}
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        async with ledger:
-            await _calls(ledger, make_call, results)
-            # Every caller has its answer; the lock clears while the ledger still runs.
-            other.execute("ROLLBACK")
-        recorded = {jti for jti, got in results.items() if isinstance(got, Intent)}
-        refused = {jti for jti, got in results.items() if isinstance(got, AuditUnavailable)}
-        assert recorded | refused == {f"jti-{i}" for i in range(CALLERS)}
-        assert refused
-        stored = {g.jti for g in await store.grants.list(RevocationFilter(tenant="acme"))}
-        assert stored == recorded
-        assert len(await store.ledger.read()) == len(recorded)
-    finally:
-        other.close()
-        await store.close()
+    async with ledger:
+        await _calls(ledger, make_call, results)
+        # Every caller has its answer; the lock clears while the ledger still runs.
+        other.execute("ROLLBACK")
+    recorded = {jti for jti, got in results.items() if isinstance(got, Intent)}
+    refused = {jti for jti, got in results.items() if isinstance(got, AuditUnavailable)}
+    assert recorded | refused == {f"jti-{i}" for i in range(CALLERS)}
+    assert refused
+    stored = {g.jti for g in await store.grants.list(RevocationFilter(tenant="acme"))}
+    assert stored == recorded
+    assert len(await store.ledger.read()) == len(recorded)

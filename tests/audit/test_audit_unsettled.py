@@ -7,35 +7,24 @@ processes would have; the store's writer mark is what tells a live writer from a
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
+from harness import POSTGRES_URL
 from quartermaster._clock import ManualClock
 from quartermaster.audit import CallRecord, Ledger, unsettled_intents
 from quartermaster.store import PostgresStore, SQLiteStore, Store
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 Opener = Callable[[], Any]
-
-
-@pytest.fixture
-def faults_schema() -> Iterator[str]:
-    name = f"qm_faults_{secrets.token_hex(6)}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def replicas(
-    request: pytest.FixtureRequest, tmp_path: Path, faults_schema: str
+    request: pytest.FixtureRequest, tmp_path: Path, replica_schema: str
 ) -> AsyncIterator[Opener]:
     """Open another store object on one shared database (closed after the test)."""
     async with AsyncExitStack() as stack:
@@ -45,7 +34,7 @@ async def replicas(
             if request.param == "sqlite":
                 store = await SQLiteStore.open(tmp_path / "qm.db")
             else:
-                store = await PostgresStore.open(POSTGRES_URL, schema=faults_schema)
+                store = await PostgresStore.open(POSTGRES_URL, schema=replica_schema)
             stack.push_async_callback(store.close)
             return store
 

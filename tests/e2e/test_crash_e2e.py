@@ -9,37 +9,29 @@ file (replicas on one host) and on PostgreSQL (replicas sharing a schema).
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
 import anyio
-import psycopg
 import pytest
 from audit_support import audit_config, listed
-from psycopg import sql
 
-from harness import HttpServer, http_client, issue_token
+from harness import POSTGRES_URL, HttpServer, http_client, issue_token
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WAIT = 60.0
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store_section(request: pytest.FixtureRequest) -> Iterator[str]:
+def store_section(request: pytest.FixtureRequest, replica_schema: str) -> str:
     if request.param == "sqlite":
-        yield ""
-        return
-    name = f"qm_faults_{secrets.token_hex(6)}"
-    yield f"store: {{url: '{POSTGRES_URL}', postgres_schema: {name}}}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        return ""
+    return f"store: {{url: '{POSTGRES_URL}', postgres_schema: {replica_schema}}}"
 
 
 def _await_line(signals: Path, wanted: str) -> TextIO:
