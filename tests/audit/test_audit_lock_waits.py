@@ -9,28 +9,14 @@ from pathlib import Path
 
 import anyio
 import pytest
+from audit_fakes import grant_row
 
 from quartermaster._clock import ManualClock
 from quartermaster.audit import AuditUnavailable, CallRecord, GrantInfo, Intent, Ledger
-from quartermaster.store import GrantRecord, RevocationFilter, SQLiteStore
+from quartermaster.store import RevocationFilter, SQLiteStore
 
 CALLERS = 6
 BUSY_MS = 300
-
-
-def _grant(jti: str) -> GrantRecord:
-    return GrantRecord(
-        jti=jti,
-        run_id="run-7",
-        agent="support-bot",
-        tenant="acme",
-        audience="crm",
-        tool="crm__append_note",
-        target="ticket:4812",
-        issued_at=1.0,
-        expires_at=1e12,
-        uses_left=1,
-    )
 
 
 async def _calls(
@@ -39,9 +25,10 @@ async def _calls(
     results: dict[str, object],
 ) -> None:
     async def one(jti: str) -> None:
-        call = make_call(grant=GrantInfo(jti, "crm", 1.0, 1e12))
+        row = grant_row(jti)
+        call = make_call(grant=GrantInfo(jti, row.audience, row.issued_at, row.expires_at))
         try:
-            results[jti] = await ledger.record_intent(call, {}, grant=_grant(jti))
+            results[jti] = await ledger.record_intent(call, {}, grant=row)
         except AuditUnavailable as exc:
             results[jti] = exc
 
