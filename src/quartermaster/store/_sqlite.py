@@ -408,6 +408,10 @@ class _SqliteLedgerRepo(SqlLedgerRepo):
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
+        else:
+            # Its writer is gone for good (boot ids are never reused): tidy its file away.
+            with suppress(OSError):
+                self._writer_file(boot).unlink()
         finally:
             os.close(fd)
         return False
