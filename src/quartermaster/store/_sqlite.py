@@ -367,26 +367,24 @@ class _SqliteBackend:
 class _SqliteLedgerRepo(SqlLedgerRepo):
     """The shared ledger repository, with appends run as one thread job per transaction.
 
-    A live writer holds an exclusive ``flock`` on ``<database>.writers/<boot>``; the kernel
-    drops it when the process dies, however it dies.
+    A live writer holds an exclusive ``flock`` on the empty file ``<database>.writer-<boot>``;
+    the kernel drops it when the process dies, however it dies.
     """
 
     def __init__(self, backend: _SqliteBackend) -> None:
         super().__init__(backend)
         self._backend = backend
-        self._writers_dir = Path(backend.path + ".writers")
         self._held: dict[str, int] = {}
 
     def _writer_file(self, boot: str) -> Path:
         if not boot.isalnum():
             raise ValueError("a writer boot id is letters and digits only")
-        return self._writers_dir / boot
+        return Path(f"{self._backend.path}.writer-{boot}")
 
     async def claim_writer(self, boot: str) -> None:
         """Take the writer's lock file."""
         where = self._writer_file(boot)
         try:
-            where.parent.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(where, os.O_CREAT | os.O_RDWR, 0o600)
         except OSError as exc:
             raise StoreUnavailable(
