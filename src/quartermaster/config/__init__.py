@@ -27,4 +27,5 @@ from ._servers import ServerConfig as ServerConfig
 from ._servers import Timeouts as Timeouts
 from ._servers import ToolSettings as ToolSettings
 from ._store import StoreConfig as StoreConfig
+from ._vault import GLOBAL_TENANT as GLOBAL_TENANT
 from ._vault import VaultConfig as VaultConfig

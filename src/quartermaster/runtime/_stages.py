@@ -7,9 +7,11 @@ from ..stages import (
     Approve,
     Classify,
     Decide,
+    Deliver,
     ErrorBoundary,
     Grant,
     Identify,
+    LimitResult,
     Record,
     Redact,
     ScreenArguments,
@@ -19,15 +21,19 @@ from ._services import Services
 
 
 def build_stages(services: Services) -> list[Stage]:
-    """Every stage, outermost first, wired to the open services."""
+    """Every stage, outermost first, wired to the open services.
+
+    Every request that reaches a downstream runs through all of them; the terminal step
+    after the last one only sends what ``Deliver`` prepared.
+    """
     config = services.config
     clock = services.clock
     return [
         ErrorBoundary(),
-        Identify(),
-        Classify(),
-        ScreenArguments(services.secrets, mode=config.vault.raw_values),
         Settle(services.ledger, services.redactor, services.secrets, clock),
+        Identify(),
+        ScreenArguments(services.secrets, mode=config.vault.raw_values),
+        Classify(),
         Decide(services.engine, clock),
         Approve(
             services.approvals,
@@ -42,4 +48,6 @@ def build_stages(services: Services) -> list[Stage]:
         Grant(services.broker),
         Record(services.ledger, services.redactor, services.secrets),
         Redact(services.redactor, services.secrets),
+        Deliver(services.vault, config.systems),
+        LimitResult(config.limits.max_result_bytes),
     ]

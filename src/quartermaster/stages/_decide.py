@@ -1,4 +1,7 @@
-"""Step 3: the policy decision (default deny; forbid wins; dangerous always needs a human)."""
+"""Step 3: the policy decision (default deny; forbid wins; dangerous always needs a human).
+
+Resources are decided by URI and prompts by name, with the same rules and the same default.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from .._clock import Clock
 from ..config import RiskClass
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import CallFacts, PolicyDenied, PolicyEngine
+from ._identify import NotAuthenticated
 
 
 class Decide:
@@ -20,10 +24,13 @@ class Decide:
         self._clock = clock
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do."""
+        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do, and a
+        request nobody authenticated is refused with ``NotAuthenticated``."""
         identity = ctx.identity
-        if identity is None or ctx.risk is None:
-            raise RuntimeError("decide needs the identify and classify stages before it")
+        if identity is None:
+            raise NotAuthenticated("the call carries no authenticated identity; it was refused")
+        if ctx.risk is None:
+            raise RuntimeError("decide needs the classify stage before it")
         facts = CallFacts(
             agent=identity.agent,
             tenant=identity.tenant,
@@ -31,6 +38,7 @@ class Decide:
             tool=ctx.route.exposed_name,
             risk=cast(RiskClass, ctx.risk),
             target=ctx.target,
+            subject=ctx.route.subject,
         )
         ctx.decision = self._engine.decide(facts, now=self._clock.now())
         if ctx.decision.effect == "deny":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import mcp.types as types
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from ..pipeline import CallContext, CallResult, Next
@@ -55,7 +56,12 @@ def _keep_literals(original: Any, redacted: Any) -> Any:
 
 
 class Redact:
-    """Redacts the result and every progress message of the call."""
+    """Redacts the result, every progress message and a downstream's protocol error.
+
+    Every result type is redacted the same way: a tool's result, a resource's contents, a
+    rendered prompt, completion values. A downstream's JSON-RPC error keeps its code; its
+    message is redacted and its data dropped.
+    """
 
     name = "redact"
 
@@ -80,8 +86,10 @@ class Redact:
             ctx.report_progress = redacted_progress
         try:
             result = await call_next(ctx)
-            if isinstance(result, types.CallToolResult):
+            if not isinstance(result, types.InputRequiredResult):
                 result = redact_model(session, result)
+        except MCPError as exc:
+            raise MCPError(exc.error.code, session.text(exc.error.message)) from None
         finally:
             ctx.redactions = dict(session.counts)
         return result
