@@ -39,6 +39,8 @@ from mcp.shared.exceptions import MCPError
 from harness import MODES
 from quartermaster.vault import write_master_key_file
 
+pytestmark = pytest.mark.e2e
+
 WriteConfig = Callable[[str], Path]
 
 
@@ -55,6 +57,8 @@ def leaky_config(
         + f"""policy:
   rules:
     - {{id: leaky, effect: permit, tool: "leaky__*", risk: [read, write]}}
+    - {{id: leaky-resources, effect: permit, resource: "leak://*"}}
+    - {{id: leaky-prompts, effect: permit, prompt: "leaky__*"}}
 vault:
   master_key_file: {key}
   secrets:

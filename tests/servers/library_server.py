@@ -1,7 +1,8 @@
 """A downstream MCP server with everything beyond tools: resources, templates, prompts,
 completions, subscriptions and log messages; some of them echo the secret it was started with.
 
-Run as ``python library_server.py``; the secret comes from ``LIBRARY_SECRET``. The salaries
+Run as ``python library_server.py`` (the secret comes from ``LIBRARY_SECRET``), or build it
+in process with :func:`build_library`. The salaries
 resource holds it, the ``shout`` tool logs it (``notifications/message``) before answering,
 and subscribing to a resource sends ``notifications/resources/updated`` for a URI holding it
 (not one of its own) and for the subscribed resource.
@@ -19,13 +20,13 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
 
-SECRET = os.environ.get("LIBRARY_SECRET", "")
-
 SALARIES = "payroll://2026/salaries"
 README = "docs://readme"
 
 
-def main() -> None:
+def build_library(secret: str) -> Server[Any]:
+    """The library server, holding ``secret``."""
+
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -36,9 +37,13 @@ def main() -> None:
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         text = (params.arguments or {}).get("text", "")
-        await ctx.session.send_log_message(
-            "warning", f"shouting {text} with {SECRET}", logger="library", related_request_id=None
-        )
+        with warnings.catch_warnings():
+            # The SDK warns (as the call is made) that 2026-07-28 deprecated logging.
+            warnings.simplefilter("ignore")
+            logged = ctx.session.send_log_message(
+                "warning", f"shouting {text} with {secret}", logger="library"
+            )
+        await logged
         return types.CallToolResult(content=[types.TextContent(text=str(text).upper())])
 
     async def list_resources(
@@ -64,7 +69,7 @@ def main() -> None:
         ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
-        text = f"alice: 100000, vault key {SECRET}" if uri == SALARIES else f"page {uri}"
+        text = f"alice: 100000, vault key {secret}" if uri == SALARIES else f"page {uri}"
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, text=text, mime_type="text/plain")]
         )
@@ -74,7 +79,7 @@ def main() -> None:
     ) -> types.EmptyResult:
         # Announce a change at once so a test can see the update relayed; and one about a
         # resource this server does not offer, which must not be relayed.
-        await ctx.session.send_resource_updated(f"elsewhere://{SECRET}")
+        await ctx.session.send_resource_updated(f"elsewhere://{secret}")
         await ctx.session.send_resource_updated(params.uri)
         return types.EmptyResult()
 
@@ -101,7 +106,7 @@ def main() -> None:
         return types.GetPromptResult(
             messages=[
                 types.PromptMessage(
-                    role="user", content=types.TextContent(text=f"Review {topic} ({SECRET})")
+                    role="user", content=types.TextContent(text=f"Review {topic} ({secret})")
                 )
             ]
         )
@@ -110,7 +115,7 @@ def main() -> None:
         ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
     ) -> types.CompleteResult:
         prefix = params.argument.value
-        values = [f"{prefix}-one", f"{prefix}-{SECRET}"]
+        values = [f"{prefix}-one", f"{prefix}-{secret}"]
         return types.CompleteResult(completion=types.Completion(values=values, total=2))
 
     async def set_level(
@@ -136,6 +141,12 @@ def main() -> None:
             on_completion=complete,
             on_set_logging_level=set_level,
         )
+
+    return server
+
+
+def main() -> None:
+    server = build_library(os.environ.get("LIBRARY_SECRET", ""))
 
     async def run() -> None:
         async with stdio_server() as (read, write):

@@ -31,6 +31,7 @@ EXPECTED = {
     "WrongMasterKey",
     "check_secret_use",
     "generate_master_key",
+    "key_spellings",
     "list_secrets",
     "load_master_key",
     "read_master_key_file",

@@ -222,7 +222,10 @@ class Front:
         invalid = self._schema_errors(params.name, route.tool, arguments)
         if invalid:
             # Per MCP, input validation errors are tool errors, so the model can correct itself.
-            return tool_error(f"{params.name}: invalid arguments, nothing was called:\n{invalid}")
+            # The messages quote the downstream's schema (an enum, a pattern, a const), which is
+            # downstream data: they are redacted like the listing that showed the schema.
+            message = f"{params.name}: invalid arguments, nothing was called:\n{invalid}"
+            return tool_error(await self._proxy.redact_text(message))
         result = await self._run(
             ctx,
             connection,
@@ -344,29 +347,32 @@ class Front:
     async def _subscribe(
         self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        connection = self._remember(ctx)
-        uri = str(params.uri)
-        route = self._resource_route(uri)
-        # Listed first: the downstream may announce a change before it answers.
-        subscribed = self._subscribers.setdefault(uri, set())
-        if connection is not None:
-            subscribed.add(connection)
-        try:
-            result = await self._run(ctx, connection, route, "resources/subscribe", {"uri": uri})
-        except BaseException:
-            subscribed.discard(connection or "")
-            raise
-        return _expect(result, types.EmptyResult)
+        return await self._subscription(ctx, str(params.uri), subscribe=True)
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
+        return await self._subscription(ctx, str(params.uri), subscribe=False)
+
+    async def _subscription(
+        self, ctx: ServerRequestContext[Any], uri: str, *, subscribe: bool
+    ) -> types.EmptyResult:
+        """A handshake-era (un)subscription: decided like a read, then relayed downstream."""
         connection = self._remember(ctx)
-        uri = str(params.uri)
         route = self._resource_route(uri)
-        if connection is not None:
-            self._subscribers.get(uri, set()).discard(connection)
-        result = await self._run(ctx, connection, route, "resources/unsubscribe", {"uri": uri})
+        subscribed = self._subscribers.setdefault(uri, set())
+        # Listed before the downstream is asked: it may announce a change before it answers.
+        if connection is not None and subscribe:
+            subscribed.add(connection)
+        elif connection is not None:
+            subscribed.discard(connection)
+        method: Method = "resources/subscribe" if subscribe else "resources/unsubscribe"
+        try:
+            result = await self._run(ctx, connection, route, method, {"uri": uri})
+        except BaseException:
+            if connection is not None and subscribe:
+                subscribed.discard(connection)
+            raise
         return _expect(result, types.EmptyResult)
 
     async def _listen_to(

@@ -12,7 +12,7 @@ import secrets
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
-from .._errors import QuartermasterError
+from .._errors import DownstreamError, QuartermasterError
 from ..pipeline import CallContext, CallResult, Next
 
 logger = logging.getLogger("quartermaster.pipeline")
@@ -38,7 +38,11 @@ class ErrorBoundary:
         try:
             return await call_next(ctx)
         except QuartermasterError as exc:
-            return _refused(ctx, exc.code, f"{ctx.call.name}: {exc.message}")
+            # A downstream that failed is the server's error; any other refusal is the request's.
+            code = (
+                types.INTERNAL_ERROR if isinstance(exc, DownstreamError) else types.INVALID_REQUEST
+            )
+            return _refused(ctx, code, f"{ctx.call.name}: {exc.message}")
         except MCPError:
             raise  # the downstream's own protocol error, already redacted
         except Exception:

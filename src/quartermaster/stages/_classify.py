@@ -22,14 +22,14 @@ class Classify:
         """Classify the call; a target that cannot be rendered refuses it (TargetInvalid)."""
         route = ctx.route
         if route.tool is None:
-            ctx.risk, ctx.risk_source = "read", f"{route.subject}s are read"
+            ctx.risk = "read"
             return await call_next(ctx)
         found = classify(
             cast(RiskClass | None, route.declared_risk),
             cast(RiskClass | None, route.server_default_risk),
             route.tool.annotations,
         )
-        ctx.risk, ctx.risk_source = found.risk, found.source
+        ctx.risk = found.risk
         if route.target_template is not None:
             arguments = ctx.arguments if ctx.arguments is not None else ctx.call.arguments
             ctx.target = render_target(route.target_template, arguments)
