@@ -94,6 +94,8 @@ class ToolRoute:
     """Argument paths where the agent may pass a ``secret://`` handle."""
     subject: Subject = "tool"
     """What the route leads to: a tool, a resource or a prompt."""
+    quarantined: str | None = None
+    """Why the tool's definition is held back (pinning), or ``None`` if it is accepted."""
 
 
 @dataclass(frozen=True)

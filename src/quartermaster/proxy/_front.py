@@ -21,7 +21,7 @@ import logging
 import secrets
 import warnings
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import mcp.types as types
 from jsonschema import Draft202012Validator, SchemaError
@@ -40,14 +40,22 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.uri_template import UriTemplate
 from pydantic import BaseModel
 
-from ..identity import RUN_ID_META_KEY
-from ..pipeline import CallContext, CallResult, HumanChannel, Method, ToolCall, ToolRoute
+from ..config import QuartermasterConfig
+from ..identity import RUN_ID_META_KEY, Principal
+from ..pipeline import (
+    CallContext,
+    CallResult,
+    HumanChannel,
+    Method,
+    Pipeline,
+    ToolCall,
+    ToolRoute,
+)
 from ..redaction import RedactionSession
+from ..runtime import Services
 from ..stages import tool_error
+from ._catalog import Catalog
 from ._downstream import Notice
-
-if TYPE_CHECKING:
-    from ._proxy import Proxy
 
 logger = logging.getLogger("quartermaster.proxy")
 
@@ -64,12 +72,48 @@ _LOG_LEVELS: tuple[types.LoggingLevel, ...] = (
 )  # fmt: skip
 
 Item = TypeVar("Item")
+M = TypeVar("M", bound=BaseModel)
+
+
+class Backend(Protocol):
+    """What the front serves from: the proxy (``_proxy.Proxy``) is the one implementation.
+
+    Named here so that the front depends on what it uses, not on the proxy module (which
+    builds the front: importing it back would make a circle).
+    """
+
+    services: Services
+    config: QuartermasterConfig
+    catalog: Catalog
+    pipeline: Pipeline
+
+    def principal(self) -> Principal | None:
+        """Who is calling this request."""
+        ...
+
+    async def route(self, name: str) -> ToolRoute | None:
+        """The route of an exposed tool (held back or not), ``None`` if there is none."""
+        ...
+
+    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+        """Relay a client's log level to the downstreams."""
+        ...
+
+    async def redacted(self, items: Sequence[M]) -> list[M]:
+        """Listed items as agents may see them."""
+        ...
+
+    async def redact_text(self, text: str) -> str:
+        """Text built from downstream data, as agents may see it."""
+        ...
 
 
 class Front:
     """Builds the low-level SDK ``Server`` whose handlers serve the proxy's catalog."""
 
-    def __init__(self, proxy: Proxy, *, name: str, version: str, request_state_key: bytes) -> None:
+    def __init__(
+        self, proxy: Backend, *, name: str, version: str, request_state_key: bytes
+    ) -> None:
         self._proxy = proxy
         # Handshake-era connections to notify of list changes. The SDK builds a new session
         # object per request, so a connection is recognised by its initialize params (one
@@ -214,12 +258,16 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         connection = self._remember(ctx)
-        route = self._proxy.catalog.tools.get(params.name)
+        route = await self._proxy.route(params.name)
         if route is None or route.tool is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
         self._check_size(params.name, arguments)
-        invalid = self._schema_errors(params.name, route.tool, arguments)
+        # A held-back tool's schema is the downstream's unaccepted claim: the pipeline refuses
+        # the call with the reason, whatever its arguments.
+        invalid = (
+            "" if route.quarantined else self._schema_errors(params.name, route.tool, arguments)
+        )
         if invalid:
             # Per MCP, input validation errors are tool errors, so the model can correct itself.
             # The messages quote the downstream's schema (an enum, a pattern, a const), which is
@@ -426,7 +474,9 @@ class Front:
     def _prompt_route(self, name: str) -> ToolRoute:
         prompt = self._proxy.catalog.prompts.get(name)
         if prompt is None:
-            raise MCPError(types.INVALID_PARAMS, f"unknown prompt '{name}'")
+            held = self._proxy.catalog.quarantined_prompts.get(name)
+            what = f"is quarantined: {held}" if held else "is unknown"
+            raise MCPError(types.INVALID_PARAMS, f"prompt '{name}' {what}")
         return ToolRoute(
             exposed_name=name,
             backend=prompt.backend,

@@ -29,7 +29,7 @@ def build_stages(services: Services) -> list[Stage]:
     config = services.config
     clock = services.clock
     return [
-        ErrorBoundary(),
+        ErrorBoundary(services.redactor, services.secrets),
         Settle(services.ledger, services.redactor, services.secrets, clock),
         Identify(),
         ScreenArguments(services.secrets, mode=config.vault.raw_values),

@@ -15,7 +15,6 @@ already durable, and the ledger logs and retries an outcome it could not write.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
@@ -34,7 +33,9 @@ from ..audit import (
     GrantInfo,
     Ledger,
     Outcome,
+    canonical_json,
 )
+from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import PolicyDenied, TargetInvalid
 from ..redaction import Redactor
@@ -148,10 +149,9 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
     if identity is None:
         raise RuntimeError("an audit row needs the run identity")
     session = redactor.session(await secrets.for_redaction())
+    # The same canonical JSON the arguments digest is taken over (screen stage).
     redacted = (
-        session.text(
-            json.dumps(_screened(ctx), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        )
+        session.text(canonical_json(_screened(ctx)).decode("utf-8"))
         if ctx.arguments is not None
         else WITHHELD
     )
@@ -229,7 +229,13 @@ def _grant_of(ctx: CallContext) -> GrantInfo | None:
 
 def _outcome_of(exc: QuartermasterError) -> Outcome:
     if isinstance(
-        exc, PolicyDenied | TargetInvalid | ApprovalError | VaultError | NotAuthenticated
+        exc,
+        PolicyDenied
+        | DefinitionQuarantined
+        | TargetInvalid
+        | ApprovalError
+        | VaultError
+        | NotAuthenticated,
     ):
         return "denied"
     if isinstance(exc, DownstreamTimeout):

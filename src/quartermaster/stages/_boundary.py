@@ -14,6 +14,8 @@ from mcp.shared.exceptions import MCPError
 
 from .._errors import DownstreamError, QuartermasterError
 from ..pipeline import CallContext, CallResult, Next
+from ..redaction import RedactionFailed, Redactor
+from ._known import SecretsInPlay
 
 logger = logging.getLogger("quartermaster.pipeline")
 
@@ -26,12 +28,18 @@ def tool_error(message: str) -> types.CallToolResult:
 class ErrorBoundary:
     """Turns Quartermaster's refusals into errors for the agent and hides internal failures.
 
-    A refusal's message is written for the agent and carries no secret. An unexpected
-    exception is logged with an incident id and reported only by that id, so that no internal
-    detail (which could include a downstream's data) reaches the model.
+    A refusal's message is written for the agent, but some quote a downstream (why it is down,
+    what was malformed in its answer): every one passes the redactor, and is withheld if the
+    redactor fails. An unexpected exception is logged with an incident id and reported only
+    by that id, so that no internal detail (which could include a downstream's data) reaches
+    the model.
     """
 
     name = "boundary"
+
+    def __init__(self, redactor: Redactor, secrets: SecretsInPlay) -> None:
+        self._redactor = redactor
+        self._secrets = secrets
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Run the rest of the pipeline, converting failures into tool errors."""
@@ -42,7 +50,15 @@ class ErrorBoundary:
             code = (
                 types.INTERNAL_ERROR if isinstance(exc, DownstreamError) else types.INVALID_REQUEST
             )
-            return _refused(ctx, code, f"{ctx.call.name}: {exc.message}")
+            message = f"{ctx.call.name}: {exc.message}"
+            try:
+                shown = self._redactor.session(await self._secrets.for_redaction()).text(message)
+            except RedactionFailed:
+                shown = (
+                    f"{ctx.call.name}: the call was refused; its reason was withheld because "
+                    "the redactor failed on it"
+                )
+            return _refused(ctx, code, shown)
         except MCPError:
             raise  # the downstream's own protocol error, already redacted
         except Exception:

@@ -5,17 +5,21 @@ Resources are decided by URI and prompts by name, with the same rules and the sa
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 from .._clock import Clock
 from ..config import RiskClass
+from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import CallFacts, PolicyDenied, PolicyEngine
 from ._identify import NotAuthenticated
 
+logger = logging.getLogger("quartermaster.pipeline")
+
 
 class Decide:
-    """Asks the policy engine and refuses the call on deny."""
+    """Refuses a call of a held-back (quarantined) tool, then asks the policy engine."""
 
     name = "decide"
 
@@ -24,8 +28,16 @@ class Decide:
         self._clock = clock
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do, and a
-        request nobody authenticated is refused with ``NotAuthenticated``."""
+        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do.
+
+        Raises:
+            DefinitionQuarantined: the tool's definition is not the one an admin accepted.
+            NotAuthenticated: nobody authenticated the request.
+            PolicyDenied: the policy refuses the call.
+        """
+        if ctx.route.quarantined is not None:
+            logger.warning("refused a call of %r: it is held back by pinning", ctx.call.name)
+            raise DefinitionQuarantined(ctx.route.exposed_name, ctx.route.quarantined)
         identity = ctx.identity
         if identity is None:
             raise NotAuthenticated("the call carries no authenticated identity; it was refused")

@@ -66,6 +66,12 @@ class SecretsInPlay:
             # encodings for results and arguments, kept by the redactor.
             self._matcher = KnownValueMatcher(self._known, exact=(SecretValue(v) for v in values))
 
+    @property
+    def current(self) -> KnownValues:
+        """The known values as last compiled, without looking for changes: for callers that
+        cannot wait (a log filter). Every call's own redaction refreshes them."""
+        return self._known
+
     async def for_redaction(self) -> KnownValues:
         """The known values, compiled for the redactor."""
         await self._refresh()
