@@ -6,6 +6,7 @@ from ..pipeline import Stage
 from ..stages import (
     Approve,
     Classify,
+    Credentials,
     Decide,
     Deliver,
     ErrorBoundary,
@@ -15,13 +16,15 @@ from ..stages import (
     Record,
     Redact,
     ScreenArguments,
+    SessionHook,
     Settle,
 )
 from ._services import Services
 
 
-def build_stages(services: Services) -> list[Stage]:
-    """Every stage, outermost first, wired to the open services.
+def build_stages(services: Services, *, sessions: SessionHook | None = None) -> list[Stage]:
+    """Every stage, outermost first, wired to the open services (``sessions`` picks a caller's
+    own session of a per-identity downstream).
 
     Every request that reaches a downstream runs through all of them; the terminal step
     after the last one only sends what ``Deliver`` prepared.
@@ -46,6 +49,7 @@ def build_stages(services: Services) -> list[Stage]:
             default_grant_ttl=float(config.broker.default_ttl),
         ),
         Grant(services.broker),
+        Credentials(services.leases, sessions),
         Record(services.ledger, services.redactor, services.secrets),
         Redact(services.redactor, services.secrets),
         Deliver(services.vault, config.systems),

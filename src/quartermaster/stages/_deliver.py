@@ -6,16 +6,16 @@ credentials of an HTTP system (its grant, API key or basic auth) and puts the gr
 MCP tool call into the call's ``_meta``. What it builds, ``CallContext.outgoing``, lives
 only for the downstream call.
 
-Its contract, for credential sources plugged in later: read ``ctx.identity``,
-``ctx.route``, ``ctx.decision`` and ``ctx.grant``; set ``ctx.outgoing``; every value it
-hands out must already be known to the redactor (vault values are).
+Its contract: read ``ctx.identity``, ``ctx.route``, ``ctx.grant`` and ``ctx.leases`` (what
+the credentials stage leased for the call); set ``ctx.outgoing``; every value it hands out
+must already be known to the redactor (vault values and leases are).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..config import HttpSystemConfig
+from ..config import MAIN_FIELD, CredentialAuth, HttpSystemConfig, parse_reference
 from ..httptools import ResolvedAuth, resolve_auth
 from ..pipeline import CallContext, CallResult, Next, Outgoing
 from ..vault import SecretValue, Vault, substitute_handles
@@ -56,8 +56,25 @@ class Deliver:
             grant = (
                 SecretValue(ctx.grant.token) if ctx.grant and system.auth.kind == "grant" else None
             )
-            auth = await resolve_auth(system, bound, grant=grant)
+            auth = await resolve_auth(
+                system, bound, grant=grant, credential=_leased(ctx, system.auth)
+            )
         elif ctx.grant is not None:
             meta[GRANT_META_KEY] = ctx.grant.token
         ctx.outgoing = Outgoing(arguments=arguments, meta=meta, auth=auth)
         return await call_next(ctx)
+
+
+def _leased(ctx: CallContext, auth: object) -> SecretValue | None:
+    """The value the call's lease hands to a system declared with ``auth: credential``."""
+    if not isinstance(auth, CredentialAuth):
+        return None
+    reference = parse_reference(auth.source)
+    if reference is None:
+        raise RuntimeError("a credential auth without a reference passed validation")
+    lease = ctx.leases.get(reference.source)
+    if lease is None:
+        raise RuntimeError(
+            f"the call reached the system without its lease from {reference.source!r}"
+        )
+    return lease.value(reference.field or MAIN_FIELD[lease.record.kind])
