@@ -1,8 +1,9 @@
 """End to end: policy and approval through `quartermaster serve`, the demo desk and real clients.
 
 A human approves in the client (pushed elicitation on the handshake era, ``InputRequiredResult``
-on 2026-07-28), or approvers decide out of band with `quartermaster approvals`, run as
-separate processes while the call waits. Every client-facing test runs in both eras.
+on 2026-07-28) where the admin lets the client confirm a plain step-up, or approvers decide out
+of band with `quartermaster approvals` and their approver credential, run as separate processes
+while the call waits. Every client-facing test runs in both eras.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -34,6 +36,7 @@ from harness import (
     issue_token,
     stdio_client,
 )
+from quartermaster.identity import issue_approver_credential
 from quartermaster.runtime import load, open_services
 from quartermaster.store import ApprovalRecord
 
@@ -50,8 +53,11 @@ def desk_config(
     groups: str = "{}",
     out_of_band_wait: float = 1,
     approval_timeout: int = 300,
+    client_confirms: bool = True,
 ) -> str:
-    """A tools.yaml serving the demo ticket desk under ``rules`` (YAML list items)."""
+    """A tools.yaml serving the demo ticket desk under ``rules`` (YAML list items);
+    ``client_confirms`` lets the client confirm a plain step-up (``step_up: {via: client}``)."""
+    via = ", step_up: {via: client}" if client_confirms else ""
     body = textwrap.dedent(
         f"""\
         version: 1
@@ -63,7 +69,7 @@ def desk_config(
               get_ticket: {{risk: read, target: "ticket:{{ticket_id}}"}}
               append_note: {{risk: write, target: "ticket:{{ticket_id}}", ttl: 120}}
               delete_ticket: {{risk: dangerous, target: "ticket:{{ticket_id}}"}}
-        approval: {{out_of_band_wait: {out_of_band_wait}}}
+        approval: {{out_of_band_wait: {out_of_band_wait}{via}}}
         policy:
           approval_timeout: {approval_timeout}
           groups: {groups}
@@ -95,18 +101,35 @@ def accepting() -> Human:
     return Human(types.ElicitResult(action="accept", content={"approve": True}))
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`quartermaster ARGS` as an approver runs it (no QUARTERMASTER_* identity overrides)."""
+def run_cli(*args: str, credential: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`quartermaster ARGS` as an approver runs it (no QUARTERMASTER_* identity overrides;
+    with ``credential``, their approver credential in the environment)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
+    if credential is not None:
+        environ["QUARTERMASTER_APPROVER_CREDENTIAL"] = credential
     return subprocess.run(
         [QUARTERMASTER, *args], capture_output=True, text=True, timeout=WAIT, check=False,
         env=environ,
     )  # fmt: skip
 
 
-async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+async def cli(*args: str, credential: str | None = None) -> subprocess.CompletedProcess[str]:
     """`run_cli` without blocking the event loop (a call may be waiting in this process)."""
-    return await anyio.to_thread.run_sync(lambda: run_cli(*args))
+    return await anyio.to_thread.run_sync(lambda: run_cli(*args, credential=credential))
+
+
+async def credential(config: Path, approver: str) -> str:
+    """``approver``'s approver credential (as `quartermaster approvers issue` signs it)."""
+    async with open_services(load(config), with_http=False) as services:
+        return issue_approver_credential(
+            services.agent_keys,
+            issuer=services.config.broker.issuer,
+            approver=approver,
+            tenant="acme",
+            ttl=600,
+            max_ttl=services.config.identity.agent_tokens.max_ttl,
+            clock=services.clock,
+        ).token
 
 
 def text(result: types.CallToolResult) -> str:
@@ -137,7 +160,8 @@ async def listed(config: Path, state: str) -> list[dict[str, Any]]:
 async def approve(
     config: Path, approval_id: str, approver: str
 ) -> subprocess.CompletedProcess[str]:
-    return await cli("approvals", "approve", approval_id, "--as", approver, "--config", str(config))
+    token = await credential(config, approver)
+    return await cli("approvals", "approve", approval_id, "--config", str(config), credential=token)
 
 
 async def stored(config: Path, state: str | None = None) -> list[ApprovalRecord]:
@@ -148,11 +172,19 @@ async def stored(config: Path, state: str | None = None) -> list[ApprovalRecord]
 
 def waiting_id(message: str) -> str:
     """The approval id in a refusal that tells how to approve out of band."""
+    return waiting(message)[0]
+
+
+def waiting(message: str) -> tuple[str, list[str]]:
+    """The approval id in a refusal that tells how to approve out of band, and the command it
+    prints for that (split as a shell would)."""
     assert "is waiting for approvers" in message, message
     found = APPROVAL_ID.search(message)
     assert found is not None, message
-    assert f"quartermaster approvals approve {found.group()}" in message, message
-    return found.group()
+    command = re.search(r"'(quartermaster approvals approve [^']*)'", message)
+    assert command is not None, message
+    assert command.group(1).startswith(f"quartermaster approvals approve {found.group()}")
+    return found.group(), shlex.split(command.group(1))
 
 
 @asynccontextmanager
@@ -426,18 +458,27 @@ FORBID_AND_FLOOR = """
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_forbid_wins_over_permit_and_a_dangerous_tool_always_asks_a_human(
+async def test_forbid_wins_over_permit_and_a_dangerous_tool_always_needs_a_person(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
+    # Even where the client may confirm a plain step-up, a dangerous tool's floor is never
+    # put to the client (an agent runtime that auto-accepts would fill it): a person decides,
+    # with the command the refusal prints, run exactly as printed.
     config = write_config(desk_config(FORBID_AND_FLOOR))
     human = accepting()
+    bob = await credential(config, "bob@example.com")
     async with serve(config, mode, elicitation_callback=human) as client:
-        with anyio.fail_after(WAIT):
+        with anyio.fail_after(2 * WAIT):
             forbidden = await client.call_tool("desk__get_ticket", {"ticket_id": 4814})
             note = await client.call_tool(
                 "desk__append_note", {"ticket_id": 4812, "text": "no approval needed"}
             )
-            assert human.prompts == []
+            waited = await client.call_tool("desk__delete_ticket", {"ticket_id": 4813})
+            approval_id, command = waiting(refusal(waited))
+            assert command[0] == "quartermaster"
+            printed = await cli(*command[1:], credential=bob)
+            assert printed.returncode == 0, printed.stderr
+            assert f"bob@example.com voted approve on {approval_id}" in printed.stderr
             deleted = await client.call_tool("desk__delete_ticket", {"ticket_id": 4813})
             gone = await client.call_tool("desk__get_ticket", {"ticket_id": 4813})
 
@@ -445,12 +486,33 @@ async def test_forbid_wins_over_permit_and_a_dangerous_tool_always_asks_a_human(
     assert "refund-ticket-off-limits" in message
     assert "the refund ticket is handled by people only" in message
     assert note.is_error is not True, text(note)
+    assert human.prompts == []
     assert deleted.is_error is not True, text(deleted)
     assert "ticket 4813 deleted" in text(deleted)
     assert gone.is_error is True
-    [prompt] = human.prompts
-    assert "Approve a dangerous tool call?" in prompt.message
-    assert "Tool:         desk__delete_ticket" in prompt.message
+    [record] = await stored(config)
+    assert (record.state, record.risk) == ("consumed", "dangerous")
+    assert [(v.approver, v.via) for v in record.votes] == [("bob@example.com", "cli")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_by_default_the_client_is_not_asked_to_confirm_a_step_up(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(desk_config(STEP_UP, client_confirms=False))
+    human = accepting()
+    async with serve(config, mode, elicitation_callback=human) as client:
+        with anyio.fail_after(WAIT):
+            result = await client.call_tool(
+                "desk__append_note", {"ticket_id": 4812, "text": "close it"}
+            )
+            after = await notes(client, 4812)
+
+    approval_id = waiting_id(refusal(result))
+    assert human.prompts == []
+    assert after == []
+    [record] = await stored(config)
+    assert (record.approval_id, record.state, record.votes) == (approval_id, "pending", ())
 
 
 def test_policy_explain_and_inventory_show_the_decision_and_the_rule(

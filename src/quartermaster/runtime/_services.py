@@ -177,6 +177,11 @@ async def open_services(
             vault=vault,
             broker=Broker(keys=grant_keys, grants=store.grants, config=config.broker, clock=clock),
             engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
-            approvals=ApprovalService(store.approvals, clock, groups=config.policy.groups),
+            approvals=ApprovalService(
+                store.approvals,
+                clock,
+                groups=config.policy.groups,
+                client_step_up=config.approval.step_up.via == "client",
+            ),
             http=http,
         )

@@ -38,6 +38,7 @@ def build_stages(services: Services) -> list[Stage]:
             config=config.approval,
             approval_ttl=float(config.policy.approval_timeout),
             default_grant_ttl=float(config.broker.default_ttl),
+            config_path=str(services.loaded.path.resolve()),
         ),
         Grant(services.broker),
         Record(services.ledger, services.redactor, services.secrets),
