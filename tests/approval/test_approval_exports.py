@@ -61,4 +61,3 @@ def test_error_tree() -> None:
                 assert issubclass(value, QuartermasterError)
     for name in ("SelfApprovalRefused", "DuplicateVote", "NotInApproverGroup"):
         assert issubclass(getattr(approval, name), approval.VoteRefused)
-

@@ -11,7 +11,7 @@ from quartermaster.config._broker import BrokerConfig
 from quartermaster.identity import RunIdentity, is_valid_name
 from quartermaster.store import ConsumeOutcome, GrantRecord, GrantRepo, RevocationFilter
 
-from ._claims import GRANT_TYPE, GrantClaims, is_scope_token, is_sha256_hex
+from ._claims import GRANT_TYPE, MAX_ACT_DEPTH, GrantClaims, is_scope_token, is_sha256_hex
 from ._errors import GrantExpired, GrantReplayed, GrantRevoked, GrantUnknown
 from ._keyring import KeyRing
 from ._verify import VerifiedGrant, verify_grant
@@ -132,6 +132,7 @@ class Broker:
             expires_at=expires_at,
             jti=secrets.token_urlsafe(16),
             uses=count,
+            delegation=_earlier_actors(identity),
         )
         token = self._keys.current.sign(claims.to_jwt(), GRANT_TYPE)
         row = GrantRecord(
@@ -223,6 +224,19 @@ class Broker:
         which = RevocationFilter(jti=jti, run_id=run_id, agent=agent, tenant=tenant)
         active_at = self._clock.now() if active_only else None
         return await self._grants.list(which, active_at=active_at, limit=limit)
+
+
+def _earlier_actors(identity: RunIdentity) -> tuple[str, ...]:
+    # The inbound token's act chain names the agent first when the agent is its actor (an
+    # identity provider's token-exchange token); the grant's chain starts with the agent
+    # either way, so only the actors before it are kept. Only a call made for a human has an
+    # actor chain (RFC 8693: the actor acts for the principal in sub).
+    if identity.on_behalf_of is None:
+        return ()
+    chain = identity.delegation
+    if chain and chain[0] == identity.agent:
+        chain = chain[1:]
+    return chain[: MAX_ACT_DEPTH - 1]
 
 
 def _state_of(record: GrantRecord | None, now: float) -> ConsumeOutcome:
