@@ -32,6 +32,7 @@ def test_public_names() -> None:
         "CheckpointSigner",
         "Decision",
         "EVENT_KINDS",
+        "GRANT_REVOKED",
         "Ed25519Signer",
         "GrantInfo",
         "Intent",

@@ -9,6 +9,7 @@ from ._errors import AuditUnavailable as AuditUnavailable
 from ._errors import LedgerTampered as LedgerTampered
 from ._ledger import Ledger as Ledger
 from ._model import EVENT_KINDS as EVENT_KINDS
+from ._model import GRANT_REVOKED as GRANT_REVOKED
 from ._model import ApprovalInfo as ApprovalInfo
 from ._model import ApproverVote as ApproverVote
 from ._model import AuditEvent as AuditEvent

@@ -54,19 +54,27 @@ async def grants_revoke(
     run_id: str | None = None,
     agent: str | None = None,
     tenant: str | None = None,
+    token_jti: str | None = None,
     reason: str = "revoked by an administrator",
+    via: str = "cli",
 ) -> dict[str, Any]:
-    """``grants revoke``: revoke by any combination of jti, run, agent and tenant.
+    """``grants revoke`` and ``agents revoke``: revoke by any combination of jti, run, agent,
+    tenant and agent token; what is named can be granted nothing more.
 
     Raises:
         ValueError: no filter was given.
     """
-    count = await broker.revoke(jti=jti, run_id=run_id, agent=agent, tenant=tenant, reason=reason)
-    which = {
-        k: v
-        for k, v in {"jti": jti, "run_id": run_id, "agent": agent, "tenant": tenant}.items()
-        if v
-    }
+    count = await broker.revoke(
+        jti=jti,
+        run_id=run_id,
+        agent=agent,
+        tenant=tenant,
+        token_jti=token_jti,
+        reason=reason,
+        via=via,
+    )
+    named = {"jti": jti, "run_id": run_id, "agent": agent, "tenant": tenant, "token": token_jti}
+    which = {k: v for k, v in named.items() if v}
     return {"revoked": count, "filter": which, "reason": reason}
 
 

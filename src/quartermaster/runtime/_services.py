@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .._clock import Clock, SystemClock
 from ..approval import ApprovalService
 from ..audit import AuditEvent, Ed25519Signer, Ledger
-from ..broker import Broker, KeyRing, derive_wrapping_key
+from ..broker import Broker, KeyRing, RevocationList, derive_wrapping_key
 from ..config import LoadedConfig, QuartermasterConfig
 from ..httptools import HttpToolExecutor
 from ..policy import PolicyEngine
@@ -175,7 +175,13 @@ async def open_services(
             audit_keys=audit_keys,
             ledger=ledger,
             vault=vault,
-            broker=Broker(keys=grant_keys, grants=store.grants, config=config.broker, clock=clock),
+            broker=Broker(
+                keys=grant_keys,
+                grants=store.grants,
+                config=config.broker,
+                clock=clock,
+                revocations=RevocationList(store.ledger, ledger.record_event, clock),
+            ),
             engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
             approvals=ApprovalService(
                 store.approvals,
