@@ -3,19 +3,11 @@ service."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-import anyio
-
-from quartermaster.cli import main
+from harness import CliResult, run_cli_async
 from quartermaster.cli._approvals import CREDENTIAL_ENV
 from quartermaster.identity import issue_agent_token, issue_approver_credential
 from quartermaster.runtime import load, open_services
@@ -30,34 +22,11 @@ policy:
 """
 
 
-async def run(
-    *args: str, credential: str | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The CLI with ``args``, in this process (in a worker thread: it runs its own loop)."""
-    return await anyio.to_thread.run_sync(functools.partial(_run, args, credential, stdin))
-
-
-def _run(
-    args: Sequence[str], credential: str | None, stdin: str | None
-) -> subprocess.CompletedProcess[str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ), sys.stdin
-    for name in [k for k in os.environ if k.startswith("QUARTERMASTER_")]:
-        del os.environ[name]
-    if credential is not None:
-        os.environ[CREDENTIAL_ENV] = credential
-    sys.stdin = io.StringIO(stdin or "")
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                status = main(list(args))
-            except SystemExit as exit_:  # argparse: --help, usage errors
-                status = int(exit_.code or 0)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved[0])
-        sys.stdin = saved[1]
-    return subprocess.CompletedProcess(list(args), status, out.getvalue(), err.getvalue())
+async def run(*args: str, credential: str | None = None, stdin: str = "") -> CliResult:
+    """The CLI with ``args`` in this process; ``credential`` is the approver's, from the
+    environment as an approver keeps it."""
+    env = {CREDENTIAL_ENV: credential} if credential is not None else None
+    return await run_cli_async(*args, stdin=stdin, env=env)
 
 
 async def credentials(config: Path, *names: str, tenant: str = "acme") -> dict[str, str]:

@@ -1,19 +1,18 @@
-"""End to end: policy and approval through `quartermaster serve`, the demo desk and real clients.
+"""Policy and approval through the whole proxy in process, the demo desk and real clients.
 
 A human approves in the client (pushed elicitation on the handshake era, ``InputRequiredResult``
 on 2026-07-28) where the admin lets the client confirm a plain step-up, or approvers decide out
-of band with `quartermaster approvals` and their approver credential, run as separate processes
-while the call waits. Every client-facing test runs in both eras.
+of band with `quartermaster approvals` and their approver credential (the CLI, run in process
+beside the waiting call). Every client-facing test runs in both eras, over memory
+streams and loopback HTTP; the desk is served in memory.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
-import subprocess
 import sys
 import textwrap
 import time
@@ -28,14 +27,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from harness import (
-    MODES,
-    QUARTERMASTER,
-    http_client,
-    http_server,
-    issue_token,
-    stdio_client,
-)
+from harness import MODES, CliResult, http_client, http_front, issue_token, memory_client
+from harness import run_cli as run_cli_in_process
 from quartermaster.identity import issue_approver_credential
 from quartermaster.runtime import load, open_services
 from quartermaster.store import ApprovalRecord
@@ -101,19 +94,14 @@ def accepting() -> Human:
     return Human(types.ElicitResult(action="accept", content={"approve": True}))
 
 
-def run_cli(*args: str, credential: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, credential: str | None = None) -> CliResult:
     """`quartermaster ARGS` as an approver runs it (no QUARTERMASTER_* identity overrides;
     with ``credential``, their approver credential in the environment)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    if credential is not None:
-        environ["QUARTERMASTER_APPROVER_CREDENTIAL"] = credential
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=WAIT, check=False,
-        env=environ,
-    )  # fmt: skip
+    env = {"QUARTERMASTER_APPROVER_CREDENTIAL": credential} if credential is not None else None
+    return run_cli_in_process(*args, env=env)
 
 
-async def cli(*args: str, credential: str | None = None) -> subprocess.CompletedProcess[str]:
+async def cli(*args: str, credential: str | None = None) -> CliResult:
     """`run_cli` without blocking the event loop (a call may be waiting in this process)."""
     return await anyio.to_thread.run_sync(lambda: run_cli(*args, credential=credential))
 
@@ -157,9 +145,7 @@ async def listed(config: Path, state: str) -> list[dict[str, Any]]:
     return records
 
 
-async def approve(
-    config: Path, approval_id: str, approver: str
-) -> subprocess.CompletedProcess[str]:
+async def approve(config: Path, approval_id: str, approver: str) -> CliResult:
     token = await credential(config, approver)
     return await cli("approvals", "approve", approval_id, "--config", str(config), credential=token)
 
@@ -191,15 +177,17 @@ def waiting(message: str) -> tuple[str, list[str]]:
 async def serve(
     config: Path, mode: str, transport: str = "stdio", **options: Any
 ) -> AsyncIterator[Client]:
-    """A client of a fresh `quartermaster serve` for ``config``."""
+    """A client of a fresh in-process proxy for ``config`` (``stdio``: over memory streams)."""
     if transport == "stdio":
-        async with stdio_client(config, mode, **options) as client:
+        async with memory_client(config, mode, **options) as client:
             yield client
         return
     token = await issue_token(config)
-    with http_server(config) as server:
-        async with http_client(server.url, mode, token=token, **options) as client:
-            yield client
+    async with (
+        http_front(config) as (url, _),
+        http_client(url, mode, token=token, **options) as client,
+    ):
+        yield client
 
 
 @pytest.mark.parametrize(("transport", "mode"), [(t, m) for t in ("stdio", "http") for m in MODES])
@@ -564,8 +552,8 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
     args = {"ticket_id": 4812, "text": "refund approved"}
     # A run id carries no authority: naming the owner's run must not borrow its approval.
     run = cast(types.RequestParamsMeta, {"quartermaster/run_id": "run-shared"})
-    with http_server(config) as server:
-        async with http_client(server.url, mode, token=owner) as client:
+    async with http_front(config) as (url, _):
+        async with http_client(url, mode, token=owner) as client:
             with anyio.fail_after(WAIT):
                 asked = await client.call_tool("desk__append_note", args, meta=run)
                 approval_id = waiting_id(refusal(asked))
@@ -573,7 +561,7 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
                     await services.approvals.vote(
                         approval_id, "carol@example.com", "approve", "cli"
                     )
-        async with http_client(server.url, mode, token=other) as client:
+        async with http_client(url, mode, token=other) as client:
             with anyio.fail_after(WAIT):
                 borrowed = await client.call_tool("desk__append_note", args, meta=run)
                 # Naming its approval in a request state of one's own is refused by the seal.
@@ -585,7 +573,7 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
                         request_state=f"qm-approval:{approval_id}",
                     )
                 before = await notes(client, 4812)
-        async with http_client(server.url, mode, token=owner) as client:
+        async with http_client(url, mode, token=owner) as client:
             with anyio.fail_after(WAIT):
                 spent = await client.call_tool("desk__append_note", args, meta=run)
                 after = await notes(client, 4812)

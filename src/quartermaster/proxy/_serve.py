@@ -104,6 +104,9 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
         issuer_url=AnyHttpUrl(issuer),
         resource_server_url=AnyHttpUrl(f"{base}/mcp"),
         required_scopes=list(config.identity.required_scopes) or None,
+        # The bearer verifier checks each token's audience itself (agent tokens name this
+        # issuer, IdP tokens identity.idp.audience), so the SDK's resource check stays off.
+        validate_token_resource=False,
     )
 
     last_reload = -math.inf
