@@ -14,7 +14,9 @@ EXPECTED = {
     "ApprovalNotFound",
     "ApprovalPrompt",
     "ApprovalRequired",
+    "ApprovalSeal",
     "ApprovalService",
+    "ApprovalTampered",
     "CallBinding",
     "ClientApprovalRefused",
     "DuplicateVote",
@@ -40,6 +42,7 @@ EXPECTED = {
     "next_state",
     "outcome",
     "read_response",
+    "request_approval",
     "render_prompt",
     "summarize",
 }

@@ -29,8 +29,9 @@ from mcp.shared.exceptions import MCPError
 
 from harness import MODES, CliResult, http_client, http_front, issue_token, memory_client
 from harness import run_cli as run_cli_in_process
+from quartermaster.approval import cast_vote
 from quartermaster.identity import issue_approver_credential
-from quartermaster.runtime import load, open_services
+from quartermaster.runtime import Services, load, open_services
 from quartermaster.store import ApprovalRecord
 
 APPROVAL_ID = re.compile(r"apr_[A-Za-z0-9_-]{22}")
@@ -148,6 +149,19 @@ async def listed(config: Path, state: str) -> list[dict[str, Any]]:
 async def approve(config: Path, approval_id: str, approver: str) -> CliResult:
     token = await credential(config, approver)
     return await cli("approvals", "approve", approval_id, "--config", str(config), credential=token)
+
+
+async def vote(services: Services, approval_id: str, approver: str) -> ApprovalRecord:
+    """``approver`` approves through the CLI's code path, in this process (no CLI start-up)."""
+    return await cast_vote(
+        services.approvals,
+        services.ledger,
+        approval_id,
+        approver,
+        "approve",
+        via="cli",
+        redact=services.redactor.redact,
+    )
 
 
 async def stored(config: Path, state: str | None = None) -> list[ApprovalRecord]:
@@ -421,9 +435,7 @@ async def test_an_approval_not_spent_in_time_expires(
             approval_id = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
             # In process: a CLI may take longer to start than the approval lives.
             async with open_services(load(config), with_http=False) as services:
-                voted = await services.approvals.vote(
-                    approval_id, "bob@example.com", "approve", "cli"
-                )
+                voted = await vote(services, approval_id, "bob@example.com")
             assert voted.state == "approved"
             # The approval's deadline is the point of the test: wait until it has passed.
             await anyio.sleep(max(voted.expires_at - time.time(), 0) + 0.2)
@@ -558,9 +570,7 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
                 asked = await client.call_tool("desk__append_note", args, meta=run)
                 approval_id = waiting_id(refusal(asked))
                 async with open_services(load(config), with_http=False) as services:
-                    await services.approvals.vote(
-                        approval_id, "carol@example.com", "approve", "cli"
-                    )
+                    await vote(services, approval_id, "carol@example.com")
         async with http_client(url, mode, token=other) as client:
             with anyio.fail_after(WAIT):
                 borrowed = await client.call_tool("desk__append_note", args, meta=run)

@@ -13,6 +13,7 @@ from ._errors import ApprovalExpired as ApprovalExpired
 from ._errors import ApprovalMismatch as ApprovalMismatch
 from ._errors import ApprovalNotFound as ApprovalNotFound
 from ._errors import ApprovalRequired as ApprovalRequired
+from ._errors import ApprovalTampered as ApprovalTampered
 from ._errors import ClientApprovalRefused as ClientApprovalRefused
 from ._errors import DuplicateVote as DuplicateVote
 from ._errors import IllegalTransition as IllegalTransition
@@ -37,8 +38,10 @@ from ._prompt import ApprovalPrompt as ApprovalPrompt
 from ._prompt import read_response as read_response
 from ._prompt import render_prompt as render_prompt
 from ._prompt import summarize as summarize
+from ._seal import ApprovalSeal as ApprovalSeal
 from ._service import ApprovalService as ApprovalService
 from ._service import new_approval_id as new_approval_id
 from ._voting import MAX_REASON as MAX_REASON
 from ._voting import approval_json as approval_json
 from ._voting import cast_vote as cast_vote
+from ._voting import request_approval as request_approval

@@ -9,6 +9,7 @@
         ├── ApprovalNotFound       no approval has this id
         ├── ApprovalClosed         a vote on a request that is already decided
         ├── QuorumUnreachable      fewer eligible approvers than the rule requires
+        ├── ApprovalTampered       the store says approved, the sealed ledger rows do not
         └── VoteRefused            this approver may not cast this vote
             ├── SelfApprovalRefused
             ├── DuplicateVote
@@ -113,6 +114,19 @@ class QuorumUnreachable(ApprovalError):
             "members may approve it (the requester never approves their own call); ask an "
             "administrator to add approvers to the group",
         )
+
+
+class ApprovalTampered(ApprovalError):
+    """The stored approval is not backed by the sealed rows of the audit ledger."""
+
+    def __init__(self, approval_id: str, why: str) -> None:
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} cannot be used: {why}. The approval store was changed "
+            "outside Quartermaster; the call will not run. Run 'quartermaster audit verify' "
+            "and make the call again to request a new approval",
+        )
+        self.why = why
 
 
 class VoteRefused(ApprovalError):

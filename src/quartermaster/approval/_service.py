@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Collection, Mapping, Set
+from collections.abc import Awaitable, Callable, Collection, Mapping, Set
 
 import anyio
 
 from quartermaster._clock import Clock
-from quartermaster.store import ApprovalRecord, ApprovalRepo
+from quartermaster.store import ApprovalRecord, ApprovalRepo, Vote
 
 from ._errors import (
     ApprovalDenied,
@@ -23,6 +23,7 @@ from ._errors import (
     ApprovalMismatch,
     ApprovalNotFound,
     ApprovalRequired,
+    ApprovalTampered,
     DuplicateVote,
     QuorumUnreachable,
 )
@@ -38,6 +39,7 @@ from ._machine import (
     outcome,
 )
 from ._prompt import summarize
+from ._seal import ApprovalSeal
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -54,6 +56,8 @@ class ApprovalService:
     ``poll_interval`` is the first delay between store polls while waiting; it doubles up
     to ``max_poll_interval``. ``client_step_up`` lets the caller's own MCP client confirm a
     plain step-up (``approval: {step_up: {via: client}}``); see ``client_may_confirm``.
+    With ``seal``, an approval is spent only if the sealed rows of the audit ledger back it
+    (see ``ApprovalSeal``); the rows are written by ``request_approval`` and ``cast_vote``.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class ApprovalService:
         max_poll_interval: float = 1.0,
         new_id: Callable[[], str] = new_approval_id,
         client_step_up: bool = False,
+        seal: ApprovalSeal | None = None,
     ) -> None:
         if not 0 < poll_interval <= max_poll_interval:
             raise ValueError("need 0 < poll_interval <= max_poll_interval")
@@ -76,6 +81,7 @@ class ApprovalService:
         self._max_poll = max_poll_interval
         self._new_id = new_id
         self._client_step_up = client_step_up
+        self._seal = seal
         self._events: dict[str, anyio.Event] = {}
         self._waiters: dict[str, int] = {}
 
@@ -85,6 +91,31 @@ class ApprovalService:
         if record.group is None:
             return None
         return self._groups.get(record.group, frozenset())
+
+    @property
+    def seal(self) -> ApprovalSeal | None:
+        """What seals this service's requests and votes for the ledger, if anything."""
+        return self._seal
+
+    async def check_evidence(self, record: ApprovalRecord) -> None:
+        """Raise ``ApprovalTampered`` unless the sealed ledger rows back ``record`` (a no-op
+        without a seal)."""
+        if self._seal is not None:
+            await self._seal.check(
+                record, members=self._members(record), client_step_up=self._client_step_up
+            )
+
+    async def unbacked(self, limit: int = 10_000) -> list[ApprovalTampered]:
+        """Every approved or spent request the sealed ledger rows do not back (for
+        ``quartermaster audit verify``); empty without a seal."""
+        found: list[ApprovalTampered] = []
+        for state in ("approved", "consumed"):
+            for record in await self._repo.list(state=state, limit=limit):
+                try:
+                    await self.check_evidence(record)
+                except ApprovalTampered as exc:
+                    found.append(exc)
+        return found
 
     def client_may_confirm(self, record: ApprovalRecord) -> bool:
         """Whether the caller's own MCP client may approve ``record`` (a form elicitation)."""
@@ -180,10 +211,20 @@ class ApprovalService:
         return record
 
     async def vote_and_settle(
-        self, approval_id: str, approver: str, decision: str, via: str
+        self,
+        approval_id: str,
+        approver: str,
+        decision: str,
+        via: str,
+        *,
+        before_store: Callable[[Vote], Awaitable[object]] | None = None,
     ) -> tuple[ApprovalRecord, bool]:
         """Like :meth:`vote`; also whether this vote's settling decided the request (so
-        that exactly one caller records the decision, however many vote at once)."""
+        that exactly one caller records the decision, however many vote at once).
+
+        ``before_store`` runs once the vote is found admissible and before it is stored
+        (``cast_vote`` makes it durable in the ledger there, so a waiting call woken by the
+        vote always finds the vote's sealed row)."""
         record = await self.get(approval_id)
         if await self._settle(record) != record.state:
             record = await self.get(approval_id)
@@ -197,6 +238,8 @@ class ApprovalService:
             now=self._clock.now(),
             client_step_up=self._client_step_up,
         )
+        if before_store is not None:
+            await before_store(vote)
         if not await self._repo.add_vote(approval_id, vote):
             raise DuplicateVote(approval_id, approver)
         decided = await self._settle_won(await self.get(approval_id))
@@ -247,6 +290,7 @@ class ApprovalService:
             ApprovalRequired: it is still pending.
             ApprovalDenied: an approver denied it.
             ApprovalExpired: it expired before being spent.
+            ApprovalTampered: the store says approved, the sealed ledger rows do not.
         """
         record = await self.get(approval_id)
         wrong = mismatch(record, call)
@@ -262,6 +306,7 @@ class ApprovalService:
             raise ApprovalDenied(approval_id, denier)
         if state == "expired":
             raise ApprovalExpired(approval_id)
+        await self.check_evidence(record)
         won = await self._advance(approval_id, "approved", "spent")
         if not won and (await self.get(approval_id)).state == "expired":
             raise ApprovalExpired(approval_id)

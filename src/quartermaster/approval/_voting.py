@@ -12,13 +12,59 @@ from collections.abc import Callable
 from typing import Any
 
 from quartermaster.audit import AuditEvent, Ledger
-from quartermaster.store import ApprovalRecord
+from quartermaster.store import ApprovalRecord, Vote
 
 from ._errors import ApprovalNotFound
+from ._seal import APPROVAL_REQUESTED, APPROVAL_VOTED
 from ._service import ApprovalService
 
 MAX_REASON = 500
 """A vote's reason is cut to this many characters before it is recorded."""
+
+APPROVAL_DECIDED = "approval.decided"
+
+
+async def request_approval(
+    approvals: ApprovalService,
+    ledger: Ledger,
+    *,
+    run_id: str,
+    agent: str,
+    tenant: str,
+    requester: str | None,
+    tool: str,
+    target: str | None,
+    args_sha256: str,
+    risk: str,
+    required: int,
+    group: str | None,
+    ttl: float,
+) -> ApprovalRecord:
+    """Create a pending approval request (``ApprovalService.request``) and record it in the
+    ledger, sealed (see ``ApprovalSeal``).
+
+    Raises:
+        ValueError, QuorumUnreachable, StoreError: see ``ApprovalService.request``.
+        AuditUnavailable: the request row could not be written.
+    """
+    record = await approvals.request(
+        run_id=run_id,
+        agent=agent,
+        tenant=tenant,
+        requester=requester,
+        tool=tool,
+        target=target,
+        args_sha256=args_sha256,
+        risk=risk,
+        required=required,
+        group=group,
+        ttl=ttl,
+    )
+    detail: dict[str, Any] = {"approval_id": record.approval_id, "required": record.required}
+    if approvals.seal is not None:
+        detail["seal"] = approvals.seal.request(record)
+    await ledger.record_event(_event(record, APPROVAL_REQUESTED, detail))
+    return record
 
 
 async def cast_vote(
@@ -46,9 +92,9 @@ async def cast_vote(
             ``ApprovalService.vote``.
         AuditUnavailable: the vote was stored but its row could not be written.
     """
-    if tenant is not None and (await approvals.get(approval_id)).tenant != tenant:
+    current = await approvals.get(approval_id)
+    if tenant is not None and current.tenant != tenant:
         raise ApprovalNotFound(approval_id)
-    record, decided = await approvals.vote_and_settle(approval_id, approver, decision, via)
     detail: dict[str, Any] = {
         "approval_id": approval_id,
         "approver": approver,
@@ -57,12 +103,22 @@ async def cast_vote(
     }
     if reason:
         detail["reason"] = redact(reason[:MAX_REASON])
-    await ledger.record_event(_event(record, "approval.voted", detail))
+    seal = approvals.seal
+    if seal is not None:
+        detail["seal"] = seal.vote(approval_id, approver, decision, via)
+
+    async def keep(_: Vote) -> None:
+        # Durable before the vote is stored: whoever it wakes finds the sealed row.
+        await ledger.record_event(_event(current, APPROVAL_VOTED, detail))
+
+    record, decided = await approvals.vote_and_settle(
+        approval_id, approver, decision, via, before_store=keep
+    )
     if decided:
         await ledger.record_event(
             _event(
                 record,
-                "approval.decided",
+                APPROVAL_DECIDED,
                 {"approval_id": approval_id, "state": record.state, "votes": len(record.votes)},
             )
         )

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .._clock import Clock, SystemClock
-from ..approval import ApprovalService
+from ..approval import ApprovalSeal, ApprovalService
 from ..audit import AuditEvent, Ed25519Signer, Ledger
 from ..broker import Broker, KeyRing, RevocationList, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
@@ -208,6 +208,7 @@ async def open_services(
                 clock,
                 groups=config.policy.groups,
                 client_step_up=config.approval.step_up.via == "client",
+                seal=ApprovalSeal(derive_key(master, "approval seal"), store.ledger),
             ),
             http=http,
             held=tuple(held),

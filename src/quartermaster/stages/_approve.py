@@ -38,8 +38,9 @@ from ..approval import (
     mismatch,
     read_response,
     render_prompt,
+    request_approval,
 )
-from ..audit import AuditEvent, Ledger
+from ..audit import Ledger
 from ..config import ApprovalConfig
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import Decision
@@ -138,7 +139,9 @@ class Approve:
         identity = ctx.identity
         if identity is None or ctx.args_sha256 is None or ctx.risk is None:
             raise RuntimeError("approve needs identify, classify and screen before it")
-        record = await self._service.request(
+        return await request_approval(
+            self._service,
+            self._ledger,
             run_id=identity.run_id,
             agent=identity.agent,
             tenant=identity.tenant,
@@ -151,18 +154,6 @@ class Approve:
             group=decision.approval.group,
             ttl=self._ttl,
         )
-        await self._ledger.record_event(
-            AuditEvent(
-                kind="approval.requested",
-                run_id=identity.run_id,
-                agent=identity.agent,
-                tenant=identity.tenant,
-                human=identity.on_behalf_of,
-                tool=ctx.route.exposed_name,
-                detail={"approval_id": record.approval_id, "required": record.required},
-            )
-        )
-        return record
 
     async def _answered(self, ctx: CallContext) -> ApprovalRecord:
         state = ctx.call.request_state or ""
