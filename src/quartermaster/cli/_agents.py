@@ -48,8 +48,8 @@ def register(commands: Any) -> None:
         "--scope",
         action="append",
         default=[],
-        help="a scope to grant (repeatable); 'approvals' lets the human named by "
-        "--on-behalf-of vote on approvals over HTTP",
+        help="a scope to grant (repeatable); 'introspect' lets a downstream named by "
+        "--agent spend its grants at POST /introspect",
     )
     add_config(issue)
     add_json(issue)
