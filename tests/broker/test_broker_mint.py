@@ -9,6 +9,7 @@ import pytest
 from broker_fakes import digest, make_identity
 
 from quartermaster._clock import ManualClock
+from quartermaster.audit import GRANT_REVOKED, KEY_ROTATED, AuditEvent
 from quartermaster.broker import (
     Broker,
     GrantExpired,
@@ -16,6 +17,8 @@ from quartermaster.broker import (
     GrantRevoked,
     GrantUnknown,
     KeyRing,
+    RevocationList,
+    grant_lifetime,
     grants_list,
     grants_revoke,
     grants_verify,
@@ -188,7 +191,26 @@ async def test_list_filters_and_active_only(broker: Broker, clock: ManualClock) 
     assert await broker.list(active_only=True) == []
 
 
-async def test_admin_functions(broker: Broker, ring: KeyRing, clock: ManualClock) -> None:
+class Recorded:
+    """An event recorder that keeps what it is given (the ledger is one in production)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record_event(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+async def test_admin_functions(
+    store: MemoryStore, ring: KeyRing, config: BrokerConfig, clock: ManualClock
+) -> None:
+    ledger = Recorded()
+    # The broker writes revocations itself, through its revocation list, before the grants
+    # table changes.
+    revocations = RevocationList(store.ledger, ledger.record_event, clock)
+    broker = Broker(
+        keys=ring, grants=store.grants, config=config, clock=clock, revocations=revocations
+    )
     grant = await mint(broker, make_identity(run_id="run-9"))
     rows = await grants_list(broker, run_id="run-9")
     assert [(r["jti"], r["uses_left"], r["revoked_at"]) for r in rows] == [
@@ -209,11 +231,16 @@ async def test_admin_functions(broker: Broker, ring: KeyRing, clock: ManualClock
     assert (refused["valid"], refused["error"]) == (False, "GrantRevoked")
     before = ring.current.kid
     clock.advance(1)
-    rotated = await keys_rotate(ring)
+    rotated = await keys_rotate(ring, name="grant", ledger=ledger)
     assert rotated["retiring"] == before
     assert rotated["active"] == ring.current.kid != before
     assert {k["kid"] for k in keys_jwks(ring)["keys"]} == {before, ring.current.kid}
     assert [k["state"] for k in keys_list(ring)] == ["retiring", "active"]
+    # Each change is recorded by the function that made it.
+    assert [(e.kind, e.run_id, dict(e.detail)) for e in ledger.events] == [
+        (GRANT_REVOKED, "run-9", {"via": "cli"}),
+        (KEY_ROTATED, None, {"ring": "grant", "active": ring.current.kid, "retiring": before}),
+    ]
     # A grant signed before the rotation still verifies during the overlap.
     fresh = await mint(broker, make_identity(run_id="run-10"))
     assert (await grants_verify(broker, fresh.token, audience="crm"))["kid"] == ring.current.kid
@@ -235,3 +262,10 @@ async def test_mint_without_recording_leaves_the_row_to_the_caller(
 
 async def test_mint_records_by_default(broker: Broker, identity: RunIdentity) -> None:
     assert (await mint(broker, identity)).recorded is True
+
+
+def test_a_calls_grant_lives_as_long_as_the_shortest_lifetime_given() -> None:
+    assert grant_lifetime(300, 120) == 120
+    assert grant_lifetime(None, 120) == 120
+    assert grant_lifetime(300, None) == 300
+    assert grant_lifetime(None, None) is None  # the broker's default_ttl applies

@@ -18,8 +18,13 @@ import argparse
 import base64
 import json
 import os
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
+
+# Run as a script, only this folder is on the path; leak_support needs the harness beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anyio
 import mcp.types as types
@@ -91,12 +96,40 @@ def key_file_forms(path: str) -> str:
     return "\n".join(forms)
 
 
+def refuse_everything() -> None:
+    """Answer each request with an error that quotes the secrets, as a careless server's
+    failed start-up does (``init failed: token=...``); a line that is not JSON is echoed."""
+    secret = env_secrets()[0] if env_secrets() else "none"
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(request, dict) and "id" in request:
+            error = {"code": -32603, "message": f"init failed: token={secret}"}
+            answer = {"jsonrpc": "2.0", "id": request["id"], "error": error}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+
+
 def main() -> None:
     warnings.simplefilter("ignore")  # send_log_message is deprecated on the newest era
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", required=True, help="file to append what was received to")
+    parser.add_argument("--stderr", action="store_true", help="print the secrets on stderr")
+    parser.add_argument(
+        "--garbage", action="store_true", help="write a line that is not JSON-RPC on stdout"
+    )
+    parser.add_argument(
+        "--refuse-init", action="store_true", help="answer every request with an error"
+    )
     options = parser.parse_args()
     description = leak_payload(env_secrets())
+    if options.stderr:
+        print(f"leaky starting with token={description}", file=sys.stderr, flush=True)
+    if options.refuse_init:
+        refuse_everything()
+        return
 
     def record(name: str, arguments: dict[str, Any], grant: str | None) -> None:
         entry = {
@@ -252,6 +285,10 @@ def main() -> None:
     )
 
     async def run() -> None:
+        if options.garbage:
+            # Before serving: the client reads it as a message and fails to parse it.
+            sys.stdout.write(f"not json-rpc: token={description.splitlines()[0]}\n")
+            sys.stdout.flush()
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
 

@@ -8,12 +8,14 @@ import quartermaster.redaction as redaction
 def test_exported_names() -> None:
     assert sorted(redaction.__all__) == [
         "KnownValues",
+        "RedactingFilter",
         "RedactionFailed",
         "RedactionSession",
         "Redactor",
         "Rule",
         "Span",
         "StreamRedactor",
+        "redacted_logs",
         "run_redact_command",
     ]
     for name in redaction.__all__:

@@ -10,12 +10,17 @@ from ._errors import LedgerTampered as LedgerTampered
 from ._ledger import Ledger as Ledger
 from ._model import EVENT_KINDS as EVENT_KINDS
 from ._model import GRANT_REVOKED as GRANT_REVOKED
+from ._model import KEY_ROTATED as KEY_ROTATED
+from ._model import MASTER_KEY_ROTATED as MASTER_KEY_ROTATED
+from ._model import SECRET_CHANGED as SECRET_CHANGED
+from ._model import SECRET_USED as SECRET_USED
 from ._model import ApprovalInfo as ApprovalInfo
 from ._model import ApproverVote as ApproverVote
 from ._model import AuditEvent as AuditEvent
 from ._model import CallOutcome as CallOutcome
 from ._model import CallRecord as CallRecord
 from ._model import Decision as Decision
+from ._model import EventRecorder as EventRecorder
 from ._model import GrantInfo as GrantInfo
 from ._model import Intent as Intent
 from ._model import Outcome as Outcome

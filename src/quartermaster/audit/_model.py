@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 BODY_VERSION = 1
 
@@ -28,6 +28,18 @@ KEY_RETIRED = "key.retired"
 SECRET_CHANGED = "secret.changed"  # noqa: S105 (an event kind, not a secret)
 SECRET_USED = "secret.used"  # noqa: S105 (an event kind, not a secret)
 MASTER_KEY_ROTATED = "vault.master_key_rotated"
+DEFINITION_PINNED = "definition.pinned"
+DEFINITION_QUARANTINED = "definition.quarantined"
+DEFINITION_ACCEPTED = "definition.accepted"
+
+
+class EventRecorder(Protocol):
+    """Where a part records the administrative events it causes (the ``Ledger`` is one)."""
+
+    async def record_event(self, event: AuditEvent) -> object:
+        """Append ``event`` to the ledger."""
+        ...
+
 
 EVENT_KINDS = frozenset(
     {
@@ -42,6 +54,9 @@ EVENT_KINDS = frozenset(
         SECRET_CHANGED,
         SECRET_USED,
         MASTER_KEY_ROTATED,
+        DEFINITION_PINNED,
+        DEFINITION_QUARANTINED,
+        DEFINITION_ACCEPTED,
     }
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""

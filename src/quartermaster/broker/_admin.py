@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quartermaster.audit import KEY_ROTATED, AuditEvent, EventRecorder
 from quartermaster.store import GrantRecord
 
 from ._broker import Broker
@@ -117,9 +118,13 @@ def keys_list(ring: KeyRing) -> list[dict[str, Any]]:
     ]
 
 
-async def keys_rotate(ring: KeyRing) -> dict[str, Any]:
-    """``keys rotate``: make a new active key; the old one keeps verifying until it retires."""
+async def keys_rotate(ring: KeyRing, *, name: str, ledger: EventRecorder) -> dict[str, Any]:
+    """``keys rotate``: make a new active key of the ring called ``name``; the old one keeps
+    verifying until it retires. The rotation is recorded (``key.rotated``) in ``ledger``."""
     await ring.load()
     previous = ring.current.kid
     new = await ring.rotate()
+    await ledger.record_event(
+        AuditEvent(kind=KEY_ROTATED, detail={"ring": name, "active": new.kid, "retiring": previous})
+    )
     return {"active": new.kid, "retiring": previous, "keys": keys_list(ring)}

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from quartermaster._clock import Clock
-from quartermaster.config._broker import BrokerConfig
+from quartermaster.config import BrokerConfig
 from quartermaster.identity import RunIdentity, is_valid_name
 from quartermaster.store import ConsumeOutcome, GrantRecord, GrantRepo, RevocationFilter
 
@@ -50,6 +50,16 @@ def _check_mint_arguments(
         raise ValueError("target must be 1-1024 characters when given")
     if not is_sha256_hex(args_sha256):
         raise ValueError("args_sha256 must be 64 lower-case hex digits")
+
+
+def grant_lifetime(*lifetimes: float | None) -> float | None:
+    """The lifetime a call's grant is minted with: the shortest of those given that are set
+    (the matched rule's, the tool's); ``None`` when none is, for the broker's default.
+
+    The approval of a call lives exactly as long, so both stages ask here.
+    """
+    given = [lifetime for lifetime in lifetimes if lifetime]
+    return min(given) if given else None
 
 
 class Broker:

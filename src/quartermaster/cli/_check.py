@@ -112,8 +112,9 @@ def _environment_problems(loaded: LoadedConfig) -> list[str]:
     return found
 
 
-async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str]]:
-    """Start each downstream once (without secrets it would need) and list what it offers."""
+async def listed_once(loaded: LoadedConfig) -> list[McpDownstream]:
+    """Start each enabled downstream once (without secrets it would need), let it list what
+    it offers, and stop it; each keeps its ``offer``, ``state`` and ``last_error``."""
     downstreams = [
         McpDownstream(
             name,
@@ -125,13 +126,19 @@ async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[s
         for name, server in loaded.config.servers.items()
         if server.enabled
     ]
-    problems: list[str] = []
     async with anyio.create_task_group() as tasks:
         for downstream in downstreams:
             tasks.start_soon(downstream.run)
         for downstream in downstreams:
             await downstream.wait_settled()
         tasks.cancel_scope.cancel()
+    return downstreams
+
+
+async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str]]:
+    """Start each downstream once (without secrets it would need) and list what it offers."""
+    downstreams = await listed_once(loaded)
+    problems: list[str] = []
     offers = []
     for downstream in downstreams:
         if downstream.state != "up" and downstream.last_error:

@@ -23,6 +23,7 @@ from . import (
     _redact,
     _secrets,
     _serve,
+    _tools,
 )
 
 DEFAULT_CONFIG = "tools.yaml"
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _audit.register(commands)
     _redact.register(commands)
     _import.register(commands)
+    _tools.register(commands)
     return parser
 
 

@@ -14,12 +14,11 @@ from typing import Any
 
 import anyio
 
-from ..audit import AuditEvent
 from ..broker import KeyUnwrapError, derive_wrapping_key, rewrap_key_records
 
 # The broker exposes no re-wrapping; these two private helpers are the only code that knows
 # how a signing key is wrapped, so they are reused rather than copied.
-from ..config import LoadedConfig
+from ..config import GLOBAL_TENANT, LoadedConfig
 from ..runtime import Services, load, open_services
 from ..store import KeyRecord, open_store
 from ..vault import (
@@ -29,6 +28,7 @@ from ..vault import (
     generate_master_key,
     list_secrets,
     load_master_key,
+    master_key_rotated,
     read_master_key_file,
     read_secret_value,
     remove_secret,
@@ -37,8 +37,6 @@ from ..vault import (
     write_master_key_file,
 )
 from ._admin import add_config, add_json, print_json, table, when, with_services
-
-GLOBAL = "*"
 
 
 def register(commands: Any) -> None:
@@ -68,7 +66,9 @@ def register(commands: Any) -> None:
         "dropped).",
     )
     put.add_argument("name", metavar="NAME")
-    put.add_argument("--tenant", default=GLOBAL, help="the tenant it is for (default: *, all)")
+    put.add_argument(
+        "--tenant", default=GLOBAL_TENANT, help="the tenant it is for (default: *, all)"
+    )
     add_config(put)
     put.set_defaults(handler=_set)
 
@@ -81,7 +81,7 @@ def register(commands: Any) -> None:
 
     remove = actions.add_parser("rm", help="delete a secret", description="Delete a secret.")
     remove.add_argument("name", metavar="NAME")
-    remove.add_argument("--tenant", default=GLOBAL, help="the tenant it is for (default: *)")
+    remove.add_argument("--tenant", default=GLOBAL_TENANT, help="the tenant it is for (default: *)")
     add_config(remove)
     remove.set_defaults(handler=_remove)
 
@@ -121,8 +121,8 @@ def _set(args: argparse.Namespace) -> int:
             value=value,
             clock=services.clock,
             tenant=args.tenant,
+            ledger=services.ledger,
         )
-        await _record_change(services, args.name, args.tenant, "set")
         print(f"stored {info.handle} for tenant {info.tenant}", file=sys.stderr)
         if not services.config.vault.declarations(args.name):
             print(
@@ -133,16 +133,6 @@ def _set(args: argparse.Namespace) -> int:
         return 0
 
     return with_services(args.config, act)
-
-
-async def _record_change(services: Services, name: str, tenant: str, action: str) -> None:
-    await services.ledger.record_event(
-        AuditEvent(
-            kind="secret.changed",
-            tenant=tenant,
-            detail={"name": name, "tenant": tenant, "action": action},
-        )
-    )
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -176,8 +166,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
-        await remove_secret(services.store.secrets, name=args.name, tenant=args.tenant)
-        await _record_change(services, args.name, args.tenant, "removed")
+        await remove_secret(
+            services.store.secrets, name=args.name, tenant=args.tenant, ledger=services.ledger
+        )
         print(f"removed secret://{args.name} of tenant {args.tenant}", file=sys.stderr)
         return 0
 
@@ -249,14 +240,4 @@ async def _record_rotation(
     keys: int,
 ) -> None:
     async with open_services(loaded, environ=environ, with_http=False) as services:
-        await services.ledger.record_event(
-            AuditEvent(
-                kind="vault.master_key_rotated",
-                detail={
-                    "old_key_id": old.key_id,
-                    "new_key_id": new.key_id,
-                    "secrets": secrets,
-                    "signing_keys": keys,
-                },
-            )
-        )
+        await services.ledger.record_event(master_key_rotated(old, new, secrets=secrets, keys=keys))

@@ -5,6 +5,9 @@ from .._errors import DownstreamTimeout as DownstreamTimeout
 from .._errors import DownstreamUnavailable as DownstreamUnavailable
 from ._approvals_http import approval_routes as approval_routes
 from ._approvals_http import approver_authenticator as approver_authenticator
+from ._auth import McpTokenVerifier as McpTokenVerifier
+from ._auth import QuartermasterAccessToken as QuartermasterAccessToken
+from ._auth import principal_from_access_token as principal_from_access_token
 from ._catalog import Catalog as Catalog
 from ._catalog import ServerOffer as ServerOffer
 from ._catalog import build_catalog as build_catalog

@@ -15,14 +15,16 @@ from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
-from ..config import is_secret_handle
+from ..config import GLOBAL_TENANT, is_secret_handle
 from ..httptools import resolve_auth
-from ..identity import Principal, principal_from_access_token
-from ..pipeline import CallContext, CallResult, Pipeline
-from ..redaction import RedactionSession
+from ..identity import Principal
+from ..pinning import Held, definitions_of
+from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
+from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
+from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream
 from ._front import Front
@@ -34,8 +36,9 @@ M = TypeVar("M", bound=BaseModel)
 HOUSEKEEPING_INTERVAL = 30.0
 """Seconds between reloads of the key rings and sweeps of expired approvals."""
 
-SHARED_TENANT = "*"
-"""Secrets that downstream processes start with belong to no single tenant."""
+PIN_REFRESH_INTERVAL = 5.0
+"""Seconds between re-reads of the pins while something is held back, so that a definition
+an admin accepted (on any replica, or with the CLI) is offered again without a restart."""
 
 
 class Proxy:
@@ -70,6 +73,7 @@ class Proxy:
         }
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
+        self._rebuilding = anyio.Lock()
         self.pipeline = Pipeline(build_stages(services), self._dispatch)
         self.front = Front(
             self,
@@ -81,18 +85,27 @@ class Proxy:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start every downstream; report started once each has come up or failed once."""
-        for downstream in self.downstreams.values():
-            await self._resolve_startup_secrets(downstream)
-        await self._preload_credentials()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._housekeeping)
+        """Start every downstream; report started once each has come up or failed once.
+
+        While it runs, every log record is redacted with the known values of the moment
+        (records carry downstream data: a failed start-up's message, a child's stderr).
+        """
+        secrets = self.services.secrets
+        log_filter = RedactingFilter(self.services.redactor, lambda: secrets.current)
+        with redacted_logs(log_filter):
             for downstream in self.downstreams.values():
-                tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
-            for downstream in self.downstreams.values():
-                await downstream.wait_settled()
-            self._rebuild()
-            task_status.started()
+                await self._resolve_startup_secrets(downstream)
+            await self._preload_credentials()
+            await secrets.for_redaction()  # compiled before any downstream can say a word
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._housekeeping)
+                for downstream in self.downstreams.values():
+                    tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+                for downstream in self.downstreams.values():
+                    await downstream.wait_settled()
+                await self._rebuild()
+                tasks.start_soon(self._refresh_pins)
+                task_status.started()
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.
@@ -117,8 +130,9 @@ class Proxy:
         A stdio server reads its environment once, so its secrets cannot be per call. The
         values are also handed to the redactor, so an echo of them never reaches a model.
         """
+        # Secrets that downstream processes start with belong to no single tenant.
         bound = self.services.vault.for_call(
-            tenant=SHARED_TENANT,
+            tenant=GLOBAL_TENANT,
             purpose=f"start server {downstream.name}",
             users=(downstream.name,),
         )
@@ -147,26 +161,72 @@ class Proxy:
             logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
-        self._rebuild()
+        await self._rebuild()
         await self.front.announce_changes()
 
-    def _rebuild(self) -> None:
-        offers = [
-            ServerOffer(
-                name=d.name,
-                namespace=d.namespace,
-                config=d.config,
-                tools=d.offer.tools if d.state == "up" else (),
-                resources=d.offer.resources if d.state == "up" else (),
-                templates=d.offer.templates if d.state == "up" else (),
-                prompts=d.offer.prompts if d.state == "up" else (),
+    async def _rebuild(self) -> bool:
+        """Rebuild the catalog from what each downstream offers and the pins in the store;
+        return whether what is held back changed."""
+        async with self._rebuilding:
+            offers = []
+            for d in self.downstreams.values():
+                up = d.state == "up"
+                offers.append(
+                    ServerOffer(
+                        name=d.name,
+                        namespace=d.namespace,
+                        config=d.config,
+                        tools=d.offer.tools if up else (),
+                        resources=d.offer.resources if up else (),
+                        templates=d.offer.templates if up else (),
+                        prompts=d.offer.prompts if up else (),
+                        held=await self._held(d) if up else {},
+                    )
+                )
+            catalog = build_catalog(offers, self.http_routes)
+            for problem in catalog.problems:
+                logger.error("%s", problem)
+            before = (set(self.catalog.quarantined), set(self.catalog.quarantined_prompts))
+            self.catalog = catalog
+            return before != (set(catalog.quarantined), set(catalog.quarantined_prompts))
+
+    async def _held(self, downstream: McpDownstream) -> Held:
+        """What of the downstream's offer pinning holds back; all of it if pins are unknown."""
+        offer = downstream.offer
+        offered = definitions_of(offer.tools, offer.prompts, offer.templates)
+        mode = downstream.config.pinning
+        try:
+            session = await self._session()
+            return await self.services.pins.check(downstream.name, mode, offered, session.text)
+        except QuartermasterError as exc:
+            logger.error("cannot check the pins of %r: %s", downstream.name, exc.message)
+            if mode != "enforce":
+                return {}
+            reason = (
+                f"its pins cannot be checked ({exc.message}); nothing was called. It is "
+                "offered again once the store answers."
             )
-            for d in self.downstreams.values()
-        ]
-        catalog = build_catalog(offers, self.http_routes)
-        for problem in catalog.problems:
-            logger.error("%s", problem)
-        self.catalog = catalog
+            return {(d.kind, d.name): reason for d in offered}
+
+    async def _refresh_pins(self) -> None:
+        while True:
+            await anyio.sleep(PIN_REFRESH_INTERVAL)
+            if self.catalog.quarantined or self.catalog.quarantined_prompts:
+                await self.recheck()
+
+    async def recheck(self) -> None:
+        """Re-read the pins; tell clients if what is held back changed (an admin accepted)."""
+        if await self._rebuild():
+            await self.front.announce_changes()
+
+    async def route(self, name: str) -> ToolRoute | None:
+        """The route of an exposed tool, held back or not; a held-back one is re-checked
+        against the store first, so an accepted definition is callable at once."""
+        route = self.catalog.tools.get(name)
+        if route is None and name in self.catalog.quarantined:
+            await self.recheck()
+            route = self.catalog.tools.get(name) or self.catalog.quarantined.get(name)
+        return route
 
     # -- identity ------------------------------------------------------------------------------
 

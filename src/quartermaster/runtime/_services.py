@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .._clock import Clock, SystemClock
 from ..approval import ApprovalSeal, ApprovalService
-from ..audit import AuditEvent, Ed25519Signer, Ledger
+from ..audit import SECRET_USED, AuditEvent, Ed25519Signer, Ledger
 from ..broker import Broker, KeyRing, RevocationList, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
 from ..httptools import HttpToolExecutor
+from ..pinning import PinKeeper
 from ..policy import PolicyEngine
 from ..redaction import Redactor
 from ..stages import SecretsInPlay
@@ -84,6 +85,11 @@ class Services:
             values.extend(key_spellings(private_key_bytes(ring.current.private_key)))
         return values
 
+    @cached_property
+    def pins(self) -> PinKeeper:
+        """The pinned definitions of downstream tools, prompts and resource templates."""
+        return PinKeeper(self.store.pins, self.ledger, self.clock)
+
     @property
     def config(self) -> QuartermasterConfig:
         """The validated configuration."""
@@ -101,7 +107,7 @@ class _LedgerUseRecorder:
             raise RuntimeError("the ledger is not open yet")
         await self.ledger.record_event(
             AuditEvent(
-                kind="secret.used",
+                kind=SECRET_USED,
                 tenant=use.tenant,
                 tool=use.users[0] if use.users else None,
                 detail={

@@ -41,6 +41,7 @@ from ..approval import (
     request_approval,
 )
 from ..audit import Ledger
+from ..broker import grant_lifetime
 from ..config import ApprovalConfig
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import Decision
@@ -131,9 +132,9 @@ class Approve:
         return await self._outcome(ctx, record)
 
     def _grant_ttl(self, ctx: CallContext, decision: Decision) -> float:
-        # The same lifetime the grant stage mints: the shorter of the rule's and the tool's.
-        lifetimes = [ttl for ttl in (decision.ttl, ctx.route.ttl) if ttl]
-        return float(min(lifetimes)) if lifetimes else self._default_grant_ttl
+        # The same lifetime the grant stage mints the call's grant with.
+        lifetime = grant_lifetime(decision.ttl, ctx.route.ttl)
+        return float(lifetime) if lifetime is not None else self._default_grant_ttl
 
     async def _request(self, ctx: CallContext, decision: Decision) -> ApprovalRecord:
         identity = ctx.identity

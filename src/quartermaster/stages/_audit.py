@@ -12,7 +12,6 @@ already durable, and the ledger logs and retries an outcome it could not write.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
@@ -30,7 +29,9 @@ from ..audit import (
     GrantInfo,
     Ledger,
     Outcome,
+    canonical_json,
 )
+from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import PolicyDenied
 from ..redaction import Redactor
@@ -133,9 +134,8 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         ctx.arguments if ctx.arguments is not None else dict(ctx.call.arguments)
     )
     session = redactor.session(await secrets.for_redaction())
-    redacted = session.text(
-        json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    )
+    # The same canonical JSON the arguments digest is taken over (screen stage).
+    redacted = session.text(canonical_json(arguments).decode("utf-8"))
     decision = ctx.decision
     return CallRecord(
         run_id=identity.run_id,
@@ -194,7 +194,7 @@ def _grant_of(ctx: CallContext) -> GrantInfo | None:
 
 
 def _outcome_of(exc: QuartermasterError) -> Outcome:
-    if isinstance(exc, PolicyDenied | ApprovalError | VaultError):
+    if isinstance(exc, PolicyDenied | DefinitionQuarantined | ApprovalError | VaultError):
         return "denied"
     if isinstance(exc, DownstreamTimeout):
         return "timeout"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..broker import Broker
+from ..broker import Broker, grant_lifetime
 from ..pipeline import CallContext, CallResult, Next
 
 GRANT_META_KEY = "quartermaster/grant"
@@ -28,7 +28,6 @@ class Grant:
         identity, route = ctx.identity, ctx.route
         if identity is None or ctx.args_sha256 is None or ctx.risk is None:
             raise RuntimeError("grant needs identify, classify and screen before it")
-        lifetimes = [t for t in (ctx.decision.ttl if ctx.decision else None, route.ttl) if t]
         ctx.grant = await self._broker.mint(
             identity,
             audience=route.audience or route.backend,
@@ -36,7 +35,7 @@ class Grant:
             action=route.original_name,
             target=ctx.target,
             args_sha256=ctx.args_sha256,
-            ttl=min(lifetimes) if lifetimes else None,
+            ttl=grant_lifetime(ctx.decision.ttl if ctx.decision else None, route.ttl),
             approval_id=ctx.approval.approval_id if ctx.approval else None,
             record=False,
         )

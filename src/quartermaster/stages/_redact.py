@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 import mcp.types as types
@@ -30,8 +31,39 @@ def redact_model(session: RedactionSession, model: M) -> M:
     Structure is kept, so the result still validates as the same MCP type. Raises
     ``RedactionFailed`` (the caller withholds the result) if the redactor fails.
     """
-    data: Any = model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    data: Any = _redact_json_texts(
+        session, model.model_dump(by_alias=True, mode="json", exclude_none=True), _JSON_DEPTH
+    )
     return type(model).model_validate(_keep_literals(data, session.json(data)))
+
+
+_JSON_DEPTH = 3
+"""How many levels of JSON text inside JSON text are decoded before redaction."""
+
+
+def _redact_json_texts(session: RedactionSession, value: Any, depth: int) -> Any:
+    """``value`` with every string that holds a JSON object or array redacted as its reader
+    decodes it.
+
+    Escapes in JSON text (``\\uXXXX``, ``\\/``, a doubly escaped string) change what a secret
+    looks like; the reader of the text (the model) decodes them. So a JSON text is decoded,
+    its strings redacted, and, only if anything was replaced, written back compactly. The
+    text is redacted as text afterwards as well.
+    """
+    if isinstance(value, dict):
+        return {k: _redact_json_texts(session, v, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json_texts(session, v, depth) for v in value]
+    if not isinstance(value, str) or depth == 0 or value.lstrip()[:1] not in ("{", "["):
+        return value
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    redacted = session.json(_redact_json_texts(session, decoded, depth - 1))
+    if redacted == decoded:
+        return value
+    return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
 
 
 def _keep_literals(original: Any, redacted: Any) -> Any:
