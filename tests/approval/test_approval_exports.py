@@ -43,6 +43,8 @@ EXPECTED = {
     "outcome",
     "read_response",
     "request_approval",
+    "shown_arguments",
+    "visible",
     "render_prompt",
     "summarize",
 }

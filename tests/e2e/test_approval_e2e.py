@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client
@@ -622,3 +623,38 @@ async def test_a_prompt_nobody_answers_in_time_tells_how_to_approve_out_of_band(
     assert after == []
     [record] = await stored(config)
     assert (record.approval_id, record.state, record.votes) == (approval_id, "pending", ())
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_out_of_band_approver_sees_the_arguments_with_secrets_redacted(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    # Issue 20.5: approving from the CLI or the HTTP API is not approving blind.
+    config = write_config(desk_config(STEP_UP, client_confirms=False))
+    secret = "ghp_" + "".join(secrets.choice("abcdefghijKLMNOP0123456789") for _ in range(36))
+    agent = await issue_token(config)
+    bob = await credential(config, "bob@example.com")
+    async with http_front(config) as (url, _), http_client(url, mode, token=agent) as client:
+        with anyio.fail_after(WAIT):
+            asked = await client.call_tool(
+                "desk__append_note", {"ticket_id": 4812, "text": f"pasted {secret} here"}
+            )
+            approval_id = waiting_id(refusal(asked))
+            shown = await cli("approvals", "show", approval_id, "--config", str(config))
+            as_json = await cli("approvals", "show", approval_id, "--json", "--config", str(config))
+            async with httpx2.AsyncClient() as http:
+                got = await http.get(
+                    url.removesuffix("/mcp") + f"/approvals/{approval_id}",
+                    headers={"Authorization": f"Bearer {bob}"},
+                )
+    assert shown.returncode == 0, shown.stderr
+    assert "arguments (secrets redacted):" in shown.stdout
+    assert '"ticket_id": 4812' in shown.stdout
+    assert '"text": "pasted [REDACTED:github_pat#1] here"' in shown.stdout
+    for arguments in (json.loads(as_json.stdout)["arguments"], got.json()["arguments"]):
+        assert json.loads(arguments) == {
+            "ticket_id": 4812,
+            "text": "pasted [REDACTED:github_pat#1] here",
+        }
+    assert got.status_code == 200
+    assert secret not in shown.stdout + as_json.stdout + got.text

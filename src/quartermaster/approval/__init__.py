@@ -37,7 +37,9 @@ from ._prompt import REQUESTED_SCHEMA as REQUESTED_SCHEMA
 from ._prompt import ApprovalPrompt as ApprovalPrompt
 from ._prompt import read_response as read_response
 from ._prompt import render_prompt as render_prompt
+from ._prompt import shown_arguments as shown_arguments
 from ._prompt import summarize as summarize
+from ._prompt import visible as visible
 from ._seal import ApprovalSeal as ApprovalSeal
 from ._service import ApprovalService as ApprovalService
 from ._service import new_approval_id as new_approval_id

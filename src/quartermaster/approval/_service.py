@@ -136,11 +136,13 @@ class ApprovalService:
         group: str | None,
         ttl: float,
         summary: str | None = None,
+        arguments: str | None = None,
     ) -> ApprovalRecord:
         """Create a pending approval request for one exact call and return it.
 
         ``required`` and ``group`` come from the decision's ``ApprovalRequirement``;
-        ``ttl`` (seconds) is how long approvers have (``PolicyConfig.approval_timeout``).
+        ``ttl`` (seconds) is how long approvers have (``PolicyConfig.approval_timeout``);
+        ``arguments`` is what approvers are shown of the call (``shown_arguments``).
 
         Raises:
             ValueError: ``required`` < 1, ``ttl`` <= 0, or ``args_sha256`` is not 64 hex digits.
@@ -171,6 +173,7 @@ class ApprovalService:
             expires_at=now + ttl,
             summary=summary
             or summarize(agent=agent, tool=tool, target=target, requester=requester),
+            arguments=arguments,
         )
         members = self._members(record)
         if members is not None:

@@ -39,6 +39,7 @@ async def request_approval(
     required: int,
     group: str | None,
     ttl: float,
+    arguments: str | None = None,
 ) -> ApprovalRecord:
     """Create a pending approval request (``ApprovalService.request``) and record it in the
     ledger, sealed (see ``ApprovalSeal``).
@@ -59,6 +60,7 @@ async def request_approval(
         required=required,
         group=group,
         ttl=ttl,
+        arguments=arguments,
     )
     detail: dict[str, Any] = {"approval_id": record.approval_id, "required": record.required}
     if approvals.seal is not None:
@@ -153,6 +155,7 @@ def approval_json(record: ApprovalRecord) -> dict[str, Any]:
         "group": record.group,
         "summary": record.summary,
         "args_sha256": record.args_sha256,
+        "arguments": record.arguments,
         "created_at": record.created_at,
         "expires_at": record.expires_at,
         "state_changed_at": record.state_changed_at,

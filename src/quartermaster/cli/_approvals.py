@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..approval import ApprovalNotFound, approval_json, cast_vote
+from ..approval import ApprovalNotFound, approval_json, cast_vote, visible
 from ..proxy import approver_authenticator
 from ..runtime import Services
 from ..store import ApprovalRecord
@@ -133,6 +133,11 @@ def _print_record(record: ApprovalRecord, *, as_json: bool) -> None:
         f"  needs: {record.required} approval(s){f' from {record.group}' if record.group else ''}"
     )
     print(f"  args sha256: {record.args_sha256}")
+    if record.arguments is not None:
+        # As the prompt shows them: secrets redacted, hidden characters escaped.
+        print("  arguments (secrets redacted):")
+        for line in record.arguments.splitlines():
+            print(f"    {visible(line)}")
     print(f"  created: {when(record.created_at)} UTC   expires: {when(record.expires_at)} UTC")
     for vote in record.votes:
         print(f"  vote: {vote.approver} {vote.decision} via {vote.via} at {when(vote.at)} UTC")

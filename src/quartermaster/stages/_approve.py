@@ -39,6 +39,7 @@ from ..approval import (
     read_response,
     render_prompt,
     request_approval,
+    shown_arguments,
 )
 from ..audit import Ledger
 from ..broker import grant_lifetime
@@ -154,6 +155,7 @@ class Approve:
             required=decision.approval.required,
             group=decision.approval.group,
             ttl=self._ttl,
+            arguments=shown_arguments(await self._redacted_arguments(ctx)),
         )
 
     async def _answered(self, ctx: CallContext) -> ApprovalRecord:

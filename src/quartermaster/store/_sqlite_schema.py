@@ -113,6 +113,13 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "(server, kind, name) WHERE state = 'pinned'",
         ),
     ),
+    (
+        3,
+        (
+            # What an out-of-band approver is shown: the call's arguments, secrets redacted.
+            "ALTER TABLE approvals ADD COLUMN arguments TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
