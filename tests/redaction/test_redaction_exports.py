@@ -8,6 +8,7 @@ import quartermaster.redaction as redaction
 def test_exported_names() -> None:
     assert sorted(redaction.__all__) == [
         "KnownValues",
+        "MessageStream",
         "RedactingFilter",
         "RedactionFailed",
         "RedactionSession",

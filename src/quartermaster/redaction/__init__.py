@@ -16,10 +16,12 @@ from ._redactor import RedactionSession as RedactionSession
 from ._redactor import Redactor as Redactor
 from ._rule import Rule as Rule
 from ._span import Span as Span
+from ._stream import MessageStream as MessageStream
 from ._stream import StreamRedactor as StreamRedactor
 
 __all__ = [
     "KnownValues",
+    "MessageStream",
     "RedactingFilter",
     "RedactionFailed",
     "RedactionSession",

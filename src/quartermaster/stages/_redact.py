@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from typing import Any, TypeVar
 
 import mcp.types as types
 from pydantic import BaseModel
 
 from ..pipeline import CallContext, CallResult, Next
-from ..redaction import RedactionSession, Redactor
+from ..redaction import MessageStream, RedactionSession, Redactor
 from ._known import SecretsInPlay
 
 M = TypeVar("M", bound=BaseModel)
@@ -34,7 +35,34 @@ def redact_model(session: RedactionSession, model: M) -> M:
     data: Any = _redact_json_texts(
         session, model.model_dump(by_alias=True, mode="json", exclude_none=True), _JSON_DEPTH
     )
-    return type(model).model_validate(_keep_literals(data, session.json(data)))
+    return type(model).model_validate(
+        _keep_literals(data, session.json(_joined_texts(session, data)))
+    )
+
+
+def _joined_texts(session: RedactionSession, data: Any) -> Any:
+    """``data`` with the texts of its content items redacted as one text: a secret cut across
+    two text items (or resource contents) is replaced in both; the rest is left to ``json``."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key in ("content", "contents"):
+        items = data.get(key)
+        if not isinstance(items, list):
+            continue
+        where = [
+            i
+            for i, item in enumerate(items)
+            if isinstance(item, dict) and isinstance(item.get("text"), str)
+        ]
+        if len(where) < 2:
+            continue
+        texts = session.texts([items[i]["text"] for i in where])
+        copied = list(items)
+        for i, text in zip(where, texts, strict=True):
+            copied[i] = {**items[i], "text": text}
+        out[key] = copied
+    return out
 
 
 _JSON_DEPTH = 3
@@ -87,7 +115,8 @@ def _keep_literals(original: Any, redacted: Any) -> Any:
 
 
 class Redact:
-    """Redacts the result and every progress message of the call."""
+    """Redacts the result and every progress message of the call, each as one stream: the
+    text items of a result together, the progress messages of a call together."""
 
     name = "redact"
 
@@ -107,23 +136,43 @@ class Redact:
         async def session() -> RedactionSession:
             if not sessions:
                 known = await self._secrets.for_redaction()
-                if ctx.grant is not None:
-                    known = known.with_values([ctx.grant.token])
+                issued = [ctx.grant.token] if ctx.grant is not None else []
+                handed = [*ctx.leases.values(), *ctx.session_leases.values()]
+                issued += [value for lease in handed for value in lease.secrets()]
+                if issued:
+                    known = known.with_values(issued)
                 sessions.append(self._redactor.session(known))
             return sessions[0]
 
         upstream = ctx.report_progress
+        # Progress messages are one stream: a secret cut across two of them is found whole.
+        # A message waits (at most a window's worth of text) until the next shows where its
+        # last token ends; what is still held is sent before the result.
+        streams: list[MessageStream] = []
+        held: deque[tuple[float, float | None, bool]] = deque()
+
+        async def send(released: list[str]) -> None:
+            assert upstream is not None
+            for text in released:
+                progress, total, has_message = held.popleft()
+                await upstream(progress, total, text if has_message else None)
+
         if upstream is not None:
 
             async def redacted_progress(
                 progress: float, total: float | None, message: str | None
             ) -> None:
-                text = (await session()).text(message) if message else message
-                await upstream(progress, total, text)
+                if not streams:
+                    window = self._redactor.config.stream_holdback_chars
+                    streams.append(MessageStream(await session(), window=window))
+                held.append((progress, total, message is not None))
+                await send(streams[0].feed(message or ""))
 
             ctx.report_progress = redacted_progress
         try:
             result = await call_next(ctx)
+            if streams:
+                await send(streams[0].flush())
             if isinstance(result, types.CallToolResult):
                 result = redact_model(await session(), result)
         finally:
