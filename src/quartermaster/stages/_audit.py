@@ -32,6 +32,7 @@ from ..audit import (
     Outcome,
     canonical_json,
 )
+from ..broker import CallRevoked
 from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import PolicyDenied
@@ -206,7 +207,9 @@ def _grant_of(ctx: CallContext) -> GrantInfo | None:
 
 
 def _outcome_of(exc: QuartermasterError) -> Outcome:
-    if isinstance(exc, PolicyDenied | DefinitionQuarantined | ApprovalError | VaultError):
+    if isinstance(
+        exc, PolicyDenied | DefinitionQuarantined | ApprovalError | VaultError | CallRevoked
+    ):
         return "denied"
     if isinstance(exc, DownstreamTimeout):
         return "timeout"
