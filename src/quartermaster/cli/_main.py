@@ -13,6 +13,7 @@ from .._version import __version__
 from . import (
     _agents,
     _approvals,
+    _approvers,
     _audit,
     _check,
     _grants,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _keys.register(commands)
     _agents.register(commands)
     _approvals.register(commands)
+    _approvers.register(commands)
     _policy.register(commands)
     _audit.register(commands)
     _redact.register(commands)

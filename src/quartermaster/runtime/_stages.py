@@ -47,6 +47,7 @@ def build_stages(services: Services, *, sessions: SessionHook | None = None) -> 
             config=config.approval,
             approval_ttl=float(config.policy.approval_timeout),
             default_grant_ttl=float(config.broker.default_ttl),
+            config_path=str(services.loaded.path.resolve()),
         ),
         Grant(services.broker),
         Credentials(services.leases, sessions),

@@ -36,6 +36,7 @@ from ..audit import (
     Outcome,
     canonical_json,
 )
+from ..broker import CallRevoked
 from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import PolicyDenied, TargetInvalid
@@ -247,7 +248,8 @@ def _outcome_of(exc: QuartermasterError) -> Outcome:
         | TargetInvalid
         | ApprovalError
         | VaultError
-        | NotAuthenticated,
+        | NotAuthenticated
+        | CallRevoked,
     ):
         return "denied"
     if isinstance(exc, DownstreamTimeout):
