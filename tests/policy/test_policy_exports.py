@@ -22,6 +22,7 @@ EXPECTED = {
     "ToolFacts",
     "classify",
     "explain",
+    "grant_ttl",
     "inventory",
     "inventory_json",
     "inventory_table",

@@ -41,6 +41,9 @@ State = Literal["starting", "up", "down", "stopped"]
 MAX_LISTED_ITEMS = 10_000
 """A downstream that lists more than this is treated as broken rather than paged forever."""
 
+DOWN_REMINDER_INTERVAL = 60.0
+"""At most this often (seconds) the log repeats that a downstream is still down."""
+
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 
 T = TypeVar("T")
@@ -81,6 +84,7 @@ class McpDownstream:
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         on_change: Callable[[McpDownstream], Awaitable[None]] | None = None,
+        announce: bool = True,
     ) -> None:
         self.name = name
         self.config = config
@@ -93,6 +97,9 @@ class McpDownstream:
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
+        # ``check`` reports a server that does not come up itself, so it turns this off.
+        self._announce = announce
+        self._failures = 0
         self._client: Client | None = None
         self._lost = anyio.Event()
         self._changed = anyio.Event()
@@ -106,22 +113,51 @@ class McpDownstream:
     # -- supervision ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Keep the session alive until cancelled; never raises for a downstream failure."""
+        """Keep the session alive until cancelled; never raises for a downstream failure.
+
+        Going down is logged once as a warning; while the server stays down, a reminder
+        with the latest reason follows at most every ``DOWN_REMINDER_INTERVAL`` seconds
+        (every attempt is logged at debug level), and coming back is logged as a warning
+        too, so the log says what the catalog lacks without one line per retry.
+        """
         backoff = self.config.restart.initial_backoff
+        reminded = -math.inf
         while True:
-            connected = await self._serve_once()
-            self._settled.set()
-            if connected:
+            if await self._serve_once():
                 backoff = self.config.restart.initial_backoff
+            self._settled.set()
+            self._failures += 1  # reset to 0 whenever the server comes up
             self.restarts += 1
-            logger.warning(
-                "downstream %r is down (%s); restarting in %.2f s",
+            failures, now = self._failures, anyio.current_time()
+            if self._announce and (failures == 1 or now - reminded >= DOWN_REMINDER_INTERVAL):
+                reminded = now
+                self._log_down(failures)
+            logger.debug(
+                "downstream %r: attempt %d failed (%s); next in %.2f s",
                 self.name,
+                failures,
                 self.last_error,
                 backoff,
             )
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, self.config.restart.max_backoff)
+
+    def _log_down(self, failures: int) -> None:
+        if failures == 1:
+            logger.warning(
+                "downstream %r is down (%s); its tools are not offered until it is back. "
+                "Retrying with backoff up to %g s",
+                self.name,
+                self.last_error,
+                self.config.restart.max_backoff,
+            )
+        else:
+            logger.warning(
+                "downstream %r is still down after %d attempts (%s); still retrying",
+                self.name,
+                failures,
+                self.last_error,
+            )
 
     async def wait_settled(self) -> None:
         """Wait until the first connection attempt has succeeded or failed."""
@@ -141,7 +177,18 @@ class McpDownstream:
                     self._client, self.state, came_up = client, "up", True
                     self.last_error = None
                     self._settled.set()
-                    logger.info("downstream %r is up (%d tools)", self.name, len(self.offer.tools))
+                    if self._failures and self._announce:
+                        logger.warning(
+                            "downstream %r is up again after %d failed attempts (%d tools)",
+                            self.name,
+                            self._failures,
+                            len(self.offer.tools),
+                        )
+                    else:
+                        logger.info(
+                            "downstream %r is up (%d tools)", self.name, len(self.offer.tools)
+                        )
+                    self._failures = 0
                     await self._notify()
                     async with anyio.create_task_group() as tasks:
                         tasks.start_soon(self._relist_on_change, client)

@@ -118,7 +118,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self._remember(ctx)
-        tools = [route.tool for route in self._proxy.catalog.tools.values()]
+        catalog = await self._proxy.listed("tools/list")
+        tools = [route.tool for route in catalog.tools.values()]
         page, cursor = _page(tools, params)
         return types.ListToolsResult(tools=await self._proxy.redacted(page), next_cursor=cursor)
 
@@ -127,6 +128,11 @@ class Front:
     ) -> CallResult:
         connection = self._remember(ctx)
         route = self._proxy.catalog.tools.get(params.name)
+        if route is None and not self._proxy.ready:
+            # A client that knows the tool from an earlier session may call it before the
+            # downstream that serves it is up.
+            await self._proxy.wait_ready()
+            route = self._proxy.catalog.tools.get(params.name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
@@ -195,7 +201,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         self._remember(ctx)
-        resources = [resource for _, resource in self._proxy.catalog.resources.values()]
+        catalog = await self._proxy.listed("resources/list")
+        resources = [resource for _, resource in catalog.resources.values()]
         page, cursor = _page(resources, params)
         return types.ListResourcesResult(
             resources=await self._proxy.redacted(page), next_cursor=cursor
@@ -205,7 +212,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         self._remember(ctx)
-        templates = [template for _, template in self._proxy.catalog.templates]
+        catalog = await self._proxy.listed("resources/templates/list")
+        templates = [template for _, template in catalog.templates]
         page, cursor = _page(templates, params)
         return types.ListResourceTemplatesResult(
             resource_templates=await self._proxy.redacted(page), next_cursor=cursor
@@ -242,7 +250,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         self._remember(ctx)
-        prompts = [route.prompt for route in self._proxy.catalog.prompts.values()]
+        catalog = await self._proxy.listed("prompts/list")
+        prompts = [route.prompt for route in catalog.prompts.values()]
         page, cursor = _page(prompts, params)
         return types.ListPromptsResult(prompts=await self._proxy.redacted(page), next_cursor=cursor)
 

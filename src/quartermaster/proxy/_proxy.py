@@ -55,6 +55,7 @@ class Proxy:
         }
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
+        self._ready = anyio.Event()
         self.pipeline = Pipeline(build_stages(services), self._dispatch)
         self.front = Front(
             self,
@@ -66,17 +67,50 @@ class Proxy:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start every downstream; report started once each has come up or failed once."""
+        """Start every downstream and report started at once, so the front can answer
+        ``initialize`` while they come up; :meth:`wait_ready` waits for them."""
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
                 tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+            self._rebuild()
+            task_status.started()
             for downstream in self.downstreams.values():
                 await downstream.wait_settled()
             self._rebuild()
-            task_status.started()
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether every downstream has come up or failed once since the start."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        """Wait until every downstream has come up or failed once.
+
+        Bounded by the downstreams' own ``timeouts.connect``: a first attempt that takes
+        longer counts as failed.
+        """
+        await self._ready.wait()
+
+    async def listed(self, what: str) -> Catalog:
+        """The catalog for a listing (``what``: ``tools/list``, ...), once start-up is over.
+
+        A downstream that is not up is named in the log, since its items are missing.
+        """
+        await self.wait_ready()
+        for downstream in self.downstreams.values():
+            if downstream.state != "up":
+                logger.warning(
+                    "%s: downstream %r is %s (%s); its items are not listed",
+                    what,
+                    downstream.name,
+                    downstream.state,
+                    downstream.last_error or "not up yet",
+                )
+        return self.catalog
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.

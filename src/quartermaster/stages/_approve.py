@@ -38,7 +38,7 @@ from ..approval import (
 from ..audit import AuditEvent, Ledger
 from ..config import ApprovalConfig
 from ..pipeline import CallContext, CallResult, Next
-from ..policy import Decision
+from ..policy import Decision, grant_ttl
 from ..redaction import Redactor
 from ..store import ApprovalRecord, ApprovalRepo
 from ._known import SecretsInPlay
@@ -124,8 +124,8 @@ class Approve:
 
     def _grant_ttl(self, ctx: CallContext, decision: Decision) -> float:
         # The same lifetime the grant stage mints: the shorter of the rule's and the tool's.
-        lifetimes = [ttl for ttl in (decision.ttl, ctx.route.ttl) if ttl]
-        return float(min(lifetimes)) if lifetimes else self._default_grant_ttl
+        lifetime = grant_ttl(decision.ttl, ctx.route.ttl)
+        return float(lifetime) if lifetime is not None else self._default_grant_ttl
 
     async def _request(self, ctx: CallContext, decision: Decision) -> ApprovalRecord:
         identity = ctx.identity

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..broker import Broker
 from ..pipeline import CallContext, CallResult, Next
+from ..policy import grant_ttl
 
 GRANT_META_KEY = "quartermaster/grant"
 """Where an MCP downstream finds the grant in the call's ``_meta`` (agents cannot set it)."""
@@ -28,7 +29,6 @@ class Grant:
         identity, route = ctx.identity, ctx.route
         if identity is None or ctx.args_sha256 is None or ctx.risk is None:
             raise RuntimeError("grant needs identify, classify and screen before it")
-        lifetimes = [t for t in (ctx.decision.ttl if ctx.decision else None, route.ttl) if t]
         ctx.grant = await self._broker.mint(
             identity,
             audience=route.audience or route.backend,
@@ -36,7 +36,7 @@ class Grant:
             action=route.original_name,
             target=ctx.target,
             args_sha256=ctx.args_sha256,
-            ttl=min(lifetimes) if lifetimes else None,
+            ttl=grant_ttl(ctx.decision.ttl if ctx.decision else None, route.ttl),
             approval_id=ctx.approval.approval_id if ctx.approval else None,
             record=False,
         )
