@@ -562,3 +562,49 @@ async def test_a_prompt_nobody_answers_in_time_tells_how_to_approve_out_of_band(
     assert after == []
     [record] = await stored(config)
     assert (record.approval_id, record.state, record.votes) == (approval_id, "pending", ())
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_reconnects_uses_the_approval_granted_for_its_call_once(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    # Each `serve` is a new process: a new connection and a new run, as when a desktop client
+    # restarts its server. Told the approval id, the agent retries the same call there.
+    config = write_config(desk_config(STEP_UP, out_of_band_wait=0))
+    args = {"ticket_id": 4812, "text": "refund approved"}
+    other_human = ("--on-behalf-of", "bob@example.com")
+    named = cast(types.RequestParamsMeta, {"quartermaster/run_id": "run-elsewhere"})
+    versions = []
+    with anyio.fail_after(4 * WAIT):
+        async with serve(config, mode) as client:
+            versions.append(client.protocol_version)
+            approval_id = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
+        approved = await approve(config, approval_id, "bob@example.com")
+        assert approved.returncode == 0, approved.stderr
+        # Another human's agent, and a call that names another run, cannot use it.
+        async with serve(config, mode, extra_args=other_human) as client:
+            versions.append(client.protocol_version)
+            borrowed = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
+        async with serve(config, mode) as client:
+            versions.append(client.protocol_version)
+            in_named_run = await client.call_tool("desk__append_note", args, meta=named)
+            changed = await client.call_tool(
+                "desk__append_note", {**args, "text": "refund approved twice"}
+            )
+            retried = await client.call_tool("desk__append_note", args)
+            replayed = await client.call_tool("desk__append_note", args)
+            after = await notes(client, 4812)
+
+    assert versions == [{"legacy": "2025-11-25", "auto": "2026-07-28"}[mode]] * 3
+    assert retried.is_error is not True, text(retried)
+    assert after == ["refund approved"]
+    others = {
+        borrowed,
+        waiting_id(refusal(in_named_run)),
+        waiting_id(refusal(changed)),
+        waiting_id(refusal(replayed)),
+    }
+    assert approval_id not in others
+    assert len(others) == 4
+    states = {r.approval_id: r.state for r in await stored(config)}
+    assert states == {approval_id: "consumed", **dict.fromkeys(others, "pending")}
