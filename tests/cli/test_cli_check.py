@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -118,3 +119,109 @@ def test_example_configuration_is_valid() -> None:
     assert result.returncode == 0, result.stderr
     assert "desk__delete_ticket" in result.stdout
     assert "time__get_current_time" in result.stdout
+
+
+def test_offline_check_of_the_example_has_no_warnings() -> None:
+    # Offline only the declared tools are known; rules meant for the others are not suspect.
+    example = Path(__file__).resolve().parents[2] / "tools.yaml"
+    result = run("check", "--offline", str(example))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "desk__append_note" in result.stdout
+    assert result.stdout.splitlines()[-1] == f"{example}: valid (version 1)"
+
+
+def test_offline_check_still_reports_what_it_can_prove(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(
+        """
+        version: 1
+        servers:
+          desk:
+            command: python
+            tools:
+              wipe: {risk: dangerous}
+        policy:
+          rules:
+            - {id: never, effect: permit, tool: "desk__*", when: {days: [], timezone: UTC}}
+            - {id: later, effect: permit, tool: "desk__*", risk: read}
+        """
+    )
+    result = run("check", "--offline", str(config))
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any(line.startswith("warning: rule never: never applies") for line in warnings)
+    assert "warning: tool desk__wipe: the only permits for it ('never') never apply" in warnings
+    assert not any("matches no declared tool" in line for line in warnings)
+
+
+def test_a_missing_downstream_is_one_problem_and_no_valid_verdict(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(
+        """
+        version: 1
+        servers:
+          ghost:
+            command: no-such-command-for-quartermaster
+        """
+    )
+    result = run("check", str(config))
+    assert result.returncode == 1
+    assert "valid" not in result.stdout
+    assert [line for line in result.stderr.splitlines() if "ghost" in line] == [
+        "problem: server ghost: command 'no-such-command-for-quartermaster' not found on PATH "
+        f"or beside {sys.executable}"
+    ]
+    assert result.stderr.splitlines()[-1] == "1 problem(s) found"
+
+
+def test_a_downstream_that_never_comes_up_is_named(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        f"""
+        version: 1
+        servers:
+          mute:
+            command: "{sys.executable}"
+            args: ["-c", "import time; time.sleep(120)"]
+            timeouts: {{connect: 1}}
+        """
+    )
+    result = run("check", str(config))
+    assert result.returncode == 1
+    assert "problem: server mute: did not start within 1 s" in result.stderr.splitlines()
+
+
+def test_check_json(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        f"""
+        version: 1
+        servers:
+          probe:
+            command: "{sys.executable}"
+            args: {probe_command()}
+            tools:
+              echo: {{risk: read}}
+          ghost:
+            command: no-such-command-for-quartermaster
+        """
+    )
+    result = run("check", "--json", str(config))
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["version"] == 1
+    assert [s["name"] for s in report["servers"]] == ["probe", "ghost"]
+    tools = {tool["name"]: tool for tool in report["tools"]}
+    assert tools["probe__echo"] == {
+        "name": "probe__echo", "server": "probe", "risk": "read", "source": "admin tool"
+    }  # fmt: skip
+    assert len(report["problems"]) == 1
+    assert report["problems"][0].startswith("server ghost: command")
+
+    broken = write_config("version: 1\nservers: {alpha: {comand: x}}\n")
+    refused = run("check", "--json", str(broken))
+    assert refused.returncode == 1
+    problems = json.loads(refused.stdout)["problems"]
+    unknown = "servers.alpha.comand: unknown key; did you mean 'command'?"
+    assert problems == [f"{broken}:2:19: {unknown}"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from .._errors import QuartermasterError
 from .._version import __version__
@@ -15,6 +17,7 @@ from . import (
     _approvals,
     _audit,
     _check,
+    _completion,
     _grants,
     _import,
     _keys,
@@ -40,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="verbosity of the log on stderr (default: WARNING)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="the log on stderr as text lines or, for machines, one JSON object a line "
+        "(default: text)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _serve.register(commands)
     _check.register(commands)
@@ -52,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _audit.register(commands)
     _redact.register(commands)
     _import.register(commands)
+    _completion.register(commands, build_parser)
     return parser
 
 
@@ -59,11 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter()
+        if args.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     try:
         status: int = args.handler(args)
     except QuartermasterError as exc:
@@ -83,6 +96,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"quartermaster: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return status
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: time (ISO 8601, UTC), level, logger, message, and the
+    exception's type and text if there is one (no traceback: it may quote arguments)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            entry["error"] = f"{type(error).__name__}: {error}"
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def _only_broken_pipes(exc: BaseException) -> bool:
