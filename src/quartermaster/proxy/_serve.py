@@ -76,9 +76,10 @@ def ready_line(proxy: Proxy, transport: str) -> str:
         if store.backend == "sqlite"
         else store.url
     )
+    tools, servers = len(catalog.tools), len(backends)
     return (
-        f"quartermaster: ready on {transport}: {len(catalog.tools)} tools from "
-        f"{len(backends)} servers ({', '.join(backends) or 'none'})"
+        f"quartermaster: ready on {transport}: {tools} tool{'s' * (tools != 1)} from "
+        f"{servers} server{'s' * (servers != 1)} ({', '.join(backends) or 'none'})"
         + (f"; down: {', '.join(down)}" if down else "")
         + f"; ledger {ledger}"
     )
