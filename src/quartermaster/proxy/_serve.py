@@ -16,7 +16,6 @@ import uvicorn
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
-from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -141,13 +140,17 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
     # and only an identity provider is one: Quartermaster's own agent tokens are issued by the
     # CLI, not by an OAuth flow. Without one, no metadata is served and the 401 challenge
     # names none, rather than pointing clients at discovery URLs that answer 404.
-    auth = AuthSettings(
-        issuer_url=AnyHttpUrl(idp.issuer if idp is not None and discoverable else base),
-        resource_server_url=AnyHttpUrl(f"{base}/mcp") if discoverable else None,
-        required_scopes=list(config.identity.required_scopes) or None,
-        # BearerVerifier checks each token's audience itself (the IdP's configured audience,
-        # or this issuer for agent tokens), so the SDK's resource check is not wanted.
-        validate_token_resource=False if discoverable else None,
+    # Validated from strings, so that AuthSettings keeps a path-less issuer exactly as written
+    # (a standalone AnyHttpUrl adds a "/", and issuers are compared as exact strings).
+    auth = AuthSettings.model_validate(
+        {
+            "issuer_url": idp.issuer if idp is not None and discoverable else base,
+            "resource_server_url": f"{base}/mcp" if discoverable else None,
+            "required_scopes": list(config.identity.required_scopes) or None,
+            # BearerVerifier checks each token's audience itself (the IdP's configured
+            # audience, or this issuer for agent tokens), so the SDK's resource check is off.
+            "validate_token_resource": False if discoverable else None,
+        }
     )
 
     last_reload = -math.inf
