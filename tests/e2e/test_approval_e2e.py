@@ -8,6 +8,7 @@ separate processes while the call waits. Every client-facing test runs in both e
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -35,7 +36,7 @@ from harness import (
     stdio_client,
 )
 from quartermaster.runtime import load, open_services
-from quartermaster.store import ApprovalRecord
+from quartermaster.store import ApprovalRecord, RevocationFilter
 
 APPROVAL_ID = re.compile(r"apr_[A-Za-z0-9_-]{22}")
 WAIT = 60.0
@@ -608,3 +609,34 @@ async def test_a_client_that_reconnects_uses_the_approval_granted_for_its_call_o
     assert len(others) == 4
     states = {r.approval_id: r.state for r in await stored(config)}
     assert states == {approval_id: "consumed", **dict.fromkeys(others, "pending")}
+
+
+async def test_explain_and_inventory_show_the_lifetime_the_grant_really_gets(
+    write_config: Callable[[str], Path],
+) -> None:
+    # desk-notes sets no ttl (the policy default, 300 s); the tool's own ttl is 120 s.
+    config = write_config(desk_config(STEP_UP))
+    args = {"ticket_id": 4812, "text": "refund approved"}
+    async with serve(config, "legacy", elicitation_callback=accepting()) as client:
+        with anyio.fail_after(WAIT):
+            done = await client.call_tool("desk__append_note", args)
+    assert done.is_error is not True, text(done)
+    async with open_services(load(config), with_http=False) as services:
+        grants = await services.store.grants.list(RevocationFilter(agent="tester"))
+    [minted] = [grant for grant in grants if grant.tool == "desk__append_note"]
+    # The grant's iat is the whole second of the record's issued_at; exp is iat + lifetime.
+    lifetime = minted.expires_at - math.floor(minted.issued_at)
+
+    call = ("--agent", "tester", "--tenant", "acme", "--human", "alice@example.com",
+            "--tool", "desk__append_note", "--args", json.dumps(args),
+            "--config", str(config))  # fmt: skip
+    explained = await cli("policy", "explain", *call, "--json")
+    rendered = await cli("policy", "explain", *call)
+    inventory = await cli("policy", "inventory", "--json", "--config", str(config))
+    assert explained.returncode == rendered.returncode == inventory.returncode == 0
+    [row] = [r for r in json.loads(inventory.stdout) if r["tool"] == "desk__append_note"]
+
+    assert lifetime == 120
+    assert json.loads(explained.stdout)["grant_ttl"] == lifetime
+    assert f"ttl: {lifetime:g}s" in rendered.stdout
+    assert row["ttl"] == lifetime
