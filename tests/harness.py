@@ -1,20 +1,36 @@
-"""The end-to-end harness: real `quartermaster serve` processes, real downstreams, no mocks.
+"""The test harness: the proxy in this process, or real `quartermaster serve` processes.
 
-Waiting is event-driven: the HTTP server announces its URL on stderr, the probe server reports
-events through a named pipe, and clients wait on notifications. Every wait is bounded.
+In process (most tests): :func:`memory_client` runs the whole front, stages and downstream
+sessions of a configuration inside the test's event loop and connects the SDK client over
+memory streams (the same JSON-RPC as stdio, without the bytes); :func:`http_front` serves the
+same proxy's ASGI app with uvicorn in the test's loop, on a loopback port. Probe servers that
+the configuration starts as processes are served in memory instead (:func:`in_memory_probe`),
+and a :class:`~quartermaster._clock.ManualClock` can be passed in. :func:`run_cli` runs the
+command line in process.
+
+End to end (``@pytest.mark.e2e``): :func:`stdio_client` and :func:`http_server` start real
+processes, for what only a process proves (spawning, fds, signals, process groups, published
+servers). Waiting is event-driven: the HTTP server announces its URL on stderr, the probe
+server reports events through a named pipe, and clients wait on notifications. Every wait is
+bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
+import os
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, NoReturn, TypeVar
 
 import anyio
 import httpx2
@@ -22,10 +38,16 @@ import mcp.types as types
 import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.memory import create_client_server_memory_streams
 from starlette.types import ASGIApp
 
-from quartermaster.identity import issue_agent_token
+from quartermaster._clock import Clock
+from quartermaster.cli import main as cli_main
+from quartermaster.demo import build_demo_server
+from quartermaster.identity import issue_agent_token, stdio_principal
+from quartermaster.proxy import Connect, DownstreamTransport, Proxy, http_app, in_memory
 from quartermaster.runtime import load, open_services
+from servers.probe_server import build_probe, parse_options
 
 TESTS = Path(__file__).resolve().parent
 PROBE = TESTS / "servers" / "probe_server.py"
@@ -55,6 +77,305 @@ def probe_command(*args: str) -> str:
     """The YAML flow sequence that starts the probe server with ``args``."""
     quoted = ", ".join(f'"{a}"' for a in [str(PROBE), *args])
     return f"[{quoted}]"
+
+
+# -- in process -------------------------------------------------------------------------------
+
+
+def in_memory_probe(*args: str, report: Callable[[str], None] | None = None) -> Connect:
+    """The probe server with these command-line ``args``, served in memory.
+
+    Each (re)connection gets a fresh server, as a restarted process would; its ``crash`` tool
+    ends the connection abruptly (the downstream sees its stream end, as on a process exit).
+    ``report`` receives the events a probe process writes to its ``--signal`` pipe
+    (``hanging``, ``cancelled``).
+    """
+    options = parse_options(args)
+    if options.http or options.signal:
+        raise ValueError("--http and --signal need a real probe process (an e2e test)")
+
+    def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+        return _probe_connection(options, report or (lambda _: None))
+
+    return connect
+
+
+@asynccontextmanager
+async def _probe_connection(options: Any, report: Callable[[str], None]) -> AsyncIterator[Any]:
+    async with (
+        create_client_server_memory_streams() as (client_streams, (read, write)),
+        anyio.create_task_group() as tasks,
+    ):
+        alive = anyio.CancelScope()
+
+        async def crash() -> NoReturn:
+            alive.cancel()
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")  # sleep_forever returns only by cancellation
+
+        server = build_probe(options, report=report, crash=crash, wire=None)
+
+        async def run() -> None:
+            with alive:
+                await server.run(read, write, server.create_initialization_options())
+            await write.aclose()
+
+        tasks.start_soon(run)
+        try:
+            yield client_streams
+        finally:
+            tasks.cancel_scope.cancel()
+
+
+def _desk(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+    # A fresh desk per connection, as a restarted `python -m quartermaster.demo` would be.
+    return in_memory(build_demo_server())(env=env, headers=headers)
+
+
+def _probes_in(config: Any) -> dict[str, Connect]:
+    """Every configured server that runs the probe or the demo desk over stdio, served in
+    memory instead."""
+    found: dict[str, Connect] = {}
+    for name, server in config.servers.items():
+        args = list(server.args)
+        python = server.transport == "stdio" and server.command == sys.executable
+        if python and args[:1] == [str(PROBE)] and "--signal" not in args:
+            found[name] = in_memory_probe(*args[1:])
+        elif python and args == ["-m", "quartermaster.demo"]:
+            found[name] = _desk
+    return found
+
+
+@asynccontextmanager
+async def running_proxy(
+    config: Path,
+    *,
+    clock: Clock | None = None,
+    connect: Mapping[str, Connect] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdio: bool = True,
+) -> AsyncIterator[Proxy]:
+    """The proxy ``config`` describes, started in this event loop (stopped on exit).
+
+    Probe servers are served in memory; ``connect`` adds or overrides connections by server
+    name (for example ``in_memory(server)`` for a test's own SDK ``Server``); other servers
+    run as the configuration says. ``stdio`` gives callers the configured stdio identity, as
+    ``serve`` does over stdio; over HTTP each caller's bearer token says who they are.
+    ``environ`` (default: this process's) is what ``serve`` would read its variables from.
+    """
+    loaded = load(config)
+    env = os.environ if environ is None else environ
+    async with open_services(loaded, environ=env, clock=clock) as services:
+        principal = stdio_principal(loaded.config.identity.stdio, environ=env) if stdio else None
+        connections = {**_probes_in(loaded.config), **(connect or {})}
+        proxy = Proxy(services, stdio_principal=principal, connect=connections)
+        async with anyio.create_task_group() as tasks:
+            with anyio.fail_after(START_TIMEOUT):
+                await tasks.start(proxy.run)
+                # Started means initialize is answered; tests want the downstreams up too.
+                await proxy.wait_ready()
+            yield proxy
+            tasks.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def memory_client(
+    config: Path,
+    mode: str,
+    *,
+    clock: Clock | None = None,
+    connect: Mapping[str, Connect] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """An SDK client connected in memory to the proxy of ``config`` (see :func:`running_proxy`).
+
+    The proxy's front is served over memory streams exactly as ``serve`` serves it on stdio
+    (JSON-RPC, both protocol eras, list-change notifications); only the bytes are missing.
+    """
+    async with running_proxy(config, clock=clock, connect=connect, environ=environ) as proxy:
+        front = in_memory(proxy.front.server)(env={}, headers={})
+        async with _connected(Client(front, mode=mode, **client_options)) as client:
+            yield client
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one command-line run printed and returned (the fields of a finished process)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+_CLI_LOCK = threading.Lock()
+
+
+def run_cli(
+    *args: str,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
+    """Run ``quartermaster ARGS`` in this process, as the user would in a shell.
+
+    ``stdin`` is what the command reads; the environment is this process's without any
+    ``QUARTERMASTER_*`` variable, plus ``env``; ``cwd`` is the working directory. The log goes
+    to the captured stderr, as ``--log-level`` says. Exit codes from argparse (``--help``,
+    usage errors) are returned like any other. It blocks the calling thread: from an async
+    test whose loop must keep serving meanwhile (an in-process proxy), use
+    :func:`run_cli_async`.
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
+    environ.update(env or {})
+    done: list[CliResult | BaseException] = []
+
+    def command() -> None:
+        try:
+            done.append(_run_main(list(args), stdin, environ, cwd))
+        except BaseException as exc:  # re-raised in the test's thread
+            done.append(exc)
+
+    # In a thread of its own: the command runs its own event loop (anyio.run), which it could
+    # not do inside an async test's.
+    with _CLI_LOCK:
+        worker = threading.Thread(target=command, name="quartermaster cli")
+        worker.start()
+        worker.join()
+    outcome = done[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _run_main(
+    args: list[str], stdin: str, environ: Mapping[str, str], cwd: Path | None
+) -> CliResult:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    with _process_state(environ, cwd):
+        handlers, level = root.handlers[:], root.level
+        root.handlers = []  # so that main()'s logging.basicConfig logs to the captured stderr
+        saved = sys.stdin, sys.stdout, sys.stderr
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), stdout, stderr
+        try:
+            returncode = cli_main(args)
+        except SystemExit as exit_:
+            code = exit_.code
+            returncode = code if isinstance(code, int) else 0 if code is None else 2
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved
+            root.handlers, root.level = handlers, level
+    return CliResult(returncode, stdout.getvalue(), stderr.getvalue())
+
+
+async def run_cli_async(
+    *args: str,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
+    """:func:`run_cli` from an async test (in a worker thread, beside the test's loop)."""
+    return await anyio.to_thread.run_sync(lambda: run_cli(*args, stdin=stdin, env=env, cwd=cwd))
+
+
+@contextmanager
+def _process_state(environ: Mapping[str, str], cwd: Path | None) -> Iterator[None]:
+    saved_environ, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        os.chdir(saved_cwd)
+
+
+FRONTS = [(transport, mode) for transport in ("memory", "http") for mode in MODES]
+"""Every way a client reaches the in-process front: (``memory`` or ``http``, protocol mode)."""
+
+
+@asynccontextmanager
+async def front_client(
+    transport: str,
+    config: Path,
+    mode: str,
+    *,
+    clock: Clock | None = None,
+    connect: Mapping[str, Connect] | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """A client of the in-process proxy over ``transport`` (see :data:`FRONTS`).
+
+    Over ``http`` it presents an agent token for the stdio identity's agent, tenant and user.
+    """
+    if transport == "memory":
+        async with memory_client(
+            config, mode, clock=clock, connect=connect, **client_options
+        ) as client:
+            yield client
+        return
+    token = await issue_token(config, clock=clock)
+    async with (
+        http_front(config, clock=clock, connect=connect) as (url, _),
+        http_client(url, mode, token=token, **client_options) as client,
+    ):
+        yield client
+
+
+class _LoopServer(uvicorn.Server):
+    """uvicorn in the test's own event loop: no signal handlers, an event once it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = anyio.Event()
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+
+@asynccontextmanager
+async def http_front(
+    config: Path,
+    *,
+    clock: Clock | None = None,
+    connect: Mapping[str, Connect] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[str, Proxy]]:
+    """Serve the proxy of ``config`` over streamable HTTP in this process; yield its /mcp URL.
+
+    The app is the one ``serve --transport http`` runs (bearer authentication, the JWKS, the
+    approval routes), served by uvicorn inside the test's event loop on a free loopback port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    try:
+        async with running_proxy(
+            config, clock=clock, connect=connect, environ=environ, stdio=False
+        ) as proxy:
+            app = http_app(proxy, host="127.0.0.1", port=port)
+            server = _LoopServer(
+                uvicorn.Config(
+                    app, log_level="warning", lifespan="on", access_log=False, http="h11", ws="none"
+                )
+            )
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(lambda: server.serve(sockets=[sock]))
+                with anyio.fail_after(START_TIMEOUT):
+                    await server.listening.wait()
+                yield f"http://127.0.0.1:{port}/mcp", proxy
+                server.should_exit = True
+    finally:
+        sock.close()
 
 
 class PipeReader:
@@ -190,10 +511,11 @@ async def issue_token(
     tenant: str = "acme",
     on_behalf_of: str | None = "alice@example.com",
     scopes: tuple[str, ...] = (),
+    clock: Clock | None = None,
 ) -> str:
     """An agent token for ``config``'s Quartermaster (issue it before the server starts)."""
     loaded = load(config)
-    async with open_services(loaded, with_http=False) as services:
+    async with open_services(loaded, with_http=False, clock=clock) as services:
         issued = issue_agent_token(
             services.agent_keys,
             issuer=loaded.config.broker.issuer,

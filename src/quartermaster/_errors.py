@@ -20,13 +20,7 @@ from __future__ import annotations
 
 
 class QuartermasterError(Exception):
-    """Base class of every deliberate refusal or failure in Quartermaster.
-
-    ``code`` is the JSON-RPC error code the proxy uses when the error must become a
-    protocol error rather than a tool error the model can read.
-    """
-
-    code: int = -32603
+    """Base class of every deliberate refusal or failure in Quartermaster."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -20,6 +20,7 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def test_public_names() -> None:
     public = {name for name in dir(audit) if not name.startswith("_")}
     assert public == {
+        "Anchor",
         "ApprovalInfo",
         "ApproverVote",
         "AuditError",

@@ -11,6 +11,7 @@ import pytest
 
 from quartermaster._clock import ManualClock
 from quartermaster.audit import (
+    Anchor,
     AuditEvent,
     CallOutcome,
     CallRecord,
@@ -59,7 +60,7 @@ async def written(
     return Written(path, {signer.kid: signer.public_key()}, checkpoints)
 
 
-async def check(written: Written, *, anchor: Checkpoint | None = None) -> VerifyReport:
+async def check(written: Written, *, anchor: Anchor | None = None) -> VerifyReport:
     store = await SQLiteStore.open(written.path)
     try:
         return await verify(store.ledger, written.keys, anchor=anchor)
@@ -209,8 +210,81 @@ async def test_truncation_that_also_deletes_checkpoints_needs_an_anchor(
         ("DELETE FROM checkpoints WHERE seq > 25", ()),
     )
     assert (await check(written)).ok
-    report = await check(written, anchor=written.checkpoints[-1])
+    last = written.checkpoints[-1]
+    report = await check(written, anchor=Anchor(last.seq, last.head_hash))
     assert [(p.kind, p.seq) for p in report.problems] == [("truncated", 26)]
+
+
+async def test_an_anchor_past_the_last_checkpoint_catches_a_truncation(written: Written) -> None:
+    # The anchor is the head an operator kept elsewhere after the last verify: rows after
+    # the last checkpoint are covered by it alone.
+    sql(written.path, ("DELETE FROM checkpoints WHERE seq > 20", ()))
+    head = await check(written)
+    assert head.ok
+    anchor = Anchor(head.head_seq, head.head_hash)
+    assert (await check(written, anchor=anchor)).ok
+    sql(written.path, ("DELETE FROM ledger WHERE seq > 27", ()))
+    assert (await check(written)).ok
+    report = await check(written, anchor=anchor)
+    assert [(p.kind, p.seq) for p in report.problems] == [("truncated", 28)]
+    assert "anchor" in report.problems[0].message
+
+
+async def test_an_anchor_that_does_not_match_the_chain_is_reported(written: Written) -> None:
+    head = await check(written)
+    report = await check(written, anchor=Anchor(25, b"\x01" * 32))
+    assert head.ok
+    assert [(p.kind, p.seq) for p in report.problems] == [("rewritten", 21)]
+    assert "anchor" in report.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30:" + "ab" * 32, (30, bytes.fromhex("ab" * 32))),
+        (" 7:" + "AB" * 32 + " ", (7, bytes.fromhex("ab" * 32))),
+    ],
+)
+def test_an_anchor_is_read_from_seq_and_hash(text: str, expected: tuple[int, bytes]) -> None:
+    anchor = Anchor.parse(text)
+    assert (anchor.seq, anchor.head_hash) == expected
+
+
+@pytest.mark.parametrize("text", ["30", "x:" + "ab" * 32, "0:" + "ab" * 32, "3:abcd", "3:zz"])
+def test_a_malformed_anchor_is_refused_with_its_form(text: str) -> None:
+    with pytest.raises(ValueError, match="SEQ:HASH"):
+        Anchor.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        ("payload", "TEXT", "payload is stored as TEXT"),
+        ("payload", 42, "payload is stored as INTEGER"),
+        ("ts", "yesterday", "ts is stored as TEXT"),
+        ("kind", b"call.intent", "kind is stored as BLOB"),
+        ("prev_hash", "00" * 32, "prev_hash is stored as TEXT"),
+        ("entry_hash", 3.5, "entry_hash is stored as REAL"),
+    ],
+)
+async def test_a_column_rewritten_with_another_type_is_located_not_a_crash(
+    written: Written, column: str, value: object, why: str
+) -> None:
+    # Issue 14 finding 8: a payload rewritten as TEXT with plain sqlite3 made verify raise
+    # TypeError (exit 1, no row named).
+    if value == "TEXT":
+        (payload,) = (
+            sqlite3.connect(written.path)
+            .execute("SELECT payload FROM ledger WHERE seq = 12")
+            .fetchone()
+        )
+        value = bytes(payload).decode().replace("run-", "nur-")
+    sql(written.path, (f"UPDATE ledger SET {column} = ? WHERE seq = 12", (value,)))
+    report = await check(written)
+    assert report.first_bad_seq == 12
+    assert report.problems[0].kind == "altered"
+    assert why in report.problems[0].message
+    assert report.rows == 30
 
 
 async def test_a_recomputed_chain_is_caught_by_the_signed_checkpoints(written: Written) -> None:

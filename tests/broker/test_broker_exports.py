@@ -12,7 +12,7 @@ EXPECTED = {
     "GrantExpired", "GrantInvalid", "GrantNotYetValid", "GrantReplayed", "GrantRevoked",
     "GrantUnknown", "IssuerMismatch", "KeyUnwrapError", "MalformedGrant", "TokenTooLong",
     "UnknownKey", "WrongTokenType", "KeyInfo", "KeyRing", "SigningKey", "derive_wrapping_key",
-    "rewrap_key_records",
+    "private_key_bytes", "rewrap_key_records",
     "SIGNING_ALGORITHMS", "GrantKeySet", "SigningAlgorithm", "VerificationKey",
     "MAX_GRANT_LENGTH", "MAX_LEEWAY", "MemoryReplayCache", "ReplayCheck", "RevocationCheck",
     "VerifiedGrant", "verify_grant", "grants_list", "grants_revoke", "grants_verify",

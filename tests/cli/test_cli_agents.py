@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 from quartermaster.identity import BearerVerifier
 from quartermaster.runtime import load, open_services
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False,
-        env=environ,
-    )  # fmt: skip
+def run(*args: str) -> CliResult:
+    return run_cli(*args)
 
 
 async def test_agents_issue_prints_only_a_token_that_verifies(

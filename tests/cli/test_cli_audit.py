@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 from quartermaster.audit import AuditEvent, hash_value
 from quartermaster.runtime import derive_key, load, open_services
 from quartermaster.vault import read_master_key_file
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False,
-        env=environ,
-    )  # fmt: skip
+def run(*args: str) -> CliResult:
+    return run_cli(*args)
 
 
 async def record(config: Path) -> None:
@@ -92,6 +86,51 @@ async def test_verify_names_the_tampered_row(write_config: Callable[[str], Path]
     assert report["ok"] is False
     assert report["first_bad_seq"] == 3
     assert report["problems"][0]["kind"] == "altered"
+
+
+async def test_verify_names_a_row_rewritten_as_text_and_never_crashes(
+    write_config: Callable[[str], Path],
+) -> None:
+    # Issue 14 finding 8: this was a TypeError traceback, exit 1, no row named.
+    path = write_config("version: 1")
+    await record(path)
+    with sqlite3.connect(path.parent / ".quartermaster" / "quartermaster.db") as db:
+        (payload,) = db.execute("SELECT payload FROM ledger WHERE seq = 2").fetchone()
+        text = bytes(payload).decode().replace('"a2"', '"a9"')
+        db.execute("UPDATE ledger SET payload = ? WHERE seq = 2", (text,))
+    tampered = run("audit", "verify", "--config", str(path))
+    assert tampered.returncode == 1
+    assert "Traceback" not in tampered.stderr
+    assert "result: TAMPERED, first bad row 2" in tampered.stdout
+    assert "row 2 was altered: its payload is stored as TEXT, not BLOB" in tampered.stdout
+
+
+async def test_verify_with_an_anchor_catches_the_newest_rows_cut_off(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config("version: 1")
+    config = str(path)
+    await record(path)
+    clean = run("audit", "verify", "--config", config)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    (line,) = [x for x in clean.stdout.splitlines() if x.startswith("anchor: ")]
+    anchor = line.split()[1]
+    as_json = json.loads(run("audit", "verify", "--json", "--config", config).stdout)
+    assert as_json["anchor"] == anchor
+    assert anchor.startswith("5:")
+    assert run("audit", "verify", "--anchor", anchor, "--config", config).returncode == 0
+    with sqlite3.connect(path.parent / ".quartermaster" / "quartermaster.db") as db:
+        db.execute("DELETE FROM ledger WHERE seq > 3")
+        db.execute("DELETE FROM checkpoints WHERE seq > 3")
+    # Without the anchor nothing in the database says rows are missing.
+    assert run("audit", "verify", "--config", config).returncode == 0
+    cut = run("audit", "verify", "--anchor", anchor, "--config", config)
+    assert cut.returncode == 1
+    assert "first bad row 4" in cut.stdout
+    assert "rows 4..5 were deleted" in cut.stdout
+    malformed = run("audit", "verify", "--anchor", "5", "--config", config)
+    assert malformed.returncode == 2
+    assert "SEQ:HASH" in malformed.stderr
 
 
 def test_hash_matches_the_ledger_hmac(write_config: Callable[[str], Path], tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,13 +10,11 @@ from pathlib import Path
 import pytest
 
 import quartermaster
-from harness import QUARTERMASTER, probe_command
+from harness import CliResult, probe_command, run_cli
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False
-    )
+def run(*args: str) -> CliResult:
+    return run_cli(*args)
 
 
 def test_version() -> None:
@@ -225,3 +222,36 @@ def test_check_json(write_config: Callable[[str], Path]) -> None:
     problems = json.loads(refused.stdout)["problems"]
     unknown = "servers.alpha.comand: unknown key; did you mean 'command'?"
     assert problems == [f"{broken}:2:19: {unknown}"]
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "localhost."])
+def test_check_offline_refuses_every_spelling_of_loopback(
+    host: str, write_config: Callable[[str], Path]
+) -> None:
+    # Issue 14 finding 9: these passed `check --offline` and were refused only at call time.
+    config = write_config(
+        f"""
+        version: 1
+        systems:
+          crm:
+            base_url: http://{host}:8080/api
+            auth: {{kind: none}}
+            tools:
+              get: {{description: Get., method: GET, path: /x, risk: read}}
+        """
+    )
+    result = run("check", "--offline", str(config))
+    assert result.returncode != 0
+    assert "allow_private: true" in result.stderr + result.stdout
+    assert "line" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_the_container_configuration_is_valid() -> None:
+    # deploy/tools.yaml starts its servers through sudo, which this machine may not have.
+    shipped = Path(__file__).resolve().parents[2] / "deploy" / "tools.yaml"
+    report = json.loads(run("check", "--offline", "--json", str(shipped)).stdout)
+    assert report["version"] == 1
+    assert report["warnings"] == []
+    assert all(p.endswith("command 'sudo' not found") for p in report["problems"])
+    assert {tool["name"] for tool in report["tools"]} == {"desk__get_ticket", "desk__append_note"}

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 from quartermaster.identity import Principal, SessionFacts, resolve_identity
 from quartermaster.runtime import load, open_services
 
 
-def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], input=stdin, capture_output=True, text=True, timeout=60,
-        check=False, env=environ,
-    )  # fmt: skip
+def run(*args: str, stdin: str = "") -> CliResult:
+    return run_cli(*args, stdin=stdin)
 
 
 async def mint(config: Path, *runs: str) -> list[str]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import QUARTERMASTER
+from harness import run_cli
 
 COMMANDS = [
     "secrets gen-master-key", "secrets set", "secrets list", "secrets rm",
@@ -21,11 +19,7 @@ COMMANDS = [
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help(command: str, tmp_path: Path) -> None:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    result = subprocess.run(
-        [QUARTERMASTER, *command.split(), "--help"], capture_output=True, text=True, timeout=60,
-        check=False, env=environ, cwd=tmp_path,
-    )  # fmt: skip
+    result = run_cli(*command.split(), "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: quartermaster {command}")
     assert list(tmp_path.iterdir()) == []

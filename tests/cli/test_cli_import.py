@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 
 SPEC = {
     "openapi": "3.1.0",
@@ -38,12 +36,8 @@ SPEC = {
 }  # fmt: skip
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, "import", "openapi", *args], capture_output=True, text=True, timeout=60,
-        check=False, env=environ, cwd=cwd,
-    )  # fmt: skip
+def run(*args: str, cwd: Path) -> CliResult:
+    return run_cli("import", "openapi", *args, cwd=cwd)
 
 
 def test_prints_a_systems_section(tmp_path: Path) -> None:

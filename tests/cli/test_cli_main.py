@@ -6,7 +6,11 @@ import json
 import subprocess
 import threading
 
+import pytest
+
 from harness import QUARTERMASTER, START_TIMEOUT
+
+pytestmark = pytest.mark.e2e  # a reader hanging up on a real process's pipe
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import QUARTERMASTER, probe_command
+from harness import CliResult, probe_command, run_cli
 
 CONFIG = f"""
 version: 1
@@ -48,12 +46,8 @@ policy:
 """
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, "policy", *args], capture_output=True, text=True, timeout=60,
-        check=False, env=environ,
-    )  # fmt: skip
+def run(*args: str) -> CliResult:
+    return run_cli("policy", *args)
 
 
 def test_explain_an_http_tool(write_config: Callable[[str], Path]) -> None:

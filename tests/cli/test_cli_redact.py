@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import string
-import subprocess
 from pathlib import Path
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 
 
-def run(*args: str, stdin: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, "redact", *args], input=stdin, capture_output=True, text=True,
-        timeout=60, check=False, env=environ, cwd=cwd,
-    )  # fmt: skip
+def run(*args: str, stdin: str, cwd: Path) -> CliResult:
+    return run_cli("redact", *args, stdin=stdin, cwd=cwd)
 
 
 def test_plain_text_with_known_values_and_provider_tokens(tmp_path: Path) -> None:

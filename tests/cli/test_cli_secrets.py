@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import stat
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import QUARTERMASTER
+from harness import CliResult, run_cli
 
 
 def run(
     *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    environ.update(env or {})
-    return subprocess.run(
-        [QUARTERMASTER, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=environ,
-        cwd=cwd,
-    )
+) -> CliResult:
+    return run_cli(*args, stdin=stdin, env=env, cwd=cwd)
 
 
 def store_bytes(config: Path) -> bytes:

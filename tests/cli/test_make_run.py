@@ -64,7 +64,12 @@ def test_make_run_speaks_only_json_rpc_on_stdout(tmp_path: Path) -> None:
         stdin, stdout = process.stdin, process.stdout
         assert stdin is not None
         assert stdout is not None
-        reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout])
+
+        def read() -> None:
+            for line in stdout:
+                lines.put(line)
+
+        reader = threading.Thread(target=read)
         reader.start()
         try:
             stdin.write("".join(json.dumps(r) + "\n" for r in requests))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from harness import QUARTERMASTER, http_client, probe_command
+from harness import CliResult, http_client, probe_command, run_cli
 from quartermaster.vault import write_master_key_file
 
 CLI_TIMEOUT = 60.0
@@ -88,18 +87,9 @@ vault:
 """
 
 
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, stdin: str | None = None) -> CliResult:
     """Run ``quartermaster ARGS`` as an operator would (no QUARTERMASTER_* variables)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-        env=environ,
-    )
+    return run_cli(*args, stdin=stdin or "")
 
 
 def cli_ok(*args: str, stdin: str | None = None) -> str:

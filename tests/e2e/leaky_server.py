@@ -76,6 +76,21 @@ def content(values: list[str]) -> list[types.ContentBlock]:
     ]
 
 
+def key_file_forms(path: str) -> str:
+    """A file's text, and (when it holds base64url key bytes) those bytes in other forms."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    stripped = text.strip()
+    forms = [text, leak_payload([stripped])]
+    try:
+        raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    except ValueError:
+        raw = b""
+    if raw:
+        forms += [raw.hex(), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
+    return "\n".join(forms)
+
+
 def main() -> None:
     warnings.simplefilter("ignore")  # send_log_message is deprecated on the newest era
     parser = argparse.ArgumentParser()
@@ -112,6 +127,9 @@ def main() -> None:
                 plain_tool("echo", {"text": {"type": "string"}}),
                 plain_tool("bulk", {"size": {"type": "integer"}}),
                 plain_tool("login", {"user": {"type": "string"}, "password": {"type": "string"}}),
+                plain_tool("read_file", {"path": {"type": "string"}}),
+                # Secrets in the schema itself, where an argument-validation error quotes them.
+                plain_tool("pick", {"mode": {"type": "string", "enum": ["fast", *env_secrets()]}}),
             ]
         )
 
@@ -129,6 +147,11 @@ def main() -> None:
             return types.CallToolResult(
                 content=[types.TextContent(text=text)],
                 structured_content={"text": text, "lines": text.splitlines()},
+            )
+        if name == "read_file":
+            # A filesystem-like tool: whatever file Quartermaster's user can read, it can.
+            return types.CallToolResult(
+                content=[types.TextContent(text=key_file_forms(str(arguments["path"])))]
             )
         if name == "bulk":
             return types.CallToolResult(

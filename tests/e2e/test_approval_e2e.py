@@ -1,8 +1,9 @@
-"""End to end: policy and approval through `quartermaster serve`, the demo desk and real clients.
+"""Policy and approval through the whole proxy in process, the demo desk and real clients.
 
 A human approves in the client (pushed elicitation on the handshake era, ``InputRequiredResult``
-on 2026-07-28), or approvers decide out of band with `quartermaster approvals`, run as
-separate processes while the call waits. Every client-facing test runs in both eras.
+on 2026-07-28), or approvers decide out of band with `quartermaster approvals` (the CLI, run
+in process beside the waiting call). Every client-facing test runs in both eras, over memory
+streams and loopback HTTP; the desk is served in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import math
 import os
 import re
 import secrets
-import subprocess
 import sys
 import textwrap
 import time
@@ -27,14 +27,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from harness import (
-    MODES,
-    QUARTERMASTER,
-    http_client,
-    http_server,
-    issue_token,
-    stdio_client,
-)
+from harness import MODES, CliResult, http_client, http_front, issue_token, memory_client
+from harness import run_cli as run_cli_in_process
 from quartermaster.runtime import load, open_services
 from quartermaster.store import ApprovalRecord, RevocationFilter
 
@@ -96,16 +90,12 @@ def accepting() -> Human:
     return Human(types.ElicitResult(action="accept", content={"approve": True}))
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str) -> CliResult:
     """`quartermaster ARGS` as an approver runs it (no QUARTERMASTER_* identity overrides)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=WAIT, check=False,
-        env=environ,
-    )  # fmt: skip
+    return run_cli_in_process(*args)
 
 
-async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+async def cli(*args: str) -> CliResult:
     """`run_cli` without blocking the event loop (a call may be waiting in this process)."""
     return await anyio.to_thread.run_sync(lambda: run_cli(*args))
 
@@ -135,9 +125,7 @@ async def listed(config: Path, state: str) -> list[dict[str, Any]]:
     return records
 
 
-async def approve(
-    config: Path, approval_id: str, approver: str
-) -> subprocess.CompletedProcess[str]:
+async def approve(config: Path, approval_id: str, approver: str) -> CliResult:
     return await cli("approvals", "approve", approval_id, "--as", approver, "--config", str(config))
 
 
@@ -160,15 +148,17 @@ def waiting_id(message: str) -> str:
 async def serve(
     config: Path, mode: str, transport: str = "stdio", **options: Any
 ) -> AsyncIterator[Client]:
-    """A client of a fresh `quartermaster serve` for ``config``."""
+    """A client of a fresh in-process proxy for ``config`` (``stdio``: over memory streams)."""
     if transport == "stdio":
-        async with stdio_client(config, mode, **options) as client:
+        async with memory_client(config, mode, **options) as client:
             yield client
         return
     token = await issue_token(config)
-    with http_server(config) as server:
-        async with http_client(server.url, mode, token=token, **options) as client:
-            yield client
+    async with (
+        http_front(config) as (url, _),
+        http_client(url, mode, token=token, **options) as client,
+    ):
+        yield client
 
 
 @pytest.mark.parametrize(("transport", "mode"), [(t, m) for t in ("stdio", "http") for m in MODES])
@@ -503,8 +493,8 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
     args = {"ticket_id": 4812, "text": "refund approved"}
     # A run id carries no authority: naming the owner's run must not borrow its approval.
     run = cast(types.RequestParamsMeta, {"quartermaster/run_id": "run-shared"})
-    with http_server(config) as server:
-        async with http_client(server.url, mode, token=owner) as client:
+    async with http_front(config) as (url, _):
+        async with http_client(url, mode, token=owner) as client:
             with anyio.fail_after(WAIT):
                 asked = await client.call_tool("desk__append_note", args, meta=run)
                 approval_id = waiting_id(refusal(asked))
@@ -512,7 +502,7 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
                     await services.approvals.vote(
                         approval_id, "carol@example.com", "approve", "cli"
                     )
-        async with http_client(server.url, mode, token=other) as client:
+        async with http_client(url, mode, token=other) as client:
             with anyio.fail_after(WAIT):
                 borrowed = await client.call_tool("desk__append_note", args, meta=run)
                 # Naming its approval in a request state of one's own is refused by the seal.
@@ -524,7 +514,7 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
                         request_state=f"qm-approval:{approval_id}",
                     )
                 before = await notes(client, 4812)
-        async with http_client(server.url, mode, token=owner) as client:
+        async with http_client(url, mode, token=owner) as client:
             with anyio.fail_after(WAIT):
                 spent = await client.call_tool("desk__append_note", args, meta=run)
                 after = await notes(client, 4812)
@@ -569,11 +559,11 @@ async def test_a_prompt_nobody_answers_in_time_tells_how_to_approve_out_of_band(
 async def test_a_client_that_reconnects_uses_the_approval_granted_for_its_call_once(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
-    # Each `serve` is a new process: a new connection and a new run, as when a desktop client
+    # Each `serve` is a new proxy: a new connection and a new run, as when a desktop client
     # restarts its server. Told the approval id, the agent retries the same call there.
     config = write_config(desk_config(STEP_UP, out_of_band_wait=0))
     args = {"ticket_id": 4812, "text": "refund approved"}
-    other_human = ("--on-behalf-of", "bob@example.com")
+    other_human = {**os.environ, "QUARTERMASTER_ON_BEHALF_OF": "bob@example.com"}
     named = cast(types.RequestParamsMeta, {"quartermaster/run_id": "run-elsewhere"})
     versions = []
     with anyio.fail_after(4 * WAIT):
@@ -583,7 +573,7 @@ async def test_a_client_that_reconnects_uses_the_approval_granted_for_its_call_o
         approved = await approve(config, approval_id, "bob@example.com")
         assert approved.returncode == 0, approved.stderr
         # Another human's agent, and a call that names another run, cannot use it.
-        async with serve(config, mode, extra_args=other_human) as client:
+        async with serve(config, mode, environ=other_human) as client:
             versions.append(client.protocol_version)
             borrowed = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
         async with serve(config, mode) as client:

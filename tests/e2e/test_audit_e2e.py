@@ -1,13 +1,15 @@
-"""End to end: the audit ledger as `quartermaster serve` writes it and an operator reads it.
+"""The audit ledger as the proxy writes it and an operator reads it, whole system in process.
 
-Every test runs real `quartermaster serve` processes (the probe downstream and the demo desk)
-and reads the ledger back through `quartermaster audit ...` after the server has exited (the
-ledger writes what is queued when it closes), or with a bounded wait on `audit list`.
+Every test runs the proxy in process (the probe downstream in memory, the demo desk on
+loopback HTTP) and reads the ledger back through `quartermaster audit ...` after the proxy
+has stopped (the ledger writes what is queued when it closes), or with a bounded wait on
+`audit list`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -31,7 +33,7 @@ from audit_support import (
 )
 from mcp.client.context import ClientRequestContext
 
-from harness import MODES, http_server, issue_token, stdio_client
+from harness import MODES, http_front, issue_token, memory_client
 from quartermaster.audit import entry_hash, hash_value
 from quartermaster.policy import policy_version
 from quartermaster.runtime import derive_key, load
@@ -103,7 +105,7 @@ async def test_every_field_of_allowed_denied_approved_and_failed_calls(
     canary = "qm-canary-" + secrets.token_urlsafe(24)
     cli_ok("secrets", "set", "canary", "--config", str(config), stdin=canary)
 
-    async with stdio_client(config, mode, elicitation_callback=approve, client_info=CLIENT) as c:
+    async with memory_client(config, mode, elicitation_callback=approve, client_info=CLIENT) as c:
         echoed = await c.call_tool("probe__echo", {"text": "secret://canary"})
         failed = await c.call_tool("probe__fail", {"why": "because"})
         denied = await c.call_tool("probe__destroy", {})
@@ -218,7 +220,7 @@ async def test_a_run_named_in_meta_is_the_rows_run(
 ) -> None:
     config = write_config(audit_config(tmp_path))
     meta = cast(types.RequestParamsMeta, {"quartermaster/run_id": "ticket-4812-triage"})
-    async with stdio_client(config, mode) as client:
+    async with memory_client(config, mode) as client:
         await client.call_tool("probe__echo", {"text": "one"}, meta=meta)
         await client.call_tool("probe__destroy", {}, meta=meta)
         await client.call_tool("probe__echo", {"text": "unnamed"})
@@ -233,7 +235,7 @@ async def test_timeouts_and_crashes_are_recorded(
     mode: str, tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
     config = write_config(audit_config(tmp_path, call_timeout=1))
-    async with stdio_client(config, mode, client_info=CLIENT) as client:
+    async with memory_client(config, mode, client_info=CLIENT) as client:
         hung = await client.call_tool("probe__hang", {"wait": True})
         crashed = await client.call_tool("probe__crash", {})
     assert hung.is_error is True
@@ -260,7 +262,7 @@ async def test_two_approvers_out_of_band(
 ) -> None:
     config = write_config(audit_config(tmp_path))
     arguments = {"ticket_id": 4814}
-    async with stdio_client(config, mode, client_info=CLIENT) as client:
+    async with memory_client(config, mode, client_info=CLIENT) as client:
         waiting = await client.call_tool("desk__delete_ticket", arguments)
         assert waiting.is_error is True
         assert isinstance(waiting.content[0], types.TextContent)
@@ -329,7 +331,7 @@ async def test_tampering_with_the_database_is_found_and_located(
     tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
     config = write_config(audit_config(tmp_path))
-    async with stdio_client(config, "legacy") as client:
+    async with memory_client(config, "legacy") as client:
         for n in range(4):
             await client.call_tool("probe__echo", {"text": f"call {n}"})
     rows = export(config)
@@ -409,7 +411,7 @@ async def test_a_locked_store_refuses_the_call_before_the_downstream(
         audit_config(tmp_path, notes_approval="none", store="store: {busy_timeout_ms: 100}")
     )
     database = tmp_path / ".quartermaster" / "quartermaster.db"
-    async with stdio_client(config, mode) as client:
+    async with memory_client(config, mode) as client:
         before = await client.call_tool("desk__append_note", {"ticket_id": 4812, "text": "before"})
         # Another process holds the write lock for as long as the call takes.
         lock = sqlite3.connect(database, isolation_level=None)
@@ -450,7 +452,7 @@ async def test_a_full_store_refuses_the_call(
     )
     note = "n" * 8000
     results: list[types.CallToolResult] = []
-    async with stdio_client(config, mode) as client:
+    async with memory_client(config, mode) as client:
         with anyio.fail_after(120):
             while not (results and results[-1].is_error):
                 results.append(
@@ -478,8 +480,9 @@ async def test_concurrent_clients_leave_exactly_one_intent_and_outcome_per_call(
 ) -> None:
     config = write_config(audit_config(tmp_path))
     token = await issue_token(config)
-    with http_server(config) as server, anyio.fail_after(240):
-        errors = await hammer(server.url, mode, token, clients=CLIENTS, calls_each=CALLS_EACH)
+    with anyio.fail_after(240):
+        async with http_front(config) as (url, _):
+            errors = await hammer(url, mode, token, clients=CLIENTS, calls_each=CALLS_EACH)
     assert errors == 0
 
     rows = export(config)
@@ -505,11 +508,12 @@ async def test_list_filters_and_resumable_export(
 ) -> None:
     # The client's era does not change what is filtered: one era suffices here.
     config = write_config(audit_config(tmp_path))
-    async with stdio_client(config, "legacy") as client:
+    async with memory_client(config, "legacy") as client:
         await client.call_tool("probe__echo", {"text": "from tester"})
         await client.call_tool("probe__destroy", {})
-    other = ("--agent", "other-bot", "--tenant", "beta", "--on-behalf-of", "bob@example.com")
-    async with stdio_client(config, "legacy", extra_args=other) as client:
+    other = {"QUARTERMASTER_AGENT": "other-bot", "QUARTERMASTER_TENANT": "beta",
+             "QUARTERMASTER_ON_BEHALF_OF": "bob@example.com"}  # fmt: skip
+    async with memory_client(config, "legacy", environ={**os.environ, **other}) as client:
         await client.call_tool("probe__echo", {"text": "from other-bot"})
     rows = export(config)
     found = calls(rows)

@@ -31,6 +31,8 @@ from grants_support import (
 from harness import MODES, QUARTERMASTER, http_client, http_server, issue_token, probe_command
 from quartermaster.broker import GrantKeySet, MemoryReplayCache, verify_grant
 
+pytestmark = pytest.mark.e2e
+
 PROBE = f"""
   probe:
     command: "{sys.executable}"

@@ -38,6 +38,8 @@ from quartermaster.broker import GrantKeySet, verify_grant
 from quartermaster.identity import Principal, SessionFacts, resolve_identity
 from quartermaster.runtime import load, open_services
 
+pytestmark = pytest.mark.e2e
+
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 POLICY = """

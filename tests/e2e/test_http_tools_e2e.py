@@ -24,6 +24,8 @@ from mcp import Client
 
 from harness import MODES, QUARTERMASTER, http_client, http_server, issue_token, stdio_client
 
+pytestmark = pytest.mark.e2e
+
 Connect = Callable[[Path], AbstractAsyncContextManager[Client]]
 
 POLICY = """

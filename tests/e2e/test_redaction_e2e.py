@@ -39,6 +39,8 @@ from mcp.shared.exceptions import MCPError
 from harness import MODES
 from quartermaster.vault import write_master_key_file
 
+pytestmark = pytest.mark.e2e
+
 WriteConfig = Callable[[str], Path]
 
 

@@ -31,6 +31,8 @@ from leak_support import (
 from harness import MODES
 from quartermaster.vault import write_master_key_file
 
+pytestmark = pytest.mark.e2e
+
 WriteConfig = Callable[[str], Path]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from quartermaster.config._http import (
     GrantAuth,
     HttpSystemConfig,
     HttpSystems,
+    host_address,
+    is_private_host,
     parse_template,
 )
 
@@ -204,3 +208,42 @@ def test_templates_parse_braces_and_placeholders() -> None:
     assert parse_template("a{{b}}{c}d") == ("a{b}", parse_template("{c}")[0], "d")
     with pytest.raises(ValueError, match="stray '}'"):
         parse_template("a}b")
+
+
+# Spellings of loopback and private addresses that the C resolver accepts (inet_aton forms,
+# a trailing dot). Issue 14 finding 9: `check --offline` let them through although the
+# call-time guard refused them.
+NUMERIC_SPELLINGS = {
+    "2130706433": "127.0.0.1",
+    "0x7f000001": "127.0.0.1",
+    "0177.0.0.1": "127.0.0.1",
+    "127.1": "127.0.0.1",
+    "10.1": "10.0.0.1",
+    "0": "0.0.0.0",
+    "0xa9.0xfe.0xa9.0xfe": "169.254.169.254",
+}
+
+
+@pytest.mark.parametrize("host", [*NUMERIC_SPELLINGS, "localhost.", "crm.localhost."])
+def test_every_spelling_of_a_private_address_needs_allow_private(host: str) -> None:
+    tools = {"get": tool("GET", "/x")}
+    message = refused(tools, base_url=f"http://{host}:8080/api")
+    assert "allow_private: true" in message
+    assert load(tools, base_url=f"http://{host}:8080/api", allow_private=True)
+
+
+@pytest.mark.parametrize(("host", "address"), NUMERIC_SPELLINGS.items())
+def test_the_config_reads_a_numeric_host_as_the_resolver_does(host: str, address: str) -> None:
+    # One rule for the configuration and for the call-time guard: both judge the address
+    # the operating system would connect to.
+    resolved = {info[4][0] for info in socket.getaddrinfo(host, 80, type=socket.SOCK_STREAM)}
+    assert resolved == {address}
+    assert host_address(host) == ipaddress.ip_address(address)
+    assert is_private_host(host)
+    assert is_private_host(address)
+
+
+def test_a_public_numeric_spelling_is_allowed() -> None:
+    # 134744072 is 8.8.8.8: numeric, but public.
+    assert load({"get": tool("GET", "/x")}, base_url="https://134744072/api")
+    assert host_address("1.2.3.4 x") is None

@@ -16,6 +16,8 @@ import pytest
 
 from harness import MODES, START_TIMEOUT, PipeReader, probe_command, stdio_client
 
+pytestmark = pytest.mark.e2e
+
 POLICY = """
 policy:
   rules:

@@ -26,6 +26,8 @@ from mcp.shared.exceptions import MCPError
 
 from harness import MODES, QUARTERMASTER, START_TIMEOUT, ListChanges, stdio_client
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 EVERYTHING = REPO / "node_modules" / ".bin" / "mcp-server-everything"
 STATIC_DOCUMENTS = {

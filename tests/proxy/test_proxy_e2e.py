@@ -1,7 +1,8 @@
 """End to end: `quartermaster serve` as a subprocess, real downstream processes, the SDK client.
 
-Every test that is about what a client sees runs over stdio and HTTP, with the handshake era
-(`mode="legacy"`) and the 2026-07-28 era (`mode="auto"`).
+What only processes prove: the `serve` command over real stdio and HTTP, a downstream process
+that crashes mid-call, and a published server. Everything else a client sees is proven in
+process, in ``test_proxy_front.py``.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import mcp.types as types
 import pytest
 from mcp import Client
-from mcp.shared.exceptions import MCPError
 
 from harness import (
     MODES,
     ListChanges,
-    PipeReader,
     http_client,
     http_server,
     issue_token,
@@ -28,23 +27,23 @@ from harness import (
     stdio_client,
 )
 
+pytestmark = pytest.mark.e2e
+
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-def probe_config(*args: str, call_timeout: float = 10, extra: str = "", servers: str = "") -> str:
+def probe_config() -> str:
     return f"""
     version: 1
     servers:
       probe:
         command: "{sys.executable}"
-        args: {probe_command(*args)}
-        timeouts: {{call: {call_timeout}}}
+        args: {probe_command()}
+        timeouts: {{call: 10}}
         restart: {{initial_backoff: 0.05}}
-    {servers}
     policy:
       rules:
         - {{id: probe-tools, effect: permit, tool: "probe__*", risk: [read, write]}}
-    {extra}
     """
 
 
@@ -69,162 +68,27 @@ def connect(request: pytest.FixtureRequest) -> Connect:
     return open_client
 
 
+async def test_serve_proxies_a_probe_process(
+    connect: Connect, write_config: Callable[[str], Path]
+) -> None:
+    async with connect(write_config(probe_config())) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("probe__echo", {"text": "hello"})
+    assert "probe__echo" in tools
+    assert result.structured_content == {"echoed": "hello", "length": 5}
+
+
 async def tool_names(client: Client) -> set[str]:
     return {tool.name for tool in (await client.list_tools(cache_mode="bypass")).tools}
 
 
-async def test_tools_are_namespaced_and_faithful(
-    connect: Connect, write_config: Callable[[str], Path]
-) -> None:
-    async with connect(write_config(probe_config())) as client:
-        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert "probe__echo" in tools
-    assert all(name.startswith("probe__") for name in tools)
-    echo = tools["probe__echo"]
-    assert echo.title == "Echo"
-    assert echo.annotations is not None
-    assert echo.annotations.read_only_hint is True
-    assert echo.output_schema is not None
-    assert echo.output_schema["required"] == ["echoed", "length"]
-    assert echo.icons
-    assert echo.icons[0].src == "https://example.invalid/echo.png"
-    assert echo.meta == {"probe/owner": "tests"}
-
-
-async def test_call_returns_structured_content(
-    connect: Connect, write_config: Callable[[str], Path]
-) -> None:
-    async with connect(write_config(probe_config())) as client:
-        result = await client.call_tool("probe__echo", {"text": "hello"})
-    assert result.is_error is not True
-    assert result.structured_content == {"echoed": "hello", "length": 5}
-    assert isinstance(result.content[0], types.TextContent)
-    assert result.content[0].text == "hello"
-    assert result.meta is not None
-    assert result.meta.get("probe/served") is True
-    assert not any(key.startswith("io.modelcontextprotocol/internal") for key in result.meta)
-
-
-async def test_tool_errors_pass_through(
-    connect: Connect, write_config: Callable[[str], Path]
-) -> None:
-    async with connect(write_config(probe_config())) as client:
-        result = await client.call_tool("probe__fail", {})
-    assert result.is_error is True
-    assert isinstance(result.content[0], types.TextContent)
-    assert result.content[0].text == "it failed"
-
-
-async def test_progress_is_forwarded(connect: Connect, write_config: Callable[[str], Path]) -> None:
-    seen: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
-    async with connect(write_config(probe_config())) as client:
-        result = await client.call_tool("probe__progress", {}, progress_callback=on_progress)
-    assert result.is_error is not True
-    assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
-
-
-async def test_resources_and_prompts(connect: Connect, write_config: Callable[[str], Path]) -> None:
-    async with connect(write_config(probe_config())) as client:
-        resources = await client.list_resources()
-        templates = await client.list_resource_templates()
-        readme = await client.read_resource("probe://notes/readme")
-        item = await client.read_resource("probe://items/42")
-        prompts = await client.list_prompts()
-        prompt = await client.get_prompt("probe__greet", {"who": "Ada"})
-        with pytest.raises(MCPError) as unknown:
-            await client.read_resource("nowhere://x")
-    assert [str(r.uri) for r in resources.resources] == ["probe://notes/readme"]
-    assert [t.uri_template for t in templates.resource_templates] == ["probe://items/{item}"]
-    assert isinstance(readme.contents[0], types.TextResourceContents)
-    assert readme.contents[0].text == "contents of probe://notes/readme"
-    assert isinstance(item.contents[0], types.TextResourceContents)
-    assert item.contents[0].text == "contents of probe://items/42"
-    assert [p.name for p in prompts.prompts] == ["probe__greet"]
-    assert isinstance(prompt.messages[0].content, types.TextContent)
-    assert prompt.messages[0].content.text == "Hello, Ada"
-    assert "unknown resource 'nowhere://x'" in unknown.value.error.message
-
-
-async def test_unknown_tool_is_a_protocol_error(
-    connect: Connect, write_config: Callable[[str], Path]
-) -> None:
-    async with connect(write_config(probe_config())) as client:
-        with pytest.raises(MCPError) as raised:
-            await client.session.call_tool("probe__nope", {})
-    assert raised.value.error.code == types.INVALID_PARAMS
-    assert "unknown tool 'probe__nope'" in raised.value.error.message
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_invalid_arguments_name_the_field(
-    mode: str, write_config: Callable[[str], Path]
-) -> None:
-    async with stdio_client(write_config(probe_config()), mode) as client:
-        wrong_type = await client.call_tool("probe__echo", {"text": 7})
-        missing = await client.call_tool("probe__echo", {})
-        still_serving = await client.call_tool("probe__echo", {"text": "ok"})
-    # Input validation errors are tool errors (MCP 2025-11-25), naming each field.
-    assert wrong_type.is_error is True
-    assert isinstance(wrong_type.content[0], types.TextContent)
-    assert wrong_type.content[0].text == (
-        "probe__echo: invalid arguments, nothing was called:\n$.text: 7 is not of type 'string'"
-    )
-    assert isinstance(missing.content[0], types.TextContent)
-    assert missing.content[0].text.endswith("\n$: 'text' is a required property")
-    assert still_serving.structured_content == {"echoed": "ok", "length": 2}
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_oversized_arguments_are_refused(
-    mode: str, write_config: Callable[[str], Path]
-) -> None:
-    config = probe_config(extra="limits: {max_argument_bytes: 1000}")
-    async with stdio_client(write_config(config), mode) as client:
-        with pytest.raises(MCPError) as raised:
-            await client.session.call_tool("probe__echo", {"text": "x" * 2000})
-    assert raised.value.error.code == types.INVALID_PARAMS
-    assert "the limit is 1000 (limits.max_argument_bytes)" in raised.value.error.message
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_result_violating_output_schema_is_an_error(
-    mode: str, write_config: Callable[[str], Path]
-) -> None:
-    async with stdio_client(write_config(probe_config()), mode) as client:
-        result = await client.call_tool("probe__bad_output", {})
-    assert result.is_error is True
-    assert isinstance(result.content[0], types.TextContent)
-    assert "downstream 'probe'" in result.content[0].text
-    assert "violates the tool's own outputSchema" in result.content[0].text
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_hanging_downstream_times_out_and_is_cancelled(
-    mode: str, write_config: Callable[[str], Path], signal_pipe: Path, pipe_reader: PipeReader
-) -> None:
-    config = probe_config("--signal", str(signal_pipe), call_timeout=1)
-    async with stdio_client(write_config(config), mode) as client:
-        result = await client.call_tool("probe__hang", {})
-        await pipe_reader.await_for(lambda r: "cancelled" in r.lines)
-        after = await client.call_tool("probe__echo", {"text": "still here"})
-    assert result.is_error is True
-    assert isinstance(result.content[0], types.TextContent)
-    assert "downstream 'probe': no answer to tools/call 'hang' within 1 s" in result.content[0].text
-    assert after.structured_content == {"echoed": "still here", "length": 10}
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_crash_mid_call_is_reported_and_the_server_restarts(
-    mode: str, write_config: Callable[[str], Path]
+async def test_a_process_that_dies_mid_call_is_reported_and_restarted(
+    write_config: Callable[[str], Path],
 ) -> None:
     config = write_config(probe_config())
     with ListChanges("tools") as changes:
         async with (
-            stdio_client(config, mode, message_handler=changes.handler) as client,
+            stdio_client(config, "legacy", message_handler=changes.handler) as client,
             changes.watching(client),
         ):
             crashed = await client.call_tool("probe__crash", {})
@@ -237,78 +101,6 @@ async def test_crash_mid_call_is_reported_and_the_server_restarts(
     assert isinstance(crashed.content[0], types.TextContent)
     assert "downstream 'probe'" in crashed.content[0].text
     assert after.structured_content == {"echoed": "back", "length": 4}
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_list_changed_is_forwarded(mode: str, write_config: Callable[[str], Path]) -> None:
-    config = write_config(probe_config())
-    with ListChanges("tools") as changes:
-        async with (
-            stdio_client(config, mode, message_handler=changes.handler) as client,
-            changes.watching(client),
-        ):
-            await client.call_tool("probe__grow", {})
-            names = await changes.until(
-                lambda: tool_names(client), lambda names: "probe__grown_0" in names, changes=1
-            )
-    assert "probe__echo" in names
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_pagination_both_ways(mode: str, write_config: Callable[[str], Path]) -> None:
-    config = probe_config("--tools", "150", "--page-size", "40")
-    async with stdio_client(write_config(config), mode) as client:
-        first = await client.list_tools()
-        names = [tool.name for tool in first.tools]
-        cursor = first.next_cursor
-        while cursor:
-            page = await client.list_tools(cursor=cursor)
-            names += [tool.name for tool in page.tools]
-            cursor = page.next_cursor
-        with pytest.raises(MCPError) as bad_cursor:
-            await client.list_tools(cursor="not-a-cursor", cache_mode="bypass")
-    assert len(first.tools) == 100
-    assert len(names) == len(set(names)) == 161  # 11 probe tools and 150 numbered ones
-    assert "probe__tool_149" in names
-    assert bad_cursor.value.error.code == types.INVALID_PARAMS
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_meta_is_forwarded_without_reserved_keys(
-    mode: str, write_config: Callable[[str], Path]
-) -> None:
-    async with stdio_client(write_config(probe_config()), mode) as client:
-        result = await client.call_tool(
-            "probe__meta",
-            {},
-            meta=cast(
-                types.RequestParamsMeta, {"trace/id": "abc", "quartermaster/grant": "forged"}
-            ),
-        )
-    assert result.structured_content is not None
-    seen = result.structured_content["meta"]
-    assert seen.get("trace/id") == "abc"
-    # The agent's forged key is gone; the only quartermaster/ key is the grant Quartermaster
-    # minted for this call. The probe echoes it back, and the agent sees it redacted.
-    assert [key for key in seen if key.startswith("quartermaster/")] == ["quartermaster/grant"]
-    assert seen["quartermaster/grant"] == "[REDACTED:known_secret#1]"
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_a_broken_downstream_does_not_take_others_down(
-    mode: str, write_config: Callable[[str], Path]
-) -> None:
-    broken = """
-      broken:
-        command: no-such-command-for-quartermaster
-    """
-    config = probe_config(servers=broken)
-    async with stdio_client(write_config(config), mode) as client:
-        names = {tool.name for tool in (await client.list_tools()).tools}
-        result = await client.call_tool("probe__echo", {"text": "fine"})
-    assert "probe__echo" in names
-    assert not any(name.startswith("broken__") for name in names)
-    assert result.structured_content == {"echoed": "fine", "length": 4}
 
 
 @pytest.mark.parametrize("mode", MODES)

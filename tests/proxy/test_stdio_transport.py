@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from harness import QUARTERMASTER, START_TIMEOUT, initialize_request, probe_command
 from quartermaster.proxy._stdio import watchable
+
+pytestmark = pytest.mark.e2e
 
 INITIALIZE = initialize_request()
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}

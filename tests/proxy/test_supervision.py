@@ -20,6 +20,8 @@ from harness import (
     probe_command,
 )
 
+pytestmark = pytest.mark.e2e
+
 
 def config_with_probe(signal_pipe: Path) -> str:
     return f"""

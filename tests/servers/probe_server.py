@@ -4,6 +4,10 @@ Run as ``python probe_server.py [--tools N] [--page-size K] [--signal FIFO]``. W
 ``--signal``, the server opens the named pipe for writing at start and writes one line per
 event (``started <pid>``, ``cancelled``); the test reads the pipe, so it learns about events
 (including the process's death: end of file) without sleeping or polling.
+
+The harness also serves it in memory (:func:`build_probe`, through ``parse_options`` of the
+same arguments); there ``crash`` ends the in-memory connection instead of the process, and the
+tools that write raw bytes on the wire (``garbage``, ``malformed``) need a real process.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
 
 import anyio
 import mcp.types as types
@@ -46,29 +51,26 @@ class RequireHeader:
         await self.app(scope, receive, send)
 
 
-_WIRE = os.dup(1)
-"""The client's end of stdout, kept before the SDK's transport points fd 1 at stderr."""
-
-
-def write_to_wire(line: bytes) -> None:
-    """Put raw bytes on the protocol stream (one write: a short line is never torn)."""
-    os.write(_WIRE, line)
-
-
-def main() -> None:
+def parse_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The probe's command-line options (``argv`` defaults to the process's arguments)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--tools", type=int, default=0, help="extra numbered tools to offer")
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--signal", help="named pipe to report events on")
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP, not stdio")
     parser.add_argument("--require-header", help="NAME=VALUE every HTTP request must carry")
-    options = parser.parse_args()
-    signal_pipe = open(options.signal, "w", buffering=1) if options.signal else None  # noqa: SIM115
+    return parser.parse_args(argv)
 
-    def report(event: str) -> None:
-        if signal_pipe is not None:
-            signal_pipe.write(event + "\n")
 
+def build_probe(
+    options: argparse.Namespace,
+    *,
+    report: Callable[[str], None],
+    crash: Callable[[], Awaitable[NoReturn]],
+    wire: Callable[[bytes], None] | None,
+) -> Server[Any]:
+    """The probe server; ``crash`` ends it abruptly, ``wire`` writes raw bytes to the client
+    (``None`` in memory, where there are no bytes: ``garbage`` and ``malformed`` then fail)."""
     extra_names: list[str] = []
 
     def all_tools() -> list[types.Tool]:
@@ -170,15 +172,21 @@ def main() -> None:
                 await ctx.session.report_progress(step, 3, f"step {step}")
             return types.CallToolResult(content=[types.TextContent(text="done")])
         if name == "crash":
-            os._exit(3)
+            await crash()
+        if name in ("garbage", "malformed") and wire is None:
+            return types.CallToolResult(
+                content=[types.TextContent(text=f"{name} needs a process")], is_error=True
+            )
         if name == "garbage":
+            assert wire is not None
             # Bytes that are not JSON-RPC, then a normal answer: the session must survive.
-            write_to_wire(b"this is not json\n")
+            wire(b"this is not json\n")
             return types.CallToolResult(content=[types.TextContent(text="after garbage")])
         if name == "malformed":
             # A response for this request whose result is not a CallToolResult.
             bogus = {"jsonrpc": "2.0", "id": ctx.request_id, "result": {"content": "not a list"}}
-            write_to_wire(json.dumps(bogus).encode() + b"\n")
+            assert wire is not None
+            wire(json.dumps(bogus).encode() + b"\n")
             await anyio.sleep_forever()
         if name == "hang":
             report("hanging")
@@ -249,7 +257,7 @@ def main() -> None:
             ]
         )
 
-    server: Server[Any] = Server(
+    return Server(
         "probe",
         version="1.0",
         on_list_tools=list_tools,
@@ -260,6 +268,27 @@ def main() -> None:
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
+
+
+def main() -> None:
+    """Serve the probe over stdio or HTTP, as the command line says."""
+    options = parse_options()
+    signal_pipe = open(options.signal, "w", buffering=1) if options.signal else None  # noqa: SIM115
+    # The client's end of stdout, kept before the SDK's transport points fd 1 at stderr.
+    client_end = os.dup(1)
+
+    def report(event: str) -> None:
+        if signal_pipe is not None:
+            signal_pipe.write(event + "\n")
+
+    async def crash() -> NoReturn:
+        os._exit(3)
+
+    def wire(line: bytes) -> None:
+        # Raw bytes on the protocol stream (one write: a short line is never torn).
+        os.write(client_end, line)
+
+    server = build_probe(options, report=report, crash=crash, wire=wire)
 
     async def run() -> None:
         report(f"started {os.getpid()}")

@@ -32,6 +32,7 @@ EXPECTED = {
     "encoded_forms",
     "find_known_values",
     "generate_master_key",
+    "key_spellings",
     "list_secrets",
     "load_master_key",
     "read_master_key_file",

@@ -37,9 +37,6 @@ Event = Literal["quorum_reached", "denied", "timed_out", "spent"]
 Decision = Literal["approve", "deny"]
 """An approver's vote."""
 
-Via = Literal["elicitation", "cli", "http"]
-"""Where a vote came from (recorded with it)."""
-
 TRANSITIONS: Final[Mapping[tuple[str, str], State]] = MappingProxyType(
     {
         ("pending", "quorum_reached"): "approved",

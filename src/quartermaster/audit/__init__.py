@@ -29,6 +29,7 @@ from ._render import render_table as render_table
 from ._render import render_verify as render_verify
 from ._signing import CheckpointSigner as CheckpointSigner
 from ._signing import Ed25519Signer as Ed25519Signer
+from ._verify import Anchor as Anchor
 from ._verify import Problem as Problem
 from ._verify import PublicKeys as PublicKeys
 from ._verify import VerifyReport as VerifyReport

@@ -100,6 +100,10 @@ def render_verify(report: VerifyReport) -> str:
     ]
     if report.ok:
         lines.append("result: OK, the chain and every checkpoint verify")
+        lines.append(
+            f"anchor: {report.anchor} (keep it outside the database; "
+            "pass it with --anchor next time)"
+        )
     else:
         lines.append(f"result: TAMPERED, first bad row {report.first_bad_seq}")
         lines.extend(f"  row {p.seq}: [{p.kind}] {p.message}" for p in report.problems)

@@ -10,6 +10,8 @@ What each kind of tampering looks like to ``verify`` (problem kind, and the row 
 * a self-consistent row inserted: the row after it links past it (``inserted``);
 * the tail cut off: the last signed checkpoint (or an ``anchor`` kept elsewhere) names more
   rows than exist (``truncated``, the first missing seq);
+* a column rewritten with another SQL type (a payload stored as TEXT, say): the row cannot be
+  hashed as written (``altered``, that row, naming the column and its type);
 * the whole chain recomputed from some row on: the signed head hash of the next checkpoint
   no longer matches (``rewritten``, the first row after the last good checkpoint);
 * a checkpoint forged or signed by an unknown key (``bad_checkpoint``).
@@ -21,6 +23,7 @@ a hash chain can see; checkpoints (and exported anchors) bound what can be silen
 from __future__ import annotations
 
 import hashlib
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -51,6 +54,60 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """A head of the ledger kept outside the database: ``seq`` rows ending in ``head_hash``.
+
+    Unlike a checkpoint it carries no signature: it is trusted because it was kept where the
+    database's writers cannot reach (printed by ``audit verify``, shipped to a log pipeline).
+    """
+
+    seq: int
+    head_hash: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """Read ``SEQ:HASH`` (the hash as 64 hex digits), as ``audit verify`` prints it.
+
+        Raises:
+            ValueError: ``text`` is not of that form; the message shows the form.
+        """
+        seq_text, _, hash_text = text.strip().partition(":")
+        try:
+            seq, head_hash = int(seq_text), bytes.fromhex(hash_text)
+        except ValueError:
+            seq, head_hash = 0, b""
+        if seq < 1 or len(head_hash) != hashlib.sha256().digest_size:
+            raise ValueError(
+                f"{text!r} is not an anchor: expected SEQ:HASH, a row number and the 64 hex "
+                "digits of its entry hash, as `quartermaster audit verify` prints them"
+            )
+        return cls(seq, head_hash)
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.head_hash.hex()}"
+
+
+_SQL_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB", type(None): "NULL"}
+_COLUMN_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("ts", (float, int)),
+    ("kind", (str,)),
+    ("payload", (bytes,)),
+    ("prev_hash", (bytes,)),
+    ("entry_hash", (bytes,)),
+)
+
+
+def _wrong_type(entry: LedgerEntry) -> str | None:
+    """The first column of ``entry`` whose stored type is not the schema's, described."""
+    for column, types in _COLUMN_TYPES:
+        value = getattr(entry, column)
+        if not isinstance(value, types) or isinstance(value, bool):
+            stored = _SQL_TYPES.get(type(value), type(value).__name__)
+            return f"its {column} is stored as {stored}, not {_SQL_TYPES[types[0]]}"
+    return None
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     """The result of ``verify``: counts, the head, and problems in ledger order."""
 
@@ -66,6 +123,11 @@ class VerifyReport:
     def ok(self) -> bool:
         """Whether the ledger verified with no problem."""
         return not self.problems
+
+    @property
+    def anchor(self) -> Anchor:
+        """The head as verified, to keep outside the database and pass to the next verify."""
+        return Anchor(self.head_seq, self.head_hash)
 
     @property
     def first_bad_seq(self) -> int | None:
@@ -123,14 +185,29 @@ class _Scan:
                     if seq > expected + 1
                     else f"row {expected} is missing (deleted)",
                 )
-            kind_bytes = kinds.get(kind)
-            if kind_bytes is None:
-                kind_bytes = kinds[kind] = kind.encode("utf-8")
-            digest = sha256(
-                prefix + prev_hash + header(seq, ts, len(kind_bytes)) + kind_bytes + payload
-            ).digest()
+            try:
+                kind_bytes = kinds.get(kind)
+                if kind_bytes is None:
+                    kind_bytes = kinds[kind] = kind.encode("utf-8")
+                digest = sha256(
+                    prefix + prev_hash + header(seq, ts, len(kind_bytes)) + kind_bytes + payload
+                ).digest()
+            except (TypeError, AttributeError, struct.error):
+                # Plain sqlite3 can store any type in any column; such a row is reported, and
+                # the walk goes on from its stored hash if it still has one.
+                wrong = _wrong_type(entry) or "it cannot be read as a ledger row"
+                self.add("altered", seq, f"row {seq} was altered: {wrong}")
+                self.shift = 0
+                prev = stored if isinstance(stored, bytes) else prev
+                expected = seq + 1
+                continue
             if digest != stored:
-                self._misfit(seq, ts, kind, payload, prev_hash, stored, prev)
+                why = _wrong_type(entry)
+                if why is not None:
+                    self.add("altered", seq, f"row {seq} was altered: {why}")
+                    self.shift = 0
+                else:
+                    self._misfit(seq, ts, kind, payload, prev_hash, stored, prev)
             else:
                 self.shift = 0
                 if prev_hash != prev and seq == expected:
@@ -221,12 +298,13 @@ def _check_signature(cp: Checkpoint, keys: PublicKeys) -> str | None:
 
 
 async def verify(
-    repo: LedgerRepo, public_keys: PublicKeys, *, anchor: Checkpoint | None = None
+    repo: LedgerRepo, public_keys: PublicKeys, *, anchor: Anchor | None = None
 ) -> VerifyReport:
     """Recompute the whole chain and check every checkpoint against it.
 
-    ``anchor`` is a checkpoint kept outside the store (exported earlier): it also catches a
-    truncation that deleted the checkpoints along with the rows.
+    ``anchor`` is a head kept outside the store (from an earlier verification): it also
+    catches a truncation of rows no checkpoint covers, or one that deleted the checkpoints
+    along with the rows.
 
     Raises:
         AuditUnavailable: the ledger could not be read.
@@ -236,9 +314,8 @@ async def verify(
         checkpoints = await repo.checkpoints()
     except StoreError as exc:
         raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
-    if anchor is not None and all(cp.seq != anchor.seq for cp in checkpoints):
-        checkpoints = sorted([*checkpoints, anchor], key=lambda cp: cp.seq)
-    scan = _Scan({cp.seq for cp in checkpoints})
+    wanted = {cp.seq for cp in checkpoints} | ({anchor.seq} if anchor is not None else set())
+    scan = _Scan(wanted)
     after = 0
     page = await _read(repo, after)
     while page:
@@ -252,29 +329,34 @@ async def verify(
         page = upcoming[0]
     head_seq = after
     last_good = 0
-    for cp in checkpoints:
-        bad_signature = _check_signature(cp, public_keys)
-        if bad_signature is not None:
-            scan.add("bad_checkpoint", cp.seq, bad_signature)
-            continue
-        if cp.seq > head_seq:
+    heads: list[Checkpoint | Anchor] = [*checkpoints, *([anchor] if anchor is not None else [])]
+    for head in sorted(heads, key=lambda h: h.seq):
+        if isinstance(head, Checkpoint):
+            bad_signature = _check_signature(head, public_keys)
+            if bad_signature is not None:
+                scan.add("bad_checkpoint", head.seq, bad_signature)
+                continue
+            source = "a signed checkpoint"
+        else:
+            source = "the anchor"
+        if head.seq > head_seq:
             scan.add(
                 "truncated",
                 head_seq + 1,
-                f"the ledger ends at row {head_seq} but a signed checkpoint covers {cp.seq} "
-                f"rows: rows {head_seq + 1}..{cp.seq} were deleted",
+                f"the ledger ends at row {head_seq} but {source} covers {head.seq} rows: "
+                f"rows {head_seq + 1}..{head.seq} were deleted",
             )
-        elif scan.hashes_at.get(cp.seq) != cp.head_hash:
-            if any(last_good < p.seq <= cp.seq for p in scan.problems):
+        elif scan.hashes_at.get(head.seq) != head.head_hash:
+            if any(last_good < p.seq <= head.seq for p in scan.problems):
                 continue  # already explained by a damaged row in this stretch
             scan.add(
                 "rewritten",
                 last_good + 1,
-                f"row {cp.seq} differs from the signed checkpoint: rows "
-                f"{last_good + 1}..{cp.seq} were rewritten",
+                f"row {head.seq} differs from {source}: rows {last_good + 1}..{head.seq} "
+                "were rewritten",
             )
         else:
-            last_good = cp.seq
+            last_good = head.seq
     problems = sorted(scan.problems, key=lambda p: p.seq)
     return VerifyReport(
         rows=scan.rows,

@@ -32,6 +32,7 @@ from ._keyring import KeyInfo as KeyInfo
 from ._keyring import KeyRing as KeyRing
 from ._keyring import SigningKey as SigningKey
 from ._keyring import derive_wrapping_key as derive_wrapping_key
+from ._keyring import private_key_bytes as private_key_bytes
 from ._keyring import rewrap_key_records as rewrap_key_records
 from ._keyset import SIGNING_ALGORITHMS as SIGNING_ALGORITHMS
 from ._keyset import GrantKeySet as GrantKeySet

@@ -47,6 +47,18 @@ def derive_wrapping_key(master_key: bytes) -> bytes:
     return hkdf.derive(master_key)
 
 
+def private_key_bytes(key: PrivateKey) -> bytes:
+    """The private scalar of a signing key (the JWK ``d`` member, decoded): what a leak of the
+    key would have to contain, for the redactor's known values."""
+    if isinstance(key, Ed25519PrivateKey):
+        return key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    return key.private_numbers().private_value.to_bytes(32, "big")
+
+
 def _aad(kid: str, alg: str) -> bytes:
     # Binding kid and alg means a wrapped blob cannot be moved to another key record.
     return b"quartermaster/signing-key/v1\x00" + kid.encode() + b"\x00" + alg.encode()

@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..audit import (
+    Anchor,
     AuditFilter,
     export_jsonl,
     hash_value,
@@ -72,6 +73,14 @@ def register(commands: Any) -> None:
         help="recompute the chain and check every checkpoint",
         description="Verify the whole ledger. Exit status 0 when it verifies; 1, naming the "
         "first damaged row, when it does not.",
+    )
+    check.add_argument(
+        "--anchor",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="the head printed by an earlier verify and kept outside the database: rows it "
+        "covers that are gone or different are reported (catches a truncation of the newest "
+        "rows that no checkpoint covers)",
     )
     add_config(check)
     add_json(check)
@@ -162,9 +171,18 @@ def public_keys(ring: KeyRing) -> dict[str, Ed25519PublicKey]:
     return found
 
 
+def _anchor(text: str) -> Anchor:
+    try:
+        return Anchor.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _verify(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
-        report = await verify(services.store.ledger, public_keys(services.audit_keys))
+        report = await verify(
+            services.store.ledger, public_keys(services.audit_keys), anchor=args.anchor
+        )
         if args.json:
             print_json(
                 {
@@ -172,6 +190,7 @@ def _verify(args: argparse.Namespace) -> int:
                     "rows": report.rows,
                     "head_seq": report.head_seq,
                     "head_hash": report.head_hash.hex(),
+                    "anchor": str(report.anchor),
                     "checkpoints": report.checkpoints,
                     "last_checkpoint_seq": report.last_checkpoint_seq,
                     "first_bad_seq": report.first_bad_seq,

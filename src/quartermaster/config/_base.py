@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-SECRET_SCHEMES = ("secret://", "env://", "file://")
 _HANDLE = re.compile(
     r"^(secret://[A-Za-z0-9][A-Za-z0-9_.\-/]{0,127}|env://[A-Za-z_][A-Za-z0-9_]{0,127}|file:///\S+)$"
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -436,6 +437,14 @@ class HttpSystemConfig(ConfigModel):
         """The grant audience of this system, whose key under ``systems:`` is ``name``."""
         return self.audience or name
 
+    def credential_handles(self) -> tuple[str, ...]:
+        """The handles the system's ``auth:`` names (none for ``grant`` and ``none``)."""
+        if isinstance(self.auth, ApiKeyAuth):
+            return (self.auth.value,)
+        if isinstance(self.auth, BasicAuth):
+            return (self.auth.username, self.auth.password)
+        return ()
+
 
 HttpSystems = dict[SystemName, HttpSystemConfig]
 """The type of the ``systems:`` key: system name -> system."""
@@ -446,16 +455,38 @@ def base_host(base_url: str) -> str:
     return (urlsplit(base_url).hostname or "").lower()
 
 
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}$", re.I)
+
+
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` denotes without a DNS lookup, or ``None`` for a name.
+
+    Besides the standard forms this reads every IPv4 spelling the C resolver accepts
+    (``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``), so a check made here
+    judges the address a connection would actually reach.
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not _NUMERIC_HOST.match(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def is_private_host(host: str) -> bool:
     """Whether ``host`` (an IP literal or name) is loopback, private or otherwise not public.
 
-    Names are judged only by the ``localhost`` convention here; what a name resolves to is
-    checked again by the executor before it connects.
+    The one rule for both the configuration (``check``) and the executor's check of what a
+    name resolves to. Names are judged only by the ``localhost`` convention here (with or
+    without the root's trailing dot); what a name resolves to is checked again by the
+    executor before it connects.
     """
-    if host == "localhost" or host.endswith(".localhost"):
+    name = host.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
+    address = host_address(host)
+    return address is not None and not address.is_global

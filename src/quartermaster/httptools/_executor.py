@@ -9,7 +9,6 @@ client logs full URLs, which can hold an API key in the query).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,7 +19,7 @@ import anyio
 import httpx2
 from mcp.types import CallToolResult
 
-from ..config._http import ApiKeyAuth, HttpSystemConfig, base_host, is_private_host
+from ..config._http import ApiKeyAuth, HttpSystemConfig, base_host, host_address, is_private_host
 from ._auth import (
     ResolvedApiKey,
     ResolvedAuth,
@@ -244,8 +243,8 @@ class HttpToolExecutor:
         and the connection, so internal systems should be declared with allow_private.
         """
         host = base_host(self.system.base_url)
-        if self.system.allow_private or _is_ip_literal(host):
-            # An IP literal was judged when the configuration loaded.
+        if self.system.allow_private or host_address(host) is not None:
+            # An address (in any spelling) was judged when the configuration loaded.
             return None
         port = self._base.port or (443 if self._base.scheme == "https" else 80)
         try:
@@ -270,14 +269,6 @@ class HttpToolExecutor:
         else:
             detail = f"no answer within the read timeout of {timeouts.read:g} s"
         return error_result(f"{where}: timed out: {detail}")
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _credential(value: str) -> str:

@@ -84,7 +84,6 @@ class CallContext:
     # Filled by the stages, in pipeline order.
     identity: RunIdentity | None = None
     risk: str | None = None
-    risk_source: str | None = None
     target: str | None = None
     arguments: dict[str, Any] | None = None
     """The arguments after screening (raw secret values refused or replaced by handles)."""

@@ -11,7 +11,11 @@ from ._catalog import ServerOffer as ServerOffer
 from ._catalog import build_catalog as build_catalog
 from ._catalog import exposed_name as exposed_name
 from ._catalog import http_tool_routes as http_tool_routes
+from ._downstream import Connect as Connect
+from ._downstream import DownstreamTransport as DownstreamTransport
 from ._downstream import McpDownstream as McpDownstream
+from ._downstream import in_memory as in_memory
+from ._downstream import process_transport as process_transport
 from ._downstream import resolve_command as resolve_command
 from ._proxy import Proxy as Proxy
 from ._serve import http_app as http_app

@@ -5,6 +5,10 @@ owns it: it connects, lists what the server offers, and when the server crashes 
 ends it reconnects with exponential backoff. Calls never wait on a dead server: they fail at
 once with an error that names the server, and a call that outlives its time limit is cancelled
 (the SDK tells the downstream with ``notifications/cancelled``).
+
+How the bytes reach the server is a :class:`Connect`: by default :func:`process_transport`
+(a stdio child process or streamable HTTP, as the configuration says); :func:`in_memory` serves
+an SDK ``Server`` object in this process, so tests and embedders need no process at all.
 """
 
 from __future__ import annotations
@@ -14,20 +18,26 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
 import httpx2
 import mcp.types as types
 from mcp import Client, StdioServerParameters
+from mcp.client._memory import InMemoryTransport
+from mcp.client._transport import TransportStreams
 from mcp.client.session import IncomingMessage
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server import MCPServer, Server
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp.shared.memory import create_client_server_memory_streams
 from pydantic import ValidationError
 
 from .._errors import DownstreamProtocolError, DownstreamTimeout, DownstreamUnavailable
@@ -60,6 +70,95 @@ class Offer:
     prompts: tuple[types.Prompt, ...] = ()
 
 
+DownstreamTransport = AbstractAsyncContextManager[TransportStreams]
+"""An open-able pair of message streams to one downstream server (what the SDK calls a
+transport); entering it starts the server's side, leaving it stops it."""
+
+
+class Connect(Protocol):
+    """Opens a transport to one downstream, given the environment and headers to start it with.
+
+    ``env`` and ``headers`` are the configured ones with secret handles already resolved; a
+    connection that has no use for them (an in-memory server) ignores them. It is called once
+    per (re)connection, so each call must return a fresh transport.
+    """
+
+    def __call__(
+        self, *, env: Mapping[str, str], headers: Mapping[str, str]
+    ) -> DownstreamTransport:
+        """A new, not yet entered transport."""
+        ...
+
+
+def process_transport(config: ServerConfig, *, base_dir: Path) -> Connect:
+    """The configured way: a stdio child process (``command``) or streamable HTTP (``url``)."""
+
+    def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+        if config.transport == "stdio":
+            assert config.command is not None  # guaranteed by ServerConfig's validator
+            command = resolve_command(config.command)
+            if command is None:
+                raise FileNotFoundError(
+                    f"command '{config.command}' not found on PATH or beside {sys.executable}"
+                )
+            cwd = base_dir / config.cwd if config.cwd else None
+            params = StdioServerParameters(
+                command=command, args=list(config.args), env=dict(env), cwd=cwd
+            )
+            return stdio_client(params)
+        assert config.url is not None
+        http = httpx2.AsyncClient(
+            headers=dict(headers),
+            timeout=httpx2.Timeout(config.timeouts.call, connect=config.timeouts.connect),
+            follow_redirects=False,
+        )
+        return streamable_http_client(config.url, http_client=http)
+
+    return connect
+
+
+def in_memory(server: Server[Any] | MCPServer) -> Connect:
+    """Serve ``server`` (an SDK ``Server`` or ``MCPServer``) in this process, over memory streams.
+
+    The downstream session speaks the same JSON-RPC as over stdio, so everything above the
+    bytes (handshake or discovery, paging, notifications, cancellation, timeouts) is the real
+    path. A low-level ``Server``'s connection ends when its ``run`` returns or raises, which
+    the supervisor sees as a lost connection, just like a child process exiting; an
+    ``MCPServer`` is served by the SDK's own in-memory transport.
+    """
+
+    def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
+        if isinstance(server, MCPServer):
+            return InMemoryTransport(server)
+        return _served_in_memory(server)
+
+    return connect
+
+
+@asynccontextmanager
+async def _served_in_memory(server: Server[Any]) -> AsyncIterator[TransportStreams]:
+    options = server.create_initialization_options(
+        NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+    )
+    async with (
+        create_client_server_memory_streams() as (client_streams, (read, write)),
+        anyio.create_task_group() as tasks,
+    ):
+
+        async def run() -> None:
+            try:
+                await server.run(read, write, options)
+            finally:
+                # The client's read side ends with the server, as a pipe does with a process.
+                await write.aclose()
+
+        tasks.start_soon(run, name=f"in-memory server {server.name}")
+        try:
+            yield client_streams
+        finally:
+            tasks.cancel_scope.cancel()
+
+
 def resolve_command(command: str) -> str | None:
     """Find a program beside the running Python (its virtualenv's ``bin``), then on PATH.
 
@@ -84,6 +183,7 @@ class McpDownstream:
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         on_change: Callable[[McpDownstream], Awaitable[None]] | None = None,
+        connect: Connect | None = None,
         announce: bool = True,
     ) -> None:
         self.name = name
@@ -92,11 +192,10 @@ class McpDownstream:
         self.offer = Offer()
         self.state: State = "starting"
         self.last_error: str | None = None
-        self.restarts = 0
-        self._base_dir = base_dir
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
+        self._connect = connect or process_transport(config, base_dir=base_dir)
         # ``check`` reports a server that does not come up itself, so it turns this off.
         self._announce = announce
         self._failures = 0
@@ -127,7 +226,6 @@ class McpDownstream:
                 backoff = self.config.restart.initial_backoff
             self._settled.set()
             self._failures += 1  # reset to 0 whenever the server comes up
-            self.restarts += 1
             failures, now = self._failures, anyio.current_time()
             if self._announce and (failures == 1 or now - reminded >= DOWN_REMINDER_INTERVAL):
                 reminded = now
@@ -207,30 +305,12 @@ class McpDownstream:
         return came_up
 
     def _client_for(self, lost: anyio.Event) -> Client:
-        handler = self._message_handler
-        if self.config.transport == "stdio":
-            assert self.config.command is not None  # guaranteed by ServerConfig's validator
-            command = resolve_command(self.config.command)
-            if command is None:
-                raise FileNotFoundError(
-                    f"command '{self.config.command}' not found on PATH or beside {sys.executable}"
-                )
-            cwd = self._base_dir / self.config.cwd if self.config.cwd else None
-            params = StdioServerParameters(
-                command=command, args=list(self.config.args), env=self._env, cwd=cwd
-            )
-            transport = watched(stdio_client(params), lost)
-        else:
-            assert self.config.url is not None
-            http = httpx2.AsyncClient(
-                headers=self._headers,
-                timeout=httpx2.Timeout(
-                    self.config.timeouts.call, connect=self.config.timeouts.connect
-                ),
-                follow_redirects=False,
-            )
-            transport = watched(streamable_http_client(self.config.url, http_client=http), lost)
-        return Client(transport, mode=self.config.protocol, message_handler=handler)
+        transport = self._connect(env=self._env, headers=self._headers)
+        return Client(
+            watched(transport, lost),
+            mode=self.config.protocol,
+            message_handler=self._message_handler,
+        )
 
     async def _message_handler(self, message: IncomingMessage) -> None:
         # Runs inside the session's receive loop: never await a request here, only signal.
@@ -299,14 +379,18 @@ class McpDownstream:
             DownstreamProtocolError: the answer is malformed or violates the tool's outputSchema.
         """
         client = self._require()
+        relay = _ProgressRelay(progress) if progress is not None else None
 
         async def call() -> types.CallToolResult:
-            return await client.session.call_tool(
+            result = await client.session.call_tool(
                 name,
                 dict(arguments),
-                progress_callback=progress,
+                progress_callback=relay,
                 meta=cast(types.RequestParamsMeta, dict(meta)) if meta else None,
             )
+            if relay is not None:
+                await relay.drained()
+            return result
 
         try:
             result = await self._bounded(call, f"tools/call '{name}'")
@@ -362,6 +446,38 @@ class McpDownstream:
             raise DownstreamProtocolError(
                 self.name, f"sent a malformed answer to {what} ({_fields(exc)})"
             ) from exc
+
+
+class _ProgressRelay:
+    """Forwards a call's progress, and lets the call wait until every update is forwarded.
+
+    The SDK runs each progress callback in a task of its own, so the downstream's result can
+    be seen before the last update is relayed; an update sent after the result is dropped by
+    the client (and on the 2026-07-28 era over HTTP, the response stream is already closed).
+    """
+
+    def __init__(self, progress: ProgressFnT) -> None:
+        self._progress = progress
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        if self._running == 0:
+            self._idle = anyio.Event()
+        self._running += 1
+        try:
+            await self._progress(progress, total, message)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def drained(self) -> None:
+        # The callbacks of updates that arrived before the result were spawned before it was
+        # delivered; one checkpoint lets them start, then wait until they have all finished.
+        await anyio.lowlevel.checkpoint()
+        await self._idle.wait()
 
 
 def _fields(error: ValidationError, most: int = 3) -> str:

@@ -140,7 +140,10 @@ class Front:
         invalid = self._schema_errors(params.name, route.tool, arguments)
         if invalid:
             # Per MCP, input validation errors are tool errors, so the model can correct itself.
-            return tool_error(f"{params.name}: invalid arguments, nothing was called:\n{invalid}")
+            # The messages quote the downstream's schema (an enum, a pattern, a const), which is
+            # downstream data: they are redacted like the listing that showed the schema.
+            message = f"{params.name}: invalid arguments, nothing was called:\n{invalid}"
+            return tool_error(await self._proxy.redact_text(message))
         client_name, client_version = _client_info(ctx)
         call = ToolCall(
             name=params.name,

@@ -24,7 +24,7 @@ from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
-from ._downstream import McpDownstream
+from ._downstream import Connect, McpDownstream
 from ._front import Front
 
 logger = logging.getLogger("quartermaster.proxy")
@@ -41,14 +41,29 @@ SHARED_TENANT = "*"
 class Proxy:
     """Everything ``quartermaster serve`` runs, independent of the client-facing transport."""
 
-    def __init__(self, services: Services, *, stdio_principal: Principal | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        stdio_principal: Principal | None = None,
+        connect: Mapping[str, Connect] | None = None,
+    ) -> None:
+        """``connect`` overrides how named downstreams are reached (default: as configured,
+        see :func:`process_transport`); tests pass :func:`in_memory` servers here."""
+        unknown = sorted(set(connect or {}) - set(services.config.servers))
+        if unknown:
+            raise ValueError(f"no configured server is named {', '.join(unknown)}")
         self.services = services
         self.loaded = services.loaded
         self.config = services.config
         self._stdio_principal = stdio_principal
         self.downstreams = {
             name: McpDownstream(
-                name, server, base_dir=self.loaded.base_dir, on_change=self._downstream_changed
+                name,
+                server,
+                base_dir=self.loaded.base_dir,
+                on_change=self._downstream_changed,
+                connect=(connect or {}).get(name),
             )
             for name, server in self.config.servers.items()
             if server.enabled
@@ -71,6 +86,7 @@ class Proxy:
         ``initialize`` while they come up; :meth:`wait_ready` waits for them."""
         for downstream in self.downstreams.values():
             await self._resolve_startup_secrets(downstream)
+        await self._preload_credentials()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
@@ -155,6 +171,14 @@ class Proxy:
                     out[key] = value
             resolved[section] = out
         downstream.set_startup_values(env=resolved["env"], headers=resolved["headers"])
+
+    async def _preload_credentials(self) -> None:
+        """Make the ``env://`` and ``file://`` credentials of HTTP systems known values now,
+        so a downstream that can read the same file or environment is redacted even before
+        the system's first call."""
+        handles = [h for s in self.config.systems.values() for h in s.credential_handles()]
+        for handle in await self.services.vault.preload(handles):
+            logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
         self._rebuild()
@@ -260,6 +284,14 @@ class Proxy:
         secret could otherwise show it in its listing."""
         session = await self._session()
         return [redact_model(session, item) for item in items]
+
+    async def redact_text(self, text: str) -> str:
+        """``text`` built from downstream data (an error message), as agents may see it.
+
+        Raises:
+            RedactionFailed: the redactor failed; the caller must not send the text.
+        """
+        return (await self._session()).text(text)
 
     async def _session(self) -> RedactionSession:
         return self.services.redactor.session(await self.services.secrets.for_redaction())

@@ -70,8 +70,6 @@ def is_placeholder(value: str) -> bool:
     return re.search(r"(.)\1{7,}", value) is not None
 
 
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _WORDY = re.compile(r"^[A-Za-z]+(?:[_\-. ][A-Za-z]+)*$")
 _DOTTED = re.compile(r"^[A-Za-z_$]+(?:\.[A-Za-z_$]+)+(?:\(\))?$")
 _VERSION = re.compile(r"^v?\d+(?:\.\d+)+(?:[-+][\w.\-]+)?$")
@@ -104,13 +102,3 @@ def looks_random(value: str, *, min_len: int = 8, min_entropy: float = 2.8) -> b
 def random_token(value: str) -> bool:
     """``looks_random`` with the default thresholds; the usual ``check`` of keyword rules."""
     return looks_random(value)
-
-
-def is_hex_digest(value: str) -> bool:
-    """Whether ``value`` is a hexadecimal digest length (MD5, SHA-1, SHA-256, SHA-512)."""
-    return len(value) in (32, 40, 64, 128) and _HEX.match(value) is not None
-
-
-def is_uuid(value: str) -> bool:
-    """Whether ``value`` is a UUID in its canonical form."""
-    return _UUID.match(value) is not None

@@ -19,17 +19,21 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .._clock import Clock, SystemClock
 from ..approval import ApprovalService
 from ..audit import AuditEvent, Ed25519Signer, Ledger
-from ..broker import Broker, KeyRing, derive_wrapping_key
+from ..broker import Broker, KeyRing, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
 from ..httptools import HttpToolExecutor
 from ..policy import PolicyEngine
 from ..redaction import Redactor
 from ..stages import SecretsInPlay
 from ..store import Store, open_store
-from ..vault import MasterKey, SecretUse, Vault, load_master_key
+from ..vault import MasterKey, SecretUse, Vault, key_spellings, load_master_key
 
 AUDIT_KEY_LIFETIME = 10 * 365 * 24 * 3600.0
 """Checkpoint keys are kept (for verification) far longer than any grant key."""
+
+
+DERIVED_KEYS = ("audit hmac", "request state")
+"""The labels :func:`derive_key` is called with (each a key the redactor must know)."""
 
 
 def derive_key(master: MasterKey, label: str) -> bytes:
@@ -57,6 +61,9 @@ class Services:
     engine: PolicyEngine
     approvals: ApprovalService
     http: dict[str, HttpToolExecutor]
+    held: tuple[str, ...] = ()
+    """Secrets this process holds for itself (the master key in every spelling, the keys
+    derived from it, the store password), as text; see :meth:`own_secrets`."""
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -67,7 +74,15 @@ class Services:
     @cached_property
     def secrets(self) -> SecretsInPlay:
         """The vault's values, compiled for redaction and argument screening."""
-        return SecretsInPlay(self.vault, self.redactor, clock=self.clock)
+        return SecretsInPlay(self.vault, self.redactor, clock=self.clock, own=self.own_secrets)
+
+    def own_secrets(self) -> list[str]:
+        """Every secret Quartermaster itself holds, as the redactor must know it: what
+        ``held`` lists plus the private halves of the signing keys now in use (which rotate)."""
+        values = list(self.held)
+        for ring in (self.grant_keys, self.agent_keys, self.audit_keys):
+            values.extend(key_spellings(private_key_bytes(ring.current.private_key)))
+        return values
 
     @property
     def config(self) -> QuartermasterConfig:
@@ -161,6 +176,11 @@ async def open_services(
             )
         )
         recorder.ledger = ledger
+        held = [*master.spellings(), *key_spellings(master.data_key), *key_spellings(wrapping)]
+        for label in DERIVED_KEYS:
+            held.extend(key_spellings(derive_key(master, label)))
+        if env.get("PGPASSWORD"):  # libpq reads it for the store
+            held.append(env["PGPASSWORD"])
         http: dict[str, HttpToolExecutor] = {}
         if with_http:
             for name, system in config.systems.items():
@@ -179,4 +199,5 @@ async def open_services(
             engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
             approvals=ApprovalService(store.approvals, clock, groups=config.policy.groups),
             http=http,
+            held=tuple(held),
         )

@@ -22,7 +22,7 @@ class Classify:
             cast(RiskClass | None, route.server_default_risk),
             route.tool.annotations,
         )
-        ctx.risk, ctx.risk_source = found.risk, found.source
+        ctx.risk = found.risk
         if route.target_template is not None:
             ctx.target = render_target(route.target_template, ctx.call.arguments)
         return await call_next(ctx)

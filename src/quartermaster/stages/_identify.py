@@ -13,8 +13,6 @@ from ..pipeline import CallContext, CallResult, Next
 class NotAuthenticated(QuartermasterError):
     """A call arrived without an authenticated identity."""
 
-    code = -32001
-
 
 class Identify:
     """Builds the run identity from the authenticated principal and the session."""

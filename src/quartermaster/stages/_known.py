@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .._clock import Clock
 from ..redaction import KnownValues, Redactor
@@ -12,19 +12,32 @@ from ..vault import KnownValueMatcher, SecretValue, Vault
 class SecretsInPlay:
     """Every value the vault holds, compiled for the redactor and the argument screen.
 
-    The compiled forms are rebuilt only when the vault's contents change. Changes made by
-    another process (``quartermaster secrets set``) are picked up within ``refresh_every``
-    seconds, so a freshly stored secret is redacted from then on.
+    ``own`` gives the secrets Quartermaster itself holds (the master key in every spelling,
+    keys derived from it, the signing keys): they are known values of every session too.
+
+    The compiled forms are rebuilt only when the values change. A value this process resolves
+    (an ``env://`` or ``file://`` handle read for a call) moves the vault's version, and the
+    next caller sees it at once: the known set of a call is complete before any byte of its
+    result is redacted. Changes made by another process (``quartermaster secrets set``) are
+    picked up within ``refresh_every`` seconds.
     """
 
     def __init__(
-        self, vault: Vault | None, redactor: Redactor, *, clock: Clock, refresh_every: float = 5.0
+        self,
+        vault: Vault | None,
+        redactor: Redactor,
+        *,
+        clock: Clock,
+        refresh_every: float = 5.0,
+        own: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self._vault = vault
         self._redactor = redactor
         self._clock = clock
         self._refresh_every = refresh_every
+        self._own = own
         self._checked_at = float("-inf")
+        self._vault_version = -1
         self._values: tuple[str, ...] | None = None
         self._known = redactor.known(())
         self._matcher = KnownValueMatcher(())
@@ -38,11 +51,13 @@ class SecretsInPlay:
 
     async def _refresh(self) -> None:
         now = self._clock.monotonic()
-        if now - self._checked_at < self._refresh_every:
+        version = self._vault.version if self._vault is not None else 0
+        if now - self._checked_at < self._refresh_every and version == self._vault_version:
             return
         stored = await self._vault.known_values() if self._vault is not None else []
-        values = tuple(sorted({*stored, *self._extra}))
+        values = tuple(sorted({*stored, *self._extra, *self._own()}))
         self._checked_at = now
+        self._vault_version = self._vault.version if self._vault is not None else 0
         self._by_tenant.clear()
         if values != self._values:
             self._values = values

@@ -64,24 +64,36 @@ class Redact:
         self._secrets = secrets
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Redact on the way back; counts by kind go to the audit row."""
-        known = await self._secrets.for_redaction()
-        if ctx.grant is not None:
-            known = known.with_values([ctx.grant.token])
-        session = self._redactor.session(known)
+        """Redact on the way back; counts by kind go to the audit row.
+
+        The session is opened at the first byte to redact, not before the call: credentials
+        the call resolves on its way down (an ``env://`` or ``file://`` handle read for the
+        first time) are then among its known values.
+        """
+        sessions: list[RedactionSession] = []
+
+        async def session() -> RedactionSession:
+            if not sessions:
+                known = await self._secrets.for_redaction()
+                if ctx.grant is not None:
+                    known = known.with_values([ctx.grant.token])
+                sessions.append(self._redactor.session(known))
+            return sessions[0]
+
         upstream = ctx.report_progress
         if upstream is not None:
 
             async def redacted_progress(
                 progress: float, total: float | None, message: str | None
             ) -> None:
-                await upstream(progress, total, session.text(message) if message else message)
+                text = (await session()).text(message) if message else message
+                await upstream(progress, total, text)
 
             ctx.report_progress = redacted_progress
         try:
             result = await call_next(ctx)
             if isinstance(result, types.CallToolResult):
-                result = redact_model(session, result)
+                result = redact_model(await session(), result)
         finally:
-            ctx.redactions = dict(session.counts)
+            ctx.redactions = dict(sessions[0].counts) if sessions else {}
         return result

@@ -33,6 +33,7 @@ from ._errors import WrongMasterKey as WrongMasterKey
 from ._key import KEY_FILE_ENV as KEY_FILE_ENV
 from ._key import MasterKey as MasterKey
 from ._key import generate_master_key as generate_master_key
+from ._key import key_spellings as key_spellings
 from ._key import load_master_key as load_master_key
 from ._key import read_master_key_file as read_master_key_file
 from ._key import write_master_key_file as write_master_key_file

@@ -94,11 +94,26 @@ class MasterKey:
         broker wraps signing keys under an HKDF of it). Never log or store them."""
         return self._key
 
+    def spellings(self) -> tuple[str, ...]:
+        """The key as a key file or variable may hold it (see :func:`key_spellings`): for the
+        redactor's known values, so a downstream that can read the key file cannot pass the
+        key on to an agent."""
+        return key_spellings(self._key)
+
     def __repr__(self) -> str:
         return f"MasterKey(key_id={self.key_id!r})"
 
     def __reduce_ex__(self, protocol: Any) -> NoReturn:
         raise TypeError("a MasterKey cannot be pickled")
+
+
+def key_spellings(raw: bytes) -> tuple[str, ...]:
+    """Every text a reader of key bytes is likely to write them as: base64url and standard
+    base64 (padded or not) and hex. The redactor treats each as a known value, and finds
+    each of those in its own encodings in turn."""
+    url = base64.urlsafe_b64encode(raw).decode()
+    std = base64.b64encode(raw).decode()
+    return tuple(dict.fromkeys((url.rstrip("="), url, std.rstrip("="), std, raw.hex())))
 
 
 def generate_master_key() -> str:

@@ -7,7 +7,7 @@ for ``*`` that allows the calling tool or server lets it be resolved at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,7 +16,7 @@ from quartermaster.config._vault import GLOBAL_TENANT, VaultConfig, check_secret
 from quartermaster.store import SecretRecord, SecretRepo
 
 from ._envelope import unseal
-from ._errors import SecretNotAllowed, SecretNotFound, WrongMasterKey
+from ._errors import SecretNotAllowed, SecretNotFound, VaultError, WrongMasterKey
 from ._key import MasterKey
 from ._secret import SecretValue
 from ._sources import Handle, read_env, read_file
@@ -159,6 +159,26 @@ class Vault:
             SecretUse(handle, tenant, None, names, purpose, self._clock.now())
         )
         return value
+
+    async def preload(self, handles: Iterable[str]) -> list[str]:
+        """Read the ``env://`` and ``file://`` values among ``handles`` into the known values,
+        without using them; returns the handles that could not be read (their calls will say
+        why).
+
+        A credential Quartermaster holds is a known value from the start, not only after its
+        first call: a downstream that can read the same file could otherwise pass it on first.
+        """
+        failed: list[str] = []
+        for handle in handles:
+            parsed = Handle.parse(handle)
+            try:
+                if parsed.scheme == "env":
+                    self._remember_external(handle, read_env(parsed, self._environ))
+                elif parsed.scheme == "file":
+                    self._remember_external(handle, await read_file(parsed))
+            except VaultError:
+                failed.append(handle)
+        return failed
 
     def for_call(self, *, tenant: str, purpose: str, users: str | Sequence[str]) -> BoundVault:
         """This vault with one call's tenant, purpose and tool fixed: a one-argument resolver

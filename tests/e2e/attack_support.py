@@ -1,0 +1,83 @@
+"""An in-process Quartermaster for the attack regressions (issue 14): the real services, the real
+proxy and its real downstream processes, reached by the SDK ``Client`` in memory, with every
+log record of every level kept so that a test can search it for canaries.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from harness import running_proxy
+from quartermaster.proxy import Proxy
+from quartermaster.runtime import Services
+
+TIMEOUT = 30.0
+
+
+@dataclass
+class Running:
+    """An in-process Quartermaster: its services, proxy and a connected client."""
+
+    services: Services
+    proxy: Proxy
+    client: Client
+    log: LogCapture
+
+
+class LogCapture(logging.Handler):
+    """Keeps every record, formatted as a handler would write it (exception text included)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        """Every record as it would be written, one after the other."""
+        return "\n".join(self.format(record) for record in self.records)
+
+
+@contextmanager
+def capture_logs() -> Iterator[LogCapture]:
+    """Every record of every level from every logger, for the block.
+
+    The handler sits on the root logger like ``logging.basicConfig``'s, so it sees records as
+    Quartermaster's own stderr handler would, after the filters Quartermaster installs.
+    """
+    capture = LogCapture()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(level)
+
+
+@asynccontextmanager
+async def in_process(
+    config: Path, mode: str, *, environ: Mapping[str, str] | None = None, **options: Any
+) -> AsyncIterator[Running]:
+    """Serve ``config`` in this process (:func:`harness.running_proxy`) and connect an SDK
+    client in ``mode`` to its front in memory; every log record is kept."""
+    with capture_logs() as log:
+        async with running_proxy(config, environ=environ) as proxy:
+            client = Client(proxy.front.server, mode=mode, **options)
+            with anyio.CancelScope(deadline=anyio.current_time() + TIMEOUT) as scope:
+                async with client:
+                    scope.deadline = math.inf
+                    yield Running(proxy.services, proxy, client, log)
