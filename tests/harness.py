@@ -325,6 +325,56 @@ async def front_client(
         yield client
 
 
+@dataclass(frozen=True)
+class ServedFront:
+    """Where :func:`http_front_thread` serves: the ``/mcp`` URL."""
+
+    url: str
+
+
+@contextmanager
+def http_front_thread(
+    config: Path, *, clock: Clock | None = None, connect: Mapping[str, Connect] | None = None
+) -> Iterator[ServedFront]:
+    """:func:`http_front` in a thread with its own event loop, for the block's duration.
+
+    For tests that talk to the server synchronously (plain ``httpx2.get``), which would
+    block the loop an in-loop server runs on; otherwise like :func:`http_server` without
+    the process.
+    """
+    ready, stop = threading.Event(), threading.Event()
+    served: list[str] = []
+    failed: list[BaseException] = []
+
+    async def main() -> None:
+        async with http_front(config, clock=clock, connect=connect) as (url, _):
+            served.append(url)
+            ready.set()
+            await anyio.to_thread.run_sync(stop.wait)
+
+    def run() -> None:
+        try:
+            anyio.run(main)
+        except BaseException as exc:  # re-raised in the test's thread
+            failed.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="quartermaster http front", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(START_TIMEOUT):
+            raise AssertionError(f"the in-process HTTP front did not start in {START_TIMEOUT} s")
+        if failed:
+            raise failed[0]
+        yield ServedFront(served[0])
+    finally:
+        stop.set()
+        thread.join(START_TIMEOUT)
+    if failed:
+        raise failed[0]
+
+
 class _LoopServer(uvicorn.Server):
     """uvicorn in the test's own event loop: no signal handlers, an event once it listens."""
 

@@ -15,7 +15,6 @@ import os
 import secrets
 import socket
 import string
-import subprocess
 import sys
 import threading
 import urllib.parse
@@ -33,6 +32,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from harness import CliResult, run_cli
 
 HERE = Path(__file__).resolve().parent
 LEAKY = HERE / "leaky_server.py"
@@ -166,12 +167,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return environ
 
 
-def cli(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``quartermaster ARGS`` to completion (bounded), capturing its output."""
-    return subprocess.run(
-        [QUARTERMASTER, *args], input=stdin, capture_output=True, text=True,
-        timeout=60, check=False, env=clean_env(), cwd=cwd,
-    )  # fmt: skip
+def cli(*args: str, stdin: str = "", cwd: Path | None = None) -> CliResult:
+    """Run ``quartermaster ARGS`` to completion (in process), capturing its output."""
+    return run_cli(*args, stdin=stdin, cwd=cwd)
 
 
 def set_secret(config: Path, name: str, value: str) -> None:

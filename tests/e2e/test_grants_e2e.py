@@ -1,6 +1,6 @@
 """End to end: the grant each call carries downstream, checked by the receiving side itself.
 
-A real `quartermaster serve --transport http` runs as a subprocess; an agent connects with the
+The proxy's HTTP app runs in process on a loopback port; an agent connects with the
 SDK client in both eras; the desk (an HTTP system) and the probe (an MCP server) receive the
 grants and verify them against the JWKS Quartermaster serves over HTTP.
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,10 +26,18 @@ from grants_support import (
     serve_desk,
 )
 
-from harness import MODES, QUARTERMASTER, http_client, http_server, issue_token, probe_command
+from harness import (
+    MODES,
+    CliResult,
+    http_client,
+    http_front_thread,
+    issue_token,
+    probe_command,
+)
+from harness import run_cli as run_cli_in_process
 from quartermaster.broker import GrantKeySet, MemoryReplayCache, verify_grant
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e  # the recording downstream (keeper) is a stdio process
 
 PROBE = f"""
   probe:
@@ -47,12 +53,8 @@ policy:
 """
 
 
-def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], input=stdin, capture_output=True, text=True, timeout=60,
-        check=False, env=environ,
-    )  # fmt: skip
+def run_cli(*args: str, stdin: str = "") -> CliResult:
+    return run_cli_in_process(*args, stdin=stdin)
 
 
 def canonical_sha256(arguments: dict[str, Any]) -> str:
@@ -91,7 +93,7 @@ async def test_http_tool_receives_a_grant_it_can_verify(
     )
     token = await issue_token(config)
     note = {"ticket_id": "4812", "text": "customer called back", "internal": True}
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, mode, token=token) as client:
             first = await client.call_tool("desk__add_note", note)
@@ -163,7 +165,7 @@ async def test_grant_audience_defaults_to_the_system_name(
     # docs/http-tools.md: `audience` defaults to the system's name ("desk").
     config = write_config(desk_systems(desk.base_url, audience=None) + POLICY)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, mode, token=token) as client:
             result = await client.call_tool("desk__get_ticket", {"ticket_id": "4812"})
@@ -178,7 +180,7 @@ async def test_grant_lifetime_is_the_tools_ttl_under_the_cap(
 ) -> None:
     config = write_config(desk_systems(desk.base_url, ttl=45) + POLICY)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, "auto", token=token) as client:
             await client.call_tool("desk__add_note", {"ticket_id": "1", "text": "x"})
@@ -197,7 +199,7 @@ async def test_a_grant_is_single_use_at_the_service(
 ) -> None:
     config = write_config(desk_systems(desk.base_url) + POLICY)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, mode, token=token) as client:
             result = await client.call_tool("desk__get_ticket", {"ticket_id": "4812"})
@@ -226,7 +228,7 @@ async def test_grant_never_reaches_the_agent_even_when_echoed(
 ) -> None:
     config = write_config(desk_systems(desk.base_url) + POLICY)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, mode, token=token) as client:
             echoed = await client.call_tool("desk__echo_headers", {})
@@ -253,7 +255,7 @@ async def test_mcp_downstream_receives_a_grant_in_meta(
     record_file = tmp_path / "keeper.jsonl"
     config = write_config("version: 1\nservers:" + recorder_server(record_file) + PROBE + POLICY)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         async with http_client(server.url, mode, token=token) as client:
             result = await client.call_tool(
                 "keeper__note",
@@ -295,7 +297,7 @@ async def test_a_run_id_named_in_meta_is_a_label_only(
 ) -> None:
     config = write_config(desk_systems(desk.base_url) + POLICY)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, mode, token=token) as client:
             for ticket in ("1", "2"):
@@ -325,7 +327,7 @@ async def test_revoked_grants_fail_verification(
     path = str(config)
     alice = await issue_token(config)
     bob = await issue_token(config, agent="other-bot", on_behalf_of="bob@example.com")
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, "auto", token=alice) as client:
             await client.call_tool("desk__get_ticket", {"ticket_id": "4812"})
@@ -365,7 +367,7 @@ async def test_key_rotation_while_serving(
     config = write_config(desk_systems(desk.base_url) + POLICY)
     path = str(config)
     token = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
         async with http_client(server.url, "auto", token=token) as client:
             await client.call_tool("desk__get_ticket", {"ticket_id": "1"})

@@ -1,6 +1,7 @@
 """End to end: the HTTP transport is an OAuth resource server that trusts only verified tokens.
 
-A real `quartermaster serve --transport http` runs as a subprocess. Raw HTTP requests check
+The proxy's HTTP app runs in process on a loopback port (the `serve --transport http`
+process itself is proven in tests/proxy/test_proxy_e2e.py). Raw HTTP requests check
 the status codes and headers; the SDK client (both eras) checks that a good token works and
 that nothing an agent writes in ``_meta`` changes who it is.
 """
@@ -11,8 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,18 +26,19 @@ from mcp import Client
 
 from harness import (
     MODES,
-    QUARTERMASTER,
+    CliResult,
     http_client,
-    http_server,
+    http_front_thread,
     initialize_request,
     issue_token,
-    stdio_client,
+    memory_client,
 )
+from harness import run_cli as run_cli_in_process
 from quartermaster.broker import GrantKeySet, verify_grant
 from quartermaster.identity import Principal, SessionFacts, resolve_identity
 from quartermaster.runtime import load, open_services
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e  # the recording downstream (keeper) is a stdio process
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
@@ -51,12 +51,8 @@ INITIALIZE = initialize_request("2025-06-18")
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False,
-        env=environ,
-    )  # fmt: skip
+def run_cli(*args: str) -> CliResult:
+    return run_cli_in_process(*args)
 
 
 def keeper_config(record_file: Path, extra: str = "") -> str:
@@ -156,7 +152,7 @@ async def test_no_token_gets_401_and_no_metadata_without_an_identity_provider(
     # Protected-resource metadata must name an authorization server; without an identity
     # provider there is none (agent tokens come from the CLI), so none is advertised.
     config = write_config(keeper_config(tmp_path / "keeper.jsonl"))
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         refused = post_initialize(server.url, None)
         origin = server.url.removesuffix("/mcp")
         metadata = httpx2.get(f"{origin}/.well-known/oauth-protected-resource/mcp", timeout=30)
@@ -181,7 +177,7 @@ async def test_the_sdk_client_without_a_token_cannot_connect(
 ) -> None:
     config = write_config(keeper_config(tmp_path / "keeper.jsonl"))
     # The SDK reports the refused handshake as an error; no call gets through in either era.
-    with http_server(config) as server, pytest.raises(Exception):  # noqa: PT011
+    with http_front_thread(config) as server, pytest.raises(Exception):  # noqa: PT011
         async with http_client(server.url, mode) as client:
             await client.call_tool("keeper__note", {})
     assert recorded(tmp_path / "keeper.jsonl") == []
@@ -193,7 +189,7 @@ async def test_forged_tokens_are_refused(
     config = write_config(keeper_config(tmp_path / "keeper.jsonl"))
     forged = await forgeries(config)
     good = await issue_token(config)
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         answers = {name: post_initialize(server.url, token) for name, token in forged.items()}
         accepted = post_initialize(server.url, good)
     assert accepted.status_code == 200, accepted.text
@@ -212,7 +208,7 @@ async def test_a_valid_agent_token_works(
     record_file = tmp_path / "keeper.jsonl"
     config = write_config(keeper_config(record_file))
     token = await issue_token(config, agent="support-bot", tenant="beta", on_behalf_of="bob@x.io")
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         async with http_client(server.url, mode, token=token) as client:
             result = await client.call_tool("keeper__note", {"ticket_id": "9"})
         jwks = httpx2.get(server.url.removesuffix("/mcp") + "/.well-known/jwks.json").json()
@@ -233,7 +229,7 @@ async def test_a_required_scope_must_be_in_the_token(
     config = write_config(keeper_config(record_file, identity))
     without = await issue_token(config, scopes=("tools.read",))
     scoped = await issue_token(config, scopes=("tools.read", "tools.call"))
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         refused = post_initialize(server.url, without)
         async with http_client(server.url, mode, token=scoped) as client:
             result = await client.call_tool("keeper__note", {"ticket_id": "1"})
@@ -252,11 +248,11 @@ def connect(request: pytest.FixtureRequest) -> Connect:
     @asynccontextmanager
     async def open_client(config: Path) -> AsyncIterator[Client]:
         if transport == "stdio":
-            async with stdio_client(config, mode) as client:
+            async with memory_client(config, mode) as client:
                 yield client
         else:
             token = await issue_token(config)
-            with http_server(config) as server:
+            with http_front_thread(config) as server:
                 async with http_client(server.url, mode, token=token) as client:
                     yield client
 
@@ -313,7 +309,7 @@ async def test_jwks_serves_only_public_grant_keys(
     tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
     config = write_config(keeper_config(tmp_path / "keeper.jsonl"))
-    with http_server(config) as server:
+    with http_front_thread(config) as server:
         served = httpx2.get(server.url.removesuffix("/mcp") + "/.well-known/jwks.json")
     printed = run_cli("keys", "jwks", "--config", str(config))
     agents = run_cli("keys", "jwks", "--ring", "agent", "--config", str(config))

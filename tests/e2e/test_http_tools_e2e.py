@@ -1,6 +1,6 @@
 """End to end: HTTP tools declared under ``systems:`` through the whole pipeline.
 
-`quartermaster serve` runs as a subprocess over stdio and over HTTP, the SDK client in both
+The proxy runs in process, reached over memory streams and loopback HTTP, the SDK client in both
 eras calls the desk's tools, and the desk (a real loopback service) records exactly what it
 received and verifies the grant on every request.
 """
@@ -8,9 +8,7 @@ received and verifies the grant on every request.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
 import textwrap
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -22,9 +20,15 @@ import pytest
 from grants_support import RunningDesk, closed_port, desk_systems, serve_desk
 from mcp import Client
 
-from harness import MODES, QUARTERMASTER, http_client, http_server, issue_token, stdio_client
-
-pytestmark = pytest.mark.e2e
+from harness import (
+    MODES,
+    CliResult,
+    http_client,
+    http_front_thread,
+    issue_token,
+    memory_client,
+)
+from harness import run_cli as run_cli_in_process
 
 Connect = Callable[[Path], AbstractAsyncContextManager[Client]]
 
@@ -52,12 +56,8 @@ def gone_system(port: int) -> str:
 """
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERMASTER_")}
-    return subprocess.run(
-        [QUARTERMASTER, *args], capture_output=True, text=True, timeout=60, check=False,
-        env=environ,
-    )  # fmt: skip
+def run_cli(*args: str) -> CliResult:
+    return run_cli_in_process(*args)
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -84,11 +84,11 @@ def connect(request: pytest.FixtureRequest, desk: RunningDesk) -> Connect:
             printed = run_cli("keys", "jwks", "--config", str(config))
             assert printed.returncode == 0, printed.stderr
             desk.state.jwks = json.loads(printed.stdout)
-            async with stdio_client(config, mode) as client:
+            async with memory_client(config, mode) as client:
                 yield client
         else:
             token = await issue_token(config)
-            with http_server(config) as server:
+            with http_front_thread(config) as server:
                 desk.state.jwks_url = server.url.removesuffix("/mcp") + "/.well-known/jwks.json"
                 async with http_client(server.url, mode, token=token) as client:
                     yield client
@@ -263,7 +263,7 @@ async def test_imported_openapi_passes_check_and_calls_the_desk(
     assert "desk__getTicket" in checked.stdout
 
     desk.state.jwks = json.loads(run_cli("keys", "jwks", "--config", str(config)).stdout)
-    async with stdio_client(config, mode) as client:
+    async with memory_client(config, mode) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         note = await client.call_tool("desk__addNote", {"ticket_id": "7", "text": "hello"})
     assert {"desk__getTicket", "desk__addNote"} <= names

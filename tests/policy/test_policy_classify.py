@@ -23,10 +23,11 @@ def ann(read_only: bool | None = None, destructive: bool | None = None) -> ToolA
         ("read", None, None, Classification("read", "admin tool")),
         ("read", "dangerous", None, Classification("read", "admin tool")),
         (None, "write", None, Classification("write", "admin server default")),
-        (None, None, None, Classification("write", "no readOnlyHint")),
-        (None, None, ann(), Classification("write", "no readOnlyHint")),
-        (None, None, ann(read_only=False), Classification("write", "no readOnlyHint")),
-        (None, None, ann(read_only=True), Classification("read", "annotation readOnlyHint")),
+        (None, None, None, Classification("write", "not declared")),
+        (None, None, ann(), Classification("write", "not declared")),
+        (None, None, ann(read_only=False), Classification("write", "not declared")),
+        # readOnlyHint is a claim by the downstream: it never makes an undeclared tool a read.
+        (None, None, ann(read_only=True), Classification("write", "not declared")),
         (
             None,
             None,
@@ -57,7 +58,7 @@ def ann(read_only: bool | None = None, destructive: bool | None = None) -> ToolA
         ),
         ("dangerous", None, ann(destructive=True), Classification("dangerous", "admin tool")),
         # destructiveHint false is no claim at all.
-        (None, None, ann(destructive=False), Classification("write", "no readOnlyHint")),
+        (None, None, ann(destructive=False), Classification("write", "not declared")),
     ],
 )
 def test_classify_table(
@@ -88,7 +89,9 @@ def test_annotations_never_lower_the_admin(
     if destructive:
         assert result.risk == "dangerous"
     if result.risk == "read":
-        assert admin == "read" or (admin is None and read_only and not destructive)
+        assert admin == "read"
+    if admin is None:
+        assert result.risk != "read"
 
 
 def test_describe_names_the_source() -> None:

@@ -33,7 +33,13 @@ from harness import (
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-def probe_config(*args: str, call_timeout: float = 10, extra: str = "", servers: str = "") -> str:
+def probe_config(
+    *args: str,
+    call_timeout: float = 10,
+    extra: str = "",
+    servers: str = "",
+    pinning: str = "enforce",
+) -> str:
     return f"""
     version: 1
     servers:
@@ -42,6 +48,7 @@ def probe_config(*args: str, call_timeout: float = 10, extra: str = "", servers:
         args: {probe_command(*args)}
         timeouts: {{call: {call_timeout}}}
         restart: {{initial_backoff: 0.05}}
+        pinning: {pinning}
     {servers}
     policy:
       rules:
@@ -243,7 +250,9 @@ async def test_crash_mid_call_is_reported_and_the_server_restarts(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_list_changed_is_forwarded(mode: str, write_config: Callable[[str], Path]) -> None:
-    config = write_config(probe_config())
+    # A tool that is new since first use is held back under `pinning: enforce` (see
+    # tests/e2e/test_pinning_e2e.py); `warn` serves it, which is what this test is about.
+    config = write_config(probe_config(pinning="warn"))
     with ListChanges("tools") as changes:
         async with (
             memory_client(config, mode, message_handler=changes.handler) as client,

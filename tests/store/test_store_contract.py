@@ -16,6 +16,7 @@ from quartermaster.store import (
     GrantRecord,
     KeyRecord,
     LedgerQuery,
+    PinRecord,
     RecordNotFound,
     RevocationFilter,
     SecretRecord,
@@ -408,3 +409,69 @@ async def test_ledger_append_of_grants_alone_appends_no_row(store: Store) -> Non
     assert await store.ledger.append([], chain, 1.0, grants=[grant("j")]) == []
     assert await store.ledger.head() is None
     assert await store.grants.get("j") == grant("j")
+
+
+def pin_row(name: str, digest: str, state: str = "pinned", **over: object) -> PinRecord:
+    values: dict[str, object] = {
+        "server": "probe",
+        "kind": "tool",
+        "name": name,
+        "digest": digest,
+        "definition": '{"name":"' + name + '"}',
+        "state": state,
+        "seen_at": 10.0,
+    }
+    values.update(over)
+    return PinRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_pins_first_use_happens_once_per_server(store: Store) -> None:
+    assert await store.pins.pin_first_use("probe", [pin_row("a", "d1"), pin_row("b", "d2")])
+    assert not await store.pins.pin_first_use("probe", [pin_row("c", "d3")])
+    assert await store.pins.pin_first_use("other", [pin_row("a", "d1", server="other")])
+    assert [(p.server, p.name) for p in await store.pins.list()] == [
+        ("other", "a"),
+        ("probe", "a"),
+        ("probe", "b"),
+    ]
+    assert [p.name for p in await store.pins.list("probe")] == ["a", "b"]
+
+
+async def test_pins_racing_first_uses_keep_one_pin_per_name(store: Store) -> None:
+    results = []
+
+    async def first_use(digest: str) -> None:
+        results.append(await store.pins.pin_first_use("probe", [pin_row("a", digest)]))
+
+    async with anyio.create_task_group() as tasks:
+        for digest in ("d1", "d2", "d3"):
+            tasks.start_soon(first_use, digest)
+    assert results.count(True) == 1
+    assert len([p for p in await store.pins.list() if p.state == "pinned"]) == 1
+
+
+async def test_pins_propose_keeps_each_digest_once(store: Store) -> None:
+    await store.pins.pin_first_use("probe", [pin_row("a", "d1")])
+    assert await store.pins.propose(pin_row("a", "d2", "pending", seen_at=20.0))
+    assert not await store.pins.propose(pin_row("a", "d2", "pending", seen_at=30.0))
+    # A digest that is already the pin is not proposed again.
+    assert not await store.pins.propose(pin_row("a", "d1", "pending"))
+    rows = await store.pins.list("probe")
+    assert [(p.digest, p.state, p.seen_at) for p in rows] == [
+        ("d2", "pending", 20.0),
+        ("d1", "pinned", 10.0),
+    ]
+
+
+async def test_pin_replaces_every_row_of_the_name(store: Store) -> None:
+    await store.pins.pin_first_use("probe", [pin_row("a", "d1"), pin_row("b", "d5")])
+    await store.pins.propose(pin_row("a", "d2", "pending"))
+    await store.pins.propose(pin_row("a", "d3", "pending"))
+    accepted = pin_row("a", "d2", decided_at=40.0, decided_by="admin")
+    await store.pins.pin([accepted])
+    rows = await store.pins.list("probe")
+    assert [(p.name, p.digest, p.state) for p in rows] == [
+        ("a", "d2", "pinned"),
+        ("b", "d5", "pinned"),
+    ]
+    assert rows[0] == accepted

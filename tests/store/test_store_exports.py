@@ -24,6 +24,8 @@ def test_public_names() -> None:
         "LedgerQuery",
         "LedgerRepo",
         "MemoryStore",
+        "PinRecord",
+        "PinRepo",
         "RecordNotFound",
         "RevocationFilter",
         "SQLiteStore",

@@ -21,6 +21,7 @@ from quartermaster.store import (
     StoreUnavailable,
     open_store,
 )
+from quartermaster.store._sqlite_schema import MIGRATIONS
 
 
 def chain(prev: bytes, seq: int, ts: float, kind: str, payload: bytes) -> bytes:
@@ -37,7 +38,7 @@ async def test_creates_private_file_in_wal_with_full_sync(tmp_path: Path) -> Non
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
         assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 1
 
 
@@ -54,7 +55,27 @@ async def test_data_survives_reopen_and_migrations_run_once(tmp_path: Path) -> N
     finally:
         await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
+
+
+async def test_a_version_1_database_gains_the_pins_table_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "qm.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0][1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO signing_keys VALUES ('k1', 'EdDSA', x'00', '{}', 1.0, 'active', NULL)"
+        )
+    store = await SQLiteStore.open(path)
+    try:
+        assert [k.kid for k in await store.keys.list()] == ["k1"]
+        assert await store.pins.list() == []
+    finally:
+        await store.close()
 
 
 async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
@@ -109,7 +130,7 @@ async def _fill(store: SQLiteStore) -> None:
 
 
 async def test_size_limit_gives_store_full_and_keeps_earlier_rows(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "qm.db", max_bytes=128 * 1024)
+    store = await SQLiteStore.open(tmp_path / "qm.db", max_bytes=160 * 1024)
     try:
         with pytest.raises(StoreFull, match="max_bytes"):
             await _fill(store)

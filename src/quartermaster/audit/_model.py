@@ -28,6 +28,9 @@ KEY_RETIRED = "key.retired"
 SECRET_CHANGED = "secret.changed"  # noqa: S105 (an event kind, not a secret)
 SECRET_USED = "secret.used"  # noqa: S105 (an event kind, not a secret)
 MASTER_KEY_ROTATED = "vault.master_key_rotated"
+DEFINITION_PINNED = "definition.pinned"
+DEFINITION_QUARANTINED = "definition.quarantined"
+DEFINITION_ACCEPTED = "definition.accepted"
 
 EVENT_KINDS = frozenset(
     {
@@ -42,6 +45,9 @@ EVENT_KINDS = frozenset(
         SECRET_CHANGED,
         SECRET_USED,
         MASTER_KEY_ROTATED,
+        DEFINITION_PINNED,
+        DEFINITION_QUARANTINED,
+        DEFINITION_ACCEPTED,
     }
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from quartermaster._clock import Clock
-from quartermaster.config._broker import BrokerConfig
+from quartermaster.config import BrokerConfig
 from quartermaster.identity import RunIdentity, is_valid_name
 from quartermaster.store import ConsumeOutcome, GrantRecord, GrantRepo, RevocationFilter
 

@@ -27,8 +27,6 @@ from quartermaster._errors import QuartermasterError
 class GrantInvalid(QuartermasterError):
     """A grant failed verification and must not be honoured."""
 
-    code = -32003
-
 
 class TokenTooLong(GrantInvalid):
     """The token is longer than the verifier's limit; it was not parsed."""

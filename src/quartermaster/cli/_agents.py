@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..config._broker import parse_duration
+from ..config import parse_duration
 from ..identity import issue_agent_token
 from ..runtime import Services
 from ._admin import add_config, add_json, print_json, refuse, when, with_services

@@ -197,11 +197,11 @@ def declared_tools(loaded: LoadedConfig) -> list[ToolRoute]:
     return list(build_catalog(offers).tools.values())
 
 
-async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str], list[str]]:
-    """Start each downstream once (without secrets it would need) and list what it offers.
+async def listed_once(loaded: LoadedConfig) -> list[McpDownstream]:
+    """Start each enabled downstream once (without secrets it would need), let it list what
+    it offers, and stop it; each keeps its ``offer``, ``state`` and ``last_error``.
 
-    Returns the tools, the problems (a server that did not come up, name clashes) and notes
-    (tools withheld on purpose).
+    The downstreams do not log going down: the caller reports what did not come up.
     """
     downstreams = [
         McpDownstream(
@@ -215,13 +215,23 @@ async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[s
         for name, server in loaded.config.servers.items()
         if server.enabled
     ]
-    problems: list[str] = []
     async with anyio.create_task_group() as tasks:
         for downstream in downstreams:
             tasks.start_soon(downstream.run)
         for downstream in downstreams:
             await downstream.wait_settled()
         tasks.cancel_scope.cancel()
+    return downstreams
+
+
+async def list_live_tools(loaded: LoadedConfig) -> tuple[list[ToolRoute], list[str], list[str]]:
+    """Start each downstream once (without secrets it would need) and list what it offers.
+
+    Returns the tools, the problems (a server that did not come up, name clashes) and notes
+    (tools withheld on purpose).
+    """
+    downstreams = await listed_once(loaded)
+    problems: list[str] = []
     offers = []
     for downstream in downstreams:
         if downstream.state != "up" and downstream.last_error:

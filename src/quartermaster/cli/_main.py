@@ -25,6 +25,7 @@ from . import (
     _redact,
     _secrets,
     _serve,
+    _tools,
 )
 
 DEFAULT_CONFIG = "tools.yaml"
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _audit.register(commands)
     _redact.register(commands)
     _import.register(commands)
+    _tools.register(commands)
     _completion.register(commands, build_parser)
     return parser
 

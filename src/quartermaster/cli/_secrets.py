@@ -19,7 +19,7 @@ from ..broker import KeyUnwrapError, derive_wrapping_key, rewrap_key_records
 
 # The broker exposes no re-wrapping; these two private helpers are the only code that knows
 # how a signing key is wrapped, so they are reused rather than copied.
-from ..config import LoadedConfig
+from ..config import GLOBAL_TENANT, LoadedConfig
 from ..runtime import Services, load, open_services
 from ..store import KeyRecord, open_store
 from ..vault import (
@@ -37,8 +37,6 @@ from ..vault import (
     write_master_key_file,
 )
 from ._admin import add_config, add_json, print_json, table, when, with_services
-
-GLOBAL = "*"
 
 
 def register(commands: Any) -> None:
@@ -68,7 +66,9 @@ def register(commands: Any) -> None:
         "dropped).",
     )
     put.add_argument("name", metavar="NAME")
-    put.add_argument("--tenant", default=GLOBAL, help="the tenant it is for (default: *, all)")
+    put.add_argument(
+        "--tenant", default=GLOBAL_TENANT, help="the tenant it is for (default: *, all)"
+    )
     add_config(put)
     put.set_defaults(handler=_set)
 
@@ -81,7 +81,7 @@ def register(commands: Any) -> None:
 
     remove = actions.add_parser("rm", help="delete a secret", description="Delete a secret.")
     remove.add_argument("name", metavar="NAME")
-    remove.add_argument("--tenant", default=GLOBAL, help="the tenant it is for (default: *)")
+    remove.add_argument("--tenant", default=GLOBAL_TENANT, help="the tenant it is for (default: *)")
     add_config(remove)
     remove.set_defaults(handler=_remove)
 

@@ -80,6 +80,13 @@ class ServerConfig(ConfigModel):
     )
     risk: RiskClass | None = Field(default=None, description="Default risk class for its tools.")
     tools: dict[str, ToolSettings] = Field(default_factory=dict)
+    pinning: Literal["enforce", "warn", "off"] = Field(
+        default="enforce",
+        description="Tool, prompt and resource-template definitions are pinned by digest: "
+        "'enforce' holds back a changed or new one until an admin accepts it "
+        "(`quartermaster tools accept`), 'warn' serves it and records the change, 'off' does "
+        "not pin this server. See docs/pinning.md.",
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     restart: Restart = Field(default_factory=Restart)
     enabled: bool = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
-from ..config._http import ApiKeyAuth, BasicAuth, GrantAuth, HttpSystemConfig, NoAuth
+from ..config import ApiKeyAuth, BasicAuth, GrantAuth, HttpSystemConfig, NoAuth
 
 
 class SecretLike(Protocol):

@@ -25,8 +25,6 @@ class RequestRefused(HttpToolError):
     segment, a header value holds a line break, or the built URL would leave the base URL.
     """
 
-    code = -32602
-
 
 class OpenApiImportError(HttpToolError):
     """An OpenAPI document is unreadable or uses something the importer cannot map."""

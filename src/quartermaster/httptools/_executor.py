@@ -19,7 +19,7 @@ import anyio
 import httpx2
 from mcp.types import CallToolResult
 
-from ..config._http import ApiKeyAuth, HttpSystemConfig, base_host, host_address, is_private_host
+from ..config import ApiKeyAuth, HttpSystemConfig, base_host, host_address, is_private_host
 from ._auth import (
     ResolvedApiKey,
     ResolvedAuth,

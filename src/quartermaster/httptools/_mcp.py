@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from mcp.types import Tool, ToolAnnotations
 
-from ..config import TOOL_SEPARATOR
-from ..config._http import HttpToolConfig
+from ..config import TOOL_SEPARATOR, HttpToolConfig
 
 
 def exposed_name(system: str, name: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..config._http import RESERVED_HEADERS, HttpSystemConfig, base_host, is_private_host
+from ..config import RESERVED_HEADERS, HttpSystemConfig, base_host, is_private_host
 from ._errors import OpenApiImportError
 
 _METHODS = ("get", "head", "post", "put", "patch", "delete")

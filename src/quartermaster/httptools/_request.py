@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import httpx2
 import jsonschema
 
-from ..config._http import HttpToolConfig, TemplatePart, parse_template, whole_placeholder
+from ..config import HttpToolConfig, TemplatePart, parse_template, whole_placeholder
 from ._errors import RequestRefused
 from ._templates import fill, header_value, path_value, render_body, scalar_text
 

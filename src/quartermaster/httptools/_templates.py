@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
-from ..config._http import Placeholder, TemplatePart, parse_template
+from ..config import Placeholder, TemplatePart, parse_template
 from ._errors import RequestRefused
 
 

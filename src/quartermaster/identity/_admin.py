@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quartermaster._clock import Clock
-from quartermaster.config._broker import parse_duration
-from quartermaster.config._identity import AgentTokensConfig
+from quartermaster.config import AgentTokensConfig, parse_duration
 
 from ._agent_tokens import TokenKeys, issue_agent_token
 from ._model import Mode

@@ -31,8 +31,6 @@ class IdentityError(QuartermasterError):
 class AuthenticationFailed(IdentityError):
     """A bearer token was refused; the HTTP transport answers 401."""
 
-    code = -32001
-
 
 class TokenMalformed(AuthenticationFailed):
     """The token is not a well-formed JWT, or one of its claims has the wrong shape."""
@@ -88,8 +86,6 @@ class JwksUnavailable(AuthenticationFailed):
 
 class InvalidRunId(IdentityError):
     """The run id in the client's ``_meta`` is not a short string of safe characters."""
-
-    code = -32602
 
 
 class StdioIdentityInvalid(IdentityError):

@@ -11,7 +11,7 @@ import httpx2
 import jwt
 
 from quartermaster._clock import Clock
-from quartermaster.config._identity import IdpConfig
+from quartermaster.config import IdpConfig
 
 from ._errors import JwksUnavailable, TokenAlgorithmRefused, TokenKeyUnknown
 from ._jose import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from quartermaster.config._identity import StdioIdentityConfig
+from quartermaster.config import StdioIdentityConfig
 
 from ._errors import StdioIdentityInvalid
 from ._model import MODES, Mode, Principal

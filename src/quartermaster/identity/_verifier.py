@@ -7,7 +7,7 @@ from collections.abc import Callable
 from mcp.server.auth.provider import AccessToken
 
 from quartermaster._clock import Clock
-from quartermaster.config._identity import AgentTokensConfig, IdpConfig
+from quartermaster.config import AgentTokensConfig, IdpConfig
 
 from ._agent_tokens import AGENT_TOKEN_TYPE, TokenKeys, verify_agent_token
 from ._errors import AgentTokensDisabled, AuthenticationFailed, TokenTypeUnknown

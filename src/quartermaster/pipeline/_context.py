@@ -41,6 +41,8 @@ class ToolRoute:
     """The system a grant for this tool is valid at (default: the backend's name)."""
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
+    quarantined: str | None = None
+    """Why the tool's definition is held back (pinning), or ``None`` if it is accepted."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quartermaster.config._policy import PolicyConfig
+from quartermaster.config import PolicyConfig
 
 from ._engine import CompiledRule, compile_rule
 from ._glob import globs_cover

@@ -1,26 +1,40 @@
 """The classify stage's pure core: a tool's risk class, and where that class came from.
 
-The admin's word is the floor. Downstream annotations are claims by an untrusted party, so
-they can only make a tool riskier: ``destructiveHint: true`` raises any class to dangerous,
-and ``readOnlyHint: true`` is believed only when the admin said nothing and the tool does
-not also claim to be destructive.
+The admin's word is the floor, and where the admin said nothing the floor is ``write``.
+Downstream annotations are claims by an untrusted party, so they can only make a tool
+riskier: ``destructiveHint: true`` raises any class to dangerous, and ``readOnlyHint: true``
+is never believed (a server that claims it gains nothing, whether or not the admin declared
+the tool). Only the admin can make a tool a ``read``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from mcp.types import ToolAnnotations
+from quartermaster.config import RISK_ORDER, RiskClass
 
-from quartermaster.config._base import RISK_ORDER, RiskClass
+
+class Hints(Protocol):
+    """The two claims of a tool's annotations that classification reads (MCP's
+    ``ToolAnnotations`` has them; policy itself does not speak the protocol)."""
+
+    @property
+    def read_only_hint(self) -> bool | None:
+        """``readOnlyHint``: the tool claims not to change anything."""
+        ...
+
+    @property
+    def destructive_hint(self) -> bool | None:
+        """``destructiveHint``: the tool claims it may destroy something."""
+        ...
+
 
 RiskSource = Literal[
     "admin tool",
     "admin server default",
     "annotation destructiveHint",
-    "annotation readOnlyHint",
-    "no readOnlyHint",
+    "not declared",
 ]
 """Where a risk class came from, as ``quartermaster check`` prints it."""
 
@@ -40,7 +54,7 @@ class Classification:
 def classify(
     declared: RiskClass | None,
     server_default: RiskClass | None,
-    annotations: ToolAnnotations | None,
+    annotations: Hints | None,
 ) -> Classification:
     """The risk class of one tool.
 
@@ -48,7 +62,6 @@ def classify(
     whole server, ``annotations`` what the downstream server claims about the tool.
     """
     destructive = annotations is not None and annotations.destructive_hint is True
-    read_only = annotations is not None and annotations.read_only_hint is True
     if declared is not None:
         admin: Classification | None = Classification(declared, "admin tool")
     elif server_default is not None:
@@ -59,8 +72,4 @@ def classify(
         raised = Classification("dangerous", "annotation destructiveHint")
         if admin is None or RISK_ORDER[admin.risk] < RISK_ORDER["dangerous"]:
             return raised
-    if admin is not None:
-        return admin
-    if read_only:
-        return Classification("read", "annotation readOnlyHint")
-    return Classification("write", "no readOnlyHint")
+    return admin if admin is not None else Classification("write", "not declared")

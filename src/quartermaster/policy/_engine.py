@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from quartermaster.config._policy import (
+from quartermaster.config import (
     ApprovalSpec,
     PolicyConfig,
     PolicyRule,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from quartermaster.config._base import RiskClass
+from quartermaster.config import RiskClass
 
 Effect = Literal["deny", "allow", "allow_after_approval"]
 """What the pipeline does with a call: refuse it, run it, or run it once people approve."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from quartermaster.config._policy import WEEKDAYS, TimeWindow, parse_hours
+from quartermaster.config import WEEKDAYS, TimeWindow, parse_hours
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,10 @@ Tool and prompt names are prefixed with their server's namespace (``time__get_cu
 so two servers can never shadow each other, and every exposed name is kept valid for the
 strictest common clients (``^[a-zA-Z0-9_-]{1,64}$``). A name that still clashes is not
 overwritten: the later tool is withheld and the clash is reported.
+
+Definitions the pinning part holds back are left out of every listing. A held-back tool keeps
+its route (in ``quarantined``) so that a call of it is refused with the reason, not as an
+unknown tool.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import mcp.types as types
 
 from ..config import TOOL_SEPARATOR, HttpSystemConfig, ServerConfig
 from ..httptools import to_mcp_tool
+from ..pinning import Held
 from ..pipeline import ToolRoute
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -47,6 +52,8 @@ class ServerOffer:
     resources: Sequence[types.Resource] = ()
     templates: Sequence[types.ResourceTemplate] = ()
     prompts: Sequence[types.Prompt] = ()
+    held: Held = field(default_factory=dict)
+    """Definitions held back by pinning: ``(kind, original name)`` to the reason."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,10 @@ class Catalog:
     """Clashes the admin must resolve."""
     withheld: list[str] = field(default_factory=list)
     """Tools left out on purpose, with the reason."""
+    quarantined: dict[str, ToolRoute] = field(default_factory=dict)
+    """Tools held back by pinning, by exposed name (never listed; calls are refused)."""
+    quarantined_prompts: dict[str, str] = field(default_factory=dict)
+    """Prompts held back by pinning: exposed name to the reason."""
 
     def add_tool(self, route: ToolRoute) -> None:
         """Add a tool unless its exposed name is taken; a clash is recorded, not overwritten."""
@@ -101,22 +112,30 @@ def build_catalog(offers: Iterable[ServerOffer], extra_tools: Iterable[ToolRoute
             name = (settings.expose_as if settings else None) or exposed_name(
                 offer.namespace, tool.name
             )
-            catalog.add_tool(
-                ToolRoute(
-                    exposed_name=name,
-                    backend=offer.name,
-                    kind="mcp",
-                    original_name=tool.name,
-                    tool=tool.model_copy(update={"name": name}),
-                    declared_risk=settings.risk if settings else None,
-                    server_default_risk=offer.config.risk,
-                    target_template=settings.target if settings else None,
-                    ttl=settings.ttl if settings else None,
-                    handle_arguments=tuple(settings.handle_arguments) if settings else (),
-                )
+            held = offer.held.get(("tool", tool.name))
+            route = ToolRoute(
+                exposed_name=name,
+                backend=offer.name,
+                kind="mcp",
+                original_name=tool.name,
+                tool=tool.model_copy(update={"name": name}),
+                declared_risk=settings.risk if settings else None,
+                server_default_risk=offer.config.risk,
+                target_template=settings.target if settings else None,
+                ttl=settings.ttl if settings else None,
+                handle_arguments=tuple(settings.handle_arguments) if settings else (),
+                quarantined=held,
             )
+            if held is None:
+                catalog.add_tool(route)
+            else:
+                catalog.quarantined.setdefault(name, route)
         for prompt in offer.prompts:
             name = exposed_name(offer.namespace, prompt.name)
+            held = offer.held.get(("prompt", prompt.name))
+            if held is not None:
+                catalog.quarantined_prompts[name] = held
+                continue
             if name in catalog.prompts:
                 catalog.problems.append(f"prompt name clash: '{name}' from {offer.name} withheld")
                 continue
@@ -132,7 +151,11 @@ def build_catalog(offers: Iterable[ServerOffer], extra_tools: Iterable[ToolRoute
                 )
                 continue
             catalog.resources[uri] = (offer.name, resource)
-        catalog.templates.extend((offer.name, template) for template in offer.templates)
+        catalog.templates.extend(
+            (offer.name, template)
+            for template in offer.templates
+            if ("resource_template", template.uri_template) not in offer.held
+        )
     for route in extra_tools:
         catalog.add_tool(route)
     return catalog

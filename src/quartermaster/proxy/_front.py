@@ -12,8 +12,8 @@ import binascii
 import json
 import logging
 import secrets
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import mcp.types as types
 from jsonschema import Draft202012Validator, SchemaError
@@ -29,14 +29,15 @@ from mcp.server.subscriptions import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import UriTemplate
+from pydantic import BaseModel
 
 from .._errors import DownstreamError
-from ..identity import RUN_ID_META_KEY
-from ..pipeline import CallContext, CallResult, ToolCall
+from ..config import QuartermasterConfig
+from ..identity import RUN_ID_META_KEY, Principal
+from ..pipeline import CallContext, CallResult, Pipeline, ToolCall, ToolRoute
+from ..runtime import Services
 from ..stages import tool_error
-
-if TYPE_CHECKING:
-    from ._proxy import Proxy
+from ._catalog import Catalog
 
 logger = logging.getLogger("quartermaster.proxy")
 
@@ -47,12 +48,58 @@ RESOURCE_NOT_FOUND = -32002
 _RESERVED_META_PREFIXES = ("io.modelcontextprotocol/", "quartermaster/", "progress_token")
 
 Item = TypeVar("Item")
+M = TypeVar("M", bound=BaseModel)
+
+
+class Backend(Protocol):
+    """What the front serves from: the proxy (``_proxy.Proxy``) is the one implementation.
+
+    Named here so that the front depends on what it uses, not on the proxy module (which
+    builds the front: importing it back would make a circle).
+    """
+
+    services: Services
+    config: QuartermasterConfig
+    catalog: Catalog
+    pipeline: Pipeline
+
+    def principal(self) -> Principal | None:
+        """Who is calling this request."""
+        ...
+
+    async def listed(self, what: str) -> Catalog:
+        """The catalog for a listing named ``what``, once the downstreams have started."""
+        ...
+
+    async def route(self, name: str) -> ToolRoute | None:
+        """The route of an exposed tool (held back or not), ``None`` if there is none."""
+        ...
+
+    async def read_resource(self, backend: str, uri: str) -> types.ReadResourceResult:
+        """Read a resource from the downstream that offers it, redacted."""
+        ...
+
+    async def get_prompt(
+        self, backend: str, name: str, arguments: Mapping[str, str] | None
+    ) -> types.GetPromptResult:
+        """Render a prompt on the downstream that offers it, redacted."""
+        ...
+
+    async def redacted(self, items: Sequence[M]) -> list[M]:
+        """Listed items as agents may see them."""
+        ...
+
+    async def redact_text(self, text: str) -> str:
+        """Text built from downstream data, as agents may see it."""
+        ...
 
 
 class Front:
     """Builds the low-level SDK ``Server`` whose handlers serve the proxy's catalog."""
 
-    def __init__(self, proxy: Proxy, *, name: str, version: str, request_state_key: bytes) -> None:
+    def __init__(
+        self, proxy: Backend, *, name: str, version: str, request_state_key: bytes
+    ) -> None:
         self._proxy = proxy
         # Handshake-era connections to notify of list changes. The SDK builds a new session
         # object per request, so a connection is recognised by its initialize params (one
@@ -127,17 +174,16 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> CallResult:
         connection = self._remember(ctx)
-        route = self._proxy.catalog.tools.get(params.name)
-        if route is None and not self._proxy.ready:
-            # A client that knows the tool from an earlier session may call it before the
-            # downstream that serves it is up.
-            await self._proxy.wait_ready()
-            route = self._proxy.catalog.tools.get(params.name)
+        route = await self._proxy.route(params.name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
         self._check_size(params.name, arguments)
-        invalid = self._schema_errors(params.name, route.tool, arguments)
+        # A held-back tool's schema is the downstream's unaccepted claim: the pipeline refuses
+        # the call with the reason, whatever its arguments.
+        invalid = (
+            "" if route.quarantined else self._schema_errors(params.name, route.tool, arguments)
+        )
         if invalid:
             # Per MCP, input validation errors are tool errors, so the model can correct itself.
             # The messages quote the downstream's schema (an enum, a pattern, a const), which is
@@ -264,7 +310,9 @@ class Front:
         self._remember(ctx)
         route = self._proxy.catalog.prompts.get(params.name)
         if route is None:
-            raise MCPError(types.INVALID_PARAMS, f"unknown prompt '{params.name}'")
+            held = self._proxy.catalog.quarantined_prompts.get(params.name)
+            what = f"is quarantined: {held}" if held else "is unknown"
+            raise MCPError(types.INVALID_PARAMS, f"prompt '{params.name}' {what}")
         try:
             return await self._proxy.get_prompt(
                 route.backend, route.original_name, params.arguments

@@ -15,10 +15,11 @@ from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
-from ..config import is_secret_handle
+from ..config import GLOBAL_TENANT, is_secret_handle
 from ..httptools import resolve_auth
 from ..identity import Principal, principal_from_access_token
-from ..pipeline import CallContext, CallResult, Pipeline
+from ..pinning import Held, definitions_of
+from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactionSession
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
@@ -34,8 +35,9 @@ M = TypeVar("M", bound=BaseModel)
 HOUSEKEEPING_INTERVAL = 30.0
 """Seconds between reloads of the key rings and sweeps of expired approvals."""
 
-SHARED_TENANT = "*"
-"""Secrets that downstream processes start with belong to no single tenant."""
+PIN_REFRESH_INTERVAL = 5.0
+"""Seconds between re-reads of the pins while something is held back, so that a definition
+an admin accepted (on any replica, or with the CLI) is offered again without a restart."""
 
 
 class Proxy:
@@ -70,6 +72,7 @@ class Proxy:
         }
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
+        self._rebuilding = anyio.Lock()
         self._ready = anyio.Event()
         self.pipeline = Pipeline(build_stages(services), self._dispatch)
         self.front = Front(
@@ -91,12 +94,13 @@ class Proxy:
             tasks.start_soon(self._housekeeping)
             for downstream in self.downstreams.values():
                 tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
-            self._rebuild()
+            await self._rebuild()
             task_status.started()
             for downstream in self.downstreams.values():
                 await downstream.wait_settled()
-            self._rebuild()
+            await self._rebuild()
             self._ready.set()
+            tasks.start_soon(self._refresh_pins)
 
     @property
     def ready(self) -> bool:
@@ -151,8 +155,9 @@ class Proxy:
         A stdio server reads its environment once, so its secrets cannot be per call. The
         values are also handed to the redactor, so an echo of them never reaches a model.
         """
+        # Secrets that downstream processes start with belong to no single tenant.
         bound = self.services.vault.for_call(
-            tenant=SHARED_TENANT,
+            tenant=GLOBAL_TENANT,
             purpose=f"start server {downstream.name}",
             users=(downstream.name,),
         )
@@ -181,26 +186,77 @@ class Proxy:
             logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
 
     async def _downstream_changed(self, _: McpDownstream) -> None:
-        self._rebuild()
+        await self._rebuild()
         await self.front.announce_changes()
 
-    def _rebuild(self) -> None:
-        offers = [
-            ServerOffer(
-                name=d.name,
-                namespace=d.namespace,
-                config=d.config,
-                tools=d.offer.tools if d.state == "up" else (),
-                resources=d.offer.resources if d.state == "up" else (),
-                templates=d.offer.templates if d.state == "up" else (),
-                prompts=d.offer.prompts if d.state == "up" else (),
+    async def _rebuild(self) -> bool:
+        """Rebuild the catalog from what each downstream offers and the pins in the store;
+        return whether what is held back changed."""
+        async with self._rebuilding:
+            offers = []
+            for d in self.downstreams.values():
+                up = d.state == "up"
+                offers.append(
+                    ServerOffer(
+                        name=d.name,
+                        namespace=d.namespace,
+                        config=d.config,
+                        tools=d.offer.tools if up else (),
+                        resources=d.offer.resources if up else (),
+                        templates=d.offer.templates if up else (),
+                        prompts=d.offer.prompts if up else (),
+                        held=await self._held(d) if up else {},
+                    )
+                )
+            catalog = build_catalog(offers, self.http_routes)
+            for problem in catalog.problems:
+                logger.error("%s", problem)
+            before = (set(self.catalog.quarantined), set(self.catalog.quarantined_prompts))
+            self.catalog = catalog
+            return before != (set(catalog.quarantined), set(catalog.quarantined_prompts))
+
+    async def _held(self, downstream: McpDownstream) -> Held:
+        """What of the downstream's offer pinning holds back; all of it if pins are unknown."""
+        offer = downstream.offer
+        offered = definitions_of(offer.tools, offer.prompts, offer.templates)
+        mode = downstream.config.pinning
+        try:
+            session = await self._session()
+            return await self.services.pins.check(downstream.name, mode, offered, session.text)
+        except QuartermasterError as exc:
+            logger.error("cannot check the pins of %r: %s", downstream.name, exc.message)
+            if mode != "enforce":
+                return {}
+            reason = (
+                f"its pins cannot be checked ({exc.message}); nothing was called. It is "
+                "offered again once the store answers."
             )
-            for d in self.downstreams.values()
-        ]
-        catalog = build_catalog(offers, self.http_routes)
-        for problem in catalog.problems:
-            logger.error("%s", problem)
-        self.catalog = catalog
+            return {(d.kind, d.name): reason for d in offered}
+
+    async def _refresh_pins(self) -> None:
+        while True:
+            await anyio.sleep(PIN_REFRESH_INTERVAL)
+            if self.catalog.quarantined or self.catalog.quarantined_prompts:
+                await self.recheck()
+
+    async def recheck(self) -> None:
+        """Re-read the pins; tell clients if what is held back changed (an admin accepted)."""
+        if await self._rebuild():
+            await self.front.announce_changes()
+
+    async def route(self, name: str) -> ToolRoute | None:
+        """The route of an exposed tool, held back or not; a held-back one is re-checked
+        against the store first, so an accepted definition is callable at once."""
+        route = self.catalog.tools.get(name)
+        if route is None and not self.ready:
+            # A client that knows the tool from an earlier session may call it before the
+            # downstream that serves it is up.
+            await self.wait_ready()
+            route = self.catalog.tools.get(name)
+        if route is None and name in self.catalog.quarantined:
+            await self.recheck()
+            route = self.catalog.tools.get(name) or self.catalog.quarantined.get(name)
+        return route
 
     # -- identity ------------------------------------------------------------------------------
 

@@ -247,6 +247,9 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     bound_port = sock.getsockname()[1]
     app = http_app(proxy, host=host, port=bound_port)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # Listening before the URL is printed: a client that connects at once waits in the
+    # backlog until uvicorn accepts, instead of being refused while uvicorn starts up.
+    sock.listen(config.backlog)
     server = _UvicornServer(config)
 
     def stop() -> None:

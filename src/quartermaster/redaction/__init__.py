@@ -12,8 +12,8 @@ from ._errors import RedactionFailed as RedactionFailed
 from ._known import KnownValues as KnownValues
 from ._redactor import RedactionSession as RedactionSession
 from ._redactor import Redactor as Redactor
-from ._redactor import Span as Span
 from ._rule import Rule as Rule
+from ._span import Span as Span
 from ._stream import StreamRedactor as StreamRedactor
 
 __all__ = [

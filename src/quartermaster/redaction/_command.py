@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from ..config._redaction import RedactionConfig
+from ..config import RedactionConfig
 from ._errors import RedactionFailed
 from ._known import KnownValues
 from ._redactor import Redactor

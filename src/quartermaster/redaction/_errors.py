@@ -12,8 +12,6 @@ class RedactionFailed(QuartermasterError):
     The message names the reason and the limit, never any part of the text.
     """
 
-    code = -32603
-
     def __init__(self, reason: str) -> None:
         super().__init__(f"result withheld: redaction failed ({reason})")
         self.reason = reason

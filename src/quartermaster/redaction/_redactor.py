@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._clock import Clock, SystemClock
-from ..config._redaction import RedactionConfig
+from ..config import RedactionConfig
 from ._catalog import builtin_rules
 from ._engine import Engine, FallbackEngine, HyperscanEngine, hyperscan_available
 from ._errors import RedactionFailed
 from ._generic import keyed_value_kind
 from ._known import KnownValues
 from ._rule import GENERIC, KNOWN, Rule
-
-if TYPE_CHECKING:
-    from ._stream import StreamRedactor
+from ._span import Span
+from ._stream import StreamRedactor
 
 _SECRET_GROUPS = ("s", "s2", "s3")
 _CHECK_EVERY = 64  # regex matches between two looks at the clock
 _FIXPOINT_ROUNDS = 3
 _REPEAT_MIN = 8  # shorter found values are not searched for elsewhere in the text
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A stretch of text to replace: ``kind`` labels it, ``key`` numbers it within a session."""
-
-    start: int
-    end: int
-    kind: str
-    layer: int
-    key: str
 
 
 def _admin_rule(name: str, regex: str, keywords: tuple[str, ...]) -> Rule:
@@ -340,6 +327,4 @@ class RedactionSession:
 
     def stream(self) -> StreamRedactor:
         """A redactor for text that arrives in chunks, in this session."""
-        from ._stream import StreamRedactor
-
         return StreamRedactor(self, holdback=self._redactor.config.stream_holdback_chars)

@@ -9,10 +9,24 @@ emitted are rescanned with the next chunk so that a credential name seen earlier
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ._redactor import RedactionSession
+from ._span import Span
+
+
+class Session(Protocol):
+    """What the stream redactor needs of a redaction session (``RedactionSession`` is one):
+    named here so that this module does not import the redactor, which builds it."""
+
+    def spans(self, text: str) -> list[Span]:
+        """The spans ``text`` would have replaced."""
+        ...
+
+    def render(self, text: str, spans: Sequence[Span], lo: int = 0, hi: int | None = None) -> str:
+        """``text[lo:hi]`` with ``spans`` replaced."""
+        ...
+
 
 _OPEN_PEM = re.compile(r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----")
 _MAX_HELD = 1024 * 1024  # an unfinished PEM block is held at most this long
@@ -28,7 +42,7 @@ class StreamRedactor:
         RedactionFailed: from ``feed`` or ``flush``; the stream must then be abandoned.
     """
 
-    def __init__(self, session: RedactionSession, *, holdback: int, context: int = 256) -> None:
+    def __init__(self, session: Session, *, holdback: int, context: int = 256) -> None:
         self._session = session
         self._holdback = holdback
         self._context = context

@@ -22,6 +22,7 @@ from ..audit import AuditEvent, Ed25519Signer, Ledger
 from ..broker import Broker, KeyRing, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
 from ..httptools import HttpToolExecutor
+from ..pinning import PinKeeper
 from ..policy import PolicyEngine
 from ..redaction import Redactor
 from ..stages import SecretsInPlay
@@ -83,6 +84,11 @@ class Services:
         for ring in (self.grant_keys, self.agent_keys, self.audit_keys):
             values.extend(key_spellings(private_key_bytes(ring.current.private_key)))
         return values
+
+    @cached_property
+    def pins(self) -> PinKeeper:
+        """The pinned definitions of downstream tools, prompts and resource templates."""
+        return PinKeeper(self.store.pins, self.ledger, self.clock)
 
     @property
     def config(self) -> QuartermasterConfig:

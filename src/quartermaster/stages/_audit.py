@@ -31,6 +31,7 @@ from ..audit import (
     Ledger,
     Outcome,
 )
+from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import PolicyDenied
 from ..redaction import Redactor
@@ -194,7 +195,7 @@ def _grant_of(ctx: CallContext) -> GrantInfo | None:
 
 
 def _outcome_of(exc: QuartermasterError) -> Outcome:
-    if isinstance(exc, PolicyDenied | ApprovalError | VaultError):
+    if isinstance(exc, PolicyDenied | DefinitionQuarantined | ApprovalError | VaultError):
         return "denied"
     if isinstance(exc, DownstreamTimeout):
         return "timeout"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 from .._clock import Clock
 from ..config import RiskClass
+from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import CallFacts, PolicyDenied, PolicyEngine
 
+logger = logging.getLogger("quartermaster.pipeline")
+
 
 class Decide:
-    """Asks the policy engine and refuses the call on deny."""
+    """Refuses a call of a held-back (quarantined) tool, then asks the policy engine."""
 
     name = "decide"
 
@@ -20,7 +24,15 @@ class Decide:
         self._clock = clock
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do."""
+        """Decide; a deny raises ``PolicyDenied`` naming the rule and what to do.
+
+        Raises:
+            DefinitionQuarantined: the tool's definition is not the one an admin accepted.
+            PolicyDenied: the policy refuses the call.
+        """
+        if ctx.route.quarantined is not None:
+            logger.warning("refused a call of %r: it is held back by pinning", ctx.call.name)
+            raise DefinitionQuarantined(ctx.route.exposed_name, ctx.route.quarantined)
         identity = ctx.identity
         if identity is None or ctx.risk is None:
             raise RuntimeError("decide needs the identify and classify stages before it")

@@ -20,6 +20,7 @@ from ._ports import ChainFunction as ChainFunction
 from ._ports import GrantRepo as GrantRepo
 from ._ports import KeyRepo as KeyRepo
 from ._ports import LedgerRepo as LedgerRepo
+from ._ports import PinRepo as PinRepo
 from ._ports import SecretRepo as SecretRepo
 from ._ports import Store as Store
 from ._records import ApprovalRecord as ApprovalRecord
@@ -29,6 +30,7 @@ from ._records import GrantRecord as GrantRecord
 from ._records import KeyRecord as KeyRecord
 from ._records import LedgerEntry as LedgerEntry
 from ._records import LedgerQuery as LedgerQuery
+from ._records import PinRecord as PinRecord
 from ._records import RevocationFilter as RevocationFilter
 from ._records import SecretRecord as SecretRecord
 from ._records import Vote as Vote

@@ -18,6 +18,7 @@ from ._ports import (
     GrantRepo,
     KeyRepo,
     LedgerRepo,
+    PinRepo,
     SecretRepo,
 )
 from ._records import (
@@ -28,6 +29,7 @@ from ._records import (
     KeyRecord,
     LedgerEntry,
     LedgerQuery,
+    PinRecord,
     RevocationFilter,
     SecretRecord,
     Vote,
@@ -291,6 +293,44 @@ class MemoryKeyRepo:
         self._keys[kid] = dataclasses.replace(record, state=state, retired_at=retired_at)
 
 
+class MemoryPinRepo:
+    """Definition pins in a dict keyed by ``(server, kind, name, digest)``."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str, str], PinRecord] = {}
+
+    async def list(self, server: str | None = None) -> list[PinRecord]:
+        """Every row, or one server's."""
+        rows = [r for r in self._rows.values() if server is None or r.server == server]
+        return sorted(rows, key=lambda r: (r.server, r.kind, r.name, r.state, r.seen_at))
+
+    async def pin_first_use(self, server: str, records: Sequence[PinRecord]) -> bool:
+        """Insert ``records`` if the server has no row."""
+        if any(key[0] == server for key in self._rows):
+            return False
+        for record in records:
+            self._rows[_pin_key(record)] = record
+        return True
+
+    async def propose(self, record: PinRecord) -> bool:
+        """Insert unless the digest is known for the name."""
+        if _pin_key(record) in self._rows:
+            return False
+        self._rows[_pin_key(record)] = record
+        return True
+
+    async def pin(self, records: Sequence[PinRecord]) -> None:
+        """Replace every row of each record's name with the record."""
+        for record in records:
+            name = _pin_key(record)[:3]
+            self._rows = {k: v for k, v in self._rows.items() if k[:3] != name}
+            self._rows[_pin_key(record)] = record
+
+
+def _pin_key(record: PinRecord) -> tuple[str, str, str, str]:
+    return (record.server, record.kind, record.name, record.digest)
+
+
 class MemoryStore:
     """A complete store that lives and dies with the process."""
 
@@ -301,6 +341,7 @@ class MemoryStore:
         self.approvals: ApprovalRepo = MemoryApprovalRepo()
         self.secrets: SecretRepo = MemorySecretRepo()
         self.keys: KeyRepo = MemoryKeyRepo()
+        self.pins: PinRepo = MemoryPinRepo()
 
     async def close(self) -> None:
         """Nothing to release."""

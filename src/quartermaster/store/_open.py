@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quartermaster.config._store import StoreConfig
+from quartermaster.config import StoreConfig
 
 from ._ports import Store
 from ._sqlite import SQLiteStore

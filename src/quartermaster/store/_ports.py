@@ -18,6 +18,7 @@ from ._records import (
     KeyRecord,
     LedgerEntry,
     LedgerQuery,
+    PinRecord,
     RevocationFilter,
     SecretRecord,
     Vote,
@@ -196,6 +197,30 @@ class KeyRepo(Protocol):
         ...
 
 
+class PinRepo(Protocol):
+    """Pinned and pending definitions of downstream tools, prompts and resource templates."""
+
+    async def list(self, server: str | None = None) -> list[PinRecord]:
+        """Every row (of one server), ordered by ``(server, kind, name, state, seen_at)``."""
+        ...
+
+    async def pin_first_use(self, server: str, records: Sequence[PinRecord]) -> bool:
+        """Keep ``records`` (all ``pinned``) only if ``server`` has no row yet; say if kept.
+
+        Of replicas racing to pin the same name first, one wins and the others get ``False``.
+        """
+        ...
+
+    async def propose(self, record: PinRecord) -> bool:
+        """Keep a ``pending`` row unless its digest is kept for its name; ``True`` if it is new."""
+        ...
+
+    async def pin(self, records: Sequence[PinRecord]) -> None:
+        """Make each record the pinned definition of its name, dropping every other row of
+        that name (in one transaction)."""
+        ...
+
+
 class Store(Protocol):
     """Everything Quartermaster persists, behind one object."""
 
@@ -204,6 +229,7 @@ class Store(Protocol):
     approvals: ApprovalRepo
     secrets: SecretRepo
     keys: KeyRepo
+    pins: PinRepo
 
     async def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

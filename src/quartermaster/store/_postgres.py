@@ -27,9 +27,16 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LedgerRepo, SecretRepo
+from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LedgerRepo, PinRepo, SecretRepo
 from ._postgres_schema import LATEST_VERSION, MIGRATIONS
-from ._sql import SqlApprovalRepo, SqlGrantRepo, SqlKeyRepo, SqlLedgerRepo, SqlSecretRepo
+from ._sql import (
+    SqlApprovalRepo,
+    SqlGrantRepo,
+    SqlKeyRepo,
+    SqlLedgerRepo,
+    SqlPinRepo,
+    SqlSecretRepo,
+)
 
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -210,6 +217,7 @@ class PostgresStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:

@@ -178,6 +178,27 @@ class SecretRecord:
 
 
 @dataclass(frozen=True)
+class PinRecord:
+    """One definition a downstream offered (a tool, prompt or resource template), by digest.
+
+    ``state`` is ``pinned`` (the one an admin accepted for this name; at most one per
+    ``(server, kind, name)``) or ``pending`` (seen since, held back until accepted).
+    ``definition`` is its canonical JSON as the pinning part keeps it (already redacted);
+    ``digest`` is over the definition as the downstream sent it.
+    """
+
+    server: str
+    kind: str
+    name: str
+    digest: str
+    definition: str
+    state: str
+    seen_at: float
+    decided_at: float | None = None
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True)
 class KeyRecord:
     """A signing key: the private half is wrapped (encrypted) by the caller before it gets here.
 

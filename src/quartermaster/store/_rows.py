@@ -15,6 +15,7 @@ from ._records import (
     GrantRecord,
     KeyRecord,
     LedgerEntry,
+    PinRecord,
     RevocationFilter,
     SecretRecord,
     Vote,
@@ -34,6 +35,7 @@ VOTE_COLUMNS = "approval_id, approver, decision, at, via"
 # Column names, not a secret value.
 SECRET_COLUMNS = "tenant, name, key_id, nonce, ciphertext, created_at, updated_at, last_used_at"  # noqa: S105
 KEY_COLUMNS = "kid, alg, wrapped_private, public_jwk, created_at, state, retired_at"
+PIN_COLUMNS = "server, kind, name, digest, definition, state, seen_at, decided_at, decided_by"
 
 Row = Sequence[Any]
 
@@ -175,3 +177,23 @@ def grant_where(which: RevocationFilter, placeholder: str) -> tuple[str, list[An
             clauses.append(f"{column} = {placeholder}")
             params.append(value)
     return " AND ".join(clauses), params
+
+
+def pin(row: Row) -> PinRecord:
+    """A definition pin row."""
+    return PinRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+def pin_params(p: PinRecord) -> tuple[Any, ...]:
+    """Insert parameters for a pin, in ``PIN_COLUMNS`` order."""
+    return (
+        p.server,
+        p.kind,
+        p.name,
+        p.digest,
+        p.definition,
+        p.state,
+        p.seen_at,
+        p.decided_at,
+        p.decided_by,
+    )

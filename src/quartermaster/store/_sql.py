@@ -27,6 +27,7 @@ from ._records import (
     KeyRecord,
     LedgerEntry,
     LedgerQuery,
+    PinRecord,
     RevocationFilter,
     SecretRecord,
     Vote,
@@ -452,3 +453,55 @@ class SqlKeyRepo:
                 )
         if not changed:
             raise RecordNotFound(f"no signing key with kid {kid!r}")
+
+
+_PIN_INSERT = (
+    f"INSERT INTO definition_pins ({_rows.PIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class SqlPinRepo:
+    """Definition pins in a ``definition_pins`` table."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def list(self, server: str | None = None) -> list[PinRecord]:
+        """Every row, or one server's."""
+        where, params = ("WHERE server = ? ", (server,)) if server is not None else ("", ())
+        rows = await self._db.fetch(
+            f"SELECT {_rows.PIN_COLUMNS} FROM definition_pins {where}"
+            "ORDER BY server, kind, name, state, seen_at",
+            params,
+        )
+        return [_rows.pin(r) for r in rows]
+
+    async def pin_first_use(self, server: str, records: Sequence[PinRecord]) -> bool:
+        """Insert ``records`` if the server has no row; a racing replica's pin wins."""
+        try:
+            async with self._db.transaction() as tx:
+                if await tx.fetch("SELECT 1 FROM definition_pins WHERE server = ?", (server,)):
+                    return False
+                if records:
+                    await tx.executemany(_PIN_INSERT, [_rows.pin_params(r) for r in records])
+        except StoreConflict:
+            return False
+        return True
+
+    async def propose(self, record: PinRecord) -> bool:
+        """Insert unless the digest is known for the name."""
+        async with self._db.transaction() as tx:
+            added = await tx.execute(
+                f"{_PIN_INSERT} ON CONFLICT DO NOTHING", _rows.pin_params(record)
+            )
+        return added == 1
+
+    async def pin(self, records: Sequence[PinRecord]) -> None:
+        """Replace every row of each record's name with the record."""
+        async with self._db.transaction() as tx:
+            for record in records:
+                await tx.execute(
+                    "DELETE FROM definition_pins WHERE server = ? AND kind = ? AND name = ?",
+                    (record.server, record.kind, record.name),
+                )
+                await tx.execute(_PIN_INSERT, _rows.pin_params(record))

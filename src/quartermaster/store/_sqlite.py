@@ -41,7 +41,15 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, ChainFunction, GrantRepo, KeyRepo, LedgerRepo, SecretRepo
+from ._ports import (
+    ApprovalRepo,
+    ChainFunction,
+    GrantRepo,
+    KeyRepo,
+    LedgerRepo,
+    PinRepo,
+    SecretRepo,
+)
 from ._records import GrantRecord, LedgerEntry
 from ._sql import (
     GRANT_INSERT,
@@ -51,6 +59,7 @@ from ._sql import (
     SqlGrantRepo,
     SqlKeyRepo,
     SqlLedgerRepo,
+    SqlPinRepo,
     SqlSecretRepo,
     chain_entries,
     ledger_params,
@@ -423,6 +432,7 @@ class SQLiteStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod
     async def open(

@@ -92,6 +92,27 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # Definitions of downstream tools, prompts and resource templates, by digest: the
+            # one an admin accepted per name ('pinned') and those seen since ('pending').
+            """CREATE TABLE definition_pins (
+                server TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                name TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                definition TEXT NOT NULL,
+                state TEXT NOT NULL,
+                seen_at REAL NOT NULL,
+                decided_at REAL,
+                decided_by TEXT,
+                PRIMARY KEY (server, kind, name, digest)
+            )""",
+            "CREATE UNIQUE INDEX definition_pins_one_pinned ON definition_pins "
+            "(server, kind, name) WHERE state = 'pinned'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

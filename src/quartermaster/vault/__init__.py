@@ -5,7 +5,7 @@ resolved at the last moment into :class:`SecretValue`, which never renders. See
 ``docs/secrets.md``.
 """
 
-from quartermaster.config._vault import check_secret_use as check_secret_use
+from quartermaster.config import check_secret_use as check_secret_use
 
 from ._admin import SecretInfo as SecretInfo
 from ._admin import list_secrets as list_secrets

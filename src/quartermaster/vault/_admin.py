@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from quartermaster._clock import Clock
-from quartermaster.config._vault import GLOBAL_TENANT, check_secret_name, check_tenant
+from quartermaster.config import GLOBAL_TENANT, check_secret_name, check_tenant
 from quartermaster.store import SecretRecord, SecretRepo
 
 from ._envelope import seal, unseal

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from quartermaster.config._vault import VaultConfig
+from quartermaster.config import VaultConfig
 
 from ._errors import GENERATE_HINT, MasterKeyInvalid, MasterKeyMissing, VaultError
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from quartermaster._clock import Clock
-from quartermaster.config._vault import GLOBAL_TENANT, VaultConfig, check_secret_use
+from quartermaster.config import GLOBAL_TENANT, VaultConfig, check_secret_use
 from quartermaster.store import SecretRecord, SecretRepo
 
 from ._envelope import unseal
