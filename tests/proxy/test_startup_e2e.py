@@ -7,7 +7,6 @@ line says what is served, and a downstream that never comes up is named, once, i
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +20,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from harness import MODES, PROBE, QUARTERMASTER, START_TIMEOUT, probe_command
+from harness import MODES, PROBE, QUARTERMASTER, START_TIMEOUT, _connected, probe_command
 
 NEGOTIATED = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 MISSING = "no-such-command-for-quartermaster"
@@ -34,13 +33,8 @@ async def serving(config: Path, mode: str, stderr: TextIO, *options: str) -> Asy
     params = StdioServerParameters(
         command=QUARTERMASTER, args=[*options, "serve", "--config", str(config)], env=environ
     )
-    client = Client(stdio_client(params, errlog=stderr), mode=mode)
-    with anyio.CancelScope(deadline=anyio.current_time() + START_TIMEOUT) as scope:
-        async with client:
-            scope.deadline = math.inf
-            yield client
-    if scope.cancelled_caught:
-        raise AssertionError(f"could not connect within {START_TIMEOUT} s")
+    async with _connected(Client(stdio_client(params, errlog=stderr), mode=mode)) as client:
+        yield client
 
 
 async def line_of(log: Path, wanted: Callable[[str], bool]) -> str:
