@@ -15,7 +15,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "quartermaster"
 
-NO_MCP = ("policy", "approval", "broker", "vault", "audit", "store", "redaction")
+NO_MCP = ("policy", "approval", "identity", "broker", "vault", "audit", "store", "redaction")
 """Parts that hold rules, not protocol: they must not import the MCP SDK."""
 
 MCP_ALLOWED = {"approval/_prompt.py"}

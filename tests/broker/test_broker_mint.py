@@ -9,6 +9,7 @@ import pytest
 from broker_fakes import digest, make_identity
 
 from quartermaster._clock import ManualClock
+from quartermaster.audit import GRANT_REVOKED, KEY_ROTATED, AuditEvent
 from quartermaster.broker import (
     Broker,
     GrantExpired,
@@ -188,7 +189,18 @@ async def test_list_filters_and_active_only(broker: Broker, clock: ManualClock) 
     assert await broker.list(active_only=True) == []
 
 
+class Recorded:
+    """An event recorder that keeps what it is given (the ledger is one in production)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record_event(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
 async def test_admin_functions(broker: Broker, ring: KeyRing, clock: ManualClock) -> None:
+    ledger = Recorded()
     grant = await mint(broker, make_identity(run_id="run-9"))
     rows = await grants_list(broker, run_id="run-9")
     assert [(r["jti"], r["uses_left"], r["revoked_at"]) for r in rows] == [
@@ -200,7 +212,7 @@ async def test_admin_functions(broker: Broker, ring: KeyRing, clock: ManualClock
     assert (await grants_verify(broker, grant.token, audience="billing"))["error"] == (
         "AudienceMismatch"
     )
-    assert await grants_revoke(broker, run_id="run-9", reason="test") == {
+    assert await grants_revoke(broker, run_id="run-9", reason="test", ledger=ledger) == {
         "revoked": 1,
         "filter": {"run_id": "run-9"},
         "reason": "test",
@@ -209,11 +221,16 @@ async def test_admin_functions(broker: Broker, ring: KeyRing, clock: ManualClock
     assert (refused["valid"], refused["error"]) == (False, "GrantRevoked")
     before = ring.current.kid
     clock.advance(1)
-    rotated = await keys_rotate(ring)
+    rotated = await keys_rotate(ring, name="grant", ledger=ledger)
     assert rotated["retiring"] == before
     assert rotated["active"] == ring.current.kid != before
     assert {k["kid"] for k in keys_jwks(ring)["keys"]} == {before, ring.current.kid}
     assert [k["state"] for k in keys_list(ring)] == ["retiring", "active"]
+    # Each change is recorded by the function that made it.
+    assert [(e.kind, e.run_id, dict(e.detail)) for e in ledger.events] == [
+        (GRANT_REVOKED, "run-9", {"revoked": 1, "jti": None, "via": "cli"}),
+        (KEY_ROTATED, None, {"ring": "grant", "active": ring.current.kid, "retiring": before}),
+    ]
     # A grant signed before the rotation still verifies during the overlap.
     fresh = await mint(broker, make_identity(run_id="run-10"))
     assert (await grants_verify(broker, fresh.token, audience="crm"))["kid"] == ring.current.kid

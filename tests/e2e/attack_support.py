@@ -5,6 +5,7 @@ log record of every level kept so that a test can search it for canaries.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -40,9 +41,26 @@ class LogCapture(logging.Handler):
         super().__init__(level=logging.DEBUG)
         self.records: list[logging.LogRecord] = []
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self._waiters: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        text = self.format(record)
+        for wanted, loop, event in self._waiters:
+            if wanted in text:
+                # Records come from any thread (a server's, the resolver's); wake the test's loop.
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait_for(self, wanted: str) -> None:
+        """Return once a record containing ``wanted`` was written (bounded by ``TIMEOUT``)."""
+        event = asyncio.Event()
+        self._waiters.append((wanted, asyncio.get_running_loop(), event))
+        try:
+            if wanted not in self.text():
+                with anyio.fail_after(TIMEOUT):
+                    await event.wait()
+        finally:
+            self._waiters = [w for w in self._waiters if w[2] is not event]
 
     def text(self) -> str:
         """Every record as it would be written, one after the other."""

@@ -6,7 +6,8 @@ there), the grant Quartermaster sent in ``_meta["quartermaster/grant"]``, and th
 arguments of the call. It echoes them (see ``leak_support.leak_forms``) in text, structured
 content, ``_meta``, images, embedded text and blob resources, resource links, progress
 messages, log notifications, error results, raised errors, resources, templates and prompts,
-and in the descriptions of what it lists.
+and in the descriptions of what it lists. ``leak_tricks`` cuts each value across two progress
+messages and two text items, and hides it in MIME-wrapped base64, base32 and gzip+base64.
 
 Run as ``python leaky_server.py --record FILE``: one JSON line per tool call records what it
 received (tool, arguments, grant, environment), so a test can check a value did arrive.
@@ -16,10 +17,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import json
 import os
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
+
+# Run as a script, only this folder is on the path; leak_support needs the harness beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anyio
 import mcp.types as types
@@ -91,12 +98,40 @@ def key_file_forms(path: str) -> str:
     return "\n".join(forms)
 
 
+def refuse_everything() -> None:
+    """Answer each request with an error that quotes the secrets, as a careless server's
+    failed start-up does (``init failed: token=...``); a line that is not JSON is echoed."""
+    secret = env_secrets()[0] if env_secrets() else "none"
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(request, dict) and "id" in request:
+            error = {"code": -32603, "message": f"init failed: token={secret}"}
+            answer = {"jsonrpc": "2.0", "id": request["id"], "error": error}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+
+
 def main() -> None:
     warnings.simplefilter("ignore")  # send_log_message is deprecated on the newest era
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", required=True, help="file to append what was received to")
+    parser.add_argument("--stderr", action="store_true", help="print the secrets on stderr")
+    parser.add_argument(
+        "--garbage", action="store_true", help="write a line that is not JSON-RPC on stdout"
+    )
+    parser.add_argument(
+        "--refuse-init", action="store_true", help="answer every request with an error"
+    )
     options = parser.parse_args()
     description = leak_payload(env_secrets())
+    if options.stderr:
+        print(f"leaky starting with token={description}", file=sys.stderr, flush=True)
+    if options.refuse_init:
+        refuse_everything()
+        return
 
     def record(name: str, arguments: dict[str, Any], grant: str | None) -> None:
         entry = {
@@ -124,6 +159,7 @@ def main() -> None:
                 plain_tool("leak_error"),
                 plain_tool("leak_raise"),
                 plain_tool("leak_keys"),
+                plain_tool("leak_tricks"),
                 plain_tool("echo", {"text": {"type": "string"}}),
                 plain_tool("bulk", {"size": {"type": "integer"}}),
                 plain_tool("login", {"user": {"type": "string"}, "password": {"type": "string"}}),
@@ -164,6 +200,8 @@ def main() -> None:
                 structured_content={"by_secret": {v: index for index, v in enumerate(seen)}},
                 _meta={f"leak/{v}": True for v in seen},
             )
+        if name == "leak_tricks":
+            return await tricks(ctx, seen)
         payload = leak_payload(seen)
         if name == "leak_error":
             return types.CallToolResult(content=[types.TextContent(text=payload)], is_error=True)
@@ -177,6 +215,31 @@ def main() -> None:
             structured_content=structured(seen),
             _meta={"leak/echo": payload},
         )
+
+    async def tricks(ctx: ServerRequestContext[Any], seen: list[str]) -> types.CallToolResult:
+        """Each value cut in two across progress messages and across text items, and inside
+        a document sent as MIME-wrapped base64, base32, and gzip then base64."""
+        items: list[types.ContentBlock] = []
+        step = 0
+        for index, value in enumerate(seen):
+            half = len(value) // 2
+            step += 1
+            await ctx.session.report_progress(step, None, f"uploading {value[:half]}")
+            step += 1
+            await ctx.session.report_progress(step, None, f"{value[half:]} uploaded {index}")
+            items.append(types.TextContent(text=f"value {index}: {value[:half]}"))
+            items.append(types.TextContent(text=f"{value[half:]} (end of value {index})"))
+            document = ("header line\n" * 8 + f"token={value}\n" + "footer line\n" * 8).encode()
+            encoded = {
+                "mime": base64.encodebytes(document).decode(),
+                "base32": base64.b32encode(document).decode(),
+                "gzip": base64.b64encode(gzip.compress(document)).decode(),
+            }
+            items.extend(
+                types.TextContent(text=f"attachment {index} ({how}):\n{blob}")
+                for how, blob in encoded.items()
+            )
+        return types.CallToolResult(content=items)
 
     async def list_resources(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -252,6 +315,10 @@ def main() -> None:
     )
 
     async def run() -> None:
+        if options.garbage:
+            # Before serving: the client reads it as a message and fails to parse it.
+            sys.stdout.write(f"not json-rpc: token={description.splitlines()[0]}\n")
+            sys.stdout.flush()
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
 

@@ -7,6 +7,8 @@ every level, and the database files.
 from __future__ import annotations
 
 import base64
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import mcp.types as types
 import pytest
 from attack_support import Running, in_process
 from leak_support import (
+    LEAKY,
     assert_no_leak,
     clean_env,
     dump,
@@ -184,3 +187,88 @@ async def test_an_argument_validation_error_never_quotes_a_secret_in_the_schema(
     assert "[REDACTED:" in text
     assert read_records(record) == []
     assert_nowhere(running, config, {"token": token}, listed, refused)
+
+
+# -- finding 6: \uXXXX escapes inside JSON text ------------------------------------------------
+
+
+def decoded_strings(value: object) -> list[str]:
+    """Every string inside a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *decoded_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in decoded_strings(item)]
+    return []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_json_text_of_a_result_is_redacted_as_its_reader_decodes_it(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    # The API echoes its key as \\uXXXX escapes inside a JSON string; the text copy of the
+    # result is JSON text, so a reader decodes the string (and its escapes) once more.
+    key = make_canary(ascii_only=True)
+    with keyed_api(key) as api:
+        config = write_config(billing_yaml(api.url, "env://BILLING_KEY"))
+        async with in_process(config, mode, environ=clean_env({"BILLING_KEY": key})) as running:
+            assert_era(running, mode)
+            result = await running.client.call_tool("billing__debug", {})
+    assert result.is_error is not True
+    (item,) = result.content
+    assert isinstance(item, types.TextContent)
+    decoded = "\n".join(decoded_strings(json.loads(item.text)))
+    assert "[REDACTED:known_secret#" in decoded
+    assert_no_leak(decoded, {"api_key": key}, "the decoded JSON text")
+    assert result.structured_content is not None
+    structured = "\n".join(decoded_strings(result.structured_content))
+    assert_no_leak(structured, {"api_key": key}, "the structured content")
+    assert_nowhere(running, config, {"api_key": key}, result)
+
+
+# -- finding 5: Quartermaster's own log holds secrets -----------------------------------------
+
+
+def leaky_with(name: str, record: Path, *flags: str) -> str:
+    """A leaky server entry started with ``flags``, holding env://LEAKY_TOKEN as LEAK_TOKEN."""
+    args = ", ".join(json.dumps(a) for a in [str(LEAKY), "--record", str(record), *flags])
+    return (
+        f"  {name}:\n"
+        f"    command: {json.dumps(sys.executable)}\n"
+        f"    args: [{args}]\n"
+        f'    env: {{LEAK_TOKEN: "env://LEAKY_TOKEN"}}\n'
+        f"    timeouts: {{call: 20, connect: 20}}\n"
+        f"    restart: {{initial_backoff: 30}}\n"
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_log_at_every_level_and_child_stderr_hold_no_secret(
+    mode: str, tmp_path: Path, write_config: WriteConfig, capfd: pytest.CaptureFixture[str]
+) -> None:
+    token = make_canary(ascii_only=True)
+    record = tmp_path / "record.jsonl"
+    servers = leaky_with("leaky", record, "--stderr", "--garbage") + leaky_with(
+        "broken", record, "--refuse-init"
+    )
+    config = write_config("version: 1\nservers:\n" + servers + LEAKY_POLICY)
+    async with in_process(config, mode, environ=clean_env({"LEAKY_TOKEN": token})) as running:
+        assert_era(running, mode)
+        echoed = await running.client.call_tool("leaky__echo", {"text": "hi"})
+        leaked = await running.client.call_tool("leaky__leak", {})
+        # The child's stderr line arrives through the log, under the server's name.
+        await running.log.wait_for("leaky starting")
+    assert echoed.is_error is not True
+    assert leaked.is_error is not True
+    log = running.log.text()
+    assert "downstream 'broken' is down (init failed: [REDACTED:" in log
+    stderr_lines = [line for line in log.splitlines() if "leaky starting" in line]
+    assert stderr_lines
+    assert all("leaky" in line.split("leaky starting")[0] for line in stderr_lines)
+    assert "Failed to parse JSONRPC message from server" in log
+    assert {r.levelname for r in running.log.records} >= {"DEBUG", "INFO", "WARNING", "ERROR"}
+    canaries = {"token": token}
+    assert_nowhere(running, config, canaries, echoed, leaked)
+    out, err = capfd.readouterr()
+    assert_no_leak(out + err, canaries, "the process's stdout and stderr (child stderr)")

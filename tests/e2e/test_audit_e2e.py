@@ -143,7 +143,8 @@ async def test_every_field_of_allowed_denied_approved_and_failed_calls(
     # Allowed, with a vault secret passed by handle and echoed back.
     echo = only(found, "probe__echo")
     body = echo.intent["body"]
-    assert (body["decision"], body["rule_id"], body["risk"]) == ("allow", "probe-tools", "read")
+    # The probe's readOnlyHint is not believed: undeclared, echo is a write.
+    assert (body["decision"], body["rule_id"], body["risk"]) == ("allow", "probe-tools", "write")
     assert (body["server"], body["target_system"], body["target"]) == ("probe", "probe", None)
     assert body["args"] == '{"text":"secret://canary"}'
     # The operator's command computes the same HMAC as the ledger wrote.

@@ -138,6 +138,51 @@ async def test_a_leaky_downstream_leaks_nothing(
     assert "[REDACTED:known_secret#" in prompt.messages[0].content.text
 
 
+def _pieces(value: str) -> list[str]:
+    """Every run of 12 characters of ``value``: one surviving anywhere gives it away."""
+    return [value[i : i + 12] for i in range(len(value) - 11)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_values_cut_in_two_or_hidden_in_new_encodings_leak_nothing(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    one, two = make_canary(), make_canary()
+    env = {"LEAK_ONE": "secret://leak-one", "LEAK_TWO": "secret://leak-two"}
+    config = leaky_config(tmp_path, write_config, env=env)
+    set_secret(config, "leak-one", one)
+    set_secret(config, "leak-two", two)
+    messages: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message)
+
+    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
+        async with serve_stdio(config, mode, stderr) as client:
+            assert (client.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS) == (
+                mode == "auto"
+            ), client.protocol_version
+            result = await client.call_tool("leaky__leak_tricks", {}, progress_callback=on_progress)
+    grant = read_records(tmp_path / "seen.jsonl")[0]["grant"]
+    assert isinstance(grant, str)
+    texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
+    # Three values (two secrets, the grant): two halves and three attachments each, and two
+    # progress messages each, every one passed on once and in order.
+    assert len(texts) == 15
+    assert len(messages) == 6
+    assert all(isinstance(m, str) for m in messages)
+    assert [m.rsplit(" ", 1)[-1] for m in messages[1::2] if m] == ["0", "1", "2"]
+    for name, value in {"one": one, "two": two, "grant": grant}.items():
+        for where in [*texts, *(m or "" for m in messages), dump(result)]:
+            assert not any(piece in where for piece in _pieces(value)), f"{name} leaks"
+    assert all("[REDACTED:known_secret#" in m for m in messages if m)
+    for how in ("mime", "base32", "gzip"):
+        shown = [t for t in texts if f"({how}):" in t]
+        assert len(shown) == 3
+        assert all("[REDACTED:known_secret#" in t for t in shown), how
+    assert_no_leak(dump(result) + json.dumps(messages), {"one": one, "two": two}, mode)
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_errors_of_resources_and_prompts_leak_nothing(
     mode: str, tmp_path: Path, write_config: WriteConfig

@@ -17,8 +17,7 @@ EXPECTED = {
     "RemoteJwks", "StaticJwks", "httpx2_jwks_fetcher", "parse_idp_jwks", "verify_idp_token",
     "AuthMethod", "Mode", "Principal", "RunIdentity", "SessionFacts", "is_valid_name",
     "RUN_ID_META_KEY", "new_run_id", "resolve_identity", "validate_run_id", "stdio_principal",
-    "MAX_BEARER_LENGTH", "BearerVerifier", "McpTokenVerifier", "QuartermasterAccessToken",
-    "principal_from_access_token", "agents_issue",
+    "MAX_BEARER_LENGTH", "BearerVerifier", "agents_issue",
 }  # fmt: skip
 
 

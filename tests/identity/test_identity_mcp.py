@@ -1,4 +1,5 @@
-"""McpTokenVerifier: the SDK's TokenVerifier, carrying the principal to the handlers."""
+"""McpTokenVerifier: the SDK's TokenVerifier over identity's verifier, carrying the principal to
+the handlers (it lives in the proxy, the MCP edge, so that identity does not speak MCP)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,16 @@ from starlette.requests import HTTPConnection
 
 from quartermaster._clock import ManualClock
 from quartermaster.broker import KeyRing
-from quartermaster.config._identity import AgentTokensConfig
+from quartermaster.config import AgentTokensConfig
 from quartermaster.identity import (
     AuthenticationFailed,
     BearerVerifier,
-    McpTokenVerifier,
     SessionFacts,
     TokenExpired,
     issue_agent_token,
-    principal_from_access_token,
     resolve_identity,
 )
+from quartermaster.proxy import McpTokenVerifier, principal_from_access_token
 
 ISSUER = "https://qm.test"
 

@@ -11,7 +11,12 @@ import pytest
 
 from quartermaster.redaction import Redactor
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "redaction-dev.jsonl"
+_NAME = Path("shared") / "corpora" / "redaction-dev.jsonl"
+# ../shared/corpora next to the repository, or next to the directory of worktrees.
+CORPUS = next(
+    (d / _NAME for d in Path(__file__).resolve().parents[2].parents if (d / _NAME).exists()),
+    Path(__file__).resolve().parents[2].parent / _NAME,
+)
 
 
 def _removed(secret: str, out: str) -> bool:

@@ -8,12 +8,15 @@ import quartermaster.redaction as redaction
 def test_exported_names() -> None:
     assert sorted(redaction.__all__) == [
         "KnownValues",
+        "MessageStream",
+        "RedactingFilter",
         "RedactionFailed",
         "RedactionSession",
         "Redactor",
         "Rule",
         "Span",
         "StreamRedactor",
+        "redacted_logs",
         "run_redact_command",
     ]
     for name in redaction.__all__:

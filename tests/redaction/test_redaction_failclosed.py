@@ -48,6 +48,7 @@ def test_a_check_that_raises_becomes_redaction_failed() -> None:
 
 class BrokenEngine:
     name = "broken"
+    starts: frozenset[int] = frozenset()
 
     def candidates(self, text: str) -> dict[int, list[tuple[int, int]]]:
         raise RuntimeError("engine fault")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import html
 import json
 import re
 import secrets
 import shlex
+import zlib
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
@@ -26,6 +28,23 @@ def _b64_inside(value: str, alphabet: Callable[[bytes], bytes], pad: bool) -> li
         blob = alphabet(prefix + b"user:" + value.encode() + b"\x00tail").decode()
         out.append(blob if pad else blob.rstrip("="))
     return out
+
+
+def _b32_inside(value: str, case: Callable[[str], str]) -> list[str]:
+    """base32 of ``value`` inside a longer blob, at each of the five byte alignments."""
+    return [
+        case(base64.b32encode(b"p" * k + value.encode() + b"\x00tail").decode()) for k in range(5)
+    ]
+
+
+def _wrapped_payload(value: str) -> bytes:
+    """A document long enough to be wrapped over several lines, the value in the middle."""
+    return ("Subject: report\n" * 6 + f"key={value}\n" + "filler line\n" * 6).encode()
+
+
+def _mime(value: str, width: int, newline: str) -> str:
+    flat = base64.b64encode(_wrapped_payload(value)).decode()
+    return newline.join(flat[i : i + width] for i in range(0, len(flat), width))
 
 
 ENCODERS: dict[str, Callable[[str], list[str]]] = {
@@ -51,6 +70,13 @@ ENCODERS: dict[str, Callable[[str], list[str]]] = {
     "html_hex": lambda v: ["".join(f"&#x{ord(c):x};" for c in v)],
     "shell_quoted": lambda v: [shlex.quote(v)],
     "basic_auth": lambda v: [base64.b64encode(f"svc:{v}".encode()).decode()],
+    "base32_aligned": lambda v: _b32_inside(v, str.upper),
+    "base32_lower_aligned": lambda v: _b32_inside(v, str.lower),
+    "base64_mime": lambda v: [base64.encodebytes(_wrapped_payload(v)).decode()],
+    "base64_mime_crlf": lambda v: [_mime(v, 76, "\r\n")],
+    "base64_pem_wrapped_json_escaped": lambda v: [_mime(v, 64, "\\n")],
+    "gzip_base64": lambda v: [base64.b64encode(gzip.compress(_wrapped_payload(v))).decode()],
+    "zlib_base64_mime": lambda v: [base64.encodebytes(zlib.compress(_wrapped_payload(v))).decode()],
 }
 
 VALUES = [
@@ -197,3 +223,47 @@ def test_encodings_match_their_definitions_and_are_never_shorter(value: str) -> 
     assert "".join(f"%{b:02X}" for b in data) in forms
     assert "".join(f"%{b:02x}" for b in data) in forms
     assert all(len(form) >= len(value) for form in forms)
+
+
+def test_wrapped_base64_without_a_known_value_is_left_alone(redactor: Redactor) -> None:
+    known = redactor.known([secrets.token_urlsafe(20)])
+    mime = base64.encodebytes(b"nothing secret here, just a long attachment\n" * 8).decode()
+    packed = base64.b64encode(gzip.compress(b"plain log lines\n" * 40)).decode()
+    text = f"attachment:\n{mime}\npacked: {packed}\n"
+    assert redactor.session(known).text(text) == text
+
+
+def test_decoding_a_compression_bomb_is_bounded(redactor: Redactor) -> None:
+    value = secrets.token_urlsafe(20)
+    bomb = base64.b64encode(gzip.compress(b"\0" * (64 << 20) + value.encode())).decode()
+    # 64 MiB of zeros decompress no further than the bound: the value after them is not
+    # reached, the text is returned, and nothing raises.
+    out = redactor.session(redactor.known([value])).text(f"blob {bomb}")
+    assert out.startswith("blob ")
+
+
+@given(
+    st.binary(max_size=200),
+    st.binary(max_size=200),
+    st.sampled_from(["mime", "gzip", "zlib", "base32", "base32_lower"]),
+)
+def test_a_known_value_is_found_in_decoded_blocks_wherever_it_sits(
+    before: bytes, after: bytes, how: str
+) -> None:
+    value = secrets.token_urlsafe(18)
+    data = before + value.encode() + after
+    form = {
+        "mime": lambda: base64.encodebytes(data + b"\n" * 40).decode(),
+        "gzip": lambda: base64.b64encode(gzip.compress(data)).decode(),
+        "zlib": lambda: base64.b64encode(zlib.compress(data)).decode(),
+        "base32": lambda: base64.b32encode(data).decode(),
+        "base32_lower": lambda: base64.b32encode(data).decode().lower(),
+    }[how]()
+    redactor = _SHARED
+    out = redactor.session(redactor.known([value])).text(f"data: {form}\nend")
+    assert "[REDACTED:known_secret#1]" in out
+    assert out.endswith("\nend")
+    assert _removed(form.strip(), out)
+
+
+_SHARED = Redactor()

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from quartermaster._clock import ManualClock
+from quartermaster.audit import SECRET_CHANGED, AuditEvent
 from quartermaster.store import MemoryStore, SecretRecord, SecretRepo, StoreUnavailable
 from quartermaster.vault import (
     MasterKey,
@@ -259,3 +260,29 @@ def test_interactive_mismatch_and_empty_are_refused() -> None:
     assert "nothing was stored" in str(info.value)
     with pytest.raises(SecretEmpty):
         read_secret_value(_Terminal(), handle="secret://x", prompt=lambda _: "")
+
+
+class Recorded:
+    """An event recorder that keeps what it is given (the ledger is one in production)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record_event(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+async def test_set_and_remove_record_their_change_without_the_value() -> None:
+    repo, key, clock, ledger = MemoryStore().secrets, _key(), ManualClock(), Recorded()
+    canary = secrets.token_urlsafe(24)
+    await set_secret(
+        repo, key, name="crm", value=SecretValue(canary), clock=clock, tenant="acme", ledger=ledger
+    )
+    await remove_secret(repo, name="crm", tenant="acme", ledger=ledger)
+    with pytest.raises(SecretNotFound):
+        await remove_secret(repo, name="crm", tenant="acme", ledger=ledger)
+    assert [(e.kind, e.tenant, dict(e.detail)) for e in ledger.events] == [
+        (SECRET_CHANGED, "acme", {"name": "crm", "tenant": "acme", "action": "set"}),
+        (SECRET_CHANGED, "acme", {"name": "crm", "tenant": "acme", "action": "removed"}),
+    ]
+    assert canary not in repr(ledger.events)

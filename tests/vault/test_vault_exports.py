@@ -37,6 +37,7 @@ EXPECTED = {
     "load_master_key",
     "read_master_key_file",
     "read_secret_value",
+    "master_key_rotated",
     "remove_secret",
     "rotate_master_key",
     "screen_arguments",

@@ -324,3 +324,21 @@ async def test_bound_vault_resolves_for_one_call(setup: Setup) -> None:
     denied = vault.for_call(tenant="acme", purpose="run r-7", users="crm__note")
     with pytest.raises(SecretNotAllowed):
         await denied.resolve("secret://github")
+
+
+async def test_preload_makes_env_and_file_values_known_without_using_them(
+    setup: Setup, tmp_path: Path
+) -> None:
+    env_value, file_value = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    setup.environ["BILLING_KEY"] = env_value
+    (tmp_path / "key").write_text(file_value + "\n", encoding="utf-8")
+    vault = await setup.vault()
+    before = vault.version
+    failed = await vault.preload(
+        ["env://BILLING_KEY", f"file://{tmp_path / 'key'}", f"file://{tmp_path / 'missing'}",
+         "env://UNSET_VARIABLE", "secret://github"]
+    )  # fmt: skip
+    assert failed == [f"file://{tmp_path / 'missing'}", "env://UNSET_VARIABLE"]
+    assert set(await vault.known_values()) == {env_value, file_value}
+    assert vault.version > before
+    assert setup.recorder.uses == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 BODY_VERSION = 1
 
@@ -31,6 +31,15 @@ MASTER_KEY_ROTATED = "vault.master_key_rotated"
 DEFINITION_PINNED = "definition.pinned"
 DEFINITION_QUARANTINED = "definition.quarantined"
 DEFINITION_ACCEPTED = "definition.accepted"
+
+
+class EventRecorder(Protocol):
+    """Where a part records the administrative events it causes (the ``Ledger`` is one)."""
+
+    async def record_event(self, event: AuditEvent) -> object:
+        """Append ``event`` to the ledger."""
+        ...
+
 
 EVENT_KINDS = frozenset(
     {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quartermaster.audit import GRANT_REVOKED, KEY_ROTATED, AuditEvent, EventRecorder
 from quartermaster.store import GrantRecord
 
 from ._broker import Broker
@@ -55,13 +56,25 @@ async def grants_revoke(
     agent: str | None = None,
     tenant: str | None = None,
     reason: str = "revoked by an administrator",
+    ledger: EventRecorder,
+    via: str = "cli",
 ) -> dict[str, Any]:
-    """``grants revoke``: revoke by any combination of jti, run, agent and tenant.
+    """``grants revoke``: revoke by any combination of jti, run, agent and tenant, and record
+    the revocation (``grant.revoked``) in ``ledger``.
 
     Raises:
         ValueError: no filter was given.
     """
     count = await broker.revoke(jti=jti, run_id=run_id, agent=agent, tenant=tenant, reason=reason)
+    await ledger.record_event(
+        AuditEvent(
+            kind=GRANT_REVOKED,
+            run_id=run_id,
+            agent=agent,
+            tenant=tenant,
+            detail={"revoked": count, "jti": jti, "via": via},
+        )
+    )
     which = {
         k: v
         for k, v in {"jti": jti, "run_id": run_id, "agent": agent, "tenant": tenant}.items()
@@ -109,9 +122,13 @@ def keys_list(ring: KeyRing) -> list[dict[str, Any]]:
     ]
 
 
-async def keys_rotate(ring: KeyRing) -> dict[str, Any]:
-    """``keys rotate``: make a new active key; the old one keeps verifying until it retires."""
+async def keys_rotate(ring: KeyRing, *, name: str, ledger: EventRecorder) -> dict[str, Any]:
+    """``keys rotate``: make a new active key of the ring called ``name``; the old one keeps
+    verifying until it retires. The rotation is recorded (``key.rotated``) in ``ledger``."""
     await ring.load()
     previous = ring.current.kid
     new = await ring.rotate()
+    await ledger.record_event(
+        AuditEvent(kind=KEY_ROTATED, detail={"ring": name, "active": new.kid, "retiring": previous})
+    )
     return {"active": new.kid, "retiring": previous, "keys": keys_list(ring)}

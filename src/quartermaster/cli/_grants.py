@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from ..audit import AuditEvent
 from ..broker import grants_list, grants_revoke, grants_verify
 from ..runtime import Services
 from ._admin import add_config, add_json, print_json, refuse, table, when, with_services
@@ -114,15 +113,7 @@ def _revoke(args: argparse.Namespace) -> int:
             agent=args.agent,
             tenant=args.tenant,
             reason=args.reason,
-        )
-        await services.ledger.record_event(
-            AuditEvent(
-                kind="grant.revoked",
-                run_id=args.run,
-                agent=args.agent,
-                tenant=args.tenant,
-                detail={"revoked": result["revoked"], "jti": args.jti, "via": "cli"},
-            )
+            ledger=services.ledger,
         )
         if args.json:
             print_json(result)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..audit import AuditEvent
 from ..broker import KeyRing, keys_jwks, keys_list, keys_rotate
 from ..runtime import Services
 from ._admin import add_config, add_json, print_json, table, when, with_services
@@ -69,16 +68,8 @@ def _ring(services: Services, name: str) -> KeyRing:
 
 def _rotate(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
-        result = await keys_rotate(_ring(services, args.ring))
-        await services.ledger.record_event(
-            AuditEvent(
-                kind="key.rotated",
-                detail={
-                    "ring": args.ring,
-                    "active": result["active"],
-                    "retiring": result["retiring"],
-                },
-            )
+        result = await keys_rotate(
+            _ring(services, args.ring), name=args.ring, ledger=services.ledger
         )
         if args.json:
             print_json(result)

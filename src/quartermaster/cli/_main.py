@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class JsonLogFormatter(logging.Formatter):
     """One JSON object a line: time (ISO 8601, UTC), level, logger, message, and the
-    exception's type and text if there is one (no traceback: it may quote arguments)."""
+    exception's traceback as ``error`` if there is one. While serving, the redacting log
+    filter has already replaced the message and the traceback (``exc_text``) by redacted
+    text; this formatter writes what it finds, as the text formatter does."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
@@ -112,9 +114,10 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            entry["error"] = f"{type(error).__name__}: {error}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["error"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import anyio
 
-from ..audit import AuditEvent
 from ..broker import KeyUnwrapError, derive_wrapping_key, rewrap_key_records
 
 # The broker exposes no re-wrapping; these two private helpers are the only code that knows
@@ -29,6 +28,7 @@ from ..vault import (
     generate_master_key,
     list_secrets,
     load_master_key,
+    master_key_rotated,
     read_master_key_file,
     read_secret_value,
     remove_secret,
@@ -121,8 +121,8 @@ def _set(args: argparse.Namespace) -> int:
             value=value,
             clock=services.clock,
             tenant=args.tenant,
+            ledger=services.ledger,
         )
-        await _record_change(services, args.name, args.tenant, "set")
         print(f"stored {info.handle} for tenant {info.tenant}", file=sys.stderr)
         if not services.config.vault.declarations(args.name):
             print(
@@ -133,16 +133,6 @@ def _set(args: argparse.Namespace) -> int:
         return 0
 
     return with_services(args.config, act)
-
-
-async def _record_change(services: Services, name: str, tenant: str, action: str) -> None:
-    await services.ledger.record_event(
-        AuditEvent(
-            kind="secret.changed",
-            tenant=tenant,
-            detail={"name": name, "tenant": tenant, "action": action},
-        )
-    )
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -176,8 +166,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
-        await remove_secret(services.store.secrets, name=args.name, tenant=args.tenant)
-        await _record_change(services, args.name, args.tenant, "removed")
+        await remove_secret(
+            services.store.secrets, name=args.name, tenant=args.tenant, ledger=services.ledger
+        )
         print(f"removed secret://{args.name} of tenant {args.tenant}", file=sys.stderr)
         return 0
 
@@ -249,14 +240,4 @@ async def _record_rotation(
     keys: int,
 ) -> None:
     async with open_services(loaded, environ=environ, with_http=False) as services:
-        await services.ledger.record_event(
-            AuditEvent(
-                kind="vault.master_key_rotated",
-                detail={
-                    "old_key_id": old.key_id,
-                    "new_key_id": new.key_id,
-                    "secrets": secrets,
-                    "signing_keys": keys,
-                },
-            )
-        )
+        await services.ledger.record_event(master_key_rotated(old, new, secrets=secrets, keys=keys))

@@ -44,6 +44,3 @@ from ._resolve import validate_run_id as validate_run_id
 from ._stdio import stdio_principal as stdio_principal
 from ._verifier import MAX_BEARER_LENGTH as MAX_BEARER_LENGTH
 from ._verifier import BearerVerifier as BearerVerifier
-from ._verifier import McpTokenVerifier as McpTokenVerifier
-from ._verifier import QuartermasterAccessToken as QuartermasterAccessToken
-from ._verifier import principal_from_access_token as principal_from_access_token

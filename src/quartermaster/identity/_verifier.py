@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from mcp.server.auth.provider import AccessToken
-
 from quartermaster._clock import Clock
 from quartermaster.config import AgentTokensConfig, IdpConfig
 
 from ._agent_tokens import AGENT_TOKEN_TYPE, TokenKeys, verify_agent_token
-from ._errors import AgentTokensDisabled, AuthenticationFailed, TokenTypeUnknown
+from ._errors import AgentTokensDisabled, TokenTypeUnknown
 from ._idp import JwksSource, verify_idp_token
 from ._jose import SignatureCache, unverified_header
 from ._model import Principal
@@ -84,62 +80,3 @@ class BearerVerifier:
         return await verify_idp_token(
             token, header, self._idp, self._idp_keys, now=now, signatures=self._signatures
         )
-
-
-class QuartermasterAccessToken(AccessToken):
-    """The SDK's ``AccessToken`` with the verified :class:`Principal` attached."""
-
-    principal: Principal
-
-
-class McpTokenVerifier:
-    """The MCP SDK's ``TokenVerifier`` over a :class:`BearerVerifier`.
-
-    Pass it as ``token_verifier=`` to ``streamable_http_app``; in a handler,
-    ``principal_from_access_token(get_access_token())`` gives the principal back. A refused
-    token yields ``None`` (the SDK answers 401); ``on_refused`` sees the reason, for logs.
-    """
-
-    def __init__(
-        self,
-        verifier: BearerVerifier,
-        *,
-        resource: str | None = None,
-        on_refused: Callable[[AuthenticationFailed], None] | None = None,
-    ) -> None:
-        self._verifier = verifier
-        self._resource = resource
-        self._on_refused = on_refused
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        """Verify ``token``; ``None`` when refused."""
-        try:
-            principal = await self._verifier.verify(token)
-        except AuthenticationFailed as refusal:
-            if self._on_refused is not None:
-                self._on_refused(refusal)
-            return None
-        claims: dict[str, object] = {"iss": principal.issuer, "tenant": principal.tenant}
-        if principal.on_behalf_of is not None:
-            claims["act"] = {"sub": principal.on_behalf_of}
-        return QuartermasterAccessToken(
-            token=token,
-            client_id=principal.agent,
-            scopes=list(principal.scopes),
-            expires_at=principal.expires_at,
-            resource=self._resource,
-            subject=principal.subject,
-            claims=claims,
-            principal=principal,
-        )
-
-
-def principal_from_access_token(token: AccessToken) -> Principal:
-    """The principal a :class:`McpTokenVerifier` attached to ``token``.
-
-    Raises:
-        AuthenticationFailed: ``token`` did not come from :class:`McpTokenVerifier`.
-    """
-    if not isinstance(token, QuartermasterAccessToken):
-        raise AuthenticationFailed("the access token was not verified by Quartermaster")
-    return token.principal

@@ -6,6 +6,9 @@ from .._errors import DownstreamUnavailable as DownstreamUnavailable
 from ._approvals_http import approval_json as approval_json
 from ._approvals_http import approval_routes as approval_routes
 from ._approvals_http import cast_vote as cast_vote
+from ._auth import McpTokenVerifier as McpTokenVerifier
+from ._auth import QuartermasterAccessToken as QuartermasterAccessToken
+from ._auth import principal_from_access_token as principal_from_access_token
 from ._catalog import Catalog as Catalog
 from ._catalog import ServerOffer as ServerOffer
 from ._catalog import build_catalog as build_catalog

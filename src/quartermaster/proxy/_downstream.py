@@ -18,15 +18,24 @@ import math
 import os
 import shutil
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    suppress,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import httpx2
 import mcp.types as types
+from anyio.lowlevel import EventLoopToken
 from mcp import Client, StdioServerParameters
 from mcp.client._memory import InMemoryTransport
 from mcp.client._transport import TransportStreams
@@ -45,6 +54,7 @@ from ..config import ServerConfig
 from ._watch import watched
 
 logger = logging.getLogger("quartermaster.proxy")
+_child_logger = logging.getLogger("quartermaster.downstream")
 
 State = Literal["starting", "up", "down", "stopped"]
 
@@ -90,8 +100,13 @@ class Connect(Protocol):
         ...
 
 
-def process_transport(config: ServerConfig, *, base_dir: Path) -> Connect:
-    """The configured way: a stdio child process (``command``) or streamable HTTP (``url``)."""
+def process_transport(config: ServerConfig, *, base_dir: Path, name: str = "") -> Connect:
+    """The configured way: a stdio child process (``command``) or streamable HTTP (``url``).
+
+    A child's standard error is not inherited: each line becomes a WARNING record of the
+    ``quartermaster.downstream`` logger, prefixed with the server's ``name``, so it passes the
+    log's redaction and says whose it is.
+    """
 
     def connect(*, env: Mapping[str, str], headers: Mapping[str, str]) -> DownstreamTransport:
         if config.transport == "stdio":
@@ -105,7 +120,7 @@ def process_transport(config: ServerConfig, *, base_dir: Path) -> Connect:
             params = StdioServerParameters(
                 command=command, args=list(config.args), env=dict(env), cwd=cwd
             )
-            return stdio_client(params)
+            return _stdio_with_logged_stderr(params, name)
         assert config.url is not None
         http = httpx2.AsyncClient(
             headers=dict(headers),
@@ -115,6 +130,38 @@ def process_transport(config: ServerConfig, *, base_dir: Path) -> Connect:
         return streamable_http_client(config.url, http_client=http)
 
     return connect
+
+
+@asynccontextmanager
+async def _stdio_with_logged_stderr(
+    params: StdioServerParameters, name: str
+) -> AsyncIterator[TransportStreams]:
+    read_fd, write_fd = os.pipe()
+    # The pipe is read in a thread, but each line is logged in the event loop: the redacting
+    # log filter must not run two redactions at once (a hyperscan scratch is not shared).
+    token = anyio.lowlevel.current_token()
+    threading.Thread(
+        target=_log_lines, args=(read_fd, name, token), name=f"stderr of {name}", daemon=True
+    ).start()
+    # The child gets its own copy of the write end; ours is closed as soon as it started, so
+    # the reader sees the end of the stream when the child (and anything it spawned) exits.
+    async with AsyncExitStack() as stack:
+        with os.fdopen(write_fd, "w") as errlog:
+            streams = await stack.enter_async_context(stdio_client(params, errlog=errlog))
+        yield streams
+
+
+def _log_lines(fd: int, name: str, token: EventLoopToken) -> None:
+    """Log each line read from ``fd`` (a child's stderr) until its end, then close it."""
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            # Once the event loop has ended the rest is only drained, so the child never blocks.
+            with suppress(RuntimeError):
+                anyio.from_thread.run_sync(
+                    _child_logger.warning, "downstream %r: %s", name, line.rstrip(), token=token
+                )
 
 
 def in_memory(server: Server[Any] | MCPServer) -> Connect:
@@ -195,7 +242,7 @@ class McpDownstream:
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
-        self._connect = connect or process_transport(config, base_dir=base_dir)
+        self._connect = connect or process_transport(config, base_dir=base_dir, name=name)
         # ``check`` reports a server that does not come up itself, so it turns this off.
         self._announce = announce
         self._failures = 0

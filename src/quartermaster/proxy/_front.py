@@ -279,7 +279,10 @@ class Front:
         try:
             return await self._proxy.read_resource(backend, uri)
         except DownstreamError as exc:
-            raise MCPError(types.INTERNAL_ERROR, exc.message) from exc
+            # The reason may quote the downstream (why it is down): redacted like its results.
+            raise MCPError(
+                types.INTERNAL_ERROR, await self._proxy.redact_text(exc.message)
+            ) from exc
 
     def _resource_owner(self, uri: str) -> str | None:
         catalog = self._proxy.catalog
@@ -318,7 +321,9 @@ class Front:
                 route.backend, route.original_name, params.arguments
             )
         except DownstreamError as exc:
-            raise MCPError(types.INTERNAL_ERROR, exc.message) from exc
+            raise MCPError(
+                types.INTERNAL_ERROR, await self._proxy.redact_text(exc.message)
+            ) from exc
 
 
 def _client_info(ctx: ServerRequestContext[Any]) -> tuple[str | None, str | None]:

@@ -17,13 +17,14 @@ from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
 from ..config import GLOBAL_TENANT, is_secret_handle
 from ..httptools import resolve_auth
-from ..identity import Principal, principal_from_access_token
+from ..identity import Principal
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
-from ..redaction import RedactionSession
+from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
 from ..vault import SecretValue, substitute_handles
+from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream
 from ._front import Front
@@ -86,21 +87,29 @@ class Proxy:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start every downstream and report started at once, so the front can answer
-        ``initialize`` while they come up; :meth:`wait_ready` waits for them."""
-        for downstream in self.downstreams.values():
-            await self._resolve_startup_secrets(downstream)
-        await self._preload_credentials()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._housekeeping)
+        ``initialize`` while they come up; :meth:`wait_ready` waits for them.
+
+        While it runs, every log record is redacted with the known values of the moment
+        (records carry downstream data: a failed start-up's message, a child's stderr).
+        """
+        secrets = self.services.secrets
+        log_filter = RedactingFilter(self.services.redactor, lambda: secrets.current)
+        with redacted_logs(log_filter):
             for downstream in self.downstreams.values():
-                tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
-            await self._rebuild()
-            task_status.started()
-            for downstream in self.downstreams.values():
-                await downstream.wait_settled()
-            await self._rebuild()
-            self._ready.set()
-            tasks.start_soon(self._refresh_pins)
+                await self._resolve_startup_secrets(downstream)
+            await self._preload_credentials()
+            await secrets.for_redaction()  # compiled before any downstream can say a word
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._housekeeping)
+                for downstream in self.downstreams.values():
+                    tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+                await self._rebuild()
+                task_status.started()
+                for downstream in self.downstreams.values():
+                    await downstream.wait_settled()
+                await self._rebuild()
+                self._ready.set()
+                tasks.start_soon(self._refresh_pins)
 
     @property
     def ready(self) -> bool:

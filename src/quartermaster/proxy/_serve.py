@@ -25,12 +25,12 @@ from .._errors import QuartermasterError
 from ..identity import (
     BearerVerifier,
     JwksSource,
-    McpTokenVerifier,
     RemoteJwks,
     StaticJwks,
     httpx2_jwks_fetcher,
 )
 from ._approvals_http import approval_routes
+from ._auth import McpTokenVerifier
 from ._proxy import Proxy
 from ._stdio import serves_without_threads, stdio_transport
 
@@ -246,7 +246,11 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     sock.listen(LISTEN_BACKLOG)
     bound_port = sock.getsockname()[1]
     app = http_app(proxy, host=host, port=bound_port)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # log_config=None: uvicorn's records go to the root logger's handlers like every other
+    # record, through the one redacting filter, instead of handlers of uvicorn's own.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, log_config=None
+    )
     # Listening before the URL is printed: a client that connects at once waits in the
     # backlog until uvicorn accepts, instead of being refused while uvicorn starts up.
     sock.listen(config.backlog)

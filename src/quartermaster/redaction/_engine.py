@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from ._rule import Rule
 
 Windows = dict[int, list[tuple[int, int]]]
-"""Rule index → sorted, merged ``(start, end)`` character windows to confirm."""
+"""Rule index → sorted, merged ``(start, end)`` character windows to confirm (for the rules in
+an engine's ``starts``: windows of where a match may start, which it may run past)."""
 
 
 def _optional(name: str) -> Any:
@@ -40,6 +41,8 @@ class Engine(Protocol):
     """Finds candidate windows for each rule in a text."""
 
     name: str
+    starts: frozenset[int]
+    """Rules whose windows say only where a match may start."""
 
     def candidates(self, text: str) -> Windows:
         """Windows, per rule index, where that rule may match."""
@@ -58,13 +61,21 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _windows(rules: Sequence[Rule], hits: dict[int, list[int]], size: int) -> Windows:
+def _windows(
+    rules: Sequence[Rule], hits: dict[int, list[int]], size: int, *, anchored: bool = False
+) -> Windows:
+    """Windows around hits: ends of hyperscan matches, or (``anchored``) ends of anchors, where
+    a rule's ``back`` says how close before them its matches start."""
     out: Windows = {}
     for index, ends in hits.items():
         rule = rules[index]
         if rule.lead is not None:
-            back = rule.lead_back
+            back = rule.back if anchored and rule.back is not None else rule.lead_back
             out[index] = _merge([(max(0, e - back), e) for e in ends])
+            continue
+        if anchored and rule.back is not None:
+            # Where a match may start (the fallback tries each position; ``starts``).
+            out[index] = _merge([(max(0, e - rule.back), e) for e in ends])
             continue
         reach = rule.max_len + 16
         out[index] = _merge([(max(0, e - reach), min(size, e + reach)) for e in ends])
@@ -82,6 +93,7 @@ class HyperscanEngine:
     """
 
     name = "hyperscan"
+    starts: frozenset[int] = frozenset()
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         if _hs is None:
@@ -162,13 +174,18 @@ class _ReAnchors:
 class FallbackEngine:
     """Aho-Corasick over rule anchors (or an ``re`` alternation if pyahocorasick is missing).
 
-    A hit of any anchor of a rule opens a window around it; rules without anchors run over the
-    whole text. Slower than hyperscan but exact and dependency-free.
+    A hit of any anchor of a rule opens a window around it; a rule without anchors has its
+    ``near`` regex searched instead, or runs over the whole text. Slower than hyperscan but
+    exact and dependency-free.
     """
 
     def __init__(self, rules: Sequence[Rule], *, use_aho_corasick: bool = True) -> None:
         self._rules = rules
-        self._whole = [i for i, r in enumerate(rules) if not r.anchors]
+        self._whole = [i for i, r in enumerate(rules) if not r.anchors and r.near is None]
+        self._near = [i for i, r in enumerate(rules) if not r.anchors and r.near is not None]
+        self.starts = frozenset(
+            i for i, r in enumerate(rules) if r.lead is None and (r.back is not None or r.near)
+        )
         by_anchor: dict[str, list[int]] = {}
         for index, rule in enumerate(rules):
             for anchor in rule.anchors:
@@ -201,7 +218,22 @@ class FallbackEngine:
         for end, anchor in found:
             for index in self._by_anchor[anchor]:
                 hits.setdefault(index, []).append(end + 1)
-        out = _windows(self._rules, hits, size)
+        out = _windows(self._rules, hits, size, anchored=True)
+        for index in self._near:
+            rule = self._rules[index]
+            near, start = rule.near_compiled, rule.near_start_compiled
+            if near is None or start is None:  # pragma: no cover - _near holds only these
+                continue
+            back = rule.back or rule.max_len
+            # A match starts where ``near_start`` (which must end at the hit) starts.
+            begins = [
+                before.start()
+                for m in near.finditer(text)
+                if (before := start.search(text, max(0, m.start() - back), m.start()))
+            ]
+            if begins:
+                # Room for the rule's lead (which starts there) to match in the window.
+                out[index] = _merge([(b, b + back) for b in begins])
         for index in self._whole:
             out[index] = [(0, size)]
         return out

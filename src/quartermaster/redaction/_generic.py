@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import re
 
-from ._rule import GENERIC, STRUCTURAL, Rule, is_placeholder, looks_random
+from ._providers import literal_prefixes
+from ._rule import (
+    GENERIC,
+    STRUCTURAL,
+    Rule,
+    is_placeholder,
+    looks_random,
+    mangled,
+    patterned,
+    strongly_random,
+)
 
 # Names that make the value next to them a credential.
 _KW = (
@@ -306,6 +316,33 @@ _NOT_PASSWORDS = frozenset(
 )
 
 
+_PREFIXES = literal_prefixes()
+_PREFIX_LENGTHS = sorted({len(p) for p in _PREFIXES})
+
+
+def names_its_format(value: str) -> bool:
+    """Whether ``value`` starts with a self-identifying format's prefix (``ghp_``, ``NRAK-``).
+
+    With no credential-like name next to it, such a value is that format's or nothing: the
+    format's own rule redacts it when it is well formed, and a near-miss (wrong length or
+    alphabet) is left alone by the layers that guess from the value alone. Next to a
+    credential-like name it is redacted all the same (formats change their lengths).
+    """
+    return any(value[:n] in _PREFIXES for n in _PREFIX_LENGTHS)
+
+
+# Characters outside every key alphabet (base64, base32, hex, URL-safe, dotted and colon
+# separated formats). Generated keys never hold one; a human's password may hold many; a key
+# with one or two of them in it is a mangled key or a template, not a credential.
+_OFF_ALPHABET = re.compile(r"[^A-Za-z0-9_\-./+=:~]")
+
+
+def _off_alphabet(value: str) -> bool:
+    # Twenty characters and more: the length of generated keys, not of a typed secret.
+    odd = len(_OFF_ALPHABET.findall(value))
+    return 0 < odd <= 2 and 20 <= len(value) < 64
+
+
 def _value_ok(name: str, value: str) -> bool:
     if _PASSWORDY.search(name):
         if (
@@ -318,28 +355,58 @@ def _value_ok(name: str, value: str) -> bool:
         return looks_random(value, min_len=6, min_entropy=2.3)
     if value.isdigit():
         return len(value) >= 16  # numeric bot tokens and app secrets; short ones are counters
+    if _off_alphabet(value):
+        return False
     return looks_random(value)
+
+
+def _templated(m: re.Match[str]) -> bool:
+    """Whether the value runs on into a template (``sk_live_<your-key>``, ``abc${X}``)."""
+    return m.string[m.end("s") : m.end("s") + 1] in ("<", "{", "$")
 
 
 def _password_check(m: re.Match[str]) -> bool:
     name = _key_name(m)
-    return name_is_credential(name) and _value_ok(name, m.group("s"))
+    return name_is_credential(name) and not _templated(m) and _value_ok(name, m.group("s"))
 
 
 def _generic_check(m: re.Match[str]) -> bool:
     name = _key_name(m)
-    if _PASSWORDY.search(name) or not name_is_credential(name):
+    if _PASSWORDY.search(name) or not name_is_credential(name) or _templated(m):
         return False  # password-like names are the "password" rule's
     return _value_ok(name, m.group("s"))
 
 
 def keyed_value_kind(key: str, value: str) -> str | None:
-    """The kind for a JSON string under ``key`` if the pair is a credential, else ``None``."""
-    if len(value) > 300 or any(c.isspace() for c in value) or not name_is_credential(key):
+    """The kind for a JSON string under ``key`` if the pair is a credential, else ``None``.
+
+    A credential-like name needs a value that looks like key material; any other name that
+    does not describe data (``id``, ``sha``, ``cursor``...) needs one that is key material
+    beyond doubt (``strongly_random``).
+    """
+    if len(value) > 300 or any(c.isspace() for c in value):
         return None
+    if not name_is_credential(key):
+        return "generic_secret" if _neutral_ok(key, value) else None
     if not _value_ok(key, value):
         return None
     return "password" if _PASSWORDY.search(key) else "generic_secret"
+
+
+def _neutral_ok(name: str, value: str) -> bool:
+    """A value under a name that is neither credential-like nor descriptive of data."""
+    words = name_words(name)
+    if not words or any(w in _DENY or w in _BARE_DENY for w in words):
+        return False
+    return _value_alone_ok(value)
+
+
+def _value_alone_ok(value: str, min_len: int = 16) -> bool:
+    """With no credential-like name to vouch for it, a value must be key material beyond
+    doubt, keep to its alphabet, and not name a format it fails."""
+    if names_its_format(value) or _off_alphabet(value) or mangled(value) or patterned(value):
+        return False
+    return strongly_random(value, min_len=min_len)
 
 
 def _pair_check(m: re.Match[str]) -> bool:
@@ -411,6 +478,7 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
         _url_check,
         max_len=420,
         hs=r"://[^\s:/?#@]{0,128}:[^\s/?#@]{1,256}@",
+        back=34,  # a scheme of up to 31 characters, then "://"
     ),
     Rule(
         "jdbc_password",
@@ -465,6 +533,7 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
         hs=r"(?i)(?:sess|sid|auth|jwt|login|remember|token|connect)[\w.\-]{0,40}=[^;\s\"',]{12}",
         lead=r"(?i)sess|sid|auth|jwt|login|remember|token|connect",
         lead_back=64,
+        back=8,
     ),
     Rule(
         "xml_secret",
@@ -509,8 +578,8 @@ def _bare_check(m: re.Match[str]) -> bool:
     if not words or any(w in _DENY or w in _BARE_DENY for w in words):
         return False
     value = m.group("s")
-    if _HEXISH.match(value) or is_placeholder(value):
-        return False
+    if _HEXISH.match(value) or is_placeholder(value) or value.startswith("H4sI"):
+        return False  # digests, placeholders and gzip streams in base64 are data
     if not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
         return False
     return looks_random(value, min_len=16, min_entropy=3.6)
@@ -518,6 +587,39 @@ def _bare_check(m: re.Match[str]) -> bool:
 
 _HEXISH = re.compile(r"^[0-9a-fA-F\-]+$")
 
+
+def _assigned_check(m: re.Match[str]) -> bool:
+    quote = m.group("q")
+    if quote and m.string[m.end("s") : m.end("s") + 1] != quote:
+        return False
+    groups = m.re.groupindex
+    name = m.group("f" if "f" in groups else "k").strip("\"'-")
+    if name_is_credential(name):
+        return not _templated(m) and _value_ok(name, m.group("s"))
+    return _neutral_ok(name, m.group("s"))
+
+
+# A vendor's token that no rule knows: a short prefix with a key-like word in it ("sk",
+# "live", "pat": zorbly_live_..., sk-zorb-..., zorpat_...), "_" or "-", then a generated body.
+_KEYISH = ("sk", "key", "tok", "token", "pat", "secret", "api", "auth", "live", "prod", "bot",
+           "svc", "access", "test")  # fmt: skip
+_KEYISH_PREFIX = re.compile(r"(?i)(?:^|[_\-]|(?<=[a-z]))(?:" + "|".join(_KEYISH) + r")(?:[_\-]|$)")
+
+
+def _prefixed_check(m: re.Match[str]) -> bool:
+    prefix, body = m.group("p"), m.group("b")
+    words = name_words(prefix)
+    if any(w in _DENY or w in _BARE_DENY for w in words) or names_its_format(m.group("s")):
+        return False
+    if _KEYISH_PREFIX.search(prefix) is None:
+        return False
+    if _HEXISH.match(body):
+        return len(body) >= 32  # hex after a key-like prefix, long enough not to be an id
+    return _value_alone_ok(body, min_len=20)
+
+
+# A keyword starts at most this far before the end of the anchor found in it ("api-key").
+_KW_BACK = 12
 _PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
 GENERIC_RULES: tuple[Rule, ...] = (
     Rule(
@@ -525,15 +627,47 @@ GENERIC_RULES: tuple[Rule, ...] = (
         # Unquoted names only (JSON keys are quoted): "name 'value'", "name: value",
         # "name := value", as in configs, logs and code.
         r"(?:(?<=[\s,;({\[])|^)(?P<k>[A-Za-z][A-Za-z0-9_]{2,40})"
-        r"(?:[ \t]+(?P<q>[\"'`])|[ \t]*:=?[ \t]*(?P<q2>[\"'`]?))"
+        r"(?:[ \t]{1,16}(?P<q>[\"'`])|[ \t]{0,16}:=?[ \t]{0,16}(?P<q2>[\"'`]?))"
         r"(?P<s>" + _BARE_VALUE + r"{16,200})(?!" + _BARE_VALUE + r")",
         (),
         GENERIC,
         _bare_check,
-        max_len=260,
+        max_len=300,
+        # The separator and the start of the value, which every match holds; the name is at
+        # most 57 characters before it.
+        near=r"[:\"'`]=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
+        near_start=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}[ \t]{0,16}\Z",
+        back=64,
+        lead=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]{1,16}[\"'`]|[ \t]{0,16}:)",
+        lead_back=100,
         hs=r"(?:^|[\s,;({\[])[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]+[\"'`]|[ \t]*:=?[ \t]*[\"'`]?)"
         + _BARE_VALUE
         + r"{16}",
+    ),
+    Rule(
+        "generic_secret",
+        # Command-line flags: --client-secret VALUE, --api-key=VALUE.
+        r"(?<![\w\-])(?P<f>--[A-Za-z][A-Za-z0-9_.\-]{1,60})[ =](?P<q>[\"']?)"
+        r"(?P<s>" + _BARE_VALUE + r"{8,300})(?!" + _BARE_VALUE + r")",
+        ("--",),
+        GENERIC,
+        _assigned_check,
+        max_len=400,
+        back=2,
+    ),
+    Rule(
+        "prefixed_token",
+        r"(?<![A-Za-z0-9_\-+/.])(?P<s>(?P<p>(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})"
+        r"(?:[_\-][A-Za-z0-9]{2,8}){0,2}"
+        r"[_\-])(?P<b>[A-Za-z0-9_\-]{20,128}))(?![^\s\"'`,;)\]}>|])",
+        tuple(f"{word}{sep}" for word in _KEYISH for sep in "_-"),
+        GENERIC,
+        _prefixed_check,
+        max_len=180,
+        lead=r"(?<![A-Za-z0-9_\-+/.])(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-]",
+        lead_back=64,
+        back=36,  # the prefix starts at most this far before the end of its key-like word
+        hs=r"(?i)(?:" + "|".join(_KEYISH) + r")[_\-][A-Za-z0-9_\-]{20}",
     ),
     Rule(
         "generic_secret",
@@ -556,6 +690,7 @@ GENERIC_RULES: tuple[Rule, ...] = (
         max_len=2100,
         hs=_assignment(_PASS_KW)[1],
         lead="(?i)" + _PASS_KW,
+        back=_KW_BACK,
     ),
     Rule(
         "generic_secret",
@@ -566,5 +701,6 @@ GENERIC_RULES: tuple[Rule, ...] = (
         max_len=2100,
         hs=_assignment(_KW)[1],
         lead="(?i)" + _KW,
+        back=_KW_BACK,
     ),
 )

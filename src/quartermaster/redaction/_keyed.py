@@ -298,6 +298,7 @@ def keyed_rules() -> tuple[Rule, ...]:
                 hs=r"(?i)(?:" + alternation + r")",
                 lead=r"(?i)(?:" + alternation + r")",
                 lead_back=48,
+                back=max(map(len, anchors)),
             )
         )
     return tuple(rules)

@@ -4,6 +4,10 @@ All encodings of each value are computed once when the set is built and found wi
 Aho-Corasick automaton (or one ``re`` alternation when pyahocorasick is missing), so a known
 value is found with certainty wherever a tool echoes it.
 
+Encodings that no fixed form catches are decoded instead: base64 wrapped into lines (MIME,
+PEM-style) and gzip or zlib streams in base64 are decoded (bounded) and the decoded text is
+searched for every form; a hit replaces the whole block.
+
 Values added per call (``with_values``: a freshly minted grant) are few and mostly never
 echoed, so building an automaton for them would cost more than every search it saves. They
 are searched with ``str.find``, one pass per distinct form, and their forms are computed only
@@ -13,10 +17,13 @@ when a text long enough to hold one arrives: no form is shorter than its value.
 from __future__ import annotations
 
 import base64
+import binascii
+import bisect
 import html
 import json
 import re
 import shlex
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +35,23 @@ _ac: Any = _optional("ahocorasick")
 
 _B64_RUN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _HEX_RUN = frozenset("0123456789abcdefABCDEF")
+_B32_RUN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz234567")
 
 # How far a hit is widened: encoded forms sit inside longer runs (a base64 blob holding
 # "user:secret", a hex dump), and the whole run is then treated as the secret.
-_EXACT, _B64, _HEX = 0, 1, 2
+_EXACT, _B64, _HEX, _B32 = 0, 1, 2, 3
+_RUNS = {_B64: _B64_RUN, _HEX: _HEX_RUN, _B32: _B32_RUN}
+
+# A base64 block: runs of the alphabet, possibly wrapped into lines (raw or JSON-escaped line
+# breaks, with indentation). Only wrapped blocks and compressed streams are decoded: a
+# one-line base64 of a value is already found by its fixed forms.
+_B64_BLOCK = re.compile(
+    r"[A-Za-z0-9+/]{16,}={0,2}(?:(?:\r?\n|\\r\\n|\\n)[ \t]*[A-Za-z0-9+/]{4,}={0,2})*"
+)
+_COMPRESSED = ("H4sI", "eJ", "eN", "eA", "eF")  # base64 of the gzip and zlib headers
+_MIN_BLOCK = 24
+_MAX_DECODED = 1 << 20  # per block, after decompression: a bomb is cut off, not expanded
+_MAX_BLOCKS_BYTES = 4 << 20  # per text: decoding stays bounded whatever the text holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +153,58 @@ def encodings(value: str) -> dict[str, int]:
     forms.setdefault(data.hex().upper(), _HEX)
     for core in _base64_cores(data):
         forms.setdefault(core, _B64)
+    for core in _base32_cores(data):
+        forms.setdefault(core, _B32)
+        forms.setdefault(core.lower(), _B32)
     return forms
+
+
+def _base32_cores(data: bytes) -> set[str]:
+    """Like ``_base64_cores`` for base32: one core per byte alignment (five of them)."""
+    cores: set[str] = set()
+    n = len(data)
+    for k in range(5):
+        encoded = base64.b32encode(b"\0" * k + data).decode()
+        core = encoded[-(-8 * k // 5) : (8 * (k + n)) // 5]
+        cores.add(core)
+    return cores
+
+
+def _decoded(block: str) -> str | None:
+    """The text a wrapped or compressed base64 block decodes to, or ``None``."""
+    compact = re.sub(r"\s|\\[rn]", "", block)
+    try:
+        data = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if data[:2] == b"\x1f\x8b" or (
+        len(data) > 1 and data[0] == 0x78 and int.from_bytes(data[:2]) % 31 == 0
+    ):
+        inflate = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        try:
+            data = inflate.decompress(data, _MAX_DECODED)
+        except zlib.error:
+            return None
+    return data[:_MAX_DECODED].decode("utf-8", "replace")
+
+
+def encoded_blocks(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, decoded text)`` for each base64 block in ``text`` worth decoding: wrapped
+    into lines, or a gzip or zlib stream. Bounded in number of bytes decoded per text."""
+    out: list[tuple[int, int, str]] = []
+    budget = _MAX_BLOCKS_BYTES
+    for m in _B64_BLOCK.finditer(text):
+        block = m.group()
+        if len(block) < _MIN_BLOCK or budget <= 0:
+            continue
+        wrapped = "\n" in block or "\\n" in block
+        if not wrapped and not block.startswith(_COMPRESSED):
+            continue
+        budget -= len(block)
+        decoded = _decoded(block)
+        if decoded:
+            out.append((m.start(), m.end(), decoded))
+    return out
 
 
 _AUTOMATON, _REGEX, _FIND = "aho-corasick", "re", "find"
@@ -158,6 +229,7 @@ class _KnownSet:
         # shorter text cannot hold any of them.
         self._shortest = min(len(v) for v in values)
         self._needles: dict[str, list[tuple[int, int]]] | None = None
+        self._sorted: list[str] | None = None
         self._automaton: Any = None
         self._re: re.Pattern[str] | None = None
         if search != _FIND:
@@ -200,6 +272,19 @@ class _KnownSet:
                     yield pos, form
                     pos = text.find(form, pos + 1)
 
+    def ends_with_start(self, text: str, min_len: int, reach: int) -> bool:
+        """Whether ``text`` ends with the first ``min_len`` or more characters of a form."""
+        needles = self._needles if self._needles is not None else self._compile()
+        if self._sorted is None:
+            self._sorted = sorted(needles)
+        ordered = self._sorted
+        for start in range(max(0, len(text) - reach), len(text) - min_len + 1):
+            tail = text[start:]
+            index = bisect.bisect_left(ordered, tail)
+            if index < len(ordered) and ordered[index].startswith(tail):
+                return True
+        return False
+
     def find(self, text: str, offset: int) -> list[KnownHit]:
         if len(text) < self._shortest:
             return []
@@ -210,12 +295,12 @@ class _KnownSet:
             for index, widen in needles[form]:
                 s, e = start, end
                 if widen != _EXACT:
-                    run = _B64_RUN if widen == _B64 else _HEX_RUN
+                    run = _RUNS[widen]
                     while s > 0 and text[s - 1] in run:
                         s -= 1
                     while e < len(text) and text[e] in run:
                         e += 1
-                    while widen == _B64 and e < len(text) and text[e] == "=":
+                    while widen in (_B64, _B32) and e < len(text) and text[e] == "=":
                         e += 1
                 hits.append(KnownHit(s, e, offset + index))
         return hits
@@ -274,7 +359,23 @@ class KnownValues:
         raise IndexError(index)
 
     def find(self, text: str) -> list[KnownHit]:
-        """Every occurrence of every value in every encoding, widened to its encoded run."""
+        """Every occurrence of every value in every encoding, widened to its encoded run; a
+        wrapped or compressed base64 block that decodes to any of them is a hit as a whole."""
+        hits = self._find(text)
+        if self._parts:
+            for start, end, decoded in encoded_blocks(text):
+                inner = self._find(decoded)
+                if inner:
+                    hits.append(KnownHit(start, end, inner[0].value))
+        return hits
+
+    def ends_with_start(self, text: str, *, min_len: int = 4, reach: int = 512) -> bool:
+        """Whether ``text`` ends with the beginning of a value in one of its forms (at least
+        ``min_len`` characters of it, within the last ``reach``): the rest may follow in the
+        next message of a stream."""
+        return any(part.ends_with_start(text, min_len, reach) for part in self._parts)
+
+    def _find(self, text: str) -> list[KnownHit]:
         hits: list[KnownHit] = []
         offset = 0
         for part in self._parts:

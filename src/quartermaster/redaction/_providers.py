@@ -257,6 +257,18 @@ TOKENS: tuple[Entry, ...] = (
 
 def _anchors(regex: str) -> tuple[str, ...]:
     """The literal prefix of a token regex, lower-cased, as its only anchor."""
+    prefix = _literal(regex).lower()
+    return (prefix,) if len(prefix) >= 3 else ()
+
+
+def literal_prefixes(min_len: int = 4) -> frozenset[str]:
+    """The literal prefixes (as written) of the self-identifying formats: a value starting
+    with one names its own format, and is judged by that format's rule alone."""
+    return frozenset(p for e in TOKENS if len(p := _literal(e[1])) >= min_len)
+
+
+def _literal(regex: str) -> str:
+    """The literal text a token regex starts with."""
     out = []
     i = 0
     while i < len(regex):
@@ -269,8 +281,7 @@ def _anchors(regex: str) -> tuple[str, ...]:
             break
         out.append(c)
         i += 1
-    prefix = "".join(out).lower()
-    return (prefix,) if len(prefix) >= 3 else ()
+    return "".join(out)
 
 
 _FILLER = re.compile(r"(?i)x{6,}|0{10,}|\*{3,}|#{4,}|example|your[_\-]|<[^>]*>|abcdefgh")
@@ -290,6 +301,8 @@ def provider_rules() -> tuple[Rule, ...]:
         anchors = entry[2] if len(entry) == 3 else _anchors(regex)
         if not anchors:
             raise ValueError(f"provider rule {kind} has no anchor")
+        # A derived anchor is the token's literal prefix: a match starts right before its end.
+        back = len(anchors[0]) if len(entry) == 2 else None
         rules.append(
             Rule(
                 kind,
@@ -298,6 +311,7 @@ def provider_rules() -> tuple[Rule, ...]:
                 PROVIDER,
                 _not_placeholder,
                 max_len=400,
+                back=back,
             )
         )
     return tuple(rules)

@@ -128,10 +128,12 @@ class Redactor:
                 )
         rules = self.rules
         seen = 0
-        for index, windows in self._engine.candidates(text).items():
+        engine = self._engine
+        for index, windows in engine.candidates(text).items():
             rule = rules[index]
+            starts = index in engine.starts
             for lo, hi in windows:
-                for m in _matches(rule, text, lo, hi):
+                for m in _matches(rule, text, lo, hi, starts=starts):
                     seen += 1
                     if seen % _CHECK_EVERY == 0:
                         self._over(deadline)
@@ -148,9 +150,22 @@ class Redactor:
         return _repeats(text, spans)
 
 
-def _matches(rule: Rule, text: str, lo: int, hi: int) -> Iterator[re.Match[str]]:
-    """Matches of ``rule`` starting in ``[lo, hi)``; with a ``lead``, tried only at its hits."""
+def _matches(
+    rule: Rule, text: str, lo: int, hi: int, *, starts: bool = False
+) -> Iterator[re.Match[str]]:
+    """Matches of ``rule`` in ``[lo, hi)``; with a ``lead``, tried only at its hits; with
+    ``starts``, matches starting in ``[lo, hi)``, tried at each position."""
     lead = rule.lead_compiled
+    if starts:
+        pattern, size, pos = rule.compiled, len(text), lo
+        while pos < hi:
+            m = pattern.match(text, pos, min(size, pos + rule.max_len))
+            if m is None:
+                pos += 1
+                continue
+            yield m
+            pos = max(m.end(), pos + 1)
+        return
     if lead is None:
         yield from rule.compiled.finditer(text, lo, hi)
         return
@@ -255,6 +270,11 @@ class RedactionSession:
         self._counts[span.kind] = self._counts.get(span.kind, 0) + 1
         return f"[REDACTED:{span.kind}#{number}]"
 
+    def ends_open(self, text: str) -> bool:
+        """Whether ``text`` ends with the beginning of a known value (in any form), so that
+        what follows it in a stream may complete one."""
+        return self._known is not None and self._known.ends_with_start(text)
+
     def spans(self, text: str) -> list[Span]:
         """The spans that ``text`` would have replaced (no counting, no numbering)."""
         return self._redactor.find(text, self._known)
@@ -291,6 +311,29 @@ class RedactionSession:
             if not again:
                 break
             out = self.render(out, again)
+        return out
+
+    def texts(self, parts: Sequence[str], *, before: str = "", after: str = "") -> list[str]:
+        """Adjacent strings (the text items of one result, the progress messages of one call)
+        redacted as one text, each returned on its own.
+
+        A secret cut across two parts is found whole and replaced in both; each part is then
+        redacted alone as well, so joining never hides what a part holds by itself.
+        ``before`` (text already passed on) and ``after`` (text not yet passed on) are
+        scanned as context and not returned.
+
+        Raises:
+            RedactionFailed: as ``text``.
+        """
+        joined = before + "".join(parts) + after
+        spans = self.spans(joined) if len(joined) > max((len(p) for p in parts), default=0) else []
+        out: list[str] = []
+        pos = len(before)
+        for part in parts:
+            end = pos + len(part)
+            inside = [s for s in spans if s.start < end and s.end > pos]
+            out.append(self.text(self.render(joined, inside, pos, end) if inside else part))
+            pos = end
         return out
 
     def json(self, value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -27,6 +28,12 @@ class Rule:
     ``max_len`` bounds a match, so a hit can be confirmed in a window instead of the whole text.
     ``hs`` is a simpler pattern for hyperscan when ``regex`` is costly there; every match of
     ``regex`` must contain a match of ``hs``. ``check`` vets a match (entropy, placeholders).
+    ``back`` bounds how far before the end of an anchor (or the start of a ``near`` hit) a
+    match can start, so the fallback engine confirms a narrow window (``None``: ``max_len``).
+    ``near`` is a cheap regex every match contains, for rules without anchors: the fallback
+    engine searches it instead of running the whole rule over the whole text, and tries the
+    rule where ``near_start`` (searched in the ``back`` characters before a hit, ending at
+    it: anchor it with a backslash-Z) starts.
     """
 
     kind: str
@@ -38,12 +45,20 @@ class Rule:
     hs: str | None = None
     lead: str | None = None
     lead_back: int = 100
+    back: int | None = None
+    near: str | None = None
+    near_start: str | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     lead_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    near_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    near_start_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", re.compile(self.regex))
         object.__setattr__(self, "lead_compiled", re.compile(self.lead) if self.lead else None)
+        object.__setattr__(self, "near_compiled", re.compile(self.near) if self.near else None)
+        start = re.compile(self.near_start) if self.near_start else None
+        object.__setattr__(self, "near_start_compiled", start)
 
 
 def entropy(value: str) -> float:
@@ -102,3 +117,91 @@ def looks_random(value: str, *, min_len: int = 8, min_entropy: float = 2.8) -> b
 def random_token(value: str) -> bool:
     """``looks_random`` with the default thresholds; the usual ``check`` of keyword rules."""
     return looks_random(value)
+
+
+def _char_class(c: str) -> int:
+    return 0 if c.isupper() else 1 if c.islower() else 2 if c.isdigit() else 3
+
+
+def class_changes(value: str) -> float:
+    """How often neighbouring characters change class (upper, lower, digit, other), against
+    how often they would if drawn at random with the same class mix: about 1 for generated
+    key material, well below for words, CamelCase and phrases with a number in them, whose
+    classes come in runs."""
+    n = len(value)
+    if n < 2:
+        return 0.0
+    classes = [_char_class(c) for c in value]
+    expected = 1 - sum((classes.count(k) / n) ** 2 for k in set(classes))
+    if expected == 0:
+        return 0.0
+    changes = sum(a != b for a, b in itertools.pairwise(classes)) / (n - 1)
+    return changes / expected
+
+
+def strongly_random(value: str, *, min_len: int = 16) -> bool:
+    """Whether ``value`` is key material beyond doubt, so no credential name is needed: long,
+    of at least three character classes (two when 32 or more long), changing class often,
+    with high entropy, and none of a digest, UUID, base64 of JSON or of a gzip stream, a path
+    or a dotted name."""
+    n = len(value)
+    if n < min_len or not looks_random(value, min_len=min_len, min_entropy=3.3):
+        return False
+    if _HEX_DASHED.match(value) or value.startswith(("eyJ", "H4sI")):
+        return False
+    segments = value.strip("/").split("/")
+    if len(segments) > 2 and sum(map(len, segments)) / len(segments) < 10:
+        return False  # a path
+    present = {_char_class(c) for c in value}
+    if len(present - {3}) < (2 if n >= 32 else 3):
+        return False
+    needed = min(4.0, math.log2(n) - 0.6)
+    return class_changes(value) >= 0.75 and entropy(value) >= needed
+
+
+_HEX_DASHED = re.compile(r"^[0-9a-fA-F]+(?:-[0-9a-fA-F]+)*$")
+
+
+_LADDER = (
+    frozenset("0123456789abcdef"),
+    frozenset("0123456789ABCDEF"),
+    frozenset("0123456789abcdefghijklmnopqrstuvwxyz"),
+    frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+)
+_SEPARATORS = frozenset("-_.")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID_SHAPE = re.compile(
+    r"^[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}$"
+)
+
+
+def mangled(value: str) -> bool:
+    """Whether ``value`` is drawn from one key alphabet but for a character or two: a hex,
+    lower- or upper-case alphanumeric body with one or two characters of another case, or a
+    UUID with letters past ``f``. Generated keys keep to their alphabet; such a value is a
+    template, a typo or a test's invalid key."""
+    if len(value) < 16:
+        return False
+    if _UUID_SHAPE.match(value) and not _UUID.match(value):
+        return True
+    body = [c for c in value if c not in _SEPARATORS]
+    letters = sum(c.isalpha() for c in body)
+    for alphabet in _LADDER:
+        outside = sum(c not in alphabet for c in body)
+        if outside == 0:
+            return False
+        if outside <= 2 and letters >= 4:
+            return True
+    return False
+
+
+def patterned(value: str) -> bool:
+    """Whether ``value`` was typed, not generated: steps along the alphabet or the digits
+    (``abcd``, ``9876``) make up much of it, or it repeats a short unit (``A1B2C3A1B2C3``)."""
+    n = len(value)
+    if n < 8:
+        return False
+    steps = sum(abs(ord(b) - ord(a)) == 1 for a, b in itertools.pairwise(value))
+    if steps / (n - 1) >= 0.35:
+        return True
+    return any(value[p:] == value[:-p] for p in range(1, n // 3 + 1))

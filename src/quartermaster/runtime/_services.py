@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .._clock import Clock, SystemClock
 from ..approval import ApprovalService
-from ..audit import AuditEvent, Ed25519Signer, Ledger
+from ..audit import SECRET_USED, AuditEvent, Ed25519Signer, Ledger
 from ..broker import Broker, KeyRing, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
 from ..httptools import HttpToolExecutor
@@ -107,7 +107,7 @@ class _LedgerUseRecorder:
             raise RuntimeError("the ledger is not open yet")
         await self.ledger.record_event(
             AuditEvent(
-                kind="secret.used",
+                kind=SECRET_USED,
                 tenant=use.tenant,
                 tool=use.users[0] if use.users else None,
                 detail={

@@ -23,7 +23,7 @@ def build_stages(services: Services) -> list[Stage]:
     config = services.config
     clock = services.clock
     return [
-        ErrorBoundary(),
+        ErrorBoundary(services.redactor, services.secrets),
         Identify(),
         Classify(),
         ScreenArguments(services.secrets, mode=config.vault.raw_values),

@@ -12,7 +12,6 @@ already durable, and the ledger logs and retries an outcome it could not write.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
@@ -30,6 +29,7 @@ from ..audit import (
     GrantInfo,
     Ledger,
     Outcome,
+    canonical_json,
 )
 from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
@@ -134,9 +134,8 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         ctx.arguments if ctx.arguments is not None else dict(ctx.call.arguments)
     )
     session = redactor.session(await secrets.for_redaction())
-    redacted = session.text(
-        json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    )
+    # The same canonical JSON the arguments digest is taken over (screen stage).
+    redacted = session.text(canonical_json(arguments).decode("utf-8"))
     decision = ctx.decision
     return CallRecord(
         run_id=identity.run_id,

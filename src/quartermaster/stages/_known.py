@@ -64,6 +64,12 @@ class SecretsInPlay:
             self._known = self._redactor.known(values)
             self._matcher = KnownValueMatcher(SecretValue(v) for v in values)
 
+    @property
+    def current(self) -> KnownValues:
+        """The known values as last compiled, without looking for changes: for callers that
+        cannot wait (a log filter). Every call's own redaction refreshes them."""
+        return self._known
+
     async def for_redaction(self) -> KnownValues:
         """The known values, compiled for the redactor."""
         await self._refresh()

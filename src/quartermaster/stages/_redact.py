@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections import deque
 from typing import Any, TypeVar
 
 import mcp.types as types
 from pydantic import BaseModel
 
 from ..pipeline import CallContext, CallResult, Next
-from ..redaction import RedactionSession, Redactor
+from ..redaction import MessageStream, RedactionSession, Redactor
 from ._known import SecretsInPlay
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,8 +32,66 @@ def redact_model(session: RedactionSession, model: M) -> M:
     Structure is kept, so the result still validates as the same MCP type. Raises
     ``RedactionFailed`` (the caller withholds the result) if the redactor fails.
     """
-    data: Any = model.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return type(model).model_validate(_keep_literals(data, session.json(data)))
+    data: Any = _redact_json_texts(
+        session, model.model_dump(by_alias=True, mode="json", exclude_none=True), _JSON_DEPTH
+    )
+    return type(model).model_validate(
+        _keep_literals(data, session.json(_joined_texts(session, data)))
+    )
+
+
+def _joined_texts(session: RedactionSession, data: Any) -> Any:
+    """``data`` with the texts of its content items redacted as one text: a secret cut across
+    two text items (or resource contents) is replaced in both; the rest is left to ``json``."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key in ("content", "contents"):
+        items = data.get(key)
+        if not isinstance(items, list):
+            continue
+        where = [
+            i
+            for i, item in enumerate(items)
+            if isinstance(item, dict) and isinstance(item.get("text"), str)
+        ]
+        if len(where) < 2:
+            continue
+        texts = session.texts([items[i]["text"] for i in where])
+        copied = list(items)
+        for i, text in zip(where, texts, strict=True):
+            copied[i] = {**items[i], "text": text}
+        out[key] = copied
+    return out
+
+
+_JSON_DEPTH = 3
+"""How many levels of JSON text inside JSON text are decoded before redaction."""
+
+
+def _redact_json_texts(session: RedactionSession, value: Any, depth: int) -> Any:
+    """``value`` with every string that holds a JSON object or array redacted as its reader
+    decodes it.
+
+    Escapes in JSON text (``\\uXXXX``, ``\\/``, a doubly escaped string) change what a secret
+    looks like; the reader of the text (the model) decodes them. So a JSON text is decoded,
+    its strings redacted, and, only if anything was replaced, written back compactly. The
+    text is redacted as text afterwards as well.
+    """
+    if isinstance(value, dict):
+        return {k: _redact_json_texts(session, v, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json_texts(session, v, depth) for v in value]
+    if not isinstance(value, str) or depth == 0 or value.lstrip()[:1] not in ("{", "["):
+        return value
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    redacted = session.json(_redact_json_texts(session, decoded, depth - 1))
+    if redacted == decoded:
+        return value
+    return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
 
 
 def _keep_literals(original: Any, redacted: Any) -> Any:
@@ -55,7 +115,8 @@ def _keep_literals(original: Any, redacted: Any) -> Any:
 
 
 class Redact:
-    """Redacts the result and every progress message of the call."""
+    """Redacts the result and every progress message of the call, each as one stream: the
+    text items of a result together, the progress messages of a call together."""
 
     name = "redact"
 
@@ -81,17 +142,34 @@ class Redact:
             return sessions[0]
 
         upstream = ctx.report_progress
+        # Progress messages are one stream: a secret cut across two of them is found whole.
+        # A message waits (at most a window's worth of text) until the next shows where its
+        # last token ends; what is still held is sent before the result.
+        streams: list[MessageStream] = []
+        held: deque[tuple[float, float | None, bool]] = deque()
+
+        async def send(released: list[str]) -> None:
+            assert upstream is not None
+            for text in released:
+                progress, total, has_message = held.popleft()
+                await upstream(progress, total, text if has_message else None)
+
         if upstream is not None:
 
             async def redacted_progress(
                 progress: float, total: float | None, message: str | None
             ) -> None:
-                text = (await session()).text(message) if message else message
-                await upstream(progress, total, text)
+                if not streams:
+                    window = self._redactor.config.stream_holdback_chars
+                    streams.append(MessageStream(await session(), window=window))
+                held.append((progress, total, message is not None))
+                await send(streams[0].feed(message or ""))
 
             ctx.report_progress = redacted_progress
         try:
             result = await call_next(ctx)
+            if streams:
+                await send(streams[0].flush())
             if isinstance(result, types.CallToolResult):
                 result = redact_model(await session(), result)
         finally:

@@ -9,6 +9,7 @@ from quartermaster.config import check_secret_use as check_secret_use
 
 from ._admin import SecretInfo as SecretInfo
 from ._admin import list_secrets as list_secrets
+from ._admin import master_key_rotated as master_key_rotated
 from ._admin import read_secret_value as read_secret_value
 from ._admin import remove_secret as remove_secret
 from ._admin import rotate_master_key as rotate_master_key

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from quartermaster._clock import Clock
+from quartermaster.audit import MASTER_KEY_ROTATED, SECRET_CHANGED, AuditEvent, EventRecorder
 from quartermaster.config import GLOBAL_TENANT, check_secret_name, check_tenant
 from quartermaster.store import SecretRecord, SecretRepo
 
@@ -84,8 +85,11 @@ async def set_secret(
     value: SecretValue,
     clock: Clock,
     tenant: str = GLOBAL_TENANT,
+    ledger: EventRecorder | None = None,
 ) -> SecretInfo:
-    """Store (or replace) ``value`` as ``secret://name`` for ``tenant`` (``*``: every tenant).
+    """Store (or replace) ``value`` as ``secret://name`` for ``tenant`` (``*``: every tenant),
+    and record the change (``secret.changed``, never the value) in ``ledger``: the commands
+    always pass it; only tests of the vault alone leave it out.
 
     Raises:
         ValueError: the name or tenant is malformed.
@@ -110,6 +114,7 @@ async def set_secret(
         last_used_at=existing.last_used_at if existing else None,
     )
     await repo.put(record)
+    await _record_change(ledger, name, tenant, "set")
     return _info(record)
 
 
@@ -118,14 +123,49 @@ async def list_secrets(repo: SecretRepo) -> list[SecretInfo]:
     return [_info(r) for r in await repo.list()]
 
 
-async def remove_secret(repo: SecretRepo, *, name: str, tenant: str = GLOBAL_TENANT) -> None:
-    """Delete ``secret://name`` of ``tenant``.
+async def remove_secret(
+    repo: SecretRepo,
+    *,
+    name: str,
+    tenant: str = GLOBAL_TENANT,
+    ledger: EventRecorder | None = None,
+) -> None:
+    """Delete ``secret://name`` of ``tenant`` and record it in ``ledger`` (see :func:`set_secret`).
 
     Raises:
         SecretNotFound: there is no such secret.
     """
     if not await repo.delete(tenant, name):
         raise SecretNotFound(f"secret://{name}", tenant, "nothing is stored under this name")
+    await _record_change(ledger, name, tenant, "removed")
+
+
+async def _record_change(ledger: EventRecorder | None, name: str, tenant: str, action: str) -> None:
+    if ledger is not None:
+        await ledger.record_event(
+            AuditEvent(
+                kind=SECRET_CHANGED,
+                tenant=tenant,
+                detail={"name": name, "tenant": tenant, "action": action},
+            )
+        )
+
+
+def master_key_rotated(old: MasterKey, new: MasterKey, *, secrets: int, keys: int) -> AuditEvent:
+    """The ledger event of a master key rotation (ids and counts, no key material).
+
+    The rotation itself (:func:`rotate_master_key`) runs before the ledger can be opened
+    with the new key, so the command records this once it has reopened the services.
+    """
+    return AuditEvent(
+        kind=MASTER_KEY_ROTATED,
+        detail={
+            "old_key_id": old.key_id,
+            "new_key_id": new.key_id,
+            "secrets": secrets,
+            "signing_keys": keys,
+        },
+    )
 
 
 async def rotate_master_key(repo: SecretRepo, old: MasterKey, new: MasterKey) -> int:

@@ -1,0 +1,71 @@
+"""The MCP SDK's side of bearer authentication: a ``TokenVerifier`` over identity's verifier.
+
+It lives at the MCP edge (the proxy) so that identity itself never speaks the protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mcp.server.auth.provider import AccessToken
+
+from ..identity import AuthenticationFailed, BearerVerifier, Principal
+
+
+class QuartermasterAccessToken(AccessToken):
+    """The SDK's ``AccessToken`` with the verified :class:`Principal` attached."""
+
+    principal: Principal
+
+
+class McpTokenVerifier:
+    """The MCP SDK's ``TokenVerifier`` over a :class:`BearerVerifier`.
+
+    Pass it as ``token_verifier=`` to ``streamable_http_app``; in a handler,
+    ``principal_from_access_token(get_access_token())`` gives the principal back. A refused
+    token yields ``None`` (the SDK answers 401); ``on_refused`` sees the reason, for logs.
+    """
+
+    def __init__(
+        self,
+        verifier: BearerVerifier,
+        *,
+        resource: str | None = None,
+        on_refused: Callable[[AuthenticationFailed], None] | None = None,
+    ) -> None:
+        self._verifier = verifier
+        self._resource = resource
+        self._on_refused = on_refused
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """Verify ``token``; ``None`` when refused."""
+        try:
+            principal = await self._verifier.verify(token)
+        except AuthenticationFailed as refusal:
+            if self._on_refused is not None:
+                self._on_refused(refusal)
+            return None
+        claims: dict[str, object] = {"iss": principal.issuer, "tenant": principal.tenant}
+        if principal.on_behalf_of is not None:
+            claims["act"] = {"sub": principal.on_behalf_of}
+        return QuartermasterAccessToken(
+            token=token,
+            client_id=principal.agent,
+            scopes=list(principal.scopes),
+            expires_at=principal.expires_at,
+            resource=self._resource,
+            subject=principal.subject,
+            claims=claims,
+            principal=principal,
+        )
+
+
+def principal_from_access_token(token: AccessToken) -> Principal:
+    """The principal a :class:`McpTokenVerifier` attached to ``token``.
+
+    Raises:
+        AuthenticationFailed: ``token`` did not come from :class:`McpTokenVerifier`.
+    """
+    if not isinstance(token, QuartermasterAccessToken):
+        raise AuthenticationFailed("the access token was not verified by Quartermaster")
+    return token.principal
