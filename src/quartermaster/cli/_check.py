@@ -18,7 +18,15 @@ from typing import Any, cast
 import anyio
 import mcp.types as types
 
-from ..config import ConfigError, LoadedConfig, RiskClass, is_secret_handle
+from ..config import (
+    ConfigError,
+    LoadedConfig,
+    RiskClass,
+    StaticSource,
+    effective_isolation,
+    is_secret_handle,
+    starts_with_a_lease,
+)
 from ..pipeline import ToolRoute
 from ..policy import ToolFacts, classify, unreachable_rules, unreached_tools
 from ..proxy import McpDownstream, ServerOffer, build_catalog, http_tool_routes, resolve_command
@@ -54,6 +62,7 @@ class CheckReport:
     version: int | None = None
     servers: list[dict[str, Any]] = field(default_factory=list)
     systems: list[dict[str, Any]] = field(default_factory=list)
+    credentials: list[str] = field(default_factory=list)
     tools: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -97,13 +106,27 @@ def _describe_backends(loaded: LoadedConfig, report: CheckReport) -> None:
             if server.transport == "http"
             else " ".join([server.command or "", *server.args])
         )
+        isolation = effective_isolation(loaded.config, name)
         report.servers.append(
-            {"name": name, "transport": server.transport, "where": where, "enabled": server.enabled}
+            {
+                "name": name,
+                "transport": server.transport,
+                "where": where,
+                "enabled": server.enabled,
+                "isolation": isolation,
+                "max_sessions": server.max_sessions,
+            }
         )
+        if server.isolation == "shared":
+            report.notes.append(
+                f"server {name}: isolation shared: its session state is shared across every "
+                "tenant and user"
+            )
     for name, system in loaded.config.systems.items():
         report.systems.append(
             {"name": name, "base_url": system.base_url, "tools": len(system.tools)}
         )
+    report.credentials = credential_lines(loaded)
 
 
 def _analyse_policy(
@@ -126,9 +149,13 @@ def _print(report: CheckReport, *, json_output: bool) -> int:
         return status
     for server in report.servers:
         state = "" if server["enabled"] else " (disabled)"
+        if server["isolation"] != "shared":
+            state += f" (a session per {server['isolation']}, at most {server['max_sessions']})"
         print(f"server {server['name']}: {server['transport']} {server['where']}{state}")
     for system in report.systems:
         print(f"system {system['name']}: http {system['base_url']} ({system['tools']} tools)")
+    for line in report.credentials:
+        print(line)
     if report.tools:
         print(f"{'tool':40} {'server':14} {'risk':10} source")
         for tool in report.tools:
@@ -165,6 +192,30 @@ def _classify(route: ToolRoute) -> tuple[RiskClass, str]:
         route.tool.annotations,
     )
     return found.risk, found.source
+
+
+def credential_lines(loaded: LoadedConfig) -> list[str]:
+    """One line per credential source, and one per long-lived secret still handed out as is,
+    so an admin sees what is left to move behind a short-lived source."""
+    config = loaded.config
+    lines = []
+    for name, source in config.credentials.items():
+        if isinstance(source, StaticSource):
+            lines.append(
+                f"credential {name}: static {source.secret} (long-lived: still to replace "
+                "with a short-lived source)"
+            )
+        else:
+            lines.append(f"credential {name}: {source.kind} (short-lived, per call)")
+    for name, server in config.servers.items():
+        for section, values in (("env", server.env), ("headers", server.headers)):
+            for key, value in values.items():
+                if is_secret_handle(value):
+                    lines.append(f"long-lived: server {name} {section}.{key} = {value}")
+    for name, system in config.systems.items():
+        if system.auth.kind in ("api_key", "basic"):
+            lines.append(f"long-lived: system {name} auth {system.auth.kind}")
+    return lines
 
 
 def _missing_commands(loaded: LoadedConfig) -> list[str]:
@@ -213,8 +264,15 @@ async def listed_once(loaded: LoadedConfig) -> list[McpDownstream]:
             announce=False,
         )
         for name, server in loaded.config.servers.items()
-        if server.enabled
+        if server.enabled and not starts_with_a_lease(loaded.config, name)
     ]
+    for name, server in loaded.config.servers.items():
+        if server.enabled and starts_with_a_lease(loaded.config, name):
+            print(
+                f"note: server {name}: not started by check (it starts with a credential "
+                "leased per caller)",
+                file=sys.stderr,
+            )
     async with anyio.create_task_group() as tasks:
         for downstream in downstreams:
             tasks.start_soon(downstream.run)
