@@ -189,7 +189,7 @@ def _classify(route: ToolRoute) -> tuple[RiskClass, str]:
     found = classify(
         cast(RiskClass | None, route.declared_risk),
         cast(RiskClass | None, route.server_default_risk),
-        route.tool.annotations,
+        route.tool.annotations if route.tool is not None else None,
     )
     return found.risk, found.source
 

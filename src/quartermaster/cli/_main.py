@@ -89,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (BrokenPipeError, BaseExceptionGroup) as exc:
+        refusals = _refusals(exc)
+        if refusals:
+            # A refusal raised inside a task group (serve starting its downstreams): say it as
+            # plainly as any other, once per distinct message.
+            for message in dict.fromkeys(refusals):
+                print(f"quartermaster: {message}", file=sys.stderr)
+            return 2
         if not _only_broken_pipes(exc):
             raise
         # The reader went away (`quartermaster audit export | head`): stop quietly, as cat does.
@@ -121,6 +128,17 @@ class JsonLogFormatter(logging.Formatter):
         if record.exc_text:
             entry["error"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
+
+
+def _refusals(exc: BaseException) -> list[str]:
+    """The messages of a group made only of Quartermaster's refusals (else nothing)."""
+    if isinstance(exc, QuartermasterError):
+        return [exc.message]
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_refusals(inner) for inner in exc.exceptions]
+        if all(found):
+            return [message for messages in found for message in messages]
+    return []
 
 
 def _only_broken_pipes(exc: BaseException) -> bool:

@@ -36,7 +36,10 @@ def compile_policy(policy: PolicyConfig) -> tuple[CompiledRule, ...]:
 
 
 def reached_tools(compiled: CompiledRule, tools: Sequence[ToolFacts]) -> list[ToolFacts]:
-    """The declared tools a rule can match: tool glob, risk class and target all permitting."""
+    """The declared tools a rule can match: tool glob, risk class and target all permitting
+    (a rule about resources or prompts matches no tool)."""
+    if compiled.subject not in (None, "tool"):
+        return []
     return [
         tool
         for tool in tools
@@ -75,7 +78,10 @@ def _why_unreachable(
         ended = compiled.window.not_after
         if now is not None and ended is not None and ended < now:
             return "expired: its not_after is in the past"
-    if not tools_complete:
+    if compiled.subject not in (None, "tool") or not tools_complete:
+        # Resources and prompts are listed by running downstreams, not declared, and so are
+        # tools when the servers were not asked (check --offline): whether such a rule is
+        # reached cannot be known, so it is never reported.
         return None
     reach = reached_tools(compiled, tools)
     if not reach:
@@ -111,8 +117,8 @@ def unreachable_rules(
     Reported: an empty time window; (with ``now``) a window that has ended; a tool glob,
     risk list or target key that no declared tool satisfies; a permit shadowed by a forbid
     without a time window that matches every call it does; a permit after an earlier permit
-    (without a time window) that matches every call it does. With ``tools_complete=False``
-    only the time-window findings are made, since an undeclared tool may be what a rule is for.
+    (without a time window) that matches every call it does. With ``tools_complete`` false
+    (``tools`` is not every tool there is), only the time-window reasons are reported.
     """
     compiled = compile_policy(policy)
     findings = []

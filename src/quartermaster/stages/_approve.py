@@ -55,10 +55,6 @@ INPUT_KEY = "approval"
 """The key of the approval question in an ``InputRequiredResult``."""
 STATE_PREFIX = "qm-approval:"
 
-_FORM = types.ClientCapabilities(
-    elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
-)
-
 
 class Approve:
     """Obtains the approval a decision requires, or stops the call."""
@@ -116,7 +112,7 @@ class Approve:
                 redacted_arguments=await self._redacted_arguments(ctx),
                 grant_ttl=self._grant_ttl(ctx, decision),
             )
-            if _modern(ctx):
+            if ctx.human.way == "reply":
                 return types.InputRequiredResult(
                     input_requests={INPUT_KEY: types.ElicitRequest(params=prompt.form_params())},
                     request_state=STATE_PREFIX + record.approval_id,
@@ -124,8 +120,10 @@ class Approve:
             # A human who does not answer in time casts no vote, like one who dismisses the
             # form: approvers may still decide out of band.
             answer: types.ElicitResult | None = None
-            with anyio.move_on_after(self._config.elicitation_timeout):
-                answer = await ctx.session.elicit_form(prompt.message, prompt.requested_schema)
+            ask = ctx.human.ask
+            if ask is not None:
+                with anyio.move_on_after(self._config.elicitation_timeout):
+                    answer = await ask(prompt.message, prompt.requested_schema)
             if answer is not None:
                 await self._vote(ctx, record, answer)
         return await self._outcome(ctx, record)
@@ -248,10 +246,7 @@ class Approve:
         return await self._service.get(record.approval_id)
 
     def _can_elicit(self, ctx: CallContext) -> bool:
-        session = ctx.session
-        if session is None or not session.check_client_capability(_FORM):
-            return False
-        return _modern(ctx) or bool(session.can_send_request)
+        return ctx.human.way == "reply" or (ctx.human.way == "ask" and ctx.human.ask is not None)
 
     async def _redacted_arguments(self, ctx: CallContext) -> dict[str, Any]:
         session = self._redactor.session(await self._secrets.for_redaction())
@@ -274,7 +269,3 @@ def _same_run(ctx: CallContext, record: ApprovalRecord) -> bool:
     if identity is None:
         return False
     return not _run_is_bound(ctx) or record.run_id == identity.run_id
-
-
-def _modern(ctx: CallContext) -> bool:
-    return ctx.call.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS
