@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
 MAKEFLAGS += --no-print-directory
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean system-packages
 
 $(BIN)/python:
 	@echo "quartermaster: creating the virtualenv $(VENV)" >&2
@@ -49,11 +49,16 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy tests/conftest.py tests/harness.py
 	for dir in tests/*/; do $(BIN)/mypy "$$dir" || exit 1; done
 
-# The published @modelcontextprotocol/server-everything, for end-to-end tests (Node.js 20+).
+# The published MCP servers (server-everything, server-postgres) and the OAuth server
+# (oidc-provider) the end-to-end tests run against (Node.js 20+).
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
-unit: $(TEST_STAMP) node_modules/.package-lock.json
+# Debian packages the tests use: zsh, for the test that `quartermaster completion zsh` loads.
+system-packages:
+	@command -v zsh >/dev/null || { apt-get update -qq && apt-get install -y -qq zsh >/dev/null; }
+
+unit: $(TEST_STAMP) node_modules/.package-lock.json system-packages
 	$(BIN)/pytest
 
 test: lint typecheck unit
