@@ -14,6 +14,7 @@ from ._policy import PolicyConfig
 from ._redaction import RedactionConfig
 from ._servers import ServerConfig
 from ._store import StoreConfig
+from ._telemetry import TelemetryConfig
 from ._vault import VaultConfig
 
 
@@ -81,3 +82,4 @@ class QuartermasterConfig(ConfigModel):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)

@@ -96,5 +96,7 @@ class CallContext:
     grant: IssuedGrant | None = None
     intent: Intent | None = None
     redactions: dict[str, int] = field(default_factory=dict)
+    outcome: str | None = None
+    """How the call ended, as the ledger records it (set by the settle stage)."""
     downstream_meta: dict[str, Any] = field(default_factory=dict)
     """Extra ``_meta`` for an MCP downstream (the grant, under ``quartermaster/grant``)."""

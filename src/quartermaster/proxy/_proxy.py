@@ -23,6 +23,7 @@ from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model, tool_error
+from ..telemetry import build_telemetry
 from ..vault import SecretValue, substitute_handles
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
@@ -74,7 +75,8 @@ class Proxy:
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
         self._rebuilding = anyio.Lock()
-        self.pipeline = Pipeline(build_stages(services), self._dispatch)
+        self.telemetry = build_telemetry(self.config.telemetry)
+        self.pipeline = Pipeline(build_stages(services), self._dispatch, observer=self.telemetry)
         self.front = Front(
             self,
             name=self.config.serve.name,
@@ -99,6 +101,7 @@ class Proxy:
             await secrets.for_redaction()  # compiled before any downstream can say a word
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._housekeeping)
+                tasks.start_soon(self._telemetry_lifetime)
                 for downstream in self.downstreams.values():
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
                 for downstream in self.downstreams.values():
@@ -106,6 +109,16 @@ class Proxy:
                 await self._rebuild()
                 tasks.start_soon(self._refresh_pins)
                 task_status.started()
+
+    async def _telemetry_lifetime(self) -> None:
+        if self.telemetry is None:
+            return
+        try:
+            await anyio.sleep_forever()
+        finally:
+            # What the exporters still hold goes out before the proxy stops.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.telemetry.shutdown)
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.

@@ -79,6 +79,7 @@ class Settle:
 
     async def finish(self, ctx: CallContext, outcome: Outcome, error: str | None) -> None:
         """Write the intent (if the call never got that far) and the outcome."""
+        ctx.outcome = outcome
         if ctx.identity is None:
             logger.warning("unattributed call to %r was refused: %s", ctx.call.name, error)
             return

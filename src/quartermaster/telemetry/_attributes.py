@@ -1,0 +1,60 @@
+"""What a span may say about a request: identifiers and decisions, never values.
+
+Every attribute comes from a typed field of the call context that holds an identifier, a
+class or a count: run, agent, tenant, tool, backend, risk, decision, rule, approval, grant
+id, outcome, redaction counts. Arguments, targets (filled from arguments), results, tokens
+and the caller's ``_meta`` are never read here, so they cannot reach an exporter.
+"""
+
+from __future__ import annotations
+
+from ..pipeline import CallContext
+
+AttributeValue = str | int | bool
+
+PREFIX = "quartermaster."
+
+
+def call_attributes(ctx: CallContext) -> dict[str, AttributeValue]:
+    """The attributes of the request as far as the stages have got."""
+    found: dict[str, AttributeValue] = {
+        PREFIX + "method": _method(ctx),
+        PREFIX + "tool": ctx.route.exposed_name,
+        PREFIX + "backend": ctx.route.backend,
+    }
+    identity = ctx.identity
+    if identity is not None:
+        found[PREFIX + "run_id"] = identity.run_id
+        found[PREFIX + "agent"] = identity.agent
+        found[PREFIX + "tenant"] = identity.tenant
+        found[PREFIX + "mode"] = identity.mode
+    if ctx.risk is not None:
+        found[PREFIX + "risk"] = ctx.risk
+    decision = ctx.decision
+    if decision is not None:
+        found[PREFIX + "decision"] = decision.effect
+        found[PREFIX + "rule"] = decision.rule_id or "(default deny)"
+        found[PREFIX + "policy_version"] = decision.policy_version
+    if ctx.approval is not None:
+        found[PREFIX + "approval_id"] = ctx.approval.approval_id
+        found[PREFIX + "approval_state"] = ctx.approval.state
+    if ctx.approval_via is not None:
+        found[PREFIX + "approval_via"] = ctx.approval_via
+    if ctx.grant is not None:
+        found[PREFIX + "grant_id"] = ctx.grant.claims.jti
+    if ctx.intent is not None:
+        found[PREFIX + "intent_seq"] = ctx.intent.seq
+    if ctx.outcome is not None:
+        found[PREFIX + "outcome"] = ctx.outcome
+    total = 0
+    for kind, count in ctx.redactions.items():
+        found[f"{PREFIX}redactions.{kind}"] = count
+        total += count
+    found[PREFIX + "redactions"] = total
+    return found
+
+
+def _method(ctx: CallContext) -> str:
+    # Every request the pipeline runs names its MCP method; tool calls came first.
+    method = getattr(ctx.call, "method", "tools/call")
+    return method if isinstance(method, str) else "tools/call"
