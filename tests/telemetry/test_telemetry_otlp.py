@@ -14,56 +14,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
-import anyio
 import mcp.types as types
 import pytest
 from mcp import Client
-from mcp.server import Server, ServerRequestContext
+from mcp.server import Server
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from receiver import Received, otlp_receiver
+from traced import CONFIG, PARENT_ID, TRACE_ID, TRACEPARENT, desk, flushed
 
 from harness import MODES, running_proxy
 from quartermaster.proxy import Proxy, in_memory
-
-CONFIG = """
-version: 1
-servers:
-  desk:
-    command: "{python}"
-    args: ["-c", "pass"]
-policy:
-  rules:
-    - {{id: desk-reads, effect: permit, tool: "desk__*", risk: [read, write]}}
-store:
-  url: sqlite:///state/qm.db
-telemetry:
-  enabled: true
-  endpoint: {endpoint}
-  prometheus: true
-"""
-
-TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-PARENT_ID = "00f067aa0ba902b7"
-TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
-
-
-def desk(seen_meta: list[dict[str, Any]], leaked: str) -> Server[Any]:
-    """A downstream whose ``echo`` returns its text and a token it should not have shown."""
-
-    async def list_tools(
-        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        schema = {"type": "object", "properties": {"text": {"type": "string"}}}
-        return types.ListToolsResult(tools=[types.Tool(name="echo", input_schema=schema)])
-
-    async def call_tool(
-        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        seen_meta.append(dict(ctx.meta or {}))
-        text = f"{(params.arguments or {}).get('text')} token={leaked}"
-        return types.CallToolResult(content=[types.TextContent(text=text)])
-
-    return Server("desk", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
 @asynccontextmanager
@@ -74,11 +34,6 @@ async def traced_proxy(
         config = write_config(CONFIG.format(python=sys.executable, endpoint=endpoint))
         async with running_proxy(config, connect={"desk": in_memory(server)}) as proxy:
             yield proxy, received
-
-
-async def flushed(proxy: Proxy) -> None:
-    assert proxy.telemetry is not None
-    await anyio.to_thread.run_sync(proxy.telemetry.flush)
 
 
 def attributes(span: Span) -> dict[str, Any]:

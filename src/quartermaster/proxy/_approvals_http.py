@@ -36,7 +36,7 @@ from ..approval import (
     VoteRefused,
 )
 from ..audit import AuditEvent
-from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier
+from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier, Principal
 from ..runtime import Services
 from ..store import ApprovalRecord
 
@@ -139,6 +139,19 @@ def approver_verifier(services: Services) -> BearerVerifier:
     )
 
 
+async def bearer_principal(request: Request, verifier: BearerVerifier) -> Principal | JSONResponse:
+    """Who the request's bearer token names, or the 401 to answer with."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
+        return json_error(401, "invalid_token", "a bearer token is required")
+    try:
+        return await verifier.verify(token)
+    except AuthenticationFailed as exc:
+        logger.info("bearer token refused at %s: %s", request.url.path, exc.message)
+        return json_error(401, "invalid_token", "the bearer token was refused")
+
+
 @dataclass(frozen=True)
 class _Approver:
     human: str
@@ -150,17 +163,11 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
     check = verifier or approver_verifier(services)
 
     async def approver(request: Request) -> _Approver | JSONResponse:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
-            return _error(401, "invalid_token", "a bearer token is required")
-        try:
-            principal = await check.verify(token)
-        except AuthenticationFailed as exc:
-            logger.info("approver token refused: %s", exc.message)
-            return _error(401, "invalid_token", "the bearer token was refused")
+        principal = await bearer_principal(request, check)
+        if isinstance(principal, JSONResponse):
+            return principal
         if APPROVALS_SCOPE not in principal.scopes or principal.on_behalf_of is None:
-            return _error(
+            return json_error(
                 403,
                 "insufficient_scope",
                 "this token does not name an approver (it needs the 'approvals' scope and "
@@ -189,7 +196,7 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
             return who
         record = await visible(who, request.path_params["approval_id"])
         if record is None:
-            return _error(404, "not_found", "no such approval request")
+            return json_error(404, "not_found", "no such approval request")
         return JSONResponse(approval_json(record))
 
     def voter(decision: str) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -199,7 +206,7 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
                 return who
             approval_id = request.path_params["approval_id"]
             if await visible(who, approval_id) is None:
-                return _error(404, "not_found", "no such approval request")
+                return json_error(404, "not_found", "no such approval request")
             reason = await _reason(request)
             if isinstance(reason, JSONResponse):
                 return reason
@@ -224,31 +231,34 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
 async def _reason(request: Request) -> str | JSONResponse | None:
     body = await request.body()
     if len(body) > _MAX_BODY:
-        return _error(413, "too_large", "the request body is too large")
+        return json_error(413, "too_large", "the request body is too large")
     if not body.strip():
         return None
     try:
         data = json.loads(body)
     except ValueError:
-        return _error(400, "invalid_request", 'the body must be JSON: {"reason": "..."}')
+        return json_error(400, "invalid_request", 'the body must be JSON: {"reason": "..."}')
     reason = data.get("reason") if isinstance(data, dict) else None
     if reason is not None and not isinstance(reason, str):
-        return _error(400, "invalid_request", '"reason" must be a string')
+        return json_error(400, "invalid_request", '"reason" must be a string')
     return reason
 
 
 def _refusal(exc: ApprovalError) -> JSONResponse:
     if isinstance(exc, ApprovalNotFound):
-        return _error(404, "not_found", exc.message)
+        return json_error(404, "not_found", exc.message)
     if isinstance(exc, DuplicateVote | ApprovalClosed | ApprovalExpired):
-        return _error(409, "conflict", exc.message)
+        return json_error(409, "conflict", exc.message)
     if isinstance(exc, VoteRefused):
-        return _error(403, "vote_refused", exc.message)
-    return _error(400, "refused", exc.message)
+        return json_error(403, "vote_refused", exc.message)
+    return json_error(400, "refused", exc.message)
 
 
-def _error(status: int, error: str, message: str) -> JSONResponse:
+def json_error(
+    status: int, error: str, message: str, *, scope: str = APPROVALS_SCOPE
+) -> JSONResponse:
+    """An error answer; a 401 or a missing ``scope`` (403) says so in ``WWW-Authenticate``."""
     headers = {"WWW-Authenticate": f'Bearer error="{error}"'} if status == 401 else None
     if status == 403 and error == "insufficient_scope":
-        headers = {"WWW-Authenticate": f'Bearer error="{error}", scope="{APPROVALS_SCOPE}"'}
+        headers = {"WWW-Authenticate": f'Bearer error="{error}", scope="{scope}"'}
     return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
