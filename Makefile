@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/grants_bench.py
 	$(BIN)/python bench/policy_bench.py
 	$(BIN)/python bench/audit_bench.py
+	$(BIN)/python bench/credentials_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -35,6 +35,7 @@ def test_public_names() -> None:
         "AuditRow",
         "AuditUnavailable",
         "CallOutcome",
+        "CredentialInfo",
         "CallRecord",
         "CheckpointSigner",
         "Decision",

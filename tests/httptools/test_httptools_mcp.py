@@ -60,6 +60,7 @@ def test_the_public_surface_is_pinned() -> None:
         "ResolvedApiKey",
         "ResolvedAuth",
         "ResolvedBasic",
+        "ResolvedCredential",
         "ResolvedGrant",
         "SecretLike",
         "SecretResolver",

@@ -15,6 +15,8 @@ from quartermaster.store import (
     ConsumeOutcome,
     GrantRecord,
     KeyRecord,
+    LeaseFilter,
+    LeaseRecord,
     LedgerQuery,
     PinRecord,
     RecordNotFound,
@@ -378,6 +380,18 @@ async def test_keys(store: Store) -> None:
     assert "wrapped1" not in repr(k1)
 
 
+async def test_put_first_keeps_a_key_only_when_its_ring_has_no_active_one(store: Store) -> None:
+    first = KeyRecord("grant-a", "EdDSA", b"w", "{}", 1.0, "active", None)
+    second = KeyRecord("grant-b", "EdDSA", b"w", "{}", 2.0, "active", None)
+    other_ring = KeyRecord("agent-a", "EdDSA", b"w", "{}", 3.0, "active", None)
+    assert await store.keys.put_first(first, "grant-") is True
+    assert await store.keys.put_first(second, "grant-") is False
+    assert await store.keys.put_first(other_ring, "agent-") is True
+    await store.keys.set_state("grant-a", "retired", 4.0)
+    assert await store.keys.put_first(second, "grant-") is True
+    assert [k.kid for k in await store.keys.list()] == ["grant-a", "grant-b", "agent-a"]
+
+
 # a ledger append that keeps grants
 
 
@@ -409,6 +423,75 @@ async def test_ledger_append_of_grants_alone_appends_no_row(store: Store) -> Non
     assert await store.ledger.append([], chain, 1.0, grants=[grant("j")]) == []
     assert await store.ledger.head() is None
     assert await store.grants.get("j") == grant("j")
+
+
+def lease(lease_id: str, **over: object) -> LeaseRecord:
+    values: dict[str, object] = {
+        "lease_id": lease_id,
+        "source": "reporting-db",
+        "kind": "postgres_role",
+        "tenant": "acme",
+        "run_id": "run-1",
+        "agent": "agent-a",
+        "tool": "db__query",
+        "target": "table:orders",
+        "scope": "role qm_lease_x, member of app_read",
+        "ref": f"qm_lease_{lease_id}",
+        "issued_at": 100.0,
+        "expires_at": 400.0,
+    }
+    values.update(over)
+    return LeaseRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_lease_create_get_and_conflict(store: Store) -> None:
+    record = lease("l1", tool=None, target=None)
+    await store.leases.create(record)
+    assert await store.leases.get("l1") == record
+    assert await store.leases.get("nope") is None
+    with pytest.raises(StoreConflict):
+        await store.leases.create(lease("l1"))
+
+
+async def test_lease_update_is_compare_and_set(store: Store) -> None:
+    await store.leases.create(lease("l1"))
+    retrying = lease(
+        "l1", state="revoking", attempts=1, next_attempt_at=150.0, last_error="refused"
+    )
+    assert await store.leases.update(retrying, expected_state="active")
+    assert await store.leases.get("l1") == retrying
+    ended = lease("l1", state="revoked", ended_at=160.0, end_reason="call ended", attempts=1)
+    assert not await store.leases.update(ended, expected_state="active")
+    assert await store.leases.update(ended, expected_state="revoking")
+    assert await store.leases.get("l1") == ended
+    assert not await store.leases.update(lease("ghost", state="revoked"), expected_state="active")
+
+
+async def test_lease_list_filters_and_orders(store: Store) -> None:
+    await store.leases.create(lease("b", issued_at=200.0, run_id="run-2", tenant="globex"))
+    await store.leases.create(lease("a", issued_at=100.0))
+    await store.leases.create(lease("c", issued_at=300.0, state="expired", source="crm"))
+    every = await store.leases.list(LeaseFilter())
+    assert [r.lease_id for r in every] == ["a", "b", "c"]
+    assert [r.lease_id for r in await store.leases.list(LeaseFilter(tenant="globex"))] == ["b"]
+    assert [r.lease_id for r in await store.leases.list(LeaseFilter(source="crm"))] == ["c"]
+    live = await store.leases.list(LeaseFilter(states=("active", "revoking")))
+    assert [r.lease_id for r in live] == ["a", "b"]
+    assert [r.lease_id for r in await store.leases.list(LeaseFilter(), limit=1)] == ["a"]
+
+
+async def test_lease_due_finds_expired_and_retries(store: Store) -> None:
+    await store.leases.create(lease("early", expires_at=150.0))
+    await store.leases.create(lease("late", expires_at=900.0))
+    await store.leases.create(
+        lease("retry", state="revoking", next_attempt_at=190.0, expires_at=900.0)
+    )
+    await store.leases.create(
+        lease("later", state="revoking", next_attempt_at=500.0, expires_at=100.0)
+    )
+    await store.leases.create(lease("done", state="revoked", expires_at=100.0))
+    due = await store.leases.due(200.0)
+    assert sorted(r.lease_id for r in due) == ["early", "retry"]
 
 
 def pin_row(name: str, digest: str, state: str = "pinned", **over: object) -> PinRecord:

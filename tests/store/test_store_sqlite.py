@@ -38,7 +38,8 @@ async def test_creates_private_file_in_wal_with_full_sync(tmp_path: Path) -> Non
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert versions == [(v,) for v, _ in MIGRATIONS]
         assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 1
 
 
@@ -55,7 +56,7 @@ async def test_data_survives_reopen_and_migrations_run_once(tmp_path: Path) -> N
     finally:
         await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
 async def test_a_version_1_database_gains_the_pins_table_and_keeps_its_rows(

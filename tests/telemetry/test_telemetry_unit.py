@@ -18,8 +18,11 @@ from opentelemetry.trace import StatusCode
 import quartermaster.telemetry as telemetry
 from quartermaster._errors import QuartermasterError
 from quartermaster.config import ConfigError, TelemetryConfig, parse_config
+from quartermaster.credentials import Lease
 from quartermaster.pipeline import CallContext, CallResult, Next, Pipeline, ToolCall, ToolRoute
+from quartermaster.store import LeaseRecord
 from quartermaster.telemetry import Metrics, Telemetry, TelemetryUnavailable, build_telemetry
+from quartermaster.vault import SecretValue
 
 CANARY = "canary-9f1c2e7d"
 
@@ -144,6 +147,29 @@ async def test_a_failure_names_its_class_never_its_message(
         assert CANARY not in span.to_json()
     (requests,) = points(reader, "quartermaster.requests")
     assert requests.attributes == {"method": "tools/call", "outcome": "error"}
+
+
+def test_a_lease_is_named_by_id_and_kind_never_by_value_or_ref() -> None:
+    ctx = context()
+    record = LeaseRecord(
+        lease_id="lease_1",
+        source="reports-db",
+        kind="postgres_role",
+        tenant="acme",
+        run_id="run_1",
+        agent="tester",
+        tool="desk__echo",
+        target=None,
+        scope="SELECT",
+        ref=f"role-{CANARY}",
+        issued_at=0.0,
+        expires_at=60.0,
+    )
+    ctx.leases = {"reports-db": Lease(record=record, values={"password": SecretValue(CANARY)})}
+    found = telemetry.call_attributes(ctx)
+    assert found["quartermaster.lease_ids"] == "lease_1"
+    assert found["quartermaster.lease_kinds"] == "postgres_role"
+    assert CANARY not in repr(found)
 
 
 def test_without_an_observer_the_steps_are_bound_directly() -> None:

@@ -19,6 +19,7 @@ from ._model import ApproverVote as ApproverVote
 from ._model import AuditEvent as AuditEvent
 from ._model import CallOutcome as CallOutcome
 from ._model import CallRecord as CallRecord
+from ._model import CredentialInfo as CredentialInfo
 from ._model import Decision as Decision
 from ._model import EventRecorder as EventRecorder
 from ._model import GrantInfo as GrantInfo

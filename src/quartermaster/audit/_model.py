@@ -28,6 +28,10 @@ KEY_RETIRED = "key.retired"
 SECRET_CHANGED = "secret.changed"  # noqa: S105 (an event kind, not a secret)
 SECRET_USED = "secret.used"  # noqa: S105 (an event kind, not a secret)
 MASTER_KEY_ROTATED = "vault.master_key_rotated"
+LEASE_ISSUED = "lease.issued"
+LEASE_REVOKED = "lease.revoked"
+LEASE_EXPIRED = "lease.expired"
+LEASE_REVOKE_FAILED = "lease.revoke_failed"
 DEFINITION_PINNED = "definition.pinned"
 DEFINITION_QUARANTINED = "definition.quarantined"
 DEFINITION_ACCEPTED = "definition.accepted"
@@ -54,6 +58,10 @@ EVENT_KINDS = frozenset(
         SECRET_CHANGED,
         SECRET_USED,
         MASTER_KEY_ROTATED,
+        LEASE_ISSUED,
+        LEASE_REVOKED,
+        LEASE_EXPIRED,
+        LEASE_REVOKE_FAILED,
         DEFINITION_PINNED,
         DEFINITION_QUARANTINED,
         DEFINITION_ACCEPTED,
@@ -106,6 +114,19 @@ class GrantInfo:
 
 
 @dataclass(frozen=True)
+class CredentialInfo:
+    """A credential really handed to the downstream for a call: which source and lease, the
+    scope it carries, and its lifetime (never its value)."""
+
+    source: str
+    kind: str
+    lease_id: str
+    scope: str
+    issued_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class CallRecord:
     """Everything known about a tool call before the downstream is asked.
 
@@ -135,6 +156,7 @@ class CallRecord:
     policy_version: str | None
     approval: ApprovalInfo | None = None
     grant: GrantInfo | None = None
+    credentials: tuple[CredentialInfo, ...] = ()
 
     def __post_init__(self) -> None:
         if self.decision not in ("allow", "deny", "approve"):
@@ -229,8 +251,8 @@ def _identity(call: CallRecord) -> dict[str, Any]:
 
 
 def intent_body(call: CallRecord, args_hmac: str, arg_hmacs: Mapping[str, str]) -> dict[str, Any]:
-    """The body of a ``call.intent`` row."""
-    return {
+    """The body of a ``call.intent`` row (``credentials`` only when leases were handed over)."""
+    body: dict[str, Any] = {
         **_identity(call),
         "delegation": list(call.delegation),
         "autonomous": call.autonomous,
@@ -247,6 +269,19 @@ def intent_body(call: CallRecord, args_hmac: str, arg_hmacs: Mapping[str, str]) 
         "approval": _approval_body(call.approval),
         "grant": _grant_body(call.grant),
     }
+    if call.credentials:
+        body["credentials"] = [
+            {
+                "source": c.source,
+                "kind": c.kind,
+                "lease_id": c.lease_id,
+                "scope": c.scope,
+                "issued_at": c.issued_at,
+                "expires_at": c.expires_at,
+            }
+            for c in call.credentials
+        ]
+    return body
 
 
 def outcome_body(intent: Intent, outcome: CallOutcome) -> dict[str, Any]:

@@ -295,32 +295,36 @@ class KeyRing:
     async def _own_records(self) -> list[KeyRecord]:
         return [r for r in await self._repo.list() if r.kid.startswith(self._prefix)]
 
-    async def _create(self, now: float) -> None:
+    def _new_record(self, now: float) -> KeyRecord:
         kid = self._prefix + secrets.token_urlsafe(12)
         key = _generate(self._algorithm)
         jwk = public_jwk(kid, self._algorithm, key.public_key())
-        await self._repo.put(
-            KeyRecord(
-                kid=kid,
-                alg=self._algorithm,
-                wrapped_private=_wrap(self._wrapping, kid, self._algorithm, key),
-                public_jwk=json.dumps(jwk, sort_keys=True),
-                created_at=now,
-                state="active",
-                retired_at=None,
-            )
+        return KeyRecord(
+            kid=kid,
+            alg=self._algorithm,
+            wrapped_private=_wrap(self._wrapping, kid, self._algorithm, key),
+            public_jwk=json.dumps(jwk, sort_keys=True),
+            created_at=now,
+            state="active",
+            retired_at=None,
         )
+
+    async def _create(self, now: float) -> None:
+        await self._repo.put(self._new_record(now))
 
     async def _load_locked(self) -> None:
         now = self._clock.now()
         records = await self._own_records()
         active = [r for r in records if r.state == "active"]
         if not active:
-            await self._create(now)
+            # Replicas starting together on an empty store race here: the store keeps the
+            # first key under a cross-process lock, so they all end up signing with one key
+            # (a key only some replicas know would make the others refuse its tokens).
+            await self._repo.put_first(self._new_record(now), self._prefix)
             records = await self._own_records()
             active = [r for r in records if r.state == "active"]
         newest = max(active, key=lambda r: (r.created_at, r.kid))
-        # Replicas starting together may each create a key; all agree the newest one wins.
+        # Replicas rotating at once may each make a key; all agree the newest one wins.
         for record in active:
             if record is not newest:
                 await self._repo.set_state(record.kid, "retiring", now)

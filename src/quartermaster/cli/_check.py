@@ -9,7 +9,15 @@ from typing import Any, cast
 
 import anyio
 
-from ..config import ConfigError, LoadedConfig, RiskClass, is_secret_handle
+from ..config import (
+    ConfigError,
+    LoadedConfig,
+    RiskClass,
+    StaticSource,
+    effective_isolation,
+    is_secret_handle,
+    starts_with_a_lease,
+)
 from ..pipeline import ToolRoute
 from ..policy import ToolFacts, classify, unreachable_rules, unreached_tools
 from ..proxy import McpDownstream, ServerOffer, build_catalog, http_tool_routes, resolve_command
@@ -51,9 +59,20 @@ def run(args: argparse.Namespace) -> int:
             else " ".join([server.command or "", *server.args])
         )
         state = "" if server.enabled else " (disabled)"
+        isolation = effective_isolation(config, name)
+        if isolation != "shared":
+            state += f" (a session per {isolation}, at most {server.max_sessions})"
         print(f"server {name}: {server.transport} {where}{state}")
+        if server.isolation == "shared":
+            print(
+                f"note: server {name}: isolation shared: its session state is shared across "
+                "every tenant and user",
+                file=sys.stderr,
+            )
     for name, system in config.systems.items():
         print(f"system {name}: http {system.base_url} ({len(system.tools)} tools)")
+    for line in credential_lines(loaded):
+        print(line)
     routes = http_tool_routes(config.systems)
     if not args.offline:
         live, live_problems = anyio.run(list_live_tools, loaded)
@@ -100,6 +119,30 @@ def _print_tools(routes: list[ToolRoute]) -> None:
         print(f"{route.exposed_name:40} {route.backend:14} {risk:10} {source}")
 
 
+def credential_lines(loaded: LoadedConfig) -> list[str]:
+    """One line per credential source, and one per long-lived secret still handed out as is,
+    so an admin sees what is left to move behind a short-lived source."""
+    config = loaded.config
+    lines = []
+    for name, source in config.credentials.items():
+        if isinstance(source, StaticSource):
+            lines.append(
+                f"credential {name}: static {source.secret} (long-lived: still to replace "
+                "with a short-lived source)"
+            )
+        else:
+            lines.append(f"credential {name}: {source.kind} (short-lived, per call)")
+    for name, server in config.servers.items():
+        for section, values in (("env", server.env), ("headers", server.headers)):
+            for key, value in values.items():
+                if is_secret_handle(value):
+                    lines.append(f"long-lived: server {name} {section}.{key} = {value}")
+    for name, system in config.systems.items():
+        if system.auth.kind in ("api_key", "basic"):
+            lines.append(f"long-lived: system {name} auth {system.auth.kind}")
+    return lines
+
+
 def _environment_problems(loaded: LoadedConfig) -> list[str]:
     found = []
     for name, server in loaded.config.servers.items():
@@ -124,8 +167,15 @@ async def listed_once(loaded: LoadedConfig) -> list[McpDownstream]:
             headers={k: v for k, v in server.headers.items() if not is_secret_handle(v)},
         )
         for name, server in loaded.config.servers.items()
-        if server.enabled
+        if server.enabled and not starts_with_a_lease(loaded.config, name)
     ]
+    for name, server in loaded.config.servers.items():
+        if server.enabled and starts_with_a_lease(loaded.config, name):
+            print(
+                f"note: server {name}: not started by check (it starts with a credential "
+                "leased per caller)",
+                file=sys.stderr,
+            )
     async with anyio.create_task_group() as tasks:
         for downstream in downstreams:
             tasks.start_soon(downstream.run)

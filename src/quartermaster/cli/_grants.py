@@ -8,6 +8,7 @@ from typing import Any
 
 from ..broker import grants_list, grants_revoke, grants_verify
 from ..runtime import Services
+from ..store import LeaseFilter
 from ._admin import add_config, add_json, print_json, refuse, table, when, with_services
 
 
@@ -115,10 +116,18 @@ def _revoke(args: argparse.Namespace) -> int:
             reason=args.reason,
             ledger=services.ledger,
         )
+        if any((args.run, args.agent, args.tenant)):
+            # Whatever credential a revoked run, agent or tenant was given goes with it.
+            ended = await services.leases.revoke_matching(
+                LeaseFilter(run_id=args.run, agent=args.agent, tenant=args.tenant), args.reason
+            )
+            result["leases_revoked"] = len(ended)
         if args.json:
             print_json(result)
         else:
             print(f"revoked {result['revoked']} grant(s)")
+            if result.get("leases_revoked"):
+                print(f"revoked {result['leases_revoked']} lease(s)")
         return 0
 
     return with_services(args.config, act)

@@ -18,6 +18,7 @@ from . import (
     _grants,
     _import,
     _keys,
+    _leases,
     _policy,
     _redact,
     _secrets,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _check.register(commands)
     _secrets.register(commands)
     _grants.register(commands)
+    _leases.register(commands)
     _keys.register(commands)
     _agents.register(commands)
     _approvals.register(commands)

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from ._base import ConfigModel, RiskClass, SecretHandle
+from ._credentials import parse_reference
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 """The HTTP methods a tool may use."""
@@ -341,13 +342,36 @@ class BasicAuth(ConfigModel):
     password: SecretHandle
 
 
+class CredentialAuth(ConfigModel):
+    """Send a credential leased for this call from a source under ``credentials:``."""
+
+    kind: Literal["credential"]
+    source: str = Field(description="credential://NAME or credential://NAME/FIELD.")
+    header: str = Field(default="Authorization", description="Header to carry the credential.")
+    prefix: str = Field(default="Bearer ", description="Text before the credential.")
+
+    @model_validator(mode="after")
+    def _valid(self) -> CredentialAuth:
+        if parse_reference(self.source) is None:
+            raise ValueError("'source' must be a credential://NAME reference")
+        if not _HEADER_NAME.match(self.header):
+            raise ValueError(f"{self.header!r} is not a valid HTTP header name")
+        if self.header.lower() in RESERVED_HEADERS - {"authorization", "cookie"}:
+            raise ValueError(f"a credential cannot travel in the {self.header!r} header")
+        if not self.prefix.isascii() or any(ord(char) < 0x20 for char in self.prefix):
+            raise ValueError("the prefix must be ASCII without control characters")
+        return self
+
+
 class NoAuth(ConfigModel):
     """No credentials: for open internal services (the grant is the better default)."""
 
     kind: Literal["none"]
 
 
-HttpAuth = Annotated[GrantAuth | ApiKeyAuth | BasicAuth | NoAuth, Field(discriminator="kind")]
+HttpAuth = Annotated[
+    GrantAuth | ApiKeyAuth | BasicAuth | CredentialAuth | NoAuth, Field(discriminator="kind")
+]
 """How a system authenticates Quartermaster's requests, chosen by ``kind``."""
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from ._base import ConfigModel
 from ._broker import BrokerConfig, Seconds
+from ._credentials import SOURCE_NAME, CredentialSource
 from ._http import HttpSystems
 from ._identity import IdentityConfig
 from ._policy import PolicyConfig
@@ -74,6 +75,10 @@ class QuartermasterConfig(ConfigModel):
     systems: HttpSystems = Field(
         default_factory=dict, description="HTTP APIs whose operations are served as tools."
     )
+    credentials: dict[str, CredentialSource] = Field(
+        default_factory=dict,
+        description="Named sources of short-lived credentials (credential://NAME).",
+    )
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
@@ -83,3 +88,14 @@ class QuartermasterConfig(ConfigModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+    @field_validator("credentials")
+    @classmethod
+    def _source_names(cls, value: dict[str, CredentialSource]) -> dict[str, CredentialSource]:
+        for name in value:
+            if not SOURCE_NAME.match(name):
+                raise ValueError(
+                    f"source name {name!r} must be 1-48 lower-case letters, digits, '_' or '-', "
+                    "starting with a letter"
+                )
+        return value

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, field_validator, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from ._base import ConfigModel, RiskClass, is_secret_handle
+from ._credentials import parse_reference
 
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 """Server namespaces prefix tool names, so they are short and cannot contain the separator."""
@@ -58,16 +59,21 @@ class ServerConfig(ConfigModel):
     """One downstream MCP server, reached over stdio (``command``) or streamable HTTP (``url``)."""
 
     command: str | None = Field(default=None, description="Program to start (stdio transport).")
-    args: list[str] = Field(default_factory=list)
+    args: list[str] = Field(
+        default_factory=list,
+        description="Arguments; an argument may be a credential://NAME[/FIELD] reference.",
+    )
     env: dict[str, str] = Field(
         default_factory=dict,
-        description="Environment for the child. Values are literals or secret handles. The "
-        "child never inherits Quartermaster's own environment beyond PATH, HOME and locale.",
+        description="Environment for the child. Values are literals, secret handles or "
+        "credential://NAME[/FIELD] references. The child never inherits Quartermaster's own "
+        "environment beyond PATH, HOME and locale.",
     )
     cwd: str | None = None
     url: str | None = Field(default=None, description="Streamable HTTP endpoint of the server.")
     headers: dict[str, str] = Field(
-        default_factory=dict, description="HTTP headers; values are literals or secret handles."
+        default_factory=dict,
+        description="HTTP headers; values are literals, secret handles or credential references.",
     )
     namespace: str | None = Field(
         default=None,
@@ -90,6 +96,23 @@ class ServerConfig(ConfigModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     restart: Restart = Field(default_factory=Restart)
     enabled: bool = True
+    isolation: Literal["shared", "tenant", "user", "run"] | None = Field(
+        default=None,
+        description="Whose calls share one session of this server: everyone's ('shared'), or "
+        "one session per tenant, user or run. Default: 'run' for a server that starts with a "
+        "short-lived credential, else 'shared'.",
+    )
+    max_sessions: PositiveInt = Field(
+        default=16, description="Most sessions open at once (per-identity isolation only)."
+    )
+    idle_timeout: PositiveFloat = Field(
+        default=300.0, description="Seconds a per-identity session may sit unused before it stops."
+    )
+    session_ttl: PositiveFloat = Field(
+        default=900.0,
+        description="Lifetime asked for the credentials a per-identity session starts with "
+        "(capped by the source); the session stops when they end.",
+    )
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
@@ -124,6 +147,14 @@ class ServerConfig(ConfigModel):
         for key, item in value.items():
             if item.startswith(("secret:", "env:", "file:")) and not is_secret_handle(item):
                 raise ValueError(f"{key}: {item.split(':')[0]}: handle is malformed")
+            parse_reference(item)
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _references(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_reference(item)
         return value
 
     @property

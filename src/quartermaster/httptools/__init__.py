@@ -9,6 +9,7 @@ from ._auth import NoCredentials as NoCredentials
 from ._auth import ResolvedApiKey as ResolvedApiKey
 from ._auth import ResolvedAuth as ResolvedAuth
 from ._auth import ResolvedBasic as ResolvedBasic
+from ._auth import ResolvedCredential as ResolvedCredential
 from ._auth import ResolvedGrant as ResolvedGrant
 from ._auth import SecretLike as SecretLike
 from ._auth import SecretResolver as SecretResolver

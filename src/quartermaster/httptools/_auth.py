@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
-from ..config import ApiKeyAuth, BasicAuth, GrantAuth, HttpSystemConfig, NoAuth
+from ..config import (
+    ApiKeyAuth,
+    BasicAuth,
+    CredentialAuth,
+    GrantAuth,
+    HttpSystemConfig,
+    NoAuth,
+)
 
 
 class SecretLike(Protocol):
@@ -62,11 +69,21 @@ class ResolvedBasic:
 
 
 @dataclass(frozen=True)
+class ResolvedCredential:
+    """A credential leased for this call, for a system declared with ``kind: credential``."""
+
+    value: SecretLike
+
+    def __repr__(self) -> str:
+        return "ResolvedCredential(value=***)"
+
+
+@dataclass(frozen=True)
 class NoCredentials:
     """Nothing to send, for a system declared with ``kind: none``."""
 
 
-ResolvedAuth = ResolvedGrant | ResolvedApiKey | ResolvedBasic | NoCredentials
+ResolvedAuth = ResolvedGrant | ResolvedApiKey | ResolvedBasic | ResolvedCredential | NoCredentials
 """What the executor needs to authenticate one call; its kind must match the system's."""
 
 
@@ -75,11 +92,13 @@ async def resolve_auth(
     resolver: SecretResolver,
     *,
     grant: SecretLike | None = None,
+    credential: SecretLike | None = None,
 ) -> ResolvedAuth:
     """Resolve a system's declared credentials for one call.
 
     ``grant`` is the token the broker minted for this call; it is required exactly when the
-    system's auth kind is ``grant``.
+    system's auth kind is ``grant``; ``credential`` is the value leased for this call, required
+    exactly when it is ``credential``.
 
     Raises:
         ValueError: a grant is missing for a ``grant`` system or given for another kind.
@@ -98,6 +117,10 @@ async def resolve_auth(
         return ResolvedBasic(
             await resolver.resolve(auth.username), await resolver.resolve(auth.password)
         )
+    if isinstance(auth, CredentialAuth):
+        if credential is None:
+            raise ValueError("this system authenticates with a leased credential; pass credential=")
+        return ResolvedCredential(credential)
     if isinstance(auth, NoAuth):
         return NoCredentials()
     assert_never(auth)
@@ -107,6 +130,7 @@ _EXPECTED: dict[str, type[object]] = {
     "grant": ResolvedGrant,
     "api_key": ResolvedApiKey,
     "basic": ResolvedBasic,
+    "credential": ResolvedCredential,
     "none": NoCredentials,
 }
 

@@ -19,11 +19,19 @@ import anyio
 import httpx2
 from mcp.types import CallToolResult
 
-from ..config import ApiKeyAuth, HttpSystemConfig, base_host, host_address, is_private_host
+from ..config import (
+    ApiKeyAuth,
+    CredentialAuth,
+    HttpSystemConfig,
+    base_host,
+    host_address,
+    is_private_host,
+)
 from ._auth import (
     ResolvedApiKey,
     ResolvedAuth,
     ResolvedBasic,
+    ResolvedCredential,
     ResolvedGrant,
     check_auth_kind,
 )
@@ -226,6 +234,8 @@ class HttpToolExecutor:
                 headers.append((declared.header, value))
             elif declared.query is not None:
                 url = url.copy_merge_params({declared.query: value})
+        elif isinstance(auth, ResolvedCredential) and isinstance(declared, CredentialAuth):
+            headers.append((declared.header, _credential(declared.prefix + auth.value.reveal())))
         check_pinned(url, self._base)
         return httpx2.Request(
             prepared.method,

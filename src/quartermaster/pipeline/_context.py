@@ -11,6 +11,7 @@ from mcp.types import CallToolResult, InputRequiredResult, Tool
 
 from ..audit import Intent
 from ..broker import IssuedGrant
+from ..credentials import Lease
 from ..identity import Principal, RunIdentity
 from ..policy import Decision
 from ..store import ApprovalRecord
@@ -41,6 +42,8 @@ class ToolRoute:
     """The system a grant for this tool is valid at (default: the backend's name)."""
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
+    credentials: tuple[str, ...] = ()
+    """Credential sources a call leases from (``credentials:`` names), in order."""
     quarantined: str | None = None
     """Why the tool's definition is held back (pinning), or ``None`` if it is accepted."""
 
@@ -94,6 +97,13 @@ class CallContext:
     approval: ApprovalRecord | None = None
     approval_via: str | None = None
     grant: IssuedGrant | None = None
+    leases: dict[str, Lease] = field(default_factory=dict)
+    """The credentials leased for this call, by source name (values in memory only)."""
+    session_leases: dict[str, Lease] = field(default_factory=dict)
+    """The credentials the caller's own downstream session started with (per-identity
+    servers): handed over too, so the intent names them; they end with the session."""
+    downstream: Any = None
+    """The caller's own session of a per-identity server, chosen before the intent is written."""
     intent: Intent | None = None
     redactions: dict[str, int] = field(default_factory=dict)
     outcome: str | None = None

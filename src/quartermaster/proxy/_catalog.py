@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import mcp.types as types
 
-from ..config import TOOL_SEPARATOR, HttpSystemConfig, ServerConfig
+from ..config import TOOL_SEPARATOR, CredentialAuth, HttpSystemConfig, ServerConfig, parse_reference
 from ..httptools import to_mcp_tool
 from ..pinning import Held
 from ..pipeline import ToolRoute
@@ -183,6 +183,16 @@ def http_tool_routes(systems: Mapping[str, HttpSystemConfig]) -> list[ToolRoute]
                     target_template=tool.target,
                     ttl=tool.ttl,
                     audience=system.audience_for(system_name),
+                    credentials=credential_sources(system),
                 )
             )
     return routes
+
+
+def credential_sources(system: HttpSystemConfig) -> tuple[str, ...]:
+    """The credential sources a call to ``system`` draws a lease from (its ``auth``)."""
+    if isinstance(system.auth, CredentialAuth):
+        reference = parse_reference(system.auth.source)
+        if reference is not None:
+            return (reference.source,)
+    return ()

@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AsyncExitStack,
@@ -238,16 +238,28 @@ class McpDownstream:
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
+        self._base_dir = base_dir
+        self._own_transport = connect is None
         self._connect = connect or process_transport(config, base_dir=base_dir, name=name)
         self._client: Client | None = None
         self._lost = anyio.Event()
         self._changed = anyio.Event()
         self._settled = anyio.Event()
 
-    def set_startup_values(self, *, env: Mapping[str, str], headers: Mapping[str, str]) -> None:
-        """The environment and headers with secret handles resolved (before :meth:`run`)."""
+    def set_startup_values(
+        self,
+        *,
+        env: Mapping[str, str],
+        headers: Mapping[str, str],
+        args: Sequence[str] | None = None,
+    ) -> None:
+        """The environment, headers and (for a process) arguments with secrets resolved
+        (before :meth:`run`)."""
         self._env = dict(env)
         self._headers = dict(headers)
+        if args is not None and self._own_transport:
+            resolved = self.config.model_copy(update={"args": list(args)})
+            self._connect = process_transport(resolved, base_dir=self._base_dir, name=self.name)
 
     # -- supervision ---------------------------------------------------------------------------
 
@@ -351,7 +363,13 @@ class McpDownstream:
         templates: list[Any] = []
         if caps.resources is not None:
             resources = await _paged(session.list_resources, "resources")
-            templates = await _paged(session.list_resource_templates, "resource_templates")
+            try:
+                templates = await _paged(session.list_resource_templates, "resource_templates")
+            except MCPError as exc:
+                # Templates came later than resources; published servers such as
+                # server-postgres offer resources without them.
+                if exc.error.code != types.METHOD_NOT_FOUND:
+                    raise
         prompts = await _paged(session.list_prompts, "prompts") if caps.prompts is not None else []
         return Offer(tuple(tools), tuple(resources), tuple(templates), tuple(prompts))
 

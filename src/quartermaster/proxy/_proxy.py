@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
@@ -15,9 +16,18 @@ from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
 from .._version import __version__
-from ..config import GLOBAL_TENANT, is_secret_handle
+from ..config import (
+    GLOBAL_TENANT,
+    MAIN_FIELD,
+    CredentialAuth,
+    StaticSource,
+    effective_isolation,
+    is_secret_handle,
+    parse_reference,
+)
+from ..credentials import Lease, LeaseRequest
 from ..httptools import resolve_auth
-from ..identity import Principal
+from ..identity import Principal, RunIdentity
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
@@ -29,6 +39,7 @@ from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream
 from ._front import Front
+from ._sessions import SessionPool, StartValues
 
 logger = logging.getLogger("quartermaster.proxy")
 
@@ -61,22 +72,40 @@ class Proxy:
         self.loaded = services.loaded
         self.config = services.config
         self._stdio_principal = stdio_principal
-        self.downstreams = {
-            name: McpDownstream(
-                name,
-                server,
-                base_dir=self.loaded.base_dir,
-                on_change=self._downstream_changed,
-                connect=(connect or {}).get(name),
-            )
-            for name, server in self.config.servers.items()
-            if server.enabled
-        }
+        self.downstreams: dict[str, McpDownstream] = {}
+        self.pools: dict[str, SessionPool] = {}
+        for name, server in self.config.servers.items():
+            if not server.enabled:
+                continue
+            isolation = effective_isolation(self.config, name)
+            if isolation == "shared":
+                self.downstreams[name] = McpDownstream(
+                    name,
+                    server,
+                    base_dir=self.loaded.base_dir,
+                    on_change=self._downstream_changed,
+                    connect=(connect or {}).get(name),
+                )
+            else:
+                self.pools[name] = SessionPool(
+                    name,
+                    server,
+                    isolation=isolation,
+                    base_dir=self.loaded.base_dir,
+                    start_for=functools.partial(self._start_values, name),
+                    end_leases=self._end_session_leases,
+                    clock=services.clock,
+                    connect=(connect or {}).get(name),
+                )
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
         self._rebuilding = anyio.Lock()
         self.telemetry = build_telemetry(self.config.telemetry)
-        self.pipeline = Pipeline(build_stages(services), self._dispatch, observer=self.telemetry)
+        self.pipeline = Pipeline(
+            build_stages(services, sessions=self._pick_session),
+            self._dispatch,
+            observer=self.telemetry,
+        )
         self.front = Front(
             self,
             name=self.config.serve.name,
@@ -91,12 +120,19 @@ class Proxy:
 
         While it runs, every log record is redacted with the known values of the moment
         (records carry downstream data: a failed start-up's message, a child's stderr).
+        Leases a previous run left open are ended first, and credentials no lease accounts for
+        (a crash between making one and recording it) are swept.
         """
         secrets = self.services.secrets
         log_filter = RedactingFilter(self.services.redactor, lambda: secrets.current)
         with redacted_logs(log_filter):
+            await self.services.leases.expire_due()
+            await self.services.leases.sweep()
             for downstream in self.downstreams.values():
-                await self._resolve_startup_secrets(downstream)
+                values = await self._start_values(downstream.name, None)
+                downstream.set_startup_values(
+                    env=values.env, headers=values.headers, args=values.args
+                )
             await self._preload_credentials()
             await secrets.for_redaction()  # compiled before any downstream can say a word
             async with anyio.create_task_group() as tasks:
@@ -104,8 +140,12 @@ class Proxy:
                 tasks.start_soon(self._telemetry_lifetime)
                 for downstream in self.downstreams.values():
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
+                for pool in self.pools.values():
+                    tasks.start_soon(pool.run, name=f"sessions of {pool.name}")
                 for downstream in self.downstreams.values():
                     await downstream.wait_settled()
+                for pool in self.pools.values():
+                    await pool.wait_settled()
                 await self._rebuild()
                 tasks.start_soon(self._refresh_pins)
                 task_status.started()
@@ -124,8 +164,9 @@ class Proxy:
         """Periodic upkeep shared with other replicas through the store.
 
         Key rings are reloaded so rotations made by the CLI or another replica take effect,
-        and approvals past their deadline are closed so they can neither be spent nor crowd
-        out newer ones.
+        approvals past their deadline are closed so they can neither be spent nor crowd
+        out newer ones, leases past their end are revoked (and failed revocations retried),
+        and credentials a crash left behind are swept.
         """
         services = self.services
         while True:
@@ -134,42 +175,103 @@ class Proxy:
                 for ring in (services.grant_keys, services.agent_keys):
                     await ring.load()
                 await services.approvals.expire_due()
+                await services.leases.expire_due()
+                await services.leases.sweep()
             except QuartermasterError as exc:
                 logger.error("housekeeping failed (it will be retried): %s", exc.message)
 
-    async def _resolve_startup_secrets(self, downstream: McpDownstream) -> None:
-        """Resolve the handles in a downstream's env and headers once, at start.
+    async def _start_values(self, name: str, identity: RunIdentity | None) -> StartValues:
+        """A server's env, headers and args with handles and credential references resolved.
 
-        A stdio server reads its environment once, so its secrets cannot be per call. The
-        values are also handed to the redactor, so an echo of them never reaches a model.
+        ``identity`` is the caller a per-identity session starts for; ``None`` is the shared
+        session (or a per-identity server's catalog listing), whose secrets belong to no single
+        tenant. A short-lived credential is leased for that identity (``session_ttl``, capped
+        by its source); if one cannot be, those already leased are revoked. Values of the
+        shared session are handed to the redactor for good, so an echo never reaches a model;
+        a per-identity session's values are known values of each of its calls.
+
+        Raises:
+            SourceUnavailable: a credential source could not issue.
+            VaultError: a secret handle could not be resolved.
         """
-        # Secrets that downstream processes start with belong to no single tenant.
+        config = self.config.servers[name]
+        tenant = identity.tenant if identity is not None else GLOBAL_TENANT
         bound = self.services.vault.for_call(
-            tenant=GLOBAL_TENANT,
-            purpose=f"start server {downstream.name}",
-            users=(downstream.name,),
+            tenant=tenant, purpose=f"start server {name}", users=(name,)
         )
-        resolved: dict[str, dict[str, str]] = {}
-        for section, values in (
-            ("env", downstream.config.env),
-            ("headers", downstream.config.headers),
-        ):
-            out: dict[str, str] = {}
-            for key, value in values.items():
-                if is_secret_handle(value):
-                    secret = await bound.resolve(value)
-                    out[key] = secret.reveal()
-                    self.services.secrets.remember([out[key]])
+        request = LeaseRequest(
+            tenant=tenant,
+            run_id=identity.run_id if identity is not None else f"catalog:{name}",
+            agent=identity.agent if identity is not None else "quartermaster",
+            human=identity.on_behalf_of if identity is not None else None,
+            server=name,
+            tool=None,
+            target=None,
+            risk=None,
+            ttl=config.session_ttl,
+        )
+        leases: dict[str, Lease] = {}
+
+        async def value_of(value: str) -> str:
+            reference = parse_reference(value)
+            if reference is not None:
+                source = self.config.credentials[reference.source]
+                if isinstance(source, StaticSource):
+                    value = source.secret
                 else:
-                    out[key] = value
-            resolved[section] = out
-        downstream.set_startup_values(env=resolved["env"], headers=resolved["headers"])
+                    lease = leases.get(reference.source)
+                    if lease is None:
+                        lease = leases[reference.source] = await self.services.leases.issue(
+                            reference.source, request
+                        )
+                    return lease.value(reference.field or MAIN_FIELD[source.kind]).reveal()
+            if not is_secret_handle(value):
+                return value
+            secret = (await bound.resolve(value)).reveal()
+            if identity is None:
+                self.services.secrets.remember([secret])
+            return secret
+
+        try:
+            values = StartValues(
+                env={key: await value_of(value) for key, value in config.env.items()},
+                headers={key: await value_of(value) for key, value in config.headers.items()},
+                args=[await value_of(value) for value in config.args],
+                leases=leases,
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._end_session_leases(list(leases.values()), "session did not start")
+            raise
+        if identity is None:
+            self.services.secrets.remember(v for lease in leases.values() for v in lease.secrets())
+        return values
+
+    async def _end_session_leases(self, leases: Sequence[Lease], why: str) -> None:
+        for lease in leases:
+            try:
+                await self.services.leases.revoke(lease.record.lease_id, why)
+            except QuartermasterError as exc:
+                logger.error("ending lease %s failed: %s", lease.record.lease_id, exc.message)
+
+    async def _pick_session(self, ctx: CallContext) -> None:
+        """The caller's own session of a per-identity server (started if needed)."""
+        pool = self.pools.get(ctx.route.backend)
+        if pool is None or ctx.identity is None:
+            return
+        session = await pool.session_for(ctx.identity)
+        ctx.downstream = session.downstream
+        ctx.session_leases = dict(session.leases)
 
     async def _preload_credentials(self) -> None:
-        """Make the ``env://`` and ``file://`` credentials of HTTP systems known values now,
+        """Make the ``env://`` and ``file://`` credentials of HTTP systems (and of static
+        credential sources) known values now,
         so a downstream that can read the same file or environment is redacted even before
         the system's first call."""
         handles = [h for s in self.config.systems.values() for h in s.credential_handles()]
+        handles += [
+            c.secret for c in self.config.credentials.values() if isinstance(c, StaticSource)
+        ]
         for handle in await self.services.vault.preload(handles):
             logger.info("credential %s cannot be read yet; its system's calls will say why", handle)
 
@@ -196,6 +298,19 @@ class Proxy:
                         held=await self._held(d) if up else {},
                     )
                 )
+            for p in self.pools.values():
+                # A per-identity server's resources and prompts would need the caller's
+                # session, which those requests do not pick yet: only its tools are offered.
+                up = p.state == "up"
+                offers.append(
+                    ServerOffer(
+                        name=p.name,
+                        namespace=p.namespace,
+                        config=p.config,
+                        tools=p.offer.tools if up else (),
+                        held=await self._held(p) if up else {},
+                    )
+                )
             catalog = build_catalog(offers, self.http_routes)
             for problem in catalog.problems:
                 logger.error("%s", problem)
@@ -203,7 +318,7 @@ class Proxy:
             self.catalog = catalog
             return before != (set(catalog.quarantined), set(catalog.quarantined_prompts))
 
-    async def _held(self, downstream: McpDownstream) -> Held:
+    async def _held(self, downstream: McpDownstream | SessionPool) -> Held:
         """What of the downstream's offer pinning holds back; all of it if pins are unknown."""
         offer = downstream.offer
         offered = definitions_of(offer.tools, offer.prompts, offer.templates)
@@ -272,12 +387,15 @@ class Proxy:
             grant = (
                 SecretValue(ctx.grant.token) if ctx.grant and system.auth.kind == "grant" else None
             )
-            auth = await resolve_auth(system, bound, grant=grant)
+            auth = await resolve_auth(
+                system, bound, grant=grant, credential=_leased(ctx, system.auth)
+            )
             result = await self.services.http[route.backend].call(
                 route.original_name, arguments, auth=auth
             )
         else:
-            result = await self._downstream(route.backend).call_tool(
+            downstream = ctx.downstream or self._downstream(route.backend)
+            result = await downstream.call_tool(
                 route.original_name,
                 arguments,
                 meta={**ctx.call.meta, **ctx.downstream_meta},
@@ -338,8 +456,27 @@ class Proxy:
     def _downstream(self, backend: str) -> McpDownstream:
         downstream = self.downstreams.get(backend)
         if downstream is None:
+            if backend in self.pools:
+                raise DownstreamUnavailable(
+                    backend, "runs a session per caller; only its tools are offered"
+                )
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream
+
+
+def _leased(ctx: CallContext, auth: object) -> SecretValue | None:
+    """The value the call's lease hands to a system declared with ``auth: credential``."""
+    if not isinstance(auth, CredentialAuth):
+        return None
+    reference = parse_reference(auth.source)
+    if reference is None:
+        raise RuntimeError("a credential auth without a reference passed validation")
+    lease = ctx.leases.get(reference.source)
+    if lease is None:
+        raise RuntimeError(
+            f"the call reached the system without its lease from {reference.source!r}"
+        )
+    return lease.value(reference.field or MAIN_FIELD[lease.record.kind])
 
 
 def _redacted_error(session: RedactionSession, exc: MCPError) -> MCPError:

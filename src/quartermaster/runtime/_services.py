@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,13 +22,14 @@ from ..approval import ApprovalService
 from ..audit import SECRET_USED, AuditEvent, Ed25519Signer, Ledger
 from ..broker import Broker, KeyRing, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
+from ..credentials import LeaseRequest, Leases, build_sources
 from ..httptools import HttpToolExecutor
 from ..pinning import PinKeeper
 from ..policy import PolicyEngine
 from ..redaction import Redactor
 from ..stages import SecretsInPlay
-from ..store import Store, open_store
-from ..vault import MasterKey, SecretUse, Vault, key_spellings, load_master_key
+from ..store import LeaseRecord, Store, open_store
+from ..vault import MasterKey, SecretUse, SecretValue, Vault, key_spellings, load_master_key
 
 AUDIT_KEY_LIFETIME = 10 * 365 * 24 * 3600.0
 """Checkpoint keys are kept (for verification) far longer than any grant key."""
@@ -62,6 +64,7 @@ class Services:
     engine: PolicyEngine
     approvals: ApprovalService
     http: dict[str, HttpToolExecutor]
+    leases: Leases
     held: tuple[str, ...] = ()
     """Secrets this process holds for itself (the master key in every spelling, the keys
     derived from it, the store password), as text; see :meth:`own_secrets`."""
@@ -115,6 +118,35 @@ class _LedgerUseRecorder:
                     "source_tenant": use.source_tenant,
                     "users": list(use.users),
                     "purpose": use.purpose,
+                },
+            )
+        )
+
+
+class _LedgerLeaseEvents:
+    """Records lease events in the audit ledger (ids, scope and times; never a value)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def lease_event(self, kind: str, record: LeaseRecord, detail: Mapping[str, Any]) -> None:
+        await self._ledger.record_event(
+            AuditEvent(
+                kind=kind,
+                run_id=record.run_id,
+                agent=record.agent,
+                tenant=record.tenant,
+                tool=record.tool,
+                detail={
+                    "lease_id": record.lease_id,
+                    "source": record.source,
+                    "source_kind": record.kind,
+                    "scope": record.scope,
+                    "target": record.target,
+                    "issued_at": record.issued_at,
+                    "expires_at": record.expires_at,
+                    "state": record.state,
+                    **detail,
                 },
             )
         )
@@ -191,6 +223,30 @@ async def open_services(
         if with_http:
             for name, system in config.systems.items():
                 http[name] = await stack.enter_async_context(HttpToolExecutor(name, system))
+
+        async def resolve_static(handle: str, request: LeaseRequest) -> SecretValue:
+            users = tuple(u for u in (request.tool, request.server) if u)
+            return await vault.resolve(
+                handle,
+                tenant=request.tenant,
+                purpose=f"run {request.run_id} {request.tool or request.server}",
+                users=users,
+            )
+
+        async def resolve_own(handle: str, source: str) -> SecretValue:
+            return await vault.resolve(
+                handle, tenant="*", purpose=f"credential source {source}", users=(source,)
+            )
+
+        sources = await stack.enter_async_context(
+            build_sources(
+                config.credentials,
+                resolve_static=resolve_static,
+                resolve_own=resolve_own,
+                clock=clock,
+            )
+        )
+        leases = Leases(store.leases, sources, clock=clock, events=_LedgerLeaseEvents(ledger))
         yield Services(
             loaded=loaded,
             clock=clock,
@@ -205,5 +261,6 @@ async def open_services(
             engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
             approvals=ApprovalService(store.approvals, clock, groups=config.policy.groups),
             http=http,
+            leases=leases,
             held=tuple(held),
         )

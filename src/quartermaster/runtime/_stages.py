@@ -6,6 +6,7 @@ from ..pipeline import Stage
 from ..stages import (
     Approve,
     Classify,
+    Credentials,
     Decide,
     ErrorBoundary,
     Grant,
@@ -13,13 +14,15 @@ from ..stages import (
     Record,
     Redact,
     ScreenArguments,
+    SessionHook,
     Settle,
 )
 from ._services import Services
 
 
-def build_stages(services: Services) -> list[Stage]:
-    """Every stage, outermost first, wired to the open services."""
+def build_stages(services: Services, *, sessions: SessionHook | None = None) -> list[Stage]:
+    """Every stage, outermost first, wired to the open services (``sessions`` picks a caller's
+    own session of a per-identity downstream)."""
     config = services.config
     clock = services.clock
     return [
@@ -40,6 +43,7 @@ def build_stages(services: Services) -> list[Stage]:
             default_grant_ttl=float(config.broker.default_ttl),
         ),
         Grant(services.broker),
+        Credentials(services.leases, sessions),
         Record(services.ledger, services.redactor, services.secrets),
         Redact(services.redactor, services.secrets),
     ]

@@ -6,6 +6,8 @@ from ._audit import Settle as Settle
 from ._boundary import ErrorBoundary as ErrorBoundary
 from ._boundary import tool_error as tool_error
 from ._classify import Classify as Classify
+from ._credentials import Credentials as Credentials
+from ._credentials import SessionHook as SessionHook
 from ._decide import Decide as Decide
 from ._grant import GRANT_META_KEY as GRANT_META_KEY
 from ._grant import Grant as Grant

@@ -26,6 +26,7 @@ from ..audit import (
     AuditUnavailable,
     CallOutcome,
     CallRecord,
+    CredentialInfo,
     GrantInfo,
     Ledger,
     Outcome,
@@ -159,6 +160,17 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         policy_version=decision.policy_version if decision else None,
         approval=_approval_of(ctx),
         grant=_grant_of(ctx),
+        credentials=tuple(
+            CredentialInfo(
+                source=name,
+                kind=lease.record.kind,
+                lease_id=lease.record.lease_id,
+                scope=lease.record.scope,
+                issued_at=lease.record.issued_at,
+                expires_at=lease.record.expires_at,
+            )
+            for name, lease in [*ctx.session_leases.items(), *ctx.leases.items()]
+        ),
     )
 
 

@@ -136,8 +136,11 @@ class Redact:
         async def session() -> RedactionSession:
             if not sessions:
                 known = await self._secrets.for_redaction()
-                if ctx.grant is not None:
-                    known = known.with_values([ctx.grant.token])
+                issued = [ctx.grant.token] if ctx.grant is not None else []
+                handed = [*ctx.leases.values(), *ctx.session_leases.values()]
+                issued += [value for lease in handed for value in lease.secrets()]
+                if issued:
+                    known = known.with_values(issued)
                 sessions.append(self._redactor.session(known))
             return sessions[0]
 

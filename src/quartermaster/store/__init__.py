@@ -19,6 +19,7 @@ from ._ports import ApprovalRepo as ApprovalRepo
 from ._ports import ChainFunction as ChainFunction
 from ._ports import GrantRepo as GrantRepo
 from ._ports import KeyRepo as KeyRepo
+from ._ports import LeaseRepo as LeaseRepo
 from ._ports import LedgerRepo as LedgerRepo
 from ._ports import PinRepo as PinRepo
 from ._ports import SecretRepo as SecretRepo
@@ -28,6 +29,8 @@ from ._records import Checkpoint as Checkpoint
 from ._records import ConsumeOutcome as ConsumeOutcome
 from ._records import GrantRecord as GrantRecord
 from ._records import KeyRecord as KeyRecord
+from ._records import LeaseFilter as LeaseFilter
+from ._records import LeaseRecord as LeaseRecord
 from ._records import LedgerEntry as LedgerEntry
 from ._records import LedgerQuery as LedgerQuery
 from ._records import PinRecord as PinRecord

@@ -17,6 +17,7 @@ from ._ports import (
     ChainFunction,
     GrantRepo,
     KeyRepo,
+    LeaseRepo,
     LedgerRepo,
     PinRepo,
     SecretRepo,
@@ -27,6 +28,8 @@ from ._records import (
     ConsumeOutcome,
     GrantRecord,
     KeyRecord,
+    LeaseFilter,
+    LeaseRecord,
     LedgerEntry,
     LedgerQuery,
     PinRecord,
@@ -280,6 +283,13 @@ class MemoryKeyRepo:
         """Upsert."""
         self._keys[record.kid] = record
 
+    async def put_first(self, record: KeyRecord, prefix: str) -> bool:
+        """Insert ``record`` unless an active key of ``prefix`` exists."""
+        if any(k.state == "active" and k.kid.startswith(prefix) for k in self._keys.values()):
+            return False
+        self._keys[record.kid] = record
+        return True
+
     async def list(self) -> list[KeyRecord]:
         """Every key."""
         return sorted(self._keys.values(), key=lambda k: (k.created_at, k.kid))
@@ -291,6 +301,71 @@ class MemoryKeyRepo:
             raise RecordNotFound(f"no signing key with kid {kid!r}")
         retired_at = at if state == "retired" else record.retired_at
         self._keys[kid] = dataclasses.replace(record, state=state, retired_at=retired_at)
+
+
+class MemoryLeaseRepo:
+    """Leases in a dict."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, LeaseRecord] = {}
+
+    async def create(self, record: LeaseRecord) -> None:
+        """Keep a lease."""
+        if record.lease_id in self._leases:
+            raise StoreConflict(f"a lease with id {record.lease_id!r} already exists")
+        self._leases[record.lease_id] = record
+
+    async def get(self, lease_id: str) -> LeaseRecord | None:
+        """One lease."""
+        return self._leases.get(lease_id)
+
+    async def update(self, record: LeaseRecord, *, expected_state: str) -> bool:
+        """Compare-and-set the lease's mutable fields."""
+        old = self._leases.get(record.lease_id)
+        if old is None or old.state != expected_state:
+            return False
+        self._leases[record.lease_id] = dataclasses.replace(
+            old,
+            state=record.state,
+            ended_at=record.ended_at,
+            end_reason=record.end_reason,
+            attempts=record.attempts,
+            next_attempt_at=record.next_attempt_at,
+            last_error=record.last_error,
+        )
+        return True
+
+    async def due(self, now: float, *, limit: int = 100) -> list[LeaseRecord]:
+        """Leases whose expiry or next revocation attempt has come."""
+        found = [
+            r
+            for r in self._leases.values()
+            if (r.state == "active" and r.expires_at <= now)
+            or (
+                r.state == "revoking" and r.next_attempt_at is not None and r.next_attempt_at <= now
+            )
+        ]
+        found.sort(key=lambda r: (r.expires_at, r.lease_id))
+        return found[:limit]
+
+    async def list(self, which: LeaseFilter, *, limit: int = 1000) -> list[LeaseRecord]:
+        """Matching leases."""
+        found = [r for r in self._leases.values() if _lease_matches(r, which)]
+        found.sort(key=lambda r: (r.issued_at, r.lease_id))
+        return found[:limit]
+
+
+def _lease_matches(record: LeaseRecord, which: LeaseFilter) -> bool:
+    pairs = (
+        (which.lease_id, record.lease_id),
+        (which.source, record.source),
+        (which.run_id, record.run_id),
+        (which.agent, record.agent),
+        (which.tenant, record.tenant),
+    )
+    if any(wanted is not None and wanted != actual for wanted, actual in pairs):
+        return False
+    return not which.states or record.state in which.states
 
 
 class MemoryPinRepo:
@@ -341,6 +416,7 @@ class MemoryStore:
         self.approvals: ApprovalRepo = MemoryApprovalRepo()
         self.secrets: SecretRepo = MemorySecretRepo()
         self.keys: KeyRepo = MemoryKeyRepo()
+        self.leases: LeaseRepo = MemoryLeaseRepo()
         self.pins: PinRepo = MemoryPinRepo()
 
     async def close(self) -> None:

@@ -16,6 +16,8 @@ from ._records import (
     ConsumeOutcome,
     GrantRecord,
     KeyRecord,
+    LeaseFilter,
+    LeaseRecord,
     LedgerEntry,
     LedgerQuery,
     PinRecord,
@@ -184,6 +186,16 @@ class KeyRepo(Protocol):
         """Insert or replace the key ``record.kid``."""
         ...
 
+    async def put_first(self, record: KeyRecord, prefix: str) -> bool:
+        """Keep ``record`` only if no ``active`` key whose kid starts with ``prefix`` exists;
+        say whether it was kept.
+
+        Checked and written under a lock that spans processes (SQLite's write lock, a
+        PostgreSQL advisory lock), so of replicas starting together on an empty store exactly
+        one creates the first key of a ring and the others find it.
+        """
+        ...
+
     async def list(self) -> list[KeyRecord]:
         """Every key ordered by ``(created_at, kid)``."""
         ...
@@ -195,6 +207,34 @@ class KeyRepo(Protocol):
             RecordNotFound: no key has this kid.
         """
         ...
+
+
+class LeaseRepo(Protocol):
+    """Credentials issued by the credential sources, and how each one ended."""
+
+    async def create(self, record: LeaseRecord) -> None:
+        """Keep a newly issued lease.
+
+        Raises:
+            StoreConflict: a lease with this id already exists.
+        """
+        ...
+
+    async def get(self, lease_id: str) -> LeaseRecord | None:
+        """One lease by id."""
+        ...
+
+    async def update(self, record: LeaseRecord, *, expected_state: str) -> bool:
+        """Write ``record``'s state, end and retry columns only if the stored state is
+        ``expected_state``; ``False`` (nothing changes) otherwise or if the lease is unknown."""
+        ...
+
+    async def due(self, now: float, *, limit: int = 100) -> list[LeaseRecord]:
+        """Active leases past their expiry and revocations whose next attempt is due."""
+        ...
+
+    async def list(self, which: LeaseFilter, *, limit: int = 1000) -> list[LeaseRecord]:
+        """Leases matching ``which`` ordered by ``(issued_at, lease_id)``."""
 
 
 class PinRepo(Protocol):
@@ -229,6 +269,7 @@ class Store(Protocol):
     approvals: ApprovalRepo
     secrets: SecretRepo
     keys: KeyRepo
+    leases: LeaseRepo
     pins: PinRepo
 
     async def close(self) -> None:

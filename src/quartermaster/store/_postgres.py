@@ -27,12 +27,13 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LedgerRepo, PinRepo, SecretRepo
+from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LeaseRepo, LedgerRepo, PinRepo, SecretRepo
 from ._postgres_schema import LATEST_VERSION, MIGRATIONS
 from ._sql import (
     SqlApprovalRepo,
     SqlGrantRepo,
     SqlKeyRepo,
+    SqlLeaseRepo,
     SqlLedgerRepo,
     SqlPinRepo,
     SqlSecretRepo,
@@ -86,9 +87,10 @@ def _lock_key(name: str) -> int:
 
 
 class _PgTx:
-    def __init__(self, conn: _Conn, ledger_lock: int) -> None:
+    def __init__(self, conn: _Conn, ledger_lock: int, keys_lock: int) -> None:
         self._conn = conn
         self._ledger_lock = ledger_lock
+        self._keys_lock = keys_lock
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with _translated():
@@ -110,12 +112,17 @@ class _PgTx:
         with _translated():
             await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._ledger_lock,))
 
+    async def lock_keys(self) -> None:
+        with _translated():
+            await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._keys_lock,))
+
 
 class _PgBackend:
     def __init__(self, url: str, schema: str | None) -> None:
         self._url = url
         self._schema = schema
         self._ledger_lock = _lock_key(f"quartermaster.ledger:{schema or ''}")
+        self._keys_lock = _lock_key(f"quartermaster.keys:{schema or ''}")
         self._lock = anyio.Lock()
         self._read_lock = anyio.Lock()
         self._writer: _Conn | None = None
@@ -151,7 +158,7 @@ class _PgBackend:
             with _translated():
                 await conn.execute("BEGIN")
             try:
-                yield _PgTx(conn, self._ledger_lock)
+                yield _PgTx(conn, self._ledger_lock, self._keys_lock)
                 with _translated():
                     await conn.execute("COMMIT")
             except BaseException:
@@ -217,6 +224,7 @@ class PostgresStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.leases: LeaseRepo = SqlLeaseRepo(backend)
         self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod

@@ -215,3 +215,54 @@ class KeyRecord:
 
     def __repr__(self) -> str:
         return f"KeyRecord(kid={self.kid!r}, alg={self.alg!r}, state={self.state!r})"
+
+
+LEASE_STATES = ("active", "revoking", "revoked", "expired")
+"""A lease is ``active`` until it ends; ``revoking`` while its revocation is being retried;
+``revoked`` or ``expired`` once the credential is gone (or, for a source that cannot revoke,
+no longer handed out)."""
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A credential a source issued: for whom, for what, until when, and how it ended.
+
+    ``ref`` is what the source needs to revoke it (a role name, a token id); it is never a
+    secret value. ``attempts``, ``next_attempt_at`` and ``last_error`` describe a revocation
+    that failed and is being retried.
+    """
+
+    lease_id: str
+    source: str
+    kind: str
+    tenant: str
+    run_id: str
+    agent: str
+    tool: str | None
+    target: str | None
+    scope: str
+    ref: str
+    issued_at: float
+    expires_at: float
+    state: str = "active"
+    ended_at: float | None = None
+    end_reason: str | None = None
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in LEASE_STATES:
+            raise ValueError(f"lease state must be one of {LEASE_STATES}, not {self.state!r}")
+
+
+@dataclass(frozen=True)
+class LeaseFilter:
+    """Which leases to list: every given field matches (``None`` and ``()`` match anything)."""
+
+    lease_id: str | None = None
+    source: str | None = None
+    run_id: str | None = None
+    agent: str | None = None
+    tenant: str | None = None
+    states: tuple[str, ...] = ()

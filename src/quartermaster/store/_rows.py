@@ -14,6 +14,8 @@ from ._records import (
     Checkpoint,
     GrantRecord,
     KeyRecord,
+    LeaseFilter,
+    LeaseRecord,
     LedgerEntry,
     PinRecord,
     RevocationFilter,
@@ -35,6 +37,10 @@ VOTE_COLUMNS = "approval_id, approver, decision, at, via"
 # Column names, not a secret value.
 SECRET_COLUMNS = "tenant, name, key_id, nonce, ciphertext, created_at, updated_at, last_used_at"  # noqa: S105
 KEY_COLUMNS = "kid, alg, wrapped_private, public_jwk, created_at, state, retired_at"
+LEASE_COLUMNS = (
+    "lease_id, source, kind, tenant, run_id, agent, tool, target, scope, ref, issued_at, "
+    "expires_at, state, ended_at, end_reason, attempts, next_attempt_at, last_error"
+)
 PIN_COLUMNS = "server, kind, name, digest, definition, state, seen_at, decided_at, decided_by"
 
 Row = Sequence[Any]
@@ -176,6 +182,59 @@ def grant_where(which: RevocationFilter, placeholder: str) -> tuple[str, list[An
         if value is not None:
             clauses.append(f"{column} = {placeholder}")
             params.append(value)
+    return " AND ".join(clauses), params
+
+
+def lease(row: Row) -> LeaseRecord:
+    """A lease row."""
+    return LeaseRecord(
+        lease_id=row[0],
+        source=row[1],
+        kind=row[2],
+        tenant=row[3],
+        run_id=row[4],
+        agent=row[5],
+        tool=row[6],
+        target=row[7],
+        scope=row[8],
+        ref=row[9],
+        issued_at=float(row[10]),
+        expires_at=float(row[11]),
+        state=row[12],
+        ended_at=None if row[13] is None else float(row[13]),
+        end_reason=row[14],
+        attempts=int(row[15]),
+        next_attempt_at=None if row[16] is None else float(row[16]),
+        last_error=row[17],
+    )
+
+
+def lease_params(r: LeaseRecord) -> tuple[Any, ...]:
+    """Insert parameters for a lease, in ``LEASE_COLUMNS`` order."""
+    return (
+        r.lease_id, r.source, r.kind, r.tenant, r.run_id, r.agent, r.tool, r.target, r.scope,
+        r.ref, r.issued_at, r.expires_at, r.state, r.ended_at, r.end_reason, r.attempts,
+        r.next_attempt_at, r.last_error,
+    )  # fmt: skip
+
+
+def lease_where(which: LeaseFilter, placeholder: str) -> tuple[str, list[Any]]:
+    """A ``WHERE`` fragment (``1=1`` when empty) and its parameters for a lease filter."""
+    clauses = ["1=1"]
+    params: list[Any] = []
+    for column, value in (
+        ("lease_id", which.lease_id),
+        ("source", which.source),
+        ("run_id", which.run_id),
+        ("agent", which.agent),
+        ("tenant", which.tenant),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = {placeholder}")
+            params.append(value)
+    if which.states:
+        clauses.append(f"state IN ({', '.join(placeholder for _ in which.states)})")
+        params.extend(which.states)
     return " AND ".join(clauses), params
 
 

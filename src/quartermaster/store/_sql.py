@@ -25,6 +25,8 @@ from ._records import (
     ConsumeOutcome,
     GrantRecord,
     KeyRecord,
+    LeaseFilter,
+    LeaseRecord,
     LedgerEntry,
     LedgerQuery,
     PinRecord,
@@ -51,6 +53,10 @@ class Tx(Protocol):
 
     async def lock_ledger(self) -> None:
         """Hold the ledger's append lock until the transaction ends."""
+        ...
+
+    async def lock_keys(self) -> None:
+        """Hold the signing keys' creation lock (across processes) until the transaction ends."""
         ...
 
 
@@ -432,6 +438,23 @@ class SqlKeyRepo:
                 _rows.key_params(record),
             )
 
+    async def put_first(self, record: KeyRecord, prefix: str) -> bool:
+        """Insert ``record`` unless an active key of ``prefix`` exists (under the keys' lock)."""
+        async with self._db.transaction() as tx:
+            await tx.lock_keys()
+            # The ring's kids are '<purpose>-<token>': no LIKE wildcard can appear in a prefix.
+            active = await tx.fetch(
+                "SELECT kid FROM signing_keys WHERE state = 'active' AND kid LIKE ?",
+                (prefix + "%",),
+            )
+            if active:
+                return False
+            await tx.execute(
+                f"INSERT INTO signing_keys ({_rows.KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _rows.key_params(record),
+            )
+        return True
+
     async def list(self) -> list[KeyRecord]:
         """Every key."""
         rows = await self._db.fetch(
@@ -505,3 +528,63 @@ class SqlPinRepo:
                     (record.server, record.kind, record.name),
                 )
                 await tx.execute(_PIN_INSERT, _rows.pin_params(record))
+
+
+class SqlLeaseRepo:
+    """Leases in a ``leases`` table."""
+
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    async def create(self, record: LeaseRecord) -> None:
+        """Keep a lease."""
+        marks = ", ".join("?" for _ in range(18))
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    f"INSERT INTO leases ({_rows.LEASE_COLUMNS}) VALUES ({marks})",
+                    _rows.lease_params(record),
+                )
+        except StoreConflict as exc:
+            raise StoreConflict(f"a lease with id {record.lease_id!r} already exists") from exc
+
+    async def get(self, lease_id: str) -> LeaseRecord | None:
+        """One lease."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.LEASE_COLUMNS} FROM leases WHERE lease_id = ?", (lease_id,)
+        )
+        return _rows.lease(rows[0]) if rows else None
+
+    async def update(self, record: LeaseRecord, *, expected_state: str) -> bool:
+        """Compare-and-set the lease's mutable columns."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE leases SET state = ?, ended_at = ?, end_reason = ?, attempts = ?, "
+                "next_attempt_at = ?, last_error = ? WHERE lease_id = ? AND state = ?",
+                (
+                    record.state, record.ended_at, record.end_reason, record.attempts,
+                    record.next_attempt_at, record.last_error, record.lease_id, expected_state,
+                ),
+            )  # fmt: skip
+        return changed > 0
+
+    async def due(self, now: float, *, limit: int = 100) -> list[LeaseRecord]:
+        """Leases whose expiry or next revocation attempt has come."""
+        rows = await self._db.fetch(
+            f"SELECT {_rows.LEASE_COLUMNS} FROM leases WHERE "
+            "(state = 'active' AND expires_at <= ?) OR "
+            "(state = 'revoking' AND next_attempt_at <= ?) "
+            "ORDER BY expires_at, lease_id LIMIT ?",
+            (now, now, limit),
+        )
+        return [_rows.lease(r) for r in rows]
+
+    async def list(self, which: LeaseFilter, *, limit: int = 1000) -> list[LeaseRecord]:
+        """Matching leases."""
+        where, params = _rows.lease_where(which, "?")
+        rows = await self._db.fetch(
+            f"SELECT {_rows.LEASE_COLUMNS} FROM leases WHERE {where} "
+            "ORDER BY issued_at, lease_id LIMIT ?",
+            (*params, limit),
+        )
+        return [_rows.lease(r) for r in rows]

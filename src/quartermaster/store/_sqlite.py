@@ -46,6 +46,7 @@ from ._ports import (
     ChainFunction,
     GrantRepo,
     KeyRepo,
+    LeaseRepo,
     LedgerRepo,
     PinRepo,
     SecretRepo,
@@ -58,6 +59,7 @@ from ._sql import (
     SqlApprovalRepo,
     SqlGrantRepo,
     SqlKeyRepo,
+    SqlLeaseRepo,
     SqlLedgerRepo,
     SqlPinRepo,
     SqlSecretRepo,
@@ -154,6 +156,9 @@ class _SqliteTx:
         return await self._backend.on_writer(lambda c: c.execute(sql, params).fetchall())
 
     async def lock_ledger(self) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
+
+    async def lock_keys(self) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
 
 
@@ -432,6 +437,7 @@ class SQLiteStore:
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
         self.keys: KeyRepo = SqlKeyRepo(backend)
+        self.leases: LeaseRepo = SqlLeaseRepo(backend)
         self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod

@@ -113,6 +113,33 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "(server, kind, name) WHERE state = 'pinned'",
         ),
     ),
+    (
+        3,
+        (
+            """CREATE TABLE leases (
+                lease_id TEXT PRIMARY KEY,
+                source TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                tenant TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                tool TEXT,
+                target TEXT,
+                scope TEXT NOT NULL,
+                ref TEXT NOT NULL,
+                issued_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                state TEXT NOT NULL,
+                ended_at REAL,
+                end_reason TEXT,
+                attempts INTEGER NOT NULL,
+                next_attempt_at REAL,
+                last_error TEXT
+            )""",
+            "CREATE INDEX leases_state ON leases (state, expires_at)",
+            "CREATE INDEX leases_run ON leases (run_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -2,8 +2,9 @@
 
 Every attribute comes from a typed field of the call context that holds an identifier, a
 class or a count: run, agent, tenant, tool, backend, risk, decision, rule, approval, grant
-id, outcome, redaction counts. Arguments, targets (filled from arguments), results, tokens
-and the caller's ``_meta`` are never read here, so they cannot reach an exporter.
+id, lease ids, outcome, redaction counts. Arguments, targets (filled from arguments),
+results, tokens, lease values and the caller's ``_meta`` are never read here, so they cannot
+reach an exporter.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def call_attributes(ctx: CallContext) -> dict[str, AttributeValue]:
         found[PREFIX + "approval_via"] = ctx.approval_via
     if ctx.grant is not None:
         found[PREFIX + "grant_id"] = ctx.grant.claims.jti
+    records = [lease.record for lease in (*ctx.session_leases.values(), *ctx.leases.values())]
+    if records:
+        # Ids and source kinds only: a lease's values and its ref (a role name) stay out.
+        found[PREFIX + "lease_ids"] = ",".join(sorted({r.lease_id for r in records}))
+        found[PREFIX + "lease_kinds"] = ",".join(sorted({r.kind for r in records}))
     if ctx.intent is not None:
         found[PREFIX + "intent_seq"] = ctx.intent.seq
     if ctx.outcome is not None:

@@ -1,0 +1,125 @@
+"""A real authorization server (oidc-provider from npm) and a resource server on loopback.
+
+The authorization server is ``oidc_server.mjs`` run by Node; the resource server is a small
+Starlette app that verifies each bearer token against the authorization server's JWKS
+(signature, issuer, audience, expiry) and checks the scope each route needs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import httpx2
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from harness import serve_asgi
+
+SERVER = Path(__file__).with_name("oidc_server.mjs")
+RESOURCE = "https://orders.test/api"
+CLIENT_ID = "quartermaster"
+
+
+@dataclass
+class AuthServer:
+    """The running authorization server: its issuer and the token requests it answered."""
+
+    issuer: str
+    process: subprocess.Popen[str]
+    issued: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.issuer}/token"
+
+
+@contextmanager
+def auth_server(
+    secret: str, *, scopes: str = "orders:read orders:write", ttl: int = 300
+) -> Iterator[AuthServer]:
+    """Start oidc-provider on a free loopback port; stop it afterwards."""
+    process = subprocess.Popen(
+        ["node", str(SERVER), CLIENT_ID, secret, RESOURCE, scopes, str(ttl)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    ready = threading.Event()
+    found: dict[str, AuthServer] = {}
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("listening "):
+                found["server"] = AuthServer(line.split()[1], process)
+                ready.set()
+            elif line.startswith("issued ") and "server" in found:
+                found["server"].issued.append(json.loads(line.removeprefix("issued ")))
+        ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(30), "oidc-provider did not start"
+        assert "server" in found, "oidc-provider exited before listening"
+        yield found["server"]
+    finally:
+        process.terminate()
+        process.wait(10)
+        reader.join(10)
+        process.stdout.close()
+
+
+@dataclass
+class Orders:
+    """What the resource server saw: each request's verified claims, or why it refused."""
+
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def resource_server(issuer: str) -> Iterator[tuple[str, Orders]]:
+    """The orders API on loopback, trusting only tokens ``issuer`` signed for ``RESOURCE``."""
+    config = httpx2.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
+    keys = jwt.PyJWKClient(config["jwks_uri"])
+    orders = Orders()
+
+    def verify(token: str, needed: str) -> tuple[int, dict[str, Any]]:
+        try:
+            key = keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token, key.key, algorithms=["RS256"], audience=RESOURCE, issuer=issuer
+            )
+        except jwt.PyJWTError as exc:
+            return 401, {"error": type(exc).__name__}
+        if needed not in str(claims.get("scope", "")).split():
+            return 403, {"error": "insufficient_scope", "scope": claims.get("scope")}
+        return 200, claims
+
+    def route(needed: str) -> Any:
+        async def handle(request: Request) -> JSONResponse:
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            status, body = await anyio.to_thread.run_sync(verify, token, needed)
+            orders.seen.append({"path": request.url.path, "status": status, **body})
+            return JSONResponse({k: body.get(k) for k in ("sub", "scope", "aud", "error")}, status)
+
+        return handle
+
+    app = Starlette(
+        routes=[
+            Route("/api/orders", route("orders:read")),
+            Route("/api/orders/cancel", route("orders:write"), methods=["POST"]),
+        ]
+    )
+    with serve_asgi(app) as (base, _):
+        yield f"{base}/api", orders

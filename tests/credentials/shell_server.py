@@ -1,0 +1,32 @@
+"""A shell-like MCP server that keeps a working directory between calls (session state).
+
+Run it on stdio: ``python shell_server.py``. ``cd`` changes the directory it remembers,
+``pwd`` says what it is; nothing touches the file system.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+
+shell = MCPServer("shell")
+state = {"cwd": "/home"}
+
+
+@shell.tool(annotations=ToolAnnotations(read_only_hint=True))
+def cd(path: str) -> str:
+    """Change the working directory."""
+    state["cwd"] = posixpath.normpath(posixpath.join(state["cwd"], path))
+    return state["cwd"]
+
+
+@shell.tool(annotations=ToolAnnotations(read_only_hint=True))
+def pwd() -> str:
+    """The working directory."""
+    return state["cwd"]
+
+
+if __name__ == "__main__":
+    shell.run()
