@@ -47,7 +47,7 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         help="a scope to grant (repeatable); 'approvals' lets the human named by "
-        "--on-behalf-of vote on approvals over HTTP",
+        "--on-behalf-of vote on approvals over HTTP, 'metrics' lets a scraper read /metrics",
     )
     add_config(issue)
     add_json(issue)
