@@ -36,26 +36,29 @@ class Received:
             return b"".join(b for bodies in self.bodies.values() for b in bodies)
 
     def spans(self) -> list[Any]:
-        with self.lock:
-            bodies = list(self.bodies.get("/v1/traces", []))
-        found = []
-        for body in bodies:
-            request = ExportTraceServiceRequest.FromString(body)
-            for resource in request.resource_spans:
-                for scope in resource.scope_spans:
-                    found.extend(scope.spans)
-        return found
+        """Every span received, decoded."""
+        return [
+            span
+            for request in self._decoded("/v1/traces", ExportTraceServiceRequest)
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+        ]
 
     def metrics(self) -> list[Any]:
+        """Every metric received, decoded (one entry per export that carried it)."""
+        return [
+            metric
+            for request in self._decoded("/v1/metrics", ExportMetricsServiceRequest)
+            for resource in request.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        ]
+
+    def _decoded(self, path: str, message: Any) -> list[Any]:
         with self.lock:
-            bodies = list(self.bodies.get("/v1/metrics", []))
-        found = []
-        for body in bodies:
-            request = ExportMetricsServiceRequest.FromString(body)
-            for resource in request.resource_metrics:
-                for scope in resource.scope_metrics:
-                    found.extend(scope.metrics)
-        return found
+            bodies = list(self.bodies.get(path, []))
+        return [message.FromString(body) for body in bodies]
 
 
 @contextmanager

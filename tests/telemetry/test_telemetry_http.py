@@ -16,23 +16,10 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from receiver import otlp_receiver
-from traced import CONFIG, PARENT_ID, TRACE_ID, TRACEPARENT, desk, flushed
+from traced import CONFIG, PARENT_ID, PLAIN, TRACE_ID, TRACEPARENT, desk, flushed
 
 from harness import START_TIMEOUT, http_front, issue_token
 from quartermaster.proxy import in_memory
-
-PLAIN = """
-version: 1
-servers:
-  desk:
-    command: "{python}"
-    args: ["-c", "pass"]
-policy:
-  rules:
-    - {{id: desk-reads, effect: permit, tool: "desk__*", risk: [read, write]}}
-store:
-  url: sqlite:///state/qm.db
-"""
 
 
 async def test_headers_carry_the_trace_and_metrics_are_scraped(

@@ -10,7 +10,7 @@ from mcp.server import Server, ServerRequestContext
 
 from quartermaster.proxy import Proxy
 
-CONFIG = """
+PLAIN = """
 version: 1
 servers:
   desk:
@@ -21,11 +21,18 @@ policy:
     - {{id: desk-reads, effect: permit, tool: "desk__*", risk: [read, write]}}
 store:
   url: sqlite:///state/qm.db
-telemetry:
+"""
+"""A proxy with one downstream, ``desk``, whose tools every caller may use (no telemetry)."""
+
+CONFIG = (
+    PLAIN
+    + """telemetry:
   enabled: true
   endpoint: {endpoint}
   prometheus: true
 """
+)
+""":data:`PLAIN` with traces and metrics sent to ``{endpoint}`` and Prometheus on."""
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
