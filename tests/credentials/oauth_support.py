@@ -38,6 +38,15 @@ class AuthServer:
     issuer: str
     process: subprocess.Popen[str]
     issued: list[dict[str, Any]] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def issued_after(self, before: int, count: int, limit: float = 10.0) -> list[dict[str, Any]]:
+        """The token requests after the first ``before``, once ``count`` of them are logged
+        (the server logs each just after answering it); fails after ``limit`` seconds."""
+        with self.changed:
+            done = self.changed.wait_for(lambda: len(self.issued) >= before + count, limit)
+        assert done, f"oidc-provider logged {len(self.issued) - before} of {count} tokens"
+        return self.issued[before:]
 
     @property
     def token_url(self) -> str:
@@ -64,7 +73,10 @@ def auth_server(
                 found["server"] = AuthServer(line.split()[1], process)
                 ready.set()
             elif line.startswith("issued ") and "server" in found:
-                found["server"].issued.append(json.loads(line.removeprefix("issued ")))
+                running = found["server"]
+                with running.changed:
+                    running.issued.append(json.loads(line.removeprefix("issued ")))
+                    running.changed.notify_all()
         ready.set()
 
     reader = threading.Thread(target=read, daemon=True)

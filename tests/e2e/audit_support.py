@@ -34,6 +34,7 @@ def audit_config(
     notes_approval: str = "step_up",
     store: str = "",
     extra: str = "",
+    pinning: str = "enforce",
 ) -> str:
     """A tools.yaml for the audit tests: the probe, the demo desk, a policy and a vault secret.
 
@@ -43,6 +44,8 @@ def audit_config(
     - ``desk__get_ticket`` is a read (``desk-reads``), ``desk__append_note`` a write that
       needs the human's step-up (``desk-notes``), ``desk__delete_ticket`` needs two desk leads
       (``desk-deletes``).
+    - ``pinning`` is both servers' mode; ``off`` keeps pinning's ``definition.pinned`` rows
+      out of the ledger, for tests that count rows by ``seq``.
     """
     key = directory / "master.key"
     if not key.exists():
@@ -55,11 +58,13 @@ servers:
     args: {probe_command(*probe_args)}
     timeouts: {{call: {call_timeout}}}
     restart: {{initial_backoff: 0.05}}
+    pinning: "{pinning}"
     tools:
       echo: {{handle_arguments: [text]}}
   desk:
     command: "{sys.executable}"
     args: ["-m", "quartermaster.demo"]
+    pinning: "{pinning}"
     tools:
       get_ticket: {{risk: read, target: "ticket:{{ticket_id}}"}}
       append_note: {{risk: write, target: "ticket:{{ticket_id}}", ttl: 120}}

@@ -236,13 +236,7 @@ class Broker:
 
 
 def _state_of(record: GrantRecord | None, now: float) -> ConsumeOutcome:
-    # The same order of checks as GrantRepo.consume, without spending a use.
+    # The same checks as GrantRepo.consume, without spending a use.
     if record is None:
         return ConsumeOutcome.UNKNOWN
-    if record.revoked_at is not None:
-        return ConsumeOutcome.REVOKED
-    if now >= record.expires_at:
-        return ConsumeOutcome.EXPIRED
-    if record.uses_left <= 0:
-        return ConsumeOutcome.EXHAUSTED
-    return ConsumeOutcome.OK
+    return ConsumeOutcome.of(record.revoked_at, record.expires_at, record.uses_left, now)

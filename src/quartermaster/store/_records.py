@@ -101,6 +101,20 @@ class ConsumeOutcome(enum.Enum):
     EXHAUSTED = "exhausted"
     EXPIRED = "expired"
 
+    @staticmethod
+    def of(
+        revoked_at: float | None, expires_at: float, uses_left: int, now: float
+    ) -> ConsumeOutcome:
+        """Whether a known grant may be used at ``now``, and if not why, in the one order
+        (revoked, expired, exhausted) that every store and the broker's dry run follow."""
+        if revoked_at is not None:
+            return ConsumeOutcome.REVOKED
+        if now >= expires_at:
+            return ConsumeOutcome.EXPIRED
+        if uses_left <= 0:
+            return ConsumeOutcome.EXHAUSTED
+        return ConsumeOutcome.OK
+
 
 @dataclass(frozen=True)
 class RevocationFilter:

@@ -234,12 +234,10 @@ class SqlGrantRepo:
             )
         if not rows:
             return ConsumeOutcome.UNKNOWN
-        revoked_at, expires_at, _ = rows[0]
-        if revoked_at is not None:
-            return ConsumeOutcome.REVOKED
-        if now >= expires_at:
-            return ConsumeOutcome.EXPIRED
-        return ConsumeOutcome.EXHAUSTED
+        revoked_at, expires_at, uses_left = rows[0]
+        outcome = ConsumeOutcome.of(revoked_at, expires_at, uses_left, now)
+        # The conditional update spent nothing, so a usable-looking row was used up meanwhile.
+        return ConsumeOutcome.EXHAUSTED if outcome is ConsumeOutcome.OK else outcome
 
     async def revoke(self, which: RevocationFilter, now: float, reason: str) -> int:
         """Revoke matching grants."""
