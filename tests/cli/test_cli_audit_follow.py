@@ -25,6 +25,7 @@ from quartermaster.audit import AuditEvent
 from quartermaster.runtime import load, open_services
 
 WAIT = 20.0
+EXPORT = (sys.executable, "-m", "quartermaster", "audit", "export")
 
 
 async def append(config: Path, *numbers: int) -> None:
@@ -40,8 +41,8 @@ class Follower:
     """The exporting process, with its stdout read line by line in a thread."""
 
     def __init__(self, config: Path, cursor: Path) -> None:
-        command = [sys.executable, "-m", "quartermaster", "audit", "export", "--follow"]
-        command += ["--cursor", str(cursor), "--poll", "0.05", "--config", str(config)]
+        command = [*EXPORT, "--follow", "--cursor", str(cursor), "--poll", "0.05"]
+        command += ["--config", str(config)]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -110,7 +111,9 @@ async def test_follow_streams_new_rows_and_a_restart_resumes_from_the_cursor(
         await append(config, 4, 5)  # while it follows
         rows = first.take(2)
         assert [row["seq"] for row in rows] == [4, 5]
-        assert [row["body"] for row in rows][0]["detail"] == {"n": 4}  # type: ignore[index]
+        body = rows[0]["body"]
+        assert isinstance(body, dict)
+        assert body["detail"] == {"n": 4}
         eventually(lambda: cursor.read_text().strip() == "5")
         assert first.stop() == ""
 
@@ -130,8 +133,7 @@ def test_a_damaged_cursor_is_refused_with_what_to_do(
     cursor = tmp_path / "siem.cursor"
     cursor.write_text("five\n")
     done = subprocess.run(
-        [sys.executable, "-m", "quartermaster", "audit", "export", "--cursor", str(cursor)]
-        + ["--config", str(config)],
+        [*EXPORT, "--cursor", str(cursor), "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=WAIT,

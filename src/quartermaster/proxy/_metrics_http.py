@@ -1,12 +1,15 @@
-"""Prometheus metrics over HTTP, next to ``/mcp``: ``GET /metrics``.
+"""Prometheus metrics over HTTP: ``GET /metrics``, next to ``/mcp`` or on a listener of its own.
 
-Served when ``telemetry.prometheus`` is on. A scraper authenticates like an approver, with a
+Next to ``/mcp`` (``telemetry.prometheus``), a scraper authenticates like an approver, with a
 bearer token (``quartermaster agents issue --scope metrics ...`` or an IdP token) that carries
 the ``metrics`` scope: the counters describe every tenant's traffic, so they are not public.
+On the separate listener (``serve.metrics_listen``) the network is the protection: it serves
+``/metrics`` and nothing else, without authentication, on either transport.
 """
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,8 +26,8 @@ METRICS_SCOPE = "metrics"
 def metrics_routes(
     services: Services, telemetry: Telemetry | None, *, verifier: BearerVerifier
 ) -> list[Route]:
-    """The ``/metrics`` route, or none when Prometheus exposition is off."""
-    if telemetry is None or telemetry.metrics.registry is None:
+    """The ``/metrics`` route, or none when ``telemetry.prometheus`` is off."""
+    if telemetry is None or not services.config.telemetry.prometheus:
         return []
 
     async def metrics(request: Request) -> Response:
@@ -38,10 +41,23 @@ def metrics_routes(
                 "this token may not read metrics (it needs the 'metrics' scope)",
                 scope=METRICS_SCOPE,
             )
-        # Measured at scrape time: one store query per scrape, nothing per call.
-        pending = await services.store.approvals.list(state="pending")
-        telemetry.metrics.approvals_pending(len(pending))
-        body, content_type = exposition(telemetry)
-        return Response(body, media_type=content_type)
+        return await _scrape(services, telemetry)
 
     return [Route("/metrics", metrics, methods=["GET"])]
+
+
+def metrics_app(services: Services, telemetry: Telemetry) -> Starlette:
+    """The app of the separate metrics listener: ``GET /metrics`` and nothing else."""
+
+    async def metrics(_: Request) -> Response:
+        return await _scrape(services, telemetry)
+
+    return Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])
+
+
+async def _scrape(services: Services, telemetry: Telemetry) -> Response:
+    # Measured at scrape time: one store query per scrape, nothing per call.
+    pending = await services.store.approvals.list(state="pending")
+    telemetry.metrics.approvals_pending(len(pending))
+    body, content_type = exposition(telemetry)
+    return Response(body, media_type=content_type)

@@ -100,7 +100,9 @@ class Proxy:
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
         self._rebuilding = anyio.Lock()
-        self.telemetry = build_telemetry(self.config.telemetry)
+        self.telemetry = build_telemetry(
+            self.config.telemetry, prometheus=self.config.serve.metrics_listen is not None
+        )
         self.pipeline = Pipeline(
             build_stages(services, sessions=self._pick_session),
             self._dispatch,

@@ -24,15 +24,19 @@ class TelemetryUnavailable(QuartermasterError):
     """Telemetry is configured but its libraries are not installed."""
 
 
-def build_telemetry(config: TelemetryConfig) -> Telemetry | None:
+def build_telemetry(config: TelemetryConfig, *, prometheus: bool = False) -> Telemetry | None:
     """The observer ``config`` describes, or ``None`` when telemetry is off.
+
+    ``prometheus`` keeps Prometheus metrics even if ``config.prometheus`` is off (a separate
+    metrics listener asks for them).
 
     Raises:
         TelemetryUnavailable: ``enabled`` or ``prometheus`` is on without the otel extra.
     """
-    if not config.enabled and not config.prometheus:
+    prometheus = prometheus or config.prometheus
+    if not config.enabled and not prometheus:
         return None
-    registry = _prometheus_registry() if config.prometheus else None
+    registry = _prometheus_registry() if prometheus else None
     if not config.enabled:
         return Telemetry(tracer=None, metrics=Metrics(registry=registry))
     try:
