@@ -2,7 +2,9 @@
 
 ``unreachable_rules`` finds rules that can never decide a call; ``unreached_tools`` finds
 tools no permit can ever reach. Both are conservative in the safe direction: a rule is only
-called unreachable when that is proven (see ``glob_covers``).
+called unreachable when that is proven (see ``glob_covers``). When the tool list is not
+complete (``check --offline`` knows only the tools the admin declared, not all a server
+offers), nothing is concluded from the tools a rule reaches: only its time window is judged.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ def compile_policy(policy: PolicyConfig) -> tuple[CompiledRule, ...]:
 
 
 def reached_tools(compiled: CompiledRule, tools: Sequence[ToolFacts]) -> list[ToolFacts]:
-    """The declared tools a rule can match: tool glob, risk class and target all permitting."""
+    """The declared tools a rule can match: tool glob, risk class and target all permitting
+    (a rule about resources or prompts matches no tool)."""
+    if compiled.subject not in (None, "tool"):
+        return []
     return [
         tool
         for tool in tools
@@ -64,6 +69,7 @@ def _why_unreachable(
     every: Sequence[CompiledRule],
     tools: Sequence[ToolFacts],
     now: float | None,
+    tools_complete: bool,
 ) -> str | None:
     if compiled.window is not None:
         empty = compiled.window.why_empty()
@@ -72,6 +78,11 @@ def _why_unreachable(
         ended = compiled.window.not_after
         if now is not None and ended is not None and ended < now:
             return "expired: its not_after is in the past"
+    if compiled.subject not in (None, "tool") or not tools_complete:
+        # Resources and prompts are listed by running downstreams, not declared, and so are
+        # tools when the servers were not asked (check --offline): whether such a rule is
+        # reached cannot be known, so it is never reported.
+        return None
     reach = reached_tools(compiled, tools)
     if not reach:
         by_name = [t for t in tools if compiled.tool is None or compiled.tool.match(t.name)]
@@ -95,34 +106,45 @@ def _why_unreachable(
 
 
 def unreachable_rules(
-    policy: PolicyConfig, tools: Sequence[ToolFacts], *, now: float | None = None
+    policy: PolicyConfig,
+    tools: Sequence[ToolFacts],
+    *,
+    now: float | None = None,
+    tools_complete: bool = True,
 ) -> list[Finding]:
     """Rules that can never decide a call, each with the reason.
 
     Reported: an empty time window; (with ``now``) a window that has ended; a tool glob,
     risk list or target key that no declared tool satisfies; a permit shadowed by a forbid
     without a time window that matches every call it does; a permit after an earlier permit
-    (without a time window) that matches every call it does.
+    (without a time window) that matches every call it does. With ``tools_complete`` false
+    (``tools`` is not every tool there is), only the time-window reasons are reported.
     """
     compiled = compile_policy(policy)
     findings = []
     for position, rule in enumerate(compiled):
-        reason = _why_unreachable(rule, compiled[:position], compiled, tools, now)
+        reason = _why_unreachable(rule, compiled[:position], compiled, tools, now, tools_complete)
         if reason is not None:
             findings.append(Finding(rule.id, reason))
     return findings
 
 
 def unreached_tools(
-    policy: PolicyConfig, tools: Sequence[ToolFacts], *, now: float | None = None
+    policy: PolicyConfig,
+    tools: Sequence[ToolFacts],
+    *,
+    now: float | None = None,
+    tools_complete: bool = True,
 ) -> list[Finding]:
     """Declared tools that no permit rule can ever allow (so agents can never call them).
 
     A tool counts as reached when some permit that is not in ``unreachable_rules`` (with the
-    same ``now``) can match it; forbids that cover only some of its callers do not matter.
+    same ``now`` and ``tools_complete``) can match it; forbids that cover only some of its
+    callers do not matter. Each tool in ``tools`` is judged, complete list or not.
     """
     compiled = compile_policy(policy)
-    dead = {finding.name for finding in unreachable_rules(policy, tools, now=now)}
+    found = unreachable_rules(policy, tools, now=now, tools_complete=tools_complete)
+    dead = {finding.name for finding in found}
     findings = []
     for tool in tools:
         permits = [r for r in compiled if not r.forbid and reached_tools(r, [tool])]

@@ -13,19 +13,36 @@ Effect = Literal["deny", "allow", "allow_after_approval"]
 ApprovalKind = Literal["none", "step_up", "quorum"]
 """No approval, one human, or M distinct members of a group."""
 
+Subject = Literal["tool", "resource", "prompt"]
+"""What a request acts on: a tool (call), a resource (read, subscription) or a prompt."""
+
 
 @dataclass(frozen=True, slots=True)
 class ToolFacts:
     """What the admin's configuration says about one tool, as policy analysis needs it.
 
     ``name`` is the namespaced name agents see (``crm__append_note``); ``risk`` is the class
-    after ``classify``; ``target_template`` is e.g. ``ticket:{ticket_id}`` or ``None``.
+    after ``classify``; ``target_template`` is e.g. ``ticket:{ticket_id}`` or ``None``;
+    ``ttl`` is the tool's own grant lifetime in seconds (``servers.X.tools.Y.ttl``), if any.
     """
 
     name: str
     server: str
     risk: RiskClass
     target_template: str | None = None
+    ttl: float | None = None
+
+
+def grant_ttl(decision_ttl: int | None, tool_ttl: float | None) -> int | None:
+    """The lifetime in whole seconds a grant really gets: the shorter of the deciding rule's
+    TTL (already capped by the broker maximum) and the tool's own ``ttl``, at least 1 s.
+
+    The one place this rule lives: the approve and grant stages mint by it, and ``policy
+    explain`` and ``policy inventory`` show it. ``None`` when neither says (the broker's
+    ``default_ttl`` then applies).
+    """
+    limits = [ttl for ttl in (decision_ttl, tool_ttl) if ttl]
+    return max(1, int(min(limits))) if limits else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +51,9 @@ class CallFacts:
 
     ``agent``, ``tenant`` and ``human`` (the delegating person, ``None`` for an autonomous
     run) come from the transport's authentication, never from what the agent says. ``risk``
-    comes from ``classify`` and ``target`` from ``TargetTemplate.render``.
+    comes from ``classify`` and ``target`` from ``TargetTemplate.render``. ``tool`` is the
+    name of what the request acts on: the tool's name, the resource's URI or the prompt's
+    name, as ``subject`` says.
     """
 
     agent: str
@@ -43,6 +62,7 @@ class CallFacts:
     tool: str
     risk: RiskClass
     target: str | None = None
+    subject: Subject = "tool"
 
 
 @dataclass(frozen=True, slots=True)

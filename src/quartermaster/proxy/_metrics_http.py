@@ -9,15 +9,18 @@ On the separate listener (``serve.metrics_listen``) the network is the protectio
 
 from __future__ import annotations
 
+import logging
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..identity import BearerVerifier
+from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier
 from ..runtime import Services
 from ..telemetry import Telemetry, exposition
-from ._approvals_http import bearer_principal, json_error
+
+logger = logging.getLogger("quartermaster.proxy.metrics")
 
 METRICS_SCOPE = "metrics"
 """The scope a scraper's token must carry."""
@@ -31,15 +34,20 @@ def metrics_routes(
         return []
 
     async def metrics(request: Request) -> Response:
-        principal = await bearer_principal(request, verifier)
-        if isinstance(principal, JSONResponse):
-            return principal
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
+            return _error(401, "invalid_token", "a bearer token is required")
+        try:
+            principal = await verifier.verify(token)
+        except AuthenticationFailed as exc:
+            logger.info("metrics token refused: %s", exc.message)
+            return _error(401, "invalid_token", "the bearer token was refused")
         if METRICS_SCOPE not in principal.scopes:
-            return json_error(
+            return _error(
                 403,
                 "insufficient_scope",
                 "this token may not read metrics (it needs the 'metrics' scope)",
-                scope=METRICS_SCOPE,
             )
         return await _scrape(services, telemetry)
 
@@ -61,3 +69,10 @@ async def _scrape(services: Services, telemetry: Telemetry) -> Response:
     telemetry.metrics.approvals_pending(len(pending))
     body, content_type = exposition(telemetry)
     return Response(body, media_type=content_type)
+
+
+def _error(status: int, error: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": f'Bearer error="{error}"'} if status == 401 else None
+    if status == 403:
+        headers = {"WWW-Authenticate": f'Bearer error="{error}", scope="{METRICS_SCOPE}"'}
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)

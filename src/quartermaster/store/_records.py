@@ -148,7 +148,9 @@ class ApprovalRecord:
     """A request for human approval of one exact call (bound to ``args_sha256``).
 
     ``state`` is one of ``pending``, ``approved``, ``denied``, ``expired``, ``consumed``;
-    ``state_changed_at`` is set by the store on every successful transition.
+    ``state_changed_at`` is set by the store on every successful transition. ``arguments`` is
+    the call's arguments as the approver is shown them (JSON text, secrets already redacted,
+    cut to a bounded length), ``None`` where the requester gave none.
     """
 
     approval_id: str
@@ -168,6 +170,7 @@ class ApprovalRecord:
     summary: str
     votes: tuple[Vote, ...] = ()
     state_changed_at: float | None = None
+    arguments: str | None = None
 
 
 @dataclass(frozen=True)

@@ -293,7 +293,7 @@ class SqlApprovalRepo:
             async with self._db.transaction() as tx:
                 await tx.execute(
                     f"INSERT INTO approvals ({_rows.APPROVAL_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     _rows.approval_params(record),
                 )
                 if record.votes:
@@ -315,8 +315,9 @@ class SqlApprovalRepo:
         inner = f"SELECT * FROM approvals WHERE {where}"
         rows = await self._db.fetch(_APPROVALS_WITH_VOTES.format(cols=cols, inner=inner), params)
         found: dict[str, tuple[_rows.Row, list[_rows.Row]]] = {}
+        width = len(_rows.APPROVAL_COLUMNS.split(","))
         for row in rows:
-            head, vote = row[:16], row[16:]
+            head, vote = row[:width], row[width:]
             entry = found.setdefault(row[0], (head, []))
             if vote[0] is not None:
                 entry[1].append(vote)

@@ -19,10 +19,12 @@ PREFIX = "quartermaster."
 def call_attributes(ctx: CallContext) -> dict[str, AttributeValue]:
     """The attributes of the request as far as the stages have got."""
     found: dict[str, AttributeValue] = {
-        PREFIX + "method": _method(ctx),
-        PREFIX + "tool": ctx.route.exposed_name,
+        PREFIX + "method": ctx.call.method,
         PREFIX + "backend": ctx.route.backend,
     }
+    subject = subject_name(ctx)
+    if subject is not None:
+        found[PREFIX + "tool"] = subject
     identity = ctx.identity
     if identity is not None:
         found[PREFIX + "run_id"] = identity.run_id
@@ -60,7 +62,7 @@ def call_attributes(ctx: CallContext) -> dict[str, AttributeValue]:
     return found
 
 
-def _method(ctx: CallContext) -> str:
-    # Every request the pipeline runs names its MCP method; tool calls came first.
-    method = getattr(ctx.call, "method", "tools/call")
-    return method if isinstance(method, str) else "tools/call"
+def subject_name(ctx: CallContext) -> str | None:
+    """The tool's or prompt's exposed name; ``None`` for a resource, whose URI may carry
+    values (a template's parameters), like a target."""
+    return None if ctx.call.method.startswith("resources/") else ctx.route.exposed_name

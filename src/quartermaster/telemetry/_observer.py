@@ -25,7 +25,7 @@ from opentelemetry.trace import NoOpTracer, Span, SpanKind, StatusCode, Tracer, 
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..pipeline import CallContext, CallResult, Next
-from ._attributes import PREFIX, AttributeValue, call_attributes
+from ._attributes import PREFIX, AttributeValue, call_attributes, subject_name
 from ._metrics import Metrics
 
 _W3C = TraceContextTextMapPropagator()
@@ -71,10 +71,11 @@ class Telemetry:
         async def observed(ctx: CallContext) -> CallResult:
             attributes = call_attributes(ctx)
             method = str(attributes[PREFIX + "method"])
+            subject = subject_name(ctx)
             started = time.perf_counter()
             outcome = "error"
             with tracer.start_as_current_span(
-                f"{method} {ctx.route.exposed_name}",
+                method if subject is None else f"{method} {subject}",
                 kind=SpanKind.SERVER,
                 context=caller_context(ctx.call.meta),
                 attributes=attributes,
