@@ -159,13 +159,24 @@ async def export_jsonl(
         AuditUnavailable: the ledger could not be read.
     """
     after = after_seq
-    while True:
-        try:
-            entries = await repo.read(after_seq=after, limit=page)
-        except StoreError as exc:
-            raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
-        if not entries:
-            return
+    while entries := await read_page(repo, after, page):
         for entry in entries:
-            yield canonical_json(AuditRow.from_entry(entry).to_json()).decode("utf-8") + "\n"
+            yield export_line(entry)
         after = entries[-1].seq
+
+
+async def read_page(repo: LedgerRepo, after_seq: int, page: int) -> list[LedgerEntry]:
+    """Up to ``page`` rows after ``after_seq``, in order.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    try:
+        return list(await repo.read(after_seq=after_seq, limit=page))
+    except StoreError as exc:
+        raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+
+
+def export_line(entry: LedgerEntry) -> str:
+    """One row as the export writes it: canonical JSON with its ``seq`` and hashes, ``\\n``."""
+    return canonical_json(AuditRow.from_entry(entry).to_json()).decode("utf-8") + "\n"
