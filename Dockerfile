@@ -10,7 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 # Wheels of Quartermaster and all its dependencies (PostgreSQL driver included).
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.'
 
 FROM python:3.11-slim
 RUN apt-get update \
@@ -21,7 +21,7 @@ RUN apt-get update \
     && useradd --system --uid 10002 --user-group --home-dir /var/lib/downstream \
         --create-home --shell /usr/sbin/nologin downstream
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels 'mcp-quartermaster[postgres]' \
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'mcp-quartermaster' \
     && rm -rf /wheels
 COPY --chmod=0440 deploy/sudoers /etc/sudoers.d/quartermaster
 COPY --chown=root:quartermaster --chmod=0640 deploy/tools.yaml /etc/quartermaster/tools.yaml

@@ -51,7 +51,7 @@ def test_make_run_speaks_only_json_rpc_on_stdout(tmp_path: Path) -> None:
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     ]
-    lines: queue.Queue[str] = queue.Queue()
+    lines: queue.Queue[str | None] = queue.Queue()
     seen: list[str] = []
     # stderr goes to a file: pip's output there would fill a pipe nobody reads.
     with (
@@ -68,6 +68,7 @@ def test_make_run_speaks_only_json_rpc_on_stdout(tmp_path: Path) -> None:
         def read() -> None:
             for line in stdout:
                 lines.put(line)
+            lines.put(None)  # end of output: make (or serve) has exited
 
         reader = threading.Thread(target=read)
         reader.start()
@@ -75,7 +76,11 @@ def test_make_run_speaks_only_json_rpc_on_stdout(tmp_path: Path) -> None:
             stdin.write("".join(json.dumps(r) + "\n" for r in requests))
             stdin.flush()
             while not any('"id":2' in line.replace(" ", "") for line in seen):
-                seen.append(lines.get(timeout=INSTALL_TIMEOUT))
+                line = lines.get(timeout=INSTALL_TIMEOUT)
+                if line is None:
+                    stderr = (tmp_path / "stderr.txt").read_text()
+                    raise AssertionError(f"make run exited before answering:\n{stderr[-3000:]}")
+                seen.append(line)
             stdin.close()
             process.wait(timeout=60)
         finally:
@@ -83,7 +88,9 @@ def test_make_run_speaks_only_json_rpc_on_stdout(tmp_path: Path) -> None:
                 process.kill()
         reader.join(timeout=60)
     while not lines.empty():
-        seen.append(lines.get())
+        line = lines.get()
+        if line is not None:
+            seen.append(line)
     stderr = (tmp_path / "stderr.txt").read_text()
 
     messages = [json.loads(line) for line in seen]
