@@ -30,10 +30,66 @@ ClientSecret = Callable[[], Awaitable[SecretValue]]
 
 
 @dataclass(frozen=True)
-class _Token:
+class Token:
+    """A token from the endpoint: the value, when it expires, the scope it carries."""
+
     value: SecretValue
     expires_at: float
     scope: str
+
+
+async def token_request(
+    http: httpx2.AsyncClient,
+    source: str,
+    url: str,
+    form: dict[str, str],
+    *,
+    client: tuple[str, SecretValue],
+    scope: str,
+    now: float,
+) -> Token:
+    """POST ``form`` to the token endpoint ``url`` as ``client`` (``client_secret_basic``).
+
+    ``scope`` is what was asked for: the token carries it unless the answer says otherwise.
+
+    Raises:
+        SourceUnavailable: the endpoint cannot be reached, refused (its ``error`` and
+            ``error_description`` are named) or answered without a token and its lifetime.
+    """
+    client_id, secret = client
+    try:
+        response = await http.post(
+            url,
+            data=form,
+            auth=(client_id, secret.reveal()),
+            headers={"Accept": "application/json"},
+        )
+    except httpx2.HTTPError as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SourceUnavailable(source, f"cannot reach the token endpoint ({why})") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        error = body.get("error") if isinstance(body, dict) else None
+        detail = body.get("error_description") if isinstance(body, dict) else None
+        said = f"{error}: {detail}" if error and detail else error or "no OAuth error"
+        raise SourceUnavailable(
+            source, f"the token endpoint refused (HTTP {response.status_code}, {said})"
+        )
+    access, lifetime = body.get("access_token"), body.get("expires_in")
+    if not isinstance(access, str) or not access:
+        raise SourceUnavailable(source, "the token endpoint's answer has no access_token")
+    seconds = float(lifetime) if isinstance(lifetime, int | float) else 0.0
+    if seconds <= 0:
+        raise SourceUnavailable(source, "the token endpoint's answer has no expires_in")
+    granted = body.get("scope")
+    return Token(
+        value=SecretValue(access),
+        expires_at=now + seconds,
+        scope=granted if isinstance(granted, str) else scope,
+    )
 
 
 class OAuthClientCredentials:
@@ -56,7 +112,7 @@ class OAuthClientCredentials:
         self._secret = client_secret
         self._clock = clock
         self._http = httpx2.AsyncClient(timeout=config.timeout, follow_redirects=False)
-        self._cache: dict[str, _Token] = {}
+        self._cache: dict[str, Token] = {}
         """Tokens by ``tenant|scope|resource`` (the lease's ``ref``)."""
         self._lock = anyio.Lock()
 
@@ -92,45 +148,20 @@ class OAuthClientCredentials:
             ref=key,
         )
 
-    async def _fetch(self, scope: str, resource: str, now: float) -> _Token:
+    async def _fetch(self, scope: str, resource: str, now: float) -> Token:
         form = {"grant_type": "client_credentials"}
         if scope:
             form["scope"] = scope
         if resource:
             form["resource"] = resource
-        secret = await self._secret()
-        try:
-            response = await self._http.post(
-                self.config.token_url,
-                data=form,
-                auth=(self.config.client_id, secret.reveal()),
-                headers={"Accept": "application/json"},
-            )
-        except httpx2.HTTPError as exc:
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SourceUnavailable(self.name, f"cannot reach the token endpoint ({why})") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200 or not isinstance(body, dict):
-            error = body.get("error") if isinstance(body, dict) else None
-            detail = body.get("error_description") if isinstance(body, dict) else None
-            said = f"{error}: {detail}" if error and detail else error or "no OAuth error"
-            raise SourceUnavailable(
-                self.name, f"the token endpoint refused (HTTP {response.status_code}, {said})"
-            )
-        access, lifetime = body.get("access_token"), body.get("expires_in")
-        if not isinstance(access, str) or not access:
-            raise SourceUnavailable(self.name, "the token endpoint's answer has no access_token")
-        seconds = float(lifetime) if isinstance(lifetime, int | float) else 0.0
-        if seconds <= 0:
-            raise SourceUnavailable(self.name, "the token endpoint's answer has no expires_in")
-        granted = body.get("scope")
-        return _Token(
-            value=SecretValue(access),
-            expires_at=now + seconds,
-            scope=granted if isinstance(granted, str) else scope,
+        return await token_request(
+            self._http,
+            self.name,
+            self.config.token_url,
+            form,
+            client=(self.config.client_id, await self._secret()),
+            scope=scope,
+            now=now,
         )
 
     async def revoke(self, ref: str) -> None:
