@@ -14,6 +14,7 @@ from quartermaster.approval import (
     TRANSITIONS,
     ApprovalClosed,
     ApprovalExpired,
+    ClientApprovalRefused,
     DuplicateVote,
     IllegalTransition,
     NotInApproverGroup,
@@ -54,13 +55,8 @@ def test_nothing_leaves_a_final_state() -> None:
 
 
 def test_a_member_may_vote() -> None:
-    cast = check_vote(record(), BOB, "approve", "elicitation", members=FIN, now=T0 + 1)
-    assert (cast.approver, cast.decision, cast.via, cast.at) == (
-        BOB,
-        "approve",
-        "elicitation",
-        T0 + 1,
-    )
+    cast = check_vote(record(), BOB, "approve", "http", members=FIN, now=T0 + 1)
+    assert (cast.approver, cast.decision, cast.via, cast.at) == (BOB, "approve", "http", T0 + 1)
 
 
 def test_the_requester_cannot_approve_their_own_request() -> None:
@@ -97,9 +93,23 @@ def test_an_unknown_group_has_no_members() -> None:
 
 
 def test_a_plain_step_up_may_be_confirmed_by_the_requester() -> None:
-    step_up = record(group=None, required=1)
-    assert check_vote(step_up, ALICE, "approve", "elicitation", members=None, now=T0)
+    step_up = record(group=None, required=1, risk="write")
+    assert check_vote(
+        step_up, ALICE, "approve", "elicitation", members=None, now=T0, client_step_up=True
+    )
     assert check_vote(step_up, DAVE, "approve", "cli", members=None, now=T0)
+
+
+def test_a_client_answer_never_fills_a_dangerous_floor_or_a_quorum_seat() -> None:
+    for made in (record(), record(group=None, required=1)):  # dangerous, as built
+        with pytest.raises(ClientApprovalRefused):
+            check_vote(
+                made, BOB, "approve", "elicitation", members=FIN, now=T0, client_step_up=True
+            )
+    # A client vote already stored (by an older release, or written into the store) does not
+    # count towards a quorum either.
+    forged = record(group=None, required=1, votes=(Vote(BOB, "approve", T0, "elicitation"),))
+    assert outcome(forged, members=None, now=T0, client_step_up=True) is None
 
 
 def test_one_vote_per_approver() -> None:

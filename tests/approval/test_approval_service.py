@@ -22,6 +22,8 @@ from quartermaster.approval import (
     ApprovalNotFound,
     ApprovalRequired,
     ApprovalService,
+    CallBinding,
+    ClientApprovalRefused,
     DuplicateVote,
     NotInApproverGroup,
     QuorumUnreachable,
@@ -69,6 +71,20 @@ def clock() -> ManualClock:
 @pytest.fixture
 def service(store: Store, clock: ManualClock) -> ApprovalService:
     return ApprovalService(store.approvals, clock, groups=GROUPS, poll_interval=0.01)
+
+
+def call(**changes: Any) -> CallBinding:
+    """The call ``ask`` asks about, changed as asked."""
+    fields: dict[str, Any] = {
+        "agent": "finance-agent",
+        "tenant": "acme",
+        "requester": ALICE,
+        "run_id": "run-1",
+        "tool": "payments__refund",
+        "args_sha256": ARGS,
+    }
+    fields.update(changes)
+    return CallBinding(**fields)
 
 
 async def ask(service: ApprovalService, **changes: Any) -> ApprovalRecord:
@@ -120,7 +136,7 @@ async def test_quorum_of_two_needs_two_distinct_members(service: ApprovalService
     assert [v.approver for v in after_two.votes] == [BOB, CAROL]
     with pytest.raises(ApprovalClosed):
         await service.vote(made.approval_id, ALICE, "deny", "cli")
-    assert await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+    assert await service.consume(made.approval_id, call())
 
 
 async def test_any_deny_wins(service: ApprovalService) -> None:
@@ -129,7 +145,7 @@ async def test_any_deny_wins(service: ApprovalService) -> None:
     denied = await service.vote(made.approval_id, CAROL, "deny", "cli")
     assert denied.state == "denied"
     with pytest.raises(ApprovalDenied, match=f"denied by {CAROL}"):
-        await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+        await service.consume(made.approval_id, call())
 
 
 async def test_the_requester_can_withdraw(service: ApprovalService) -> None:
@@ -138,12 +154,41 @@ async def test_the_requester_can_withdraw(service: ApprovalService) -> None:
 
 
 async def test_step_up_without_group_is_one_confirmation(service: ApprovalService) -> None:
-    made = await ask(service, required=1, group=None)
+    made = await ask(service, required=1, group=None, risk="write")
     with pytest.raises(SelfApprovalRefused):
-        await service.vote(made.approval_id, "finance-agent", "approve", "elicitation")
-    assert (
-        await service.vote(made.approval_id, ALICE, "approve", "elicitation")
-    ).state == "approved"
+        await service.vote(made.approval_id, "finance-agent", "approve", "cli")
+    assert (await service.vote(made.approval_id, ALICE, "approve", "cli")).state == "approved"
+
+
+@pytest.mark.parametrize(
+    ("client_step_up", "risk", "group", "counts"),
+    [
+        (False, "write", None, False),  # the default: only people confirm
+        (True, "write", None, True),  # the admin let the client confirm a plain step-up
+        (True, "dangerous", None, False),  # never a dangerous tool's floor
+        (True, "write", "fin", False),  # never a quorum vote
+    ],
+)
+async def test_an_answer_through_the_client_counts_only_where_allowed(
+    store: Store,
+    clock: ManualClock,
+    client_step_up: bool,
+    risk: str,
+    group: str | None,
+    counts: bool,
+) -> None:
+    service = ApprovalService(store.approvals, clock, groups=GROUPS, client_step_up=client_step_up)
+    made = await ask(service, required=1, group=group, risk=risk)
+    approver = ALICE if group is None else BOB
+    if counts:
+        voted = await service.vote(made.approval_id, approver, "approve", "elicitation")
+        assert voted.state == "approved"
+        return
+    with pytest.raises(ClientApprovalRefused, match="authenticated as a person"):
+        await service.vote(made.approval_id, approver, "approve", "elicitation")
+    assert (await service.get(made.approval_id)).votes == ()
+    # A denial through the client always counts: refusing is never dangerous.
+    assert (await service.vote(made.approval_id, approver, "deny", "elicitation")).state == "denied"
 
 
 async def test_expired_approval_is_refused(service: ApprovalService, clock: ManualClock) -> None:
@@ -154,7 +199,7 @@ async def test_expired_approval_is_refused(service: ApprovalService, clock: Manu
         await service.vote(made.approval_id, CAROL, "approve", "cli")
     assert (await service.get(made.approval_id)).state == "expired"
     with pytest.raises(ApprovalExpired):
-        await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+        await service.consume(made.approval_id, call())
 
 
 async def test_an_approval_not_spent_in_time_expires(
@@ -164,14 +209,14 @@ async def test_an_approval_not_spent_in_time_expires(
     await service.vote(made.approval_id, BOB, "approve", "cli")
     clock.advance(301)
     with pytest.raises(ApprovalExpired):
-        await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+        await service.consume(made.approval_id, call())
     assert (await service.get(made.approval_id)).state == "expired"
 
 
 async def test_a_pending_approval_cannot_be_spent(service: ApprovalService) -> None:
     made = await ask(service)
     with pytest.raises(ApprovalRequired, match="quartermaster approvals approve"):
-        await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+        await service.consume(made.approval_id, call())
 
 
 @pytest.mark.parametrize(
@@ -179,7 +224,7 @@ async def test_a_pending_approval_cannot_be_spent(service: ApprovalService) -> N
     [
         (OTHER_ARGS, "run-1", "payments__refund", "other arguments"),
         (ARGS, "run-2", "payments__refund", "another run"),
-        (ARGS, "run-1", "payments__void", "another tool"),
+        (ARGS, "run-1", "payments__void", "the tool 'payments__refund'"),
     ],
 )
 async def test_reuse_for_another_call_is_refused(
@@ -188,16 +233,16 @@ async def test_reuse_for_another_call_is_refused(
     made = await ask(service, required=1, group=None)
     await service.vote(made.approval_id, BOB, "approve", "cli")
     with pytest.raises(ApprovalMismatch, match=what):
-        await service.consume(made.approval_id, args, run, tool=tool)
+        await service.consume(made.approval_id, call(args_sha256=args, run_id=run, tool=tool))
     # The mismatch did not spend it: the real call still can, once.
-    assert await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+    assert await service.consume(made.approval_id, call())
 
 
 async def test_consumed_twice_is_refused(service: ApprovalService) -> None:
     made = await ask(service, required=1, group=None)
     await service.vote(made.approval_id, BOB, "approve", "cli")
-    assert await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
-    assert not await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+    assert await service.consume(made.approval_id, call())
+    assert not await service.consume(made.approval_id, call())
     assert (await service.get(made.approval_id)).state == "consumed"
 
 
@@ -207,7 +252,7 @@ async def test_unknown_ids(service: ApprovalService) -> None:
     with pytest.raises(ApprovalNotFound):
         await service.vote("apr_nope", BOB, "approve", "cli")
     with pytest.raises(ApprovalNotFound):
-        await service.consume("apr_nope", ARGS, "run-1", tool="t")
+        await service.consume("apr_nope", call(tool="t"))
 
 
 async def test_quorum_that_cannot_be_met_is_refused_up_front(
@@ -304,7 +349,7 @@ async def test_wait_sees_a_vote_from_another_process(tmp_path: Path, clock: Manu
                 await anyio.wait_all_tasks_blocked()
                 await cli.vote(made.approval_id, CAROL, "approve", "cli")
         assert result == ["approved"]
-        assert await proxy.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
+        assert await proxy.consume(made.approval_id, call())
     finally:
         await proxy_store.close()
         await cli_store.close()
@@ -325,9 +370,7 @@ async def test_concurrent_consume_has_exactly_one_winner(
         wins: list[bool] = []
 
         async def spend(service: ApprovalService) -> None:
-            wins.append(
-                await service.consume(made.approval_id, ARGS, "run-1", tool="payments__refund")
-            )
+            wins.append(await service.consume(made.approval_id, call()))
 
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:

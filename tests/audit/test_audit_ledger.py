@@ -67,6 +67,7 @@ async def test_allowed_call_records_every_field(
         "agent": "support-bot",
         "tenant": "acme",
         "human": "alice@acme.example",
+        "method": "tools/call",
         "delegation": ["alice@acme.example", "triage-agent", "support-bot"],
         "autonomous": False,
         "client": {"name": "claude-code", "version": "2.1.0"},

@@ -85,8 +85,8 @@ async def test_a_grant_carries_every_claim(grant: IssuedGrant, ring: KeyRing) ->
     assert header == {"alg": "EdDSA", "kid": ring.current.kid, "typ": "qm-grant+jwt"}
     assert claims == {
         "iss": "https://qm.test",
-        "sub": "support-bot",
-        "act": {"sub": "alice@example.com"},
+        "sub": "alice@example.com",
+        "act": {"sub": "support-bot"},
         "aud": "crm",
         "scope": "append_note",
         "authorization_details": [

@@ -10,7 +10,14 @@ from pathlib import Path
 import httpx2
 from starlette.applications import Starlette
 
-from quartermaster.identity import Principal, SessionFacts, issue_agent_token, resolve_identity
+from quartermaster.identity import (
+    BearerVerifier,
+    Principal,
+    SessionFacts,
+    issue_agent_token,
+    issue_approver_credential,
+    resolve_identity,
+)
 from quartermaster.proxy._approvals_http import approval_routes
 from quartermaster.runtime import Services, load, open_services
 from quartermaster.store import LedgerQuery
@@ -24,30 +31,53 @@ policy:
 
 
 @asynccontextmanager
-async def serving(config: Path) -> AsyncIterator[tuple[Services, httpx2.AsyncClient]]:
-    """Open services for ``config`` and a client of an app holding only the approval routes.
+async def serving(
+    config: Path, *, with_verifier: bool = False
+) -> AsyncIterator[tuple[Services, httpx2.AsyncClient]]:
+    """Open services for ``config`` and a client of an app holding only the approval routes
+    (``with_verifier``: given the transport's bearer verifier, as ``serve`` gives it).
 
     (Not a fixture: the ledger's task group must be entered and left in the same task.)
     """
     async with open_services(load(config), with_http=False) as services:
-        app = Starlette(routes=approval_routes(services))
+        verifier = (
+            BearerVerifier(
+                issuer=services.config.broker.issuer,
+                clock=services.clock,
+                agent_tokens=services.config.identity.agent_tokens,
+                agent_keys=services.agent_keys,
+            )
+            if with_verifier
+            else None
+        )
+        app = Starlette(routes=approval_routes(services, verifier=verifier))
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://qm") as http:
             yield services, http
 
 
-def token(
-    services: Services,
-    human: str | None,
-    *,
-    tenant: str = "acme",
-    scopes: tuple[str, ...] = ("approvals",),
+def token(services: Services, person: str, *, tenant: str = "acme") -> dict[str, str]:
+    """The header of ``person``'s approver credential."""
+    issued = issue_approver_credential(
+        services.agent_keys,
+        issuer=services.config.broker.issuer,
+        approver=person,
+        tenant=tenant,
+        ttl=600,
+        max_ttl=3600,
+        clock=services.clock,
+    )
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+def agent_token(
+    services: Services, human: str | None, *, scopes: tuple[str, ...] = ("approvals",)
 ) -> dict[str, str]:
     issued = issue_agent_token(
         services.agent_keys,
         issuer=services.config.broker.issuer,
         agent="approver-console",
-        tenant=tenant,
+        tenant="acme",
         ttl=600,
         max_ttl=3600,
         clock=services.clock,
@@ -82,15 +112,12 @@ async def test_refuses_callers_that_are_not_approvers(write_config: Callable[[st
         assert no_token.headers["www-authenticate"].startswith("Bearer")
         garbage = await client.get("/approvals", headers={"Authorization": "Bearer x.y.z"})
         assert garbage.status_code == 401
-        no_scope = await client.get(
-            "/approvals", headers=token(services, "bob@example.com", scopes=())
+        # Without an identity provider only approver credentials count: an agent token, even
+        # one naming a human with the approvals scope, is not a person.
+        as_agent = await client.post(
+            f"/approvals/{approval}/approve", headers=agent_token(services, "bob@example.com")
         )
-        assert no_scope.status_code == 403
-        assert 'scope="approvals"' in no_scope.headers["www-authenticate"]
-        no_human = await client.post(
-            f"/approvals/{approval}/approve", headers=token(services, None)
-        )
-        assert no_human.status_code == 403
+        assert as_agent.status_code == 401
 
         principal = Principal("bot", "acme", "bob@example.com", (), "autonomous", "agent_token")
         identity = resolve_identity(principal, {}, SessionFacts("s", "run-1"))
@@ -164,3 +191,24 @@ async def test_self_approval_and_deny(write_config: Callable[[str], Path]) -> No
             f"/approvals/{approval}/approve", headers=token(services, "carol@example.com")
         )
         assert late.status_code == 409
+
+
+async def test_an_agent_token_never_votes(write_config: Callable[[str], Path]) -> None:
+    # With the transport's verifier (agent tokens enabled), an agent token is recognised and
+    # refused by name: an agent must not approve its own calls, whatever human it names.
+    async with serving(write_config(CONFIG), with_verifier=True) as (services, client):
+        approval = await request(services)
+        for headers in (
+            agent_token(services, "bob@example.com"),
+            agent_token(services, "bob@example.com", scopes=()),
+            agent_token(services, None),
+        ):
+            refused = await client.post(f"/approvals/{approval}/approve", headers=headers)
+            assert refused.status_code == 403
+            assert 'scope="approvals"' in refused.headers["www-authenticate"]
+            assert "an agent token cannot vote" in refused.json()["message"]
+        assert (await services.approvals.get(approval)).votes == ()
+        voted = await client.post(
+            f"/approvals/{approval}/approve", headers=token(services, "bob@example.com")
+        )
+        assert voted.json()["state"] == "approved"

@@ -10,6 +10,7 @@ import pytest
 
 import quartermaster
 from harness import CliResult, probe_command, run_cli
+from quartermaster.vault import write_master_key_file
 
 
 def run(*args: str) -> CliResult:
@@ -115,6 +116,69 @@ def test_example_configuration_is_valid() -> None:
     assert result.returncode == 0, result.stderr
     assert "desk__delete_ticket" in result.stdout
     assert "time__get_current_time" in result.stdout
+
+
+def test_example_configuration_is_warning_free_offline() -> None:
+    example = Path(__file__).resolve().parents[2] / "tools.yaml"
+    result = run("check", "--offline", str(example))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_a_rule_for_tools_resources_and_prompts_at_once_is_refused(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(
+        """
+        version: 1
+        policy:
+          rules:
+            - {id: both, effect: permit, tool: "docs__*", resource: "docs://*"}
+        """
+    )
+    result = run("check", "--offline", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"{config}:5:7: policy.rules[0]: a rule covers tools, resources or prompts, not "
+        "several: it gives tool and resource; split it into one rule each"
+    )
+
+
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_check_and_serve_refuse_a_tenant_secret_in_a_server_env_alike(
+    command: str, write_config: Callable[[str], Path]
+) -> None:
+    # A server starts once for every tenant, so serve resolves its env for tenant '*': a
+    # secret only one tenant may use can never start it. check --offline says so, and serve
+    # refuses with the same one line (it used to die with a traceback).
+    config = write_config(
+        f"""
+        version: 1
+        servers:
+          crm:
+            command: "{sys.executable}"
+            args: {probe_command()}
+            env: {{CRM_KEY: "secret://crm-key"}}
+        vault:
+          master_key_file: master.key
+          secrets:
+            - {{name: crm-key, tenant: acme, allowed: [crm]}}
+        """
+    )
+    write_master_key_file(config.parent / "master.key")
+    args = (
+        ["check", "--offline", str(config)]
+        if command == "check"
+        else ["serve", "--config", str(config)]
+    )
+    result = run(*args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "servers.crm.env.CRM_KEY" in line]
+    assert len(lines) == 1, result.stderr
+    assert f"{config}:" in lines[0]
+    assert "declared only for tenant 'acme'" in lines[0]
+    assert "tenant: '*'" in lines[0]
 
 
 @pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "localhost."])

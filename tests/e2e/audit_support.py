@@ -83,6 +83,7 @@ policy:
       approval: {{quorum: {{group: desk-leads, required: 2}}}}
 approval:
   out_of_band_wait: 0
+  step_up: {{via: client}}   # the human at the test's client confirms the notes
 vault:
   master_key_file: {key}
   secrets:

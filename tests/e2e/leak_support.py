@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import uvicorn
@@ -33,7 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness import CliResult, run_cli
+if TYPE_CHECKING:
+    from harness import CliResult
+
 
 HERE = Path(__file__).resolve().parent
 LEAKY = HERE / "leaky_server.py"
@@ -169,6 +171,10 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def cli(*args: str, stdin: str = "", cwd: Path | None = None) -> CliResult:
     """Run ``quartermaster ARGS`` to completion (in process), capturing its output."""
+    # Imported here: the leaky downstream imports this module as a script, and the harness
+    # (the whole CLI and proxy) would slow every start of it.
+    from harness import run_cli
+
     return run_cli(*args, stdin=stdin, cwd=cwd)
 
 

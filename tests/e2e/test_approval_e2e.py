@@ -1,8 +1,9 @@
 """Policy and approval through the whole proxy in process, the demo desk and real clients.
 
 A human approves in the client (pushed elicitation on the handshake era, ``InputRequiredResult``
-on 2026-07-28), or approvers decide out of band with `quartermaster approvals` (the CLI, run
-in process beside the waiting call). Every client-facing test runs in both eras, over memory
+on 2026-07-28) where the admin lets the client confirm a plain step-up, or approvers decide out
+of band with `quartermaster approvals` and their approver credential (the CLI, run in process
+beside the waiting call). Every client-facing test runs in both eras, over memory
 streams and loopback HTTP; the desk is served in memory.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shlex
 import sys
 import textwrap
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client
@@ -27,7 +30,9 @@ from mcp.shared.exceptions import MCPError
 
 from harness import MODES, CliResult, http_client, http_front, issue_token, memory_client
 from harness import run_cli as run_cli_in_process
-from quartermaster.runtime import load, open_services
+from quartermaster.approval import cast_vote
+from quartermaster.identity import issue_approver_credential
+from quartermaster.runtime import Services, load, open_services
 from quartermaster.store import ApprovalRecord
 
 APPROVAL_ID = re.compile(r"apr_[A-Za-z0-9_-]{22}")
@@ -43,8 +48,11 @@ def desk_config(
     groups: str = "{}",
     out_of_band_wait: float = 1,
     approval_timeout: int = 300,
+    client_confirms: bool = True,
 ) -> str:
-    """A tools.yaml serving the demo ticket desk under ``rules`` (YAML list items)."""
+    """A tools.yaml serving the demo ticket desk under ``rules`` (YAML list items);
+    ``client_confirms`` lets the client confirm a plain step-up (``step_up: {via: client}``)."""
+    via = ", step_up: {via: client}" if client_confirms else ""
     body = textwrap.dedent(
         f"""\
         version: 1
@@ -56,7 +64,7 @@ def desk_config(
               get_ticket: {{risk: read, target: "ticket:{{ticket_id}}"}}
               append_note: {{risk: write, target: "ticket:{{ticket_id}}", ttl: 120}}
               delete_ticket: {{risk: dangerous, target: "ticket:{{ticket_id}}"}}
-        approval: {{out_of_band_wait: {out_of_band_wait}}}
+        approval: {{out_of_band_wait: {out_of_band_wait}{via}}}
         policy:
           approval_timeout: {approval_timeout}
           groups: {groups}
@@ -88,14 +96,30 @@ def accepting() -> Human:
     return Human(types.ElicitResult(action="accept", content={"approve": True}))
 
 
-def run_cli(*args: str) -> CliResult:
-    """`quartermaster ARGS` as an approver runs it (no QUARTERMASTER_* identity overrides)."""
-    return run_cli_in_process(*args)
+def run_cli(*args: str, credential: str | None = None) -> CliResult:
+    """`quartermaster ARGS` as an approver runs it (no QUARTERMASTER_* identity overrides;
+    with ``credential``, their approver credential in the environment)."""
+    env = {"QUARTERMASTER_APPROVER_CREDENTIAL": credential} if credential is not None else None
+    return run_cli_in_process(*args, env=env)
 
 
-async def cli(*args: str) -> CliResult:
+async def cli(*args: str, credential: str | None = None) -> CliResult:
     """`run_cli` without blocking the event loop (a call may be waiting in this process)."""
-    return await anyio.to_thread.run_sync(lambda: run_cli(*args))
+    return await anyio.to_thread.run_sync(lambda: run_cli(*args, credential=credential))
+
+
+async def credential(config: Path, approver: str) -> str:
+    """``approver``'s approver credential (as `quartermaster approvers issue` signs it)."""
+    async with open_services(load(config), with_http=False) as services:
+        return issue_approver_credential(
+            services.agent_keys,
+            issuer=services.config.broker.issuer,
+            approver=approver,
+            tenant="acme",
+            ttl=600,
+            max_ttl=services.config.identity.agent_tokens.max_ttl,
+            clock=services.clock,
+        ).token
 
 
 def text(result: types.CallToolResult) -> str:
@@ -124,7 +148,21 @@ async def listed(config: Path, state: str) -> list[dict[str, Any]]:
 
 
 async def approve(config: Path, approval_id: str, approver: str) -> CliResult:
-    return await cli("approvals", "approve", approval_id, "--as", approver, "--config", str(config))
+    token = await credential(config, approver)
+    return await cli("approvals", "approve", approval_id, "--config", str(config), credential=token)
+
+
+async def vote(services: Services, approval_id: str, approver: str) -> ApprovalRecord:
+    """``approver`` approves through the CLI's code path, in this process (no CLI start-up)."""
+    return await cast_vote(
+        services.approvals,
+        services.ledger,
+        approval_id,
+        approver,
+        "approve",
+        via="cli",
+        redact=services.redactor.redact,
+    )
 
 
 async def stored(config: Path, state: str | None = None) -> list[ApprovalRecord]:
@@ -135,11 +173,19 @@ async def stored(config: Path, state: str | None = None) -> list[ApprovalRecord]
 
 def waiting_id(message: str) -> str:
     """The approval id in a refusal that tells how to approve out of band."""
+    return waiting(message)[0]
+
+
+def waiting(message: str) -> tuple[str, list[str]]:
+    """The approval id in a refusal that tells how to approve out of band, and the command it
+    prints for that (split as a shell would)."""
     assert "is waiting for approvers" in message, message
     found = APPROVAL_ID.search(message)
     assert found is not None, message
-    assert f"quartermaster approvals approve {found.group()}" in message, message
-    return found.group()
+    command = re.search(r"'(quartermaster approvals approve [^']*)'", message)
+    assert command is not None, message
+    assert command.group(1).startswith(f"quartermaster approvals approve {found.group()}")
+    return found.group(), shlex.split(command.group(1))
 
 
 @asynccontextmanager
@@ -390,9 +436,7 @@ async def test_an_approval_not_spent_in_time_expires(
             approval_id = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
             # In process: a CLI may take longer to start than the approval lives.
             async with open_services(load(config), with_http=False) as services:
-                voted = await services.approvals.vote(
-                    approval_id, "bob@example.com", "approve", "cli"
-                )
+                voted = await vote(services, approval_id, "bob@example.com")
             assert voted.state == "approved"
             # The approval's deadline is the point of the test: wait until it has passed.
             await anyio.sleep(max(voted.expires_at - time.time(), 0) + 0.2)
@@ -415,18 +459,27 @@ FORBID_AND_FLOOR = """
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_forbid_wins_over_permit_and_a_dangerous_tool_always_asks_a_human(
+async def test_forbid_wins_over_permit_and_a_dangerous_tool_always_needs_a_person(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
+    # Even where the client may confirm a plain step-up, a dangerous tool's floor is never
+    # put to the client (an agent runtime that auto-accepts would fill it): a person decides,
+    # with the command the refusal prints, run exactly as printed.
     config = write_config(desk_config(FORBID_AND_FLOOR))
     human = accepting()
+    bob = await credential(config, "bob@example.com")
     async with serve(config, mode, elicitation_callback=human) as client:
-        with anyio.fail_after(WAIT):
+        with anyio.fail_after(2 * WAIT):
             forbidden = await client.call_tool("desk__get_ticket", {"ticket_id": 4814})
             note = await client.call_tool(
                 "desk__append_note", {"ticket_id": 4812, "text": "no approval needed"}
             )
-            assert human.prompts == []
+            waited = await client.call_tool("desk__delete_ticket", {"ticket_id": 4813})
+            approval_id, command = waiting(refusal(waited))
+            assert command[0] == "quartermaster"
+            printed = await cli(*command[1:], credential=bob)
+            assert printed.returncode == 0, printed.stderr
+            assert f"bob@example.com voted approve on {approval_id}" in printed.stderr
             deleted = await client.call_tool("desk__delete_ticket", {"ticket_id": 4813})
             gone = await client.call_tool("desk__get_ticket", {"ticket_id": 4813})
 
@@ -434,12 +487,33 @@ async def test_forbid_wins_over_permit_and_a_dangerous_tool_always_asks_a_human(
     assert "refund-ticket-off-limits" in message
     assert "the refund ticket is handled by people only" in message
     assert note.is_error is not True, text(note)
+    assert human.prompts == []
     assert deleted.is_error is not True, text(deleted)
     assert "ticket 4813 deleted" in text(deleted)
     assert gone.is_error is True
-    [prompt] = human.prompts
-    assert "Approve a dangerous tool call?" in prompt.message
-    assert "Tool:         desk__delete_ticket" in prompt.message
+    [record] = await stored(config)
+    assert (record.state, record.risk) == ("consumed", "dangerous")
+    assert [(v.approver, v.via) for v in record.votes] == [("bob@example.com", "cli")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_by_default_the_client_is_not_asked_to_confirm_a_step_up(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(desk_config(STEP_UP, client_confirms=False))
+    human = accepting()
+    async with serve(config, mode, elicitation_callback=human) as client:
+        with anyio.fail_after(WAIT):
+            result = await client.call_tool(
+                "desk__append_note", {"ticket_id": 4812, "text": "close it"}
+            )
+            after = await notes(client, 4812)
+
+    approval_id = waiting_id(refusal(result))
+    assert human.prompts == []
+    assert after == []
+    [record] = await stored(config)
+    assert (record.approval_id, record.state, record.votes) == (approval_id, "pending", ())
 
 
 def test_policy_explain_and_inventory_show_the_decision_and_the_rule(
@@ -497,9 +571,7 @@ async def test_an_approval_serves_only_the_caller_it_was_given_to(
                 asked = await client.call_tool("desk__append_note", args, meta=run)
                 approval_id = waiting_id(refusal(asked))
                 async with open_services(load(config), with_http=False) as services:
-                    await services.approvals.vote(
-                        approval_id, "carol@example.com", "approve", "cli"
-                    )
+                    await vote(services, approval_id, "carol@example.com")
         async with http_client(url, mode, token=other) as client:
             with anyio.fail_after(WAIT):
                 borrowed = await client.call_tool("desk__append_note", args, meta=run)
@@ -551,3 +623,38 @@ async def test_a_prompt_nobody_answers_in_time_tells_how_to_approve_out_of_band(
     assert after == []
     [record] = await stored(config)
     assert (record.approval_id, record.state, record.votes) == (approval_id, "pending", ())
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_out_of_band_approver_sees_the_arguments_with_secrets_redacted(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    # Issue 20.5: approving from the CLI or the HTTP API is not approving blind.
+    config = write_config(desk_config(STEP_UP, client_confirms=False))
+    secret = "ghp_" + "".join(secrets.choice("abcdefghijKLMNOP0123456789") for _ in range(36))
+    agent = await issue_token(config)
+    bob = await credential(config, "bob@example.com")
+    async with http_front(config) as (url, _), http_client(url, mode, token=agent) as client:
+        with anyio.fail_after(WAIT):
+            asked = await client.call_tool(
+                "desk__append_note", {"ticket_id": 4812, "text": f"pasted {secret} here"}
+            )
+            approval_id = waiting_id(refusal(asked))
+            shown = await cli("approvals", "show", approval_id, "--config", str(config))
+            as_json = await cli("approvals", "show", approval_id, "--json", "--config", str(config))
+            async with httpx2.AsyncClient() as http:
+                got = await http.get(
+                    url.removesuffix("/mcp") + f"/approvals/{approval_id}",
+                    headers={"Authorization": f"Bearer {bob}"},
+                )
+    assert shown.returncode == 0, shown.stderr
+    assert "arguments (secrets redacted):" in shown.stdout
+    assert '"ticket_id": 4812' in shown.stdout
+    assert '"text": "pasted [REDACTED:github_pat#1] here"' in shown.stdout
+    for arguments in (json.loads(as_json.stdout)["arguments"], got.json()["arguments"]):
+        assert json.loads(arguments) == {
+            "ticket_id": 4812,
+            "text": "pasted [REDACTED:github_pat#1] here",
+        }
+    assert got.status_code == 200
+    assert secret not in shown.stdout + as_json.stdout + got.text

@@ -271,7 +271,10 @@ async def test_two_approvers_out_of_band(
         assert match is not None, waiting.content[0].text
         approval_id = match.group(1)
         for approver in ("bob@example.com", "carol@example.com"):
-            cli_ok("approvals", "approve", approval_id, "--as", approver, "--config", str(config))
+            issued = cli_ok("approvers", "issue", approver, "--tenant", "acme",
+                            "--config", str(config))  # fmt: skip
+            cli_ok("approvals", "approve", approval_id, "--credential", "-",
+                   "--config", str(config), stdin=issued)  # fmt: skip
         deleted = await client.call_tool("desk__delete_ticket", arguments)
     assert deleted.is_error is not True, deleted.content
 

@@ -118,8 +118,9 @@ async def test_http_tool_receives_a_grant_it_can_verify(
     claims = grant.payload
     assert claims["iss"] == "quartermaster"
     assert claims["aud"] == "desk"
-    assert claims["sub"] == "tester"
-    assert claims["act"] == {"sub": "alice@example.com"}
+    # RFC 8693: the human is the principal (sub), the agent the actor (act.sub).
+    assert claims["sub"] == "alice@example.com"
+    assert claims["act"] == {"sub": "tester"}
     assert claims["tenant"] == "acme"
     assert claims["run_id"].startswith("run_")
     assert claims["scope"] == "add_note"
@@ -313,7 +314,7 @@ async def test_a_run_id_named_in_meta_is_a_label_only(
     runs = [received.payload["run_id"] for received in seen]
     assert runs[:2] == ["run-42", "run-42"]
     assert runs[2] != "run-42"
-    assert all(received.payload["sub"] == "tester" for received in seen)
+    assert all(received.payload["act"] == {"sub": "tester"} for received in seen)
     assert all(received.payload["tenant"] == "acme" for received in seen)
 
 

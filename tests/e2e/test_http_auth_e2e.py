@@ -287,9 +287,9 @@ async def test_meta_claims_change_nothing(
     assert grant != "forged"
     payload = json.loads(base64.urlsafe_b64decode(grant.split(".")[1] + "=="))
     assert (payload["sub"], payload["tenant"], payload["act"]) == (
-        "tester",
+        "alice@example.com",
         "acme",
-        {"sub": "alice@example.com"},
+        {"sub": "tester"},
     )
     # A run id from _meta is adopted as a label (issue 3): it groups calls, it grants nothing.
     assert payload["run_id"] == "run-of-someone-else"

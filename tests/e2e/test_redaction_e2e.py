@@ -57,6 +57,8 @@ def leaky_config(
         + f"""policy:
   rules:
     - {{id: leaky, effect: permit, tool: "leaky__*", risk: [read, write]}}
+    - {{id: leaky-resources, effect: permit, resource: "leak://*"}}
+    - {{id: leaky-prompts, effect: permit, prompt: "leaky__*"}}
 vault:
   master_key_file: {key}
   secrets:

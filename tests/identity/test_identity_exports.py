@@ -17,7 +17,9 @@ EXPECTED = {
     "RemoteJwks", "StaticJwks", "httpx2_jwks_fetcher", "parse_idp_jwks", "verify_idp_token",
     "AuthMethod", "Mode", "Principal", "RunIdentity", "SessionFacts", "is_valid_name",
     "RUN_ID_META_KEY", "new_run_id", "resolve_identity", "validate_run_id", "stdio_principal",
-    "MAX_BEARER_LENGTH", "BearerVerifier", "agents_issue",
+    "MAX_BEARER_LENGTH", "BearerVerifier", "agents_issue", "APPROVALS_SCOPE", "APPROVER_TYPE",
+    "Approver", "ApproverAuthenticator", "IssuedApproverCredential", "NotAnApprover",
+    "is_approver_credential", "issue_approver_credential", "verify_approver_credential",
 }  # fmt: skip
 
 

@@ -246,3 +246,29 @@ def test_inventory_for_given_agents_stops_after_an_unconditional_rule() -> None:
     )
     rows = inventory(e, TOOLS[:1], agents=["good", "bad"], tenants=["t"])
     assert [(r.agent, r.rule_id) for r in rows] == [("good", "first"), ("bad", "stop")]
+
+
+def test_with_an_incomplete_tool_list_only_windows_are_reported() -> None:
+    # check --offline knows no downstream tool: a rule is not "unreachable" for that.
+    found = {
+        f.name: f.reason
+        for f in unreachable_rules(policy(POLICY), TOOLS, now=NOW, tools_complete=False)
+    }
+    assert found == {
+        "never": "never applies: its time window lists no days",
+        "ended": "expired: its not_after is in the past",
+        "zero-hours": "never applies: its hours start and end at the same minute",
+        "backwards": "never applies: its not_before is after its not_after",
+    }
+
+
+def test_resource_and_prompt_rules_are_neither_unreachable_nor_reaching_tools() -> None:
+    p = policy(
+        [
+            {"id": "docs", "effect": "permit", "resource": "docs://*"},
+            {"id": "prompts", "effect": "permit", "prompt": "crm__*"},
+            {"id": "no-docs", "effect": "forbid", "resource": "*"},
+        ]
+    )
+    assert unreachable_rules(p, TOOLS) == []
+    assert {f.name for f in unreached_tools(p, TOOLS)} == {t.name for t in TOOLS}

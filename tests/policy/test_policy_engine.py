@@ -8,7 +8,7 @@ import pytest
 from policy_support import NOW, engine, policy
 
 from quartermaster.config._base import RiskClass
-from quartermaster.policy import CallFacts, PolicyDenied, PolicyEngine, policy_version
+from quartermaster.policy import CallFacts, PolicyDenied, PolicyEngine, Subject, policy_version
 
 RULES: list[dict[str, Any]] = [
     {
@@ -228,3 +228,56 @@ def test_mismatch_and_matches_agree_on_the_table() -> None:
     facts = call("crm__append_note", "write", target="ticket:4812")
     for compiled in ENGINE.rules:
         assert compiled.matches(facts, NOW) == (compiled.mismatch(facts, NOW) is None)
+
+
+def request(subject: Subject, name: str, **facts: Any) -> CallFacts:
+    return CallFacts(
+        facts.get("agent", "support-1"), "tenant-a", "carol@example.com", name, "read",
+        subject=subject,
+    )  # fmt: skip
+
+
+SUBJECTS = engine(
+    [
+        {"id": "docs", "effect": "permit", "resource": "docs://*"},
+        {"id": "review", "effect": "permit", "prompt": ["docs__review", "docs__sum?"]},
+        {"id": "same-name-tool", "effect": "permit", "tool": "docs://readme"},
+        {"id": "no-payroll", "effect": "forbid", "resource": "payroll://*"},
+        {"id": "nobody-else", "effect": "forbid", "agent": "intruder"},
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("facts", "effect", "rule_id"),
+    [
+        (request("resource", "docs://readme"), "allow", "docs"),
+        (request("resource", "docs://pages/{page}"), "allow", "docs"),
+        (request("resource", "payroll://2026/salaries"), "deny", "no-payroll"),
+        (request("resource", "wiki://home"), "deny", None),
+        (request("prompt", "docs__review"), "allow", "review"),
+        (request("prompt", "docs__sums"), "allow", "review"),
+        (request("prompt", "docs://readme"), "deny", None),
+        (request("tool", "docs://readme"), "allow", "same-name-tool"),
+        (request("tool", "docs__review"), "deny", None),
+        (request("resource", "docs://readme", agent="intruder"), "deny", "nobody-else"),
+        (request("prompt", "docs__review", agent="intruder"), "deny", "nobody-else"),
+    ],
+)
+def test_rules_match_resources_by_uri_and_prompts_by_name(
+    facts: CallFacts, effect: str, rule_id: str | None
+) -> None:
+    decision = SUBJECTS.decide(facts, now=NOW)
+    assert (decision.effect, decision.rule_id) == (effect, rule_id)
+    for compiled in SUBJECTS.rules:
+        assert compiled.matches(facts, NOW) == (compiled.mismatch(facts, NOW) is None)
+
+
+def test_default_deny_names_the_resource() -> None:
+    decision = SUBJECTS.decide(request("resource", "wiki://home"), now=NOW)
+    assert "for the resource 'wiki://home'" in decision.reason
+
+
+def test_a_rule_covers_one_subject_at_most() -> None:
+    with pytest.raises(ValueError, match="split it into one rule each"):
+        policy([{"id": "x", "effect": "permit", "tool": "a", "prompt": "b"}])

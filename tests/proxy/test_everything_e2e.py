@@ -85,6 +85,8 @@ def everything_config(write_config: Callable[[str], Path]) -> Path:
         policy:
           rules:
             - {{id: everything, effect: permit, tool: "every__*", risk: [read, write]}}
+            - {{id: everything-resources, effect: permit, resource: "demo://*"}}
+            - {{id: everything-prompts, effect: permit, prompt: "every__*"}}
         """
     )
 

@@ -53,6 +53,8 @@ def probe_config(
     policy:
       rules:
         - {{id: probe-tools, effect: permit, tool: "probe__*", risk: [read, write]}}
+        - {{id: probe-resources, effect: permit, resource: "probe://*"}}
+        - {{id: probe-prompts, effect: permit, prompt: "probe__*"}}
     {extra}
     """
 

@@ -38,6 +38,8 @@ servers:
 policy:
   rules:
     - {{id: all, effect: permit, tool: "notes__*", risk: [read, write]}}
+    - {{id: notes, effect: permit, resource: "notes://*"}}
+    - {{id: greetings, effect: permit, prompt: "notes__*"}}
 store:
   url: sqlite:///state/qm.db
 """

@@ -255,6 +255,11 @@ async def test_approval_create_get_conflict(store: Store) -> None:
     await store.approvals.create(rec)
     assert await store.approvals.get("ap1") == rec
     assert await store.approvals.get("nope") is None
+    # What approvers are shown of the call is kept as given (migration 4), or absent.
+    shown = approval("ap2", arguments='{\n  "table": "[REDACTED:x#1]"\n}')
+    await store.approvals.create(shown)
+    assert await store.approvals.get("ap2") == shown
+    assert (await store.approvals.get("ap1")).arguments is None  # type: ignore[union-attr]
     with pytest.raises(StoreConflict):
         await store.approvals.create(rec)
 

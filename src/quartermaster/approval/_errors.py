@@ -9,10 +9,12 @@
         ├── ApprovalNotFound       no approval has this id
         ├── ApprovalClosed         a vote on a request that is already decided
         ├── QuorumUnreachable      fewer eligible approvers than the rule requires
+        ├── ApprovalTampered       the store says approved, the sealed ledger rows do not
         └── VoteRefused            this approver may not cast this vote
             ├── SelfApprovalRefused
             ├── DuplicateVote
-            └── NotInApproverGroup
+            ├── NotInApproverGroup
+            └── ClientApprovalRefused
 
     RuntimeError
     └── IllegalTransition          a programming error: the state machine was driven wrongly
@@ -21,6 +23,8 @@ Messages name approval ids, tools, groups and people, never argument values.
 """
 
 from __future__ import annotations
+
+import shlex
 
 from quartermaster._errors import QuartermasterError
 
@@ -36,12 +40,18 @@ class ApprovalError(QuartermasterError):
 class ApprovalRequired(ApprovalError):
     """The call may run only once people approve it."""
 
-    def __init__(self, approval_id: str, detail: str = "") -> None:
+    def __init__(
+        self, approval_id: str, detail: str = "", *, config_path: str | None = None
+    ) -> None:
+        # The command is printed so that it works exactly as shown, from any directory, for
+        # an approver whose credential is in the environment.
+        config = f" --config {shlex.quote(config_path)}" if config_path else ""
         super().__init__(
             approval_id,
             f"approval {approval_id} is waiting for approvers{detail}; an approver can decide "
-            f"with 'quartermaster approvals approve {approval_id}' (or deny), then retry the "
-            "same call with the same arguments",
+            f"with 'quartermaster approvals approve {approval_id}{config}' (or deny; with "
+            "their approver credential in $QUARTERMASTER_APPROVER_CREDENTIAL) or through the "
+            "HTTP approval API, then retry the same call with the same arguments",
         )
 
 
@@ -106,6 +116,19 @@ class QuorumUnreachable(ApprovalError):
         )
 
 
+class ApprovalTampered(ApprovalError):
+    """The stored approval is not backed by the sealed rows of the audit ledger."""
+
+    def __init__(self, approval_id: str, why: str) -> None:
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} cannot be used: {why}. The approval store was changed "
+            "outside Quartermaster; the call will not run. Run 'quartermaster audit verify' "
+            "and make the call again to request a new approval",
+        )
+        self.why = why
+
+
 class VoteRefused(ApprovalError):
     """This approver may not cast this vote."""
 
@@ -138,6 +161,18 @@ class NotInApproverGroup(VoteRefused):
             approval_id,
             f"{approver} is not in approver group '{group}' and cannot vote on approval "
             f"{approval_id}",
+        )
+
+
+class ClientApprovalRefused(VoteRefused):
+    """The caller's own MCP client answered "approve" where a person must approve."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(
+            approval_id,
+            f"approval {approval_id} needs an approver authenticated as a person (the "
+            "'quartermaster approvals' CLI with an approver credential, or the HTTP approval "
+            "API); an answer from the MCP client does not count for it",
         )
 
 

@@ -85,13 +85,10 @@ class ApprovalPrompt:
         return ElicitRequestFormParams(message=self.message, requested_schema=self.requested_schema)
 
 
-def render_prompt(
-    record: ApprovalRecord, *, redacted_arguments: Mapping[str, object], grant_ttl: float
-) -> ApprovalPrompt:
-    """The question for ``record``; ``redacted_arguments`` must already have secrets replaced.
-
-    ``grant_ttl`` is how long (seconds) the grant minted after approval will live.
-    """
+def shown_arguments(redacted_arguments: Mapping[str, object]) -> str:
+    """The arguments as every approver sees them (the prompt, ``approvals show``, ``GET
+    /approvals/{id}``): indented JSON, cut after ``MAX_ARGUMENTS_CHARS`` with a note saying
+    so. ``redacted_arguments`` must already have secrets replaced."""
     arguments = json.dumps(
         redacted_arguments, indent=2, sort_keys=True, ensure_ascii=False, default=repr
     )
@@ -101,6 +98,17 @@ def render_prompt(
             f"{arguments[:MAX_ARGUMENTS_CHARS]}\n[... {cut} more characters not shown; the "
             "approval binds the complete arguments by their digest below]"
         )
+    return arguments
+
+
+def render_prompt(
+    record: ApprovalRecord, *, redacted_arguments: Mapping[str, object], grant_ttl: float
+) -> ApprovalPrompt:
+    """The question for ``record``; ``redacted_arguments`` must already have secrets replaced.
+
+    ``grant_ttl`` is how long (seconds) the grant minted after approval will live.
+    """
+    arguments = shown_arguments(redacted_arguments)
     counted = sum(1 for vote in record.votes if vote.decision == "approve")
     if record.group is None:
         needed = "one approval from any human (you may confirm your own request)"

@@ -8,15 +8,14 @@ are seen by polling the store with a bounded exponential backoff.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
-from collections.abc import Callable, Collection, Mapping, Set
+from collections.abc import Awaitable, Callable, Collection, Mapping, Set
 
 import anyio
 
 from quartermaster._clock import Clock
-from quartermaster.store import ApprovalRecord, ApprovalRepo
+from quartermaster.store import ApprovalRecord, ApprovalRepo, Vote
 
 from ._errors import (
     ApprovalDenied,
@@ -24,11 +23,23 @@ from ._errors import (
     ApprovalMismatch,
     ApprovalNotFound,
     ApprovalRequired,
+    ApprovalTampered,
     DuplicateVote,
     QuorumUnreachable,
 )
-from ._machine import FINAL_STATES, check_vote, may_approve, next_state, outcome
+from ._machine import (
+    FINAL_STATES,
+    CallBinding,
+    Event,
+    check_vote,
+    client_may_confirm,
+    may_approve,
+    mismatch,
+    next_state,
+    outcome,
+)
 from ._prompt import summarize
+from ._seal import ApprovalSeal
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -43,7 +54,10 @@ class ApprovalService:
 
     ``groups`` maps approver group names to their members (``PolicyEngine.groups``).
     ``poll_interval`` is the first delay between store polls while waiting; it doubles up
-    to ``max_poll_interval``.
+    to ``max_poll_interval``. ``client_step_up`` lets the caller's own MCP client confirm a
+    plain step-up (``approval: {step_up: {via: client}}``); see ``client_may_confirm``.
+    With ``seal``, an approval is spent only if the sealed rows of the audit ledger back it
+    (see ``ApprovalSeal``); the rows are written by ``request_approval`` and ``cast_vote``.
     """
 
     def __init__(
@@ -55,6 +69,8 @@ class ApprovalService:
         poll_interval: float = 0.05,
         max_poll_interval: float = 1.0,
         new_id: Callable[[], str] = new_approval_id,
+        client_step_up: bool = False,
+        seal: ApprovalSeal | None = None,
     ) -> None:
         if not 0 < poll_interval <= max_poll_interval:
             raise ValueError("need 0 < poll_interval <= max_poll_interval")
@@ -64,6 +80,8 @@ class ApprovalService:
         self._poll = poll_interval
         self._max_poll = max_poll_interval
         self._new_id = new_id
+        self._client_step_up = client_step_up
+        self._seal = seal
         self._events: dict[str, anyio.Event] = {}
         self._waiters: dict[str, int] = {}
 
@@ -73,6 +91,35 @@ class ApprovalService:
         if record.group is None:
             return None
         return self._groups.get(record.group, frozenset())
+
+    @property
+    def seal(self) -> ApprovalSeal | None:
+        """What seals this service's requests and votes for the ledger, if anything."""
+        return self._seal
+
+    async def check_evidence(self, record: ApprovalRecord) -> None:
+        """Raise ``ApprovalTampered`` unless the sealed ledger rows back ``record`` (a no-op
+        without a seal)."""
+        if self._seal is not None:
+            await self._seal.check(
+                record, members=self._members(record), client_step_up=self._client_step_up
+            )
+
+    async def unbacked(self, limit: int = 10_000) -> list[ApprovalTampered]:
+        """Every approved or spent request the sealed ledger rows do not back (for
+        ``quartermaster audit verify``); empty without a seal."""
+        found: list[ApprovalTampered] = []
+        for state in ("approved", "consumed"):
+            for record in await self._repo.list(state=state, limit=limit):
+                try:
+                    await self.check_evidence(record)
+                except ApprovalTampered as exc:
+                    found.append(exc)
+        return found
+
+    def client_may_confirm(self, record: ApprovalRecord) -> bool:
+        """Whether the caller's own MCP client may approve ``record`` (a form elicitation)."""
+        return client_may_confirm(record, client_step_up=self._client_step_up)
 
     async def request(
         self,
@@ -89,11 +136,13 @@ class ApprovalService:
         group: str | None,
         ttl: float,
         summary: str | None = None,
+        arguments: str | None = None,
     ) -> ApprovalRecord:
         """Create a pending approval request for one exact call and return it.
 
         ``required`` and ``group`` come from the decision's ``ApprovalRequirement``;
-        ``ttl`` (seconds) is how long approvers have (``PolicyConfig.approval_timeout``).
+        ``ttl`` (seconds) is how long approvers have (``PolicyConfig.approval_timeout``);
+        ``arguments`` is what approvers are shown of the call (``shown_arguments``).
 
         Raises:
             ValueError: ``required`` < 1, ``ttl`` <= 0, or ``args_sha256`` is not 64 hex digits.
@@ -124,10 +173,15 @@ class ApprovalService:
             expires_at=now + ttl,
             summary=summary
             or summarize(agent=agent, tool=tool, target=target, requester=requester),
+            arguments=arguments,
         )
         members = self._members(record)
         if members is not None:
-            eligible = sum(1 for member in members if may_approve(record, member, members))
+            eligible = sum(
+                1
+                for member in members
+                if may_approve(record, member, members, via="cli", client_step_up=False)
+            )
             if eligible < required:
                 raise QuorumUnreachable(record.approval_id, group, required, eligible)
         await self._repo.create(record)
@@ -154,18 +208,45 @@ class ApprovalService:
 
         Raises:
             ApprovalNotFound, ApprovalClosed, ApprovalExpired, SelfApprovalRefused,
-            NotInApproverGroup, DuplicateVote: see ``check_vote``.
+            NotInApproverGroup, ClientApprovalRefused, DuplicateVote: see ``check_vote``.
         """
+        record, _ = await self.vote_and_settle(approval_id, approver, decision, via)
+        return record
+
+    async def vote_and_settle(
+        self,
+        approval_id: str,
+        approver: str,
+        decision: str,
+        via: str,
+        *,
+        before_store: Callable[[Vote], Awaitable[object]] | None = None,
+    ) -> tuple[ApprovalRecord, bool]:
+        """Like :meth:`vote`; also whether this vote's settling decided the request (so
+        that exactly one caller records the decision, however many vote at once).
+
+        ``before_store`` runs once the vote is found admissible and before it is stored
+        (``cast_vote`` makes it durable in the ledger there, so a waiting call woken by the
+        vote always finds the vote's sealed row)."""
         record = await self.get(approval_id)
         if await self._settle(record) != record.state:
             record = await self.get(approval_id)
         members = self._members(record)
-        vote = check_vote(record, approver, decision, via, members=members, now=self._clock.now())
+        vote = check_vote(
+            record,
+            approver,
+            decision,
+            via,
+            members=members,
+            now=self._clock.now(),
+            client_step_up=self._client_step_up,
+        )
+        if before_store is not None:
+            await before_store(vote)
         if not await self._repo.add_vote(approval_id, vote):
             raise DuplicateVote(approval_id, approver)
-        record = await self.get(approval_id)
-        await self._settle(record)
-        return await self.get(approval_id)
+        decided = await self._settle_won(await self.get(approval_id))
+        return await self.get(approval_id), decided
 
     # The timeout is part of the answer ("still pending"), not a cancellation, so it is a
     # parameter rather than the caller's cancel scope.
@@ -201,25 +282,23 @@ class ApprovalService:
                 del self._waiters[approval_id]
                 self._events.pop(approval_id, None)
 
-    async def consume(self, approval_id: str, args_sha256: str, run_id: str, *, tool: str) -> bool:
-        """Spend an approved request on the call it was given for; ``True`` for the one winner.
+    async def consume(self, approval_id: str, call: CallBinding) -> bool:
+        """Spend an approved request on ``call``; ``True`` for the one winner.
 
         ``False`` means it was already spent (a replay, or another caller won the race).
 
         Raises:
             ApprovalNotFound: there is no such request.
-            ApprovalMismatch: it was given for other arguments, another run or another tool.
+            ApprovalMismatch: it was given for another caller, run, tool or arguments.
             ApprovalRequired: it is still pending.
             ApprovalDenied: an approver denied it.
             ApprovalExpired: it expired before being spent.
+            ApprovalTampered: the store says approved, the sealed ledger rows do not.
         """
         record = await self.get(approval_id)
-        if not hmac.compare_digest(record.args_sha256, args_sha256):
-            raise ApprovalMismatch(approval_id, "other arguments")
-        if record.run_id != run_id:
-            raise ApprovalMismatch(approval_id, "another run")
-        if record.tool != tool:
-            raise ApprovalMismatch(approval_id, "another tool")
+        wrong = mismatch(record, call)
+        if wrong is not None:
+            raise ApprovalMismatch(approval_id, wrong)
         state = await self._settle(record)
         if state == "consumed":
             return False
@@ -230,6 +309,7 @@ class ApprovalService:
             raise ApprovalDenied(approval_id, denier)
         if state == "expired":
             raise ApprovalExpired(approval_id)
+        await self.check_evidence(record)
         won = await self._advance(approval_id, "approved", "spent")
         if not won and (await self.get(approval_id)).state == "expired":
             raise ApprovalExpired(approval_id)
@@ -250,16 +330,30 @@ class ApprovalService:
                     expired += 1
         return expired
 
+    def _due(self, record: ApprovalRecord) -> Event | None:
+        """What the votes and the clock say should happen to ``record`` now."""
+        if record.state in FINAL_STATES:
+            return None
+        return outcome(
+            record,
+            members=self._members(record),
+            now=self._clock.now(),
+            client_step_up=self._client_step_up,
+        )
+
     async def _settle(self, record: ApprovalRecord) -> str:
         """Apply what the votes and the clock say should happen; the resulting state."""
-        if record.state in FINAL_STATES:
-            return record.state
-        event = outcome(record, members=self._members(record), now=self._clock.now())
+        event = self._due(record)
         if event is None:
             return record.state
         await self._advance(record.approval_id, record.state, event)
         # Whether this call or a concurrent one made the change, the store now knows.
         return (await self.get(record.approval_id)).state
+
+    async def _settle_won(self, record: ApprovalRecord) -> bool:
+        """Apply what the votes and the clock say; whether this call made the change."""
+        event = self._due(record)
+        return event is not None and await self._advance(record.approval_id, record.state, event)
 
     async def _advance(self, approval_id: str, state: str, event: str) -> bool:
         new = next_state(state, event)

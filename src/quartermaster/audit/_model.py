@@ -17,6 +17,7 @@ BODY_VERSION = 1
 
 CALL_INTENT = "call.intent"
 CALL_OUTCOME = "call.outcome"
+CALL_REFUSED = "call.refused"
 GRANT_ISSUED = "grant.issued"
 GRANT_REVOKED = "grant.revoked"
 APPROVAL_REQUESTED = "approval.requested"
@@ -47,6 +48,7 @@ class EventRecorder(Protocol):
 
 EVENT_KINDS = frozenset(
     {
+        CALL_REFUSED,
         GRANT_ISSUED,
         GRANT_REVOKED,
         APPROVAL_REQUESTED,
@@ -128,7 +130,8 @@ class CredentialInfo:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """Everything known about a tool call before the downstream is asked.
+    """Everything known about a request (a tool call, a resource read ...) before the
+    downstream is asked.
 
     ``human`` is the person on whose behalf the agent acts and ``delegation`` the chain from
     that person to the agent (outermost first); ``autonomous`` is true when no human started
@@ -156,6 +159,9 @@ class CallRecord:
     policy_version: str | None
     approval: ApprovalInfo | None = None
     grant: GrantInfo | None = None
+    method: str = "tools/call"
+    """The MCP request (``resources/read``, ``prompts/get`` ...); ``tool`` then holds the
+    resource's URI or the prompt's name."""
     credentials: tuple[CredentialInfo, ...] = ()
 
     def __post_init__(self) -> None:
@@ -254,6 +260,7 @@ def intent_body(call: CallRecord, args_hmac: str, arg_hmacs: Mapping[str, str]) 
     """The body of a ``call.intent`` row (``credentials`` only when leases were handed over)."""
     body: dict[str, Any] = {
         **_identity(call),
+        "method": call.method,
         "delegation": list(call.delegation),
         "autonomous": call.autonomous,
         "client": {"name": call.client_name, "version": call.client_version},

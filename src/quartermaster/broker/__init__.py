@@ -17,7 +17,9 @@ from ._errors import AlgorithmNotAllowed as AlgorithmNotAllowed
 from ._errors import AudienceMismatch as AudienceMismatch
 from ._errors import BadSignature as BadSignature
 from ._errors import BrokerError as BrokerError
+from ._errors import CallRevoked as CallRevoked
 from ._errors import GrantExpired as GrantExpired
+from ._errors import GrantInactive as GrantInactive
 from ._errors import GrantInvalid as GrantInvalid
 from ._errors import GrantNotYetValid as GrantNotYetValid
 from ._errors import GrantReplayed as GrantReplayed
@@ -29,6 +31,7 @@ from ._errors import MalformedGrant as MalformedGrant
 from ._errors import TokenTooLong as TokenTooLong
 from ._errors import UnknownKey as UnknownKey
 from ._errors import WrongTokenType as WrongTokenType
+from ._introspect import GrantIntrospector as GrantIntrospector
 from ._keyring import KeyInfo as KeyInfo
 from ._keyring import KeyRing as KeyRing
 from ._keyring import SigningKey as SigningKey
@@ -39,6 +42,9 @@ from ._keyset import SIGNING_ALGORITHMS as SIGNING_ALGORITHMS
 from ._keyset import GrantKeySet as GrantKeySet
 from ._keyset import SigningAlgorithm as SigningAlgorithm
 from ._keyset import VerificationKey as VerificationKey
+from ._revocations import Revocation as Revocation
+from ._revocations import RevocationList as RevocationList
+from ._revocations import revocation_event as revocation_event
 from ._verify import MAX_GRANT_LENGTH as MAX_GRANT_LENGTH
 from ._verify import MAX_LEEWAY as MAX_LEEWAY
 from ._verify import MemoryReplayCache as MemoryReplayCache

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quartermaster.audit import GRANT_REVOKED, KEY_ROTATED, AuditEvent, EventRecorder
+from quartermaster.audit import KEY_ROTATED, AuditEvent, EventRecorder
 from quartermaster.store import GrantRecord
 
 from ._broker import Broker
@@ -55,31 +55,27 @@ async def grants_revoke(
     run_id: str | None = None,
     agent: str | None = None,
     tenant: str | None = None,
+    token_jti: str | None = None,
     reason: str = "revoked by an administrator",
-    ledger: EventRecorder,
     via: str = "cli",
 ) -> dict[str, Any]:
-    """``grants revoke``: revoke by any combination of jti, run, agent and tenant, and record
-    the revocation (``grant.revoked``) in ``ledger``.
+    """``grants revoke`` and ``agents revoke``: revoke by any combination of jti, run, agent,
+    tenant and agent token; what is named can be granted nothing more.
 
     Raises:
         ValueError: no filter was given.
     """
-    count = await broker.revoke(jti=jti, run_id=run_id, agent=agent, tenant=tenant, reason=reason)
-    await ledger.record_event(
-        AuditEvent(
-            kind=GRANT_REVOKED,
-            run_id=run_id,
-            agent=agent,
-            tenant=tenant,
-            detail={"revoked": count, "jti": jti, "via": via},
-        )
+    count = await broker.revoke(
+        jti=jti,
+        run_id=run_id,
+        agent=agent,
+        tenant=tenant,
+        token_jti=token_jti,
+        reason=reason,
+        via=via,
     )
-    which = {
-        k: v
-        for k, v in {"jti": jti, "run_id": run_id, "agent": agent, "tenant": tenant}.items()
-        if v
-    }
+    named = {"jti": jti, "run_id": run_id, "agent": agent, "tenant": tenant, "token": token_jti}
+    which = {k: v for k, v in named.items() if v}
     return {"revoked": count, "filter": which, "reason": reason}
 
 

@@ -11,9 +11,10 @@ from quartermaster.config import BrokerConfig
 from quartermaster.identity import RunIdentity, is_valid_name
 from quartermaster.store import ConsumeOutcome, GrantRecord, GrantRepo, RevocationFilter
 
-from ._claims import GRANT_TYPE, GrantClaims, is_scope_token, is_sha256_hex
-from ._errors import GrantExpired, GrantReplayed, GrantRevoked, GrantUnknown
+from ._claims import GRANT_TYPE, MAX_ACT_DEPTH, GrantClaims, is_scope_token, is_sha256_hex
+from ._errors import CallRevoked, GrantExpired, GrantReplayed, GrantRevoked, GrantUnknown
 from ._keyring import KeyRing
+from ._revocations import Revocation, RevocationList
 from ._verify import VerifiedGrant, verify_grant
 
 MAX_USES = 100
@@ -67,16 +68,26 @@ class Broker:
     ``keys`` must be loaded (``await keys.load()``) before the first ``mint``. Every grant
     is recorded before it is returned (or, with ``record=False``, by the caller before the
     token leaves it), so revocation and single use are enforced online by :meth:`verify`
-    (and by any receiving service that checks with the store).
+    (and by any receiving service that checks with the store or introspects). With
+    ``revocations`` (the ledger's revocation list), :meth:`mint` refuses a revoked run, agent,
+    tenant or agent token, :meth:`verify` a grant revoked by any of its fields, and
+    :meth:`revoke` writes the revocation there first.
     """
 
     def __init__(
-        self, *, keys: KeyRing, grants: GrantRepo, config: BrokerConfig, clock: Clock
+        self,
+        *,
+        keys: KeyRing,
+        grants: GrantRepo,
+        config: BrokerConfig,
+        clock: Clock,
+        revocations: RevocationList | None = None,
     ) -> None:
         self._keys = keys
         self._grants = grants
         self._config = config
         self._clock = clock
+        self._revocations = revocations
 
     @property
     def keys(self) -> KeyRing:
@@ -109,6 +120,7 @@ class Broker:
 
         Raises:
             ValueError: an argument is malformed (empty audience, bad digest, ttl <= 0, ...).
+            CallRevoked: the run, agent, tenant or agent token of ``identity`` is revoked.
             BrokerError: the key ring is not loaded.
             StoreError: the grant could not be recorded; it must not be used.
         """
@@ -121,6 +133,17 @@ class Broker:
             raise ValueError(f"uses must be between 1 and {MAX_USES}")
         if approval_id is not None and not is_valid_name(approval_id):
             raise ValueError("approval_id must be 1-256 printable characters without spaces")
+        if self._revocations is not None:
+            revoked = await self._revocations.refusal(
+                Revocation(
+                    run_id=identity.run_id,
+                    agent=identity.agent,
+                    tenant=identity.tenant,
+                    token_jti=identity.token_id,
+                )
+            )
+            if revoked is not None:
+                raise CallRevoked(revoked.describe())
         now = self._clock.now()
         issued_at = int(now)
         expires_at = issued_at + max(1, int(min(lifetime, self._config.max_ttl)))
@@ -142,6 +165,7 @@ class Broker:
             expires_at=expires_at,
             jti=secrets.token_urlsafe(16),
             uses=count,
+            delegation=_earlier_actors(identity),
         )
         token = self._keys.current.sign(claims.to_jwt(), GRANT_TYPE)
         row = GrantRecord(
@@ -180,7 +204,16 @@ class Broker:
             clock=self._clock,
             leeway=self._config.clock_skew,
         )
-        jti = verified.claims.jti
+        claims = verified.claims
+        jti = claims.jti
+        if self._revocations is not None:
+            # Checked before spending: the grants table's revoked_at can be edited in the
+            # database, the ledger's revocations cannot without 'audit verify' noticing.
+            revoked = await self._revocations.refusal(
+                Revocation(jti=jti, run_id=claims.run_id, agent=claims.agent, tenant=claims.tenant)
+            )
+            if revoked is not None:
+                raise GrantRevoked(f"grant {jti} was revoked ({revoked.describe()})")
         now = self._clock.now()
         if consume:
             outcome = await self._grants.consume(jti, now)
@@ -203,20 +236,36 @@ class Broker:
         run_id: str | None = None,
         agent: str | None = None,
         tenant: str | None = None,
+        token_jti: str | None = None,
         reason: str = "revoked",
+        via: str = "cli",
     ) -> int:
-        """Revoke one grant, or every grant of a run, an agent or a tenant; return how many.
+        """Revoke one grant, or every grant of a run, an agent, a tenant or an agent token,
+        and (with a revocation list) every grant they would be minted later; return how many
+        existing grants were revoked.
 
         The given fields must all match (``run_id`` and ``tenant`` together revoke that run
-        of that tenant only).
+        of that tenant only). The revocation list is written first: once it holds the row,
+        nothing more is minted for what it names, on any replica.
 
         Raises:
-            ValueError: no field was given (revoking everything is never implied).
+            ValueError: no field was given (revoking everything is never implied), or an
+                agent token was named without a revocation list to keep it.
+            AuditUnavailable: the revocation could not be written; nothing is revoked.
             StoreError: the store failed; nothing may be assumed revoked.
         """
         which = RevocationFilter(jti=jti, run_id=run_id, agent=agent, tenant=tenant)
-        if which.is_empty:
+        if which.is_empty and token_jti is None:
             raise ValueError("name at least one of jti, run_id, agent, tenant to revoke")
+        if self._revocations is not None:
+            await self._revocations.add(
+                Revocation(jti=jti, run_id=run_id, agent=agent, tenant=tenant, token_jti=token_jti),
+                via=via,
+            )
+        elif token_jti is not None:
+            raise ValueError("revoking an agent token needs the revocation list")
+        if which.is_empty:
+            return 0  # an agent token alone: grants do not name the token they came from
         return await self._grants.revoke(which, self._clock.now(), reason)
 
     async def list(
@@ -235,14 +284,21 @@ class Broker:
         return await self._grants.list(which, active_at=active_at, limit=limit)
 
 
+def _earlier_actors(identity: RunIdentity) -> tuple[str, ...]:
+    # The inbound token's act chain names the agent first when the agent is its actor (an
+    # identity provider's token-exchange token); the grant's chain starts with the agent
+    # either way, so only the actors before it are kept. Only a call made for a human has an
+    # actor chain (RFC 8693: the actor acts for the principal in sub).
+    if identity.on_behalf_of is None:
+        return ()
+    chain = identity.delegation
+    if chain and chain[0] == identity.agent:
+        chain = chain[1:]
+    return chain[: MAX_ACT_DEPTH - 1]
+
+
 def _state_of(record: GrantRecord | None, now: float) -> ConsumeOutcome:
-    # The same order of checks as GrantRepo.consume, without spending a use.
+    # The same checks as GrantRepo.consume, without spending a use.
     if record is None:
         return ConsumeOutcome.UNKNOWN
-    if record.revoked_at is not None:
-        return ConsumeOutcome.REVOKED
-    if now >= record.expires_at:
-        return ConsumeOutcome.EXPIRED
-    if record.uses_left <= 0:
-        return ConsumeOutcome.EXHAUSTED
-    return ConsumeOutcome.OK
+    return ConsumeOutcome.of(record.revoked_at, record.expires_at, record.uses_left, now)

@@ -33,9 +33,12 @@ def is_sha256_hex(value: str) -> bool:
 class GrantClaims:
     """The claims of one grant, typed.
 
-    ``sub`` is the agent; ``on_behalf_of`` is the human of the ``act`` claim (``None`` for
-    an autonomous run); ``audience`` is the one target system; ``action``/``tool``/``target``
-    come from the ``authorization_details`` entry; ``uses`` is how many calls it allows.
+    RFC 8693 section 4.1 the right way round: with a human, ``sub`` is the principal (the
+    human, ``on_behalf_of``) and ``act.sub`` the actor (the agent); ``delegation`` holds the
+    earlier actors of a multi-hop chain, nested as ``act.act.sub`` and so on, nearest first.
+    An autonomous run has no principal but the agent: ``sub`` is the agent and there is no
+    ``act``. ``audience`` is the one target system; ``action``/``tool``/``target`` come from
+    the ``authorization_details`` entry; ``uses`` is how many calls it allows.
     """
 
     issuer: str
@@ -55,6 +58,7 @@ class GrantClaims:
     expires_at: int
     jti: str
     uses: int
+    delegation: tuple[str, ...] = ()
 
     def to_jwt(self) -> dict[str, Any]:
         """The JWT claims set, as signed."""
@@ -68,7 +72,7 @@ class GrantClaims:
             detail["identifier"] = self.target
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": self.agent,
+            "sub": self.agent if self.on_behalf_of is None else self.on_behalf_of,
             "aud": self.audience,
             "scope": self.scope,
             "authorization_details": [detail],
@@ -82,10 +86,34 @@ class GrantClaims:
             "uses": self.uses,
         }
         if self.on_behalf_of is not None:
-            claims["act"] = {"sub": self.on_behalf_of}
+            claims["act"] = _act_chain((self.agent, *self.delegation))
         if self.approval_id is not None:
             claims["approval_id"] = self.approval_id
         return claims
+
+
+MAX_ACT_DEPTH = 8
+"""The deepest ``act`` chain a grant carries (the agent and seven earlier actors)."""
+
+
+def _act_chain(actors: tuple[str, ...]) -> dict[str, Any]:
+    # Nearest actor outermost: {"sub": agent, "act": {"sub": earlier, "act": ...}}.
+    act: dict[str, Any] = {"sub": actors[-1]}
+    for actor in reversed(actors[:-1]):
+        act = {"sub": actor, "act": act}
+    return act
+
+
+def _actors(act: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    while act is not None:
+        if not isinstance(act, Mapping) or len(found) >= MAX_ACT_DEPTH:
+            raise MalformedGrant(
+                f"claim 'act' must be an object with a 'sub', nested at most {MAX_ACT_DEPTH} deep"
+            )
+        found.append(_required(act, "sub"))
+        act = act.get("act")
+    return tuple(found)
 
 
 def _required(claims: Mapping[str, Any], name: str) -> str:
@@ -136,12 +164,14 @@ def parse_claims(claims: Any) -> GrantClaims:
     audience = claims.get("aud")
     if not isinstance(audience, str) or not audience:
         raise MalformedGrant("claim 'aud' must name exactly one audience, as a string")
-    act = claims.get("act")
-    on_behalf_of = None
+    subject = _required(claims, "sub")
     if "act" in claims:
-        if not isinstance(act, Mapping):
+        actors = _actors(claims["act"])
+        if not actors:
             raise MalformedGrant("claim 'act' must be an object with a 'sub'")
-        on_behalf_of = _required(act, "sub")
+        agent, on_behalf_of, delegation = actors[0], subject, actors[1:]
+    else:
+        agent, on_behalf_of, delegation = subject, None, ()
     args_sha256 = _required(claims, "args_sha256")
     if not is_sha256_hex(args_sha256):
         raise MalformedGrant("claim 'args_sha256' must be 64 lower-case hex digits")
@@ -153,7 +183,7 @@ def parse_claims(claims: Any) -> GrantClaims:
         raise MalformedGrant("claim 'uses' must be at least 1")
     return GrantClaims(
         issuer=_required(claims, "iss"),
-        agent=_required(claims, "sub"),
+        agent=agent,
         on_behalf_of=on_behalf_of,
         audience=audience,
         scope=_required(claims, "scope"),
@@ -169,4 +199,5 @@ def parse_claims(claims: Any) -> GrantClaims:
         expires_at=_int(claims, "exp"),
         jti=_required(claims, "jti"),
         uses=uses,
+        delegation=delegation,
     )

@@ -13,7 +13,9 @@ QuartermasterError
 │   ├── GrantExpired         ``exp`` has passed, beyond the allowed skew
 │   ├── GrantNotYetValid     ``nbf`` or ``iat`` lies in the future, beyond the allowed skew
 │   ├── GrantRevoked         revoked (by jti, run, agent or tenant)
+│   │   └── CallRevoked      no grant is minted: the run, agent, tenant or agent token is revoked
 │   ├── GrantUnknown         validly signed, but the broker's store has no record of it
+│   ├── GrantInactive        introspection says it is not active (no reason is given)
 │   └── GrantReplayed        already used (as many times as it allowed)
 └── BrokerError              the broker itself cannot work (fail closed)
     └── KeyUnwrapError       a stored signing key cannot be decrypted with this wrapping key
@@ -72,12 +74,28 @@ class GrantRevoked(GrantInvalid):
     """The grant was revoked, alone or with its run, agent or tenant."""
 
 
+class CallRevoked(GrantRevoked):
+    """No grant is minted: the caller's run, agent, tenant or agent token was revoked."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"the call was refused because {what} was revoked; no grant is minted. An "
+            "administrator revoked it with 'quartermaster grants revoke' or 'quartermaster "
+            "agents revoke'"
+        )
+        self.what = what
+
+
 class GrantUnknown(GrantInvalid):
     """The grant is validly signed but the broker's store has no record of it (fail closed)."""
 
 
 class GrantReplayed(GrantInvalid):
     """The grant was already used as many times as it allows."""
+
+
+class GrantInactive(GrantInvalid):
+    """Quartermaster's introspection endpoint answered that the grant is not active."""
 
 
 class BrokerError(QuartermasterError):

@@ -1,4 +1,5 @@
-"""``quartermaster agents issue``: a bearer token an agent presents to Quartermaster over HTTP."""
+"""``quartermaster agents issue | revoke``: the bearer tokens agents present to Quartermaster
+over HTTP, and taking an agent or one of its tokens out of service."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..broker import grants_revoke
 from ..config import parse_duration
 from ..identity import issue_agent_token
 from ..runtime import Services
@@ -13,10 +15,10 @@ from ._admin import add_config, add_json, print_json, refuse, when, with_service
 
 
 def register(commands: Any) -> None:
-    """Add ``agents issue``."""
+    """Add ``agents issue | revoke``."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "agents",
-        help="issue agent tokens",
+        help="issue and revoke agent tokens",
         description="Agent tokens prove an agent's identity to this Quartermaster's HTTP "
         "transport. They are not grants. See docs/grants.md.",
     )
@@ -46,12 +48,28 @@ def register(commands: Any) -> None:
         "--scope",
         action="append",
         default=[],
-        help="a scope to grant (repeatable); 'approvals' lets the human named by "
-        "--on-behalf-of vote on approvals over HTTP",
+        help="a scope to grant (repeatable); 'introspect' lets a downstream named by "
+        "--agent spend its grants at POST /introspect",
     )
     add_config(issue)
     add_json(issue)
     issue.set_defaults(handler=_issue)
+
+    revoke = actions.add_parser(
+        "revoke",
+        help="refuse an agent token, or an agent, from now on",
+        description="Revoke one agent token (--token JTI, as 'agents issue' printed it) or "
+        "every call of an agent (--agent A, optionally of one --tenant T): nothing more is "
+        "granted to it on any replica within a second, and its live grants are revoked. A "
+        "revocation is permanent (issue a new token, or name the agent anew).",
+    )
+    revoke.add_argument("--token", metavar="JTI", help="the agent token's jti")
+    revoke.add_argument("--agent", help="the agent")
+    revoke.add_argument("--tenant", help="only in this tenant (with --agent)")
+    revoke.add_argument("--reason", default="revoked by an administrator", help="recorded")
+    add_config(revoke)
+    add_json(revoke)
+    revoke.set_defaults(handler=_revoke)
 
 
 def _issue(args: argparse.Namespace) -> int:
@@ -90,6 +108,33 @@ def _issue(args: argparse.Namespace) -> int:
             f"expires {when(issued.expires_at)} UTC",
             file=sys.stderr,
         )
+        return 0
+
+    return with_services(args.config, act)
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    if not (args.token or args.agent):
+        return refuse("give --token JTI or --agent A (nothing revoked)")
+    if args.tenant and not args.agent:
+        return refuse("--tenant narrows --agent; to revoke a whole tenant use 'grants revoke'")
+
+    async def act(services: Services) -> int:
+        result = await grants_revoke(
+            services.broker,
+            agent=args.agent,
+            tenant=args.tenant,
+            token_jti=args.token,
+            reason=args.reason,
+        )
+        if args.json:
+            print_json(result)
+        else:
+            what = f"agent token {args.token}" if args.token else f"agent {args.agent}"
+            print(
+                f"revoked {what}{f' in {args.tenant}' if args.tenant else ''} "
+                f"({result['revoked']} live grant(s))"
+            )
         return 0
 
     return with_services(args.config, act)

@@ -1,21 +1,27 @@
 """``quartermaster approvals``: list pending approval requests and vote on them.
 
-The approver is named by ``--as``. In production the CLI runs under the approver's own
-account (with access to the store and the master key), so ``--as`` is who that account is;
-the ledger records the vote with ``via="cli"``.
+A vote is cast as the person an approver credential names (``quartermaster approvers issue``),
+read from ``$QUARTERMASTER_APPROVER_CREDENTIAL`` or ``--credential FILE``: nobody names
+themselves, so one operator cannot fill two seats of a quorum. The ledger records the vote
+with ``via="cli"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from ..approval import ApprovalNotFound
-from ..proxy import approval_json, cast_vote
+from ..approval import ApprovalNotFound, approval_json, cast_vote, visible
+from ..proxy import approver_authenticator
 from ..runtime import Services
 from ..store import ApprovalRecord
-from ._admin import add_config, add_json, print_json, table, when, with_services
+from ._admin import add_config, add_json, print_json, refuse, table, when, with_services
+
+CREDENTIAL_ENV = "QUARTERMASTER_APPROVER_CREDENTIAL"
+"""Where ``approvals approve|deny`` finds the approver credential without ``--credential``."""
 
 STATES = ("pending", "approved", "denied", "expired", "consumed", "all")
 
@@ -25,8 +31,9 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "approvals",
         help="list approval requests and approve or deny them",
-        description="Decide approval requests out of band. The approver is named by --as; "
-        "run the CLI under the approver's own account. See docs/policy.md.",
+        description="Decide approval requests out of band. A vote is cast as the person "
+        f"named by your approver credential (${CREDENTIAL_ENV} or --credential FILE; an "
+        "administrator issues one with 'quartermaster approvers issue'). See docs/policy.md.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -48,11 +55,17 @@ def register(commands: Any) -> None:
         vote = actions.add_parser(
             verb,
             help=f"{verb} a pending request",
-            description=f"Vote to {verb} request ID as the approver named by --as. The "
-            "requester and the agent cannot approve their own request, and nobody votes twice.",
+            description=f"Vote to {verb} request ID as the person your approver credential "
+            "names. The requester and the agent cannot approve their own request, and nobody "
+            "votes twice.",
         )
         vote.add_argument("approval_id", metavar="ID")
-        vote.add_argument("--as", dest="approver", required=True, help="the approver's name")
+        vote.add_argument(
+            "--credential",
+            metavar="FILE",
+            help=f"a file holding your approver credential ('-' for standard input; default: "
+            f"${CREDENTIAL_ENV})",
+        )
         vote.add_argument("--reason", help="why (recorded in the audit ledger)")
         add_config(vote)
         add_json(vote)
@@ -120,26 +133,57 @@ def _print_record(record: ApprovalRecord, *, as_json: bool) -> None:
         f"  needs: {record.required} approval(s){f' from {record.group}' if record.group else ''}"
     )
     print(f"  args sha256: {record.args_sha256}")
+    if record.arguments is not None:
+        # As the prompt shows them: secrets redacted, hidden characters escaped.
+        print("  arguments (secrets redacted):")
+        for line in record.arguments.splitlines():
+            print(f"    {visible(line)}")
     print(f"  created: {when(record.created_at)} UTC   expires: {when(record.expires_at)} UTC")
     for vote in record.votes:
         print(f"  vote: {vote.approver} {vote.decision} via {vote.via} at {when(vote.at)} UTC")
 
 
+def _credential(path: str | None) -> str | None:
+    if path == "-":
+        return sys.stdin.read().strip() or None
+    if path is not None:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ValueError(f"cannot read the approver credential {path}: {exc.strerror}") from exc
+    return os.environ.get(CREDENTIAL_ENV, "").strip() or None
+
+
 def _vote(args: argparse.Namespace) -> int:
+    try:
+        token = _credential(args.credential)
+    except ValueError as exc:
+        return refuse(str(exc))
+    if token is None:
+        return refuse(
+            f"voting needs your approver credential: set {CREDENTIAL_ENV} or pass --credential "
+            "FILE (an administrator issues one with 'quartermaster approvers issue NAME "
+            "--tenant T')"
+        )
+
     async def act(services: Services) -> int:
+        approver = await approver_authenticator(services).authenticate(token)
         record = await cast_vote(
-            services,
+            services.approvals,
+            services.ledger,
             args.approval_id,
-            args.approver,
+            approver.name,
             args.decision,
             via="cli",
+            redact=services.redactor.redact,
+            tenant=approver.tenant,
             reason=args.reason,
         )
         if args.json:
             print_json(approval_json(record))
         else:
             print(
-                f"{args.approver} voted {args.decision} on {record.approval_id}; it is now "
+                f"{approver.name} voted {args.decision} on {record.approval_id}; it is now "
                 f"{record.state} ({_approvals(record)}/{record.required} approvals)",
                 file=sys.stderr,
             )

@@ -183,10 +183,17 @@ def _verify(args: argparse.Namespace) -> int:
         report = await verify(
             services.store.ledger, public_keys(services.audit_keys), anchor=args.anchor
         )
+        # Approvals are evidence too: an approved or spent request must be backed by the
+        # ledger's sealed rows, or the approvals table was edited behind Quartermaster.
+        unbacked = await services.approvals.unbacked()
+        ok = report.ok and not unbacked
         if args.json:
             print_json(
                 {
-                    "ok": report.ok,
+                    "ok": ok,
+                    "approvals": [
+                        {"approval_id": exc.approval_id, "problem": exc.why} for exc in unbacked
+                    ],
                     "rows": report.rows,
                     "head_seq": report.head_seq,
                     "head_hash": report.head_hash.hex(),
@@ -202,7 +209,9 @@ def _verify(args: argparse.Namespace) -> int:
             )
         else:
             print(render_verify(report))
-        return 0 if report.ok else 1
+            for exc in unbacked:
+                print(f"TAMPERED approval {exc.approval_id}: {exc.why}")
+        return 0 if ok else 1
 
     return with_services(args.config, act)
 

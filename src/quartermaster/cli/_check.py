@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         problems += live_problems
     _print_tools(routes)
     facts = [tool_facts(route) for route in routes]
-    for finding in unreachable_rules(config.policy, facts):
+    # Offline, the downstreams' tools are unknown: no rule is called unreachable for them.
+    for finding in unreachable_rules(config.policy, facts, tools_complete=not args.offline):
         print(f"warning: rule {finding.name}: {finding.reason}", file=sys.stderr)
     if facts:
         for finding in unreached_tools(config.policy, facts):
@@ -105,7 +106,7 @@ def _classify(route: ToolRoute) -> tuple[RiskClass, str]:
     found = classify(
         cast(RiskClass | None, route.declared_risk),
         cast(RiskClass | None, route.server_default_risk),
-        route.tool.annotations,
+        route.tool.annotations if route.tool is not None else None,
     )
     return found.risk, found.source
 

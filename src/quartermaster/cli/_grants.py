@@ -114,7 +114,6 @@ def _revoke(args: argparse.Namespace) -> int:
             agent=args.agent,
             tenant=args.tenant,
             reason=args.reason,
-            ledger=services.ledger,
         )
         if any((args.run, args.agent, args.tenant)):
             # Whatever credential a revoked run, agent or tenant was given goes with it.

@@ -13,6 +13,7 @@ from .._version import __version__
 from . import (
     _agents,
     _approvals,
+    _approvers,
     _audit,
     _check,
     _grants,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _keys.register(commands)
     _agents.register(commands)
     _approvals.register(commands)
+    _approvers.register(commands)
     _policy.register(commands)
     _audit.register(commands)
     _redact.register(commands)
@@ -76,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (BrokenPipeError, BaseExceptionGroup) as exc:
+        refusals = _refusals(exc)
+        if refusals:
+            # A refusal raised inside a task group (serve starting its downstreams): say it as
+            # plainly as any other, once per distinct message.
+            for message in dict.fromkeys(refusals):
+                print(f"quartermaster: {message}", file=sys.stderr)
+            return 2
         if not _only_broken_pipes(exc):
             raise
         # The reader went away (`quartermaster audit export | head`): stop quietly, as cat does.
@@ -87,6 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"quartermaster: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return status
+
+
+def _refusals(exc: BaseException) -> list[str]:
+    """The messages of a group made only of Quartermaster's refusals (else nothing)."""
+    if isinstance(exc, QuartermasterError):
+        return [exc.message]
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_refusals(inner) for inner in exc.exceptions]
+        if all(found):
+            return [message for messages in found for message in messages]
+    return []
 
 
 def _only_broken_pipes(exc: BaseException) -> bool:

@@ -38,8 +38,21 @@ class ServeConfig(ConfigModel):
     name: str = Field(default="quartermaster", description="Server name shown to MCP clients.")
 
 
+class StepUpConfig(ConfigModel):
+    """Who may confirm a plain step-up (one human, no approver group, not a dangerous tool)."""
+
+    via: Literal["people", "client"] = Field(
+        default="people",
+        description="'people': only an approver authenticated as a person (the approvals CLI "
+        "with an approver credential, or the HTTP approval API). 'client': the caller's MCP "
+        "client may also confirm it through a form elicitation; that client is the agent's own "
+        "program, so choose this only where the human sits at it. A quorum vote and a "
+        "dangerous tool's floor always need people.",
+    )
+
+
 class ApprovalConfig(ConfigModel):
-    """How long a call waits for a human's answer."""
+    """How long a call waits for a human's answer, and who may give it."""
 
     elicitation_timeout: Seconds = Field(
         default=300.0, gt=0, description="Waiting for the answer to an approval prompt."
@@ -51,6 +64,7 @@ class ApprovalConfig(ConfigModel):
         "endpoint before it returns with the approval id (a retry with the same arguments "
         "then uses the approval once it is granted).",
     )
+    step_up: StepUpConfig = Field(default_factory=StepUpConfig)
 
 
 class AuditConfig(ConfigModel):

@@ -145,8 +145,10 @@ ApprovalSpec = Literal["none", "step_up"] | StepUpApproval | QuorumApproval
 class PolicyRule(ConfigModel):
     """One ``permit`` or ``forbid`` rule. Every key left out matches anything.
 
-    ``human`` and ``target`` are special: once given, a call without a delegating human
-    (or without a target object) does not match.
+    A rule names what it covers with at most one of ``tool``, ``resource`` (URIs) or
+    ``prompt`` (names); with none of them it covers every request: tool calls, resource
+    reads and subscriptions, prompts and completions. ``human`` and ``target`` are special:
+    once given, a call without a delegating human (or without a target object) does not match.
     """
 
     id: str = Field(description="Unique name, shown in decisions, audit rows and explanations.")
@@ -159,6 +161,16 @@ class PolicyRule(ConfigModel):
     )
     tool: Globs | None = Field(
         default=None, description="Namespaced tool names as agents see them, e.g. 'crm__*'."
+    )
+    resource: Globs | None = Field(
+        default=None,
+        description="Resource URIs (reads, subscriptions, completions of a template), "
+        "e.g. 'docs://*'.",
+    )
+    prompt: Globs | None = Field(
+        default=None,
+        description="Namespaced prompt names as agents see them (prompts/get and their "
+        "completions), e.g. 'docs__*'.",
     )
     risk: Annotated[tuple[RiskClass, ...], BeforeValidator(_as_tuple)] | None = None
     target: Globs | None = Field(
@@ -187,6 +199,30 @@ class PolicyRule(ConfigModel):
         if value is not None and not value:
             raise ValueError("give at least one risk class, or leave the key out")
         return value
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> PolicyRule:
+        given = [key for key in ("tool", "resource", "prompt") if getattr(self, key) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"a rule covers tools, resources or prompts, not several: it gives "
+                f"{' and '.join(given)}; split it into one rule each"
+            )
+        return self
+
+    @property
+    def subject(self) -> Literal["tool", "resource", "prompt"] | None:
+        """What the rule covers (``None``: every kind of request)."""
+        if self.resource is not None:
+            return "resource"
+        if self.prompt is not None:
+            return "prompt"
+        return "tool" if self.tool is not None else None
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        """The globs of the rule's subject (tool names, URIs or prompt names)."""
+        return self.tool or self.resource or self.prompt
 
     @model_validator(mode="after")
     def _forbid_has_no_grant(self) -> PolicyRule:

@@ -7,11 +7,20 @@ from ._agent_tokens import TokenKeys as TokenKeys
 from ._agent_tokens import VerificationKeyLike as VerificationKeyLike
 from ._agent_tokens import issue_agent_token as issue_agent_token
 from ._agent_tokens import verify_agent_token as verify_agent_token
+from ._approvers import APPROVALS_SCOPE as APPROVALS_SCOPE
+from ._approvers import APPROVER_TYPE as APPROVER_TYPE
+from ._approvers import Approver as Approver
+from ._approvers import ApproverAuthenticator as ApproverAuthenticator
+from ._approvers import IssuedApproverCredential as IssuedApproverCredential
+from ._approvers import is_approver_credential as is_approver_credential
+from ._approvers import issue_approver_credential as issue_approver_credential
+from ._approvers import verify_approver_credential as verify_approver_credential
 from ._errors import AgentTokensDisabled as AgentTokensDisabled
 from ._errors import AuthenticationFailed as AuthenticationFailed
 from ._errors import IdentityError as IdentityError
 from ._errors import InvalidRunId as InvalidRunId
 from ._errors import JwksUnavailable as JwksUnavailable
+from ._errors import NotAnApprover as NotAnApprover
 from ._errors import StdioIdentityInvalid as StdioIdentityInvalid
 from ._errors import TokenAlgorithmRefused as TokenAlgorithmRefused
 from ._errors import TokenAudienceMismatch as TokenAudienceMismatch
@@ -31,6 +40,7 @@ from ._idp import StaticJwks as StaticJwks
 from ._idp import httpx2_jwks_fetcher as httpx2_jwks_fetcher
 from ._idp import parse_idp_jwks as parse_idp_jwks
 from ._idp import verify_idp_token as verify_idp_token
+from ._jose import MAX_BEARER_LENGTH as MAX_BEARER_LENGTH
 from ._model import AuthMethod as AuthMethod
 from ._model import Mode as Mode
 from ._model import Principal as Principal
@@ -42,5 +52,4 @@ from ._resolve import new_run_id as new_run_id
 from ._resolve import resolve_identity as resolve_identity
 from ._resolve import validate_run_id as validate_run_id
 from ._stdio import stdio_principal as stdio_principal
-from ._verifier import MAX_BEARER_LENGTH as MAX_BEARER_LENGTH
 from ._verifier import BearerVerifier as BearerVerifier

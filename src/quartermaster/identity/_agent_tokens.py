@@ -121,6 +121,29 @@ def issue_agent_token(
     )
 
 
+def ring_claims(
+    token: str,
+    header: dict[str, Any],
+    keys: TokenKeys,
+    *,
+    what: str,
+    signatures: SignatureCache | None = None,
+) -> dict[str, Any]:
+    """The claims of a token Quartermaster signed with ``keys`` (agent tokens, approver
+    credentials), after checking its key and algorithm and its signature.
+
+    Raises:
+        TokenKeyUnknown, TokenAlgorithmRefused, TokenSignatureInvalid, TokenMalformed.
+    """
+    kid = header.get("kid")
+    key = keys.verification_key(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenKeyUnknown(f"the {what}'s key is unknown or retired; issue a new one")
+    if header.get("alg") != key.alg:
+        raise TokenAlgorithmRefused(f"{what}s are signed with {key.alg} only")
+    return verified_claims(token, key.public_key, key.alg, signatures=signatures)
+
+
 def verify_agent_token(
     token: str,
     header: dict[str, Any],
@@ -139,13 +162,7 @@ def verify_agent_token(
     Raises:
         AuthenticationFailed: one subclass per reason.
     """
-    kid = header.get("kid")
-    key = keys.verification_key(kid) if isinstance(kid, str) else None
-    if key is None:
-        raise TokenKeyUnknown("the agent token's key is unknown or retired; issue a new token")
-    if header.get("alg") != key.alg:
-        raise TokenAlgorithmRefused(f"agent tokens are signed with {key.alg} only")
-    claims = verified_claims(token, key.public_key, key.alg, signatures=signatures)
+    claims = ring_claims(token, header, keys, what="agent token", signatures=signatures)
     expires_at = check_registered(claims, issuer=issuer, audience=issuer, now=now, leeway=leeway)
     mode = claims.get("mode")
     if mode not in MODES:

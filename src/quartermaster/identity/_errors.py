@@ -14,7 +14,8 @@ IdentityError
 │   ├── TokenNotYetValid        ``nbf``/``iat`` lie in the future (beyond the allowed skew)
 │   ├── TokenClaimMissing       a claim the configured mapping needs is absent
 │   ├── AgentTokensDisabled     agent tokens are switched off in ``identity.agent_tokens``
-│   └── JwksUnavailable         the identity provider's keys could not be fetched
+│   ├── JwksUnavailable         the identity provider's keys could not be fetched
+│   └── NotAnApprover           a valid token that names no person who may vote (HTTP 403)
 ├── InvalidRunId                the client's ``_meta`` run id is not a safe short string
 └── StdioIdentityInvalid        the stdio identity (config, environment, flags) is invalid
 """
@@ -82,6 +83,10 @@ class AgentTokensDisabled(AuthenticationFailed):
 
 class JwksUnavailable(AuthenticationFailed):
     """The identity provider's JWKS could not be fetched or parsed."""
+
+
+class NotAnApprover(AuthenticationFailed):
+    """A valid token that does not authenticate a person who may vote on approvals."""
 
 
 class InvalidRunId(IdentityError):

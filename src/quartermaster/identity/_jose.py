@@ -31,6 +31,10 @@ PARSE_ERRORS = (jwt.PyJWTError, ValueError, TypeError, RecursionError)
 _JWS = PyJWS()
 
 
+MAX_BEARER_LENGTH = 8192
+"""Bearer tokens longer than this are refused unparsed."""
+
+
 def unverified_header(token: str, max_length: int) -> dict[str, Any]:
     """The JOSE header, parsed but NOT verified; only for choosing how to verify.
 

@@ -83,6 +83,8 @@ class RunIdentity:
 
     Built only by :func:`resolve_identity`: ``agent``, ``tenant``, ``on_behalf_of`` and
     ``delegation`` come from authentication; only ``run_id`` may come from the client.
+    ``token_id`` is the ``jti`` of the bearer token that authenticated it (what
+    ``quartermaster agents revoke --token`` names), if it had one.
     """
 
     run_id: str
@@ -96,3 +98,4 @@ class RunIdentity:
     client_version: str | None
     auth: AuthMethod
     scopes: tuple[str, ...]
+    token_id: str | None = None

@@ -62,4 +62,5 @@ def resolve_identity(
         client_version=session.client_version,
         auth=principal.auth,
         scopes=principal.scopes,
+        token_id=principal.token_id,
     )

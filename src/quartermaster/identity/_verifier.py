@@ -6,13 +6,11 @@ from quartermaster._clock import Clock
 from quartermaster.config import AgentTokensConfig, IdpConfig
 
 from ._agent_tokens import AGENT_TOKEN_TYPE, TokenKeys, verify_agent_token
+from ._approvers import APPROVER_TYPE
 from ._errors import AgentTokensDisabled, TokenTypeUnknown
 from ._idp import JwksSource, verify_idp_token
-from ._jose import SignatureCache, unverified_header
+from ._jose import MAX_BEARER_LENGTH, SignatureCache, unverified_header
 from ._model import Principal
-
-MAX_BEARER_LENGTH = 8192
-"""Bearer tokens longer than this are refused unparsed."""
 
 _GRANT_TYPE = "qm-grant+jwt"
 
@@ -75,6 +73,10 @@ class BearerVerifier:
             )
         if kind == _GRANT_TYPE:
             raise TokenTypeUnknown("a grant is not a bearer credential for Quartermaster")
+        if kind == APPROVER_TYPE:
+            raise TokenTypeUnknown(
+                "an approver credential is for the approval API and CLI, not for agents"
+            )
         if self._idp is None or self._idp_keys is None:
             raise TokenTypeUnknown("not an agent token, and no identity provider is configured")
         return await verify_idp_token(

@@ -1,7 +1,11 @@
-"""The pipeline every tool call goes through, and the context it carries."""
+"""The pipeline every request to a downstream goes through, and the context it carries."""
 
+from ._context import Ask as Ask
 from ._context import CallContext as CallContext
 from ._context import CallResult as CallResult
+from ._context import HumanChannel as HumanChannel
+from ._context import Method as Method
+from ._context import Outgoing as Outgoing
 from ._context import ProgressFn as ProgressFn
 from ._context import ToolCall as ToolCall
 from ._context import ToolRoute as ToolRoute

@@ -2,38 +2,89 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mcp.shared.dispatcher import ProgressFnT
-from mcp.types import CallToolResult, InputRequiredResult, Tool
+from mcp.types import (
+    CallToolResult,
+    CompleteResult,
+    ElicitResult,
+    EmptyResult,
+    GetPromptResult,
+    InputRequiredResult,
+    ReadResourceResult,
+    Tool,
+)
 
 from ..audit import Intent
 from ..broker import IssuedGrant
 from ..credentials import Lease
+from ..httptools import ResolvedAuth
 from ..identity import Principal, RunIdentity
-from ..policy import Decision
+from ..policy import Decision, Subject
 from ..store import ApprovalRecord
 
 ProgressFn = ProgressFnT
 """Reports progress to the calling client: ``(progress, total, message)``."""
 
-CallResult = CallToolResult | InputRequiredResult
-"""A finished call, or (2026-07-28 clients only) a request for the human's input."""
+CallResult = (
+    CallToolResult
+    | InputRequiredResult
+    | ReadResourceResult
+    | GetPromptResult
+    | CompleteResult
+    | EmptyResult
+)
+"""A finished request (the result type of its method), or (tool calls of 2026-07-28 clients
+only) a request for the human's input."""
+
+Method = Literal[
+    "tools/call",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/get",
+    "completion/complete",
+]
+"""The MCP requests that reach a downstream, each of which the pipeline runs."""
+
+Ask = Callable[[str, dict[str, Any]], Awaitable[ElicitResult]]
+"""Puts a form (message, requested JSON schema) to the human at the client and waits."""
+
+
+@dataclass(frozen=True)
+class HumanChannel:
+    """How this request may ask the human at the client, worked out once by the front.
+
+    Stages never see the client's session or its protocol era, only this.
+    """
+
+    way: Literal["none", "ask", "reply"] = "none"
+    """``ask``: put the question now and wait for the answer (:attr:`ask`); ``reply``: answer
+    the request with the question (an ``InputRequiredResult``), the answer comes with the
+    retried request; ``none``: the client cannot be asked (it declared no form elicitation,
+    cannot receive requests, or the request is not a tool call)."""
+    ask: Ask | None = None
 
 
 @dataclass(frozen=True)
 class ToolRoute:
-    """Where an exposed tool really lives and what the admin said about it."""
+    """Where an exposed tool, resource or prompt really lives and what the admin said about it.
+
+    For a resource, ``exposed_name`` and ``original_name`` are its URI; for a prompt, the
+    namespaced and the downstream's own name.
+    """
 
     exposed_name: str
     backend: str
     """Name of the downstream server or HTTP system that serves it."""
     kind: Literal["mcp", "http"]
     original_name: str
-    tool: Tool
-    """The tool as offered to agents (renamed, annotations as the downstream sent them)."""
+    tool: Tool | None
+    """The tool as offered to agents (renamed, annotations as the downstream sent them);
+    ``None`` for a resource or a prompt."""
     declared_risk: str | None = None
     server_default_risk: str | None = None
     target_template: str | None = None
@@ -42,6 +93,8 @@ class ToolRoute:
     """The system a grant for this tool is valid at (default: the backend's name)."""
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
+    subject: Subject = "tool"
+    """What the route leads to: a tool, a resource or a prompt."""
     credentials: tuple[str, ...] = ()
     """Credential sources a call leases from (``credentials:`` names), in order."""
     quarantined: str | None = None
@@ -50,13 +103,21 @@ class ToolRoute:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One tools/call exactly as the agent sent it."""
+    """One request exactly as the agent sent it: a tool call, a resource read, a prompt, ...
+
+    ``name`` is what the request acts on (the tool's or prompt's exposed name, the resource's
+    URI) and ``arguments`` what it passes (a tool's arguments, a prompt's arguments, the
+    argument being completed).
+    """
 
     name: str
     arguments: Mapping[str, Any]
     meta: Mapping[str, Any]
     """The caller's ``_meta`` minus the progress token; untrusted."""
-    protocol_version: str | None = None
+    method: Method = "tools/call"
+    params: Any = None
+    """The request's own parameters for the downstream, when they are more than ``name`` and
+    ``arguments`` (the reference and argument of a completion)."""
     input_responses: Mapping[str, Any] | None = None
     request_state: str | None = None
     client_name: str | None = None
@@ -78,8 +139,8 @@ class CallContext:
 
     call: ToolCall
     route: ToolRoute
-    session: Any = None
-    """The SDK's server session of the caller (for pushed elicitation); ``None`` in unit tests."""
+    human: HumanChannel = field(default_factory=HumanChannel)
+    """How the human at the client may be asked (for approvals)."""
     report_progress: ProgressFn | None = None
     principal: Principal | None = None
     """Who authenticated on the transport (set by the front; ``None`` means nobody)."""
@@ -106,5 +167,24 @@ class CallContext:
     """The caller's own session of a per-identity server, chosen before the intent is written."""
     intent: Intent | None = None
     redactions: dict[str, int] = field(default_factory=dict)
-    downstream_meta: dict[str, Any] = field(default_factory=dict)
-    """Extra ``_meta`` for an MCP downstream (the grant, under ``quartermaster/grant``)."""
+    outgoing: Outgoing | None = None
+    """What goes downstream, credentials delivered (set by the deliver stage)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The request as it goes downstream: the last step only sends it.
+
+    It holds secret values (``secret://`` handles resolved, HTTP credentials): it lives only
+    for the downstream call and is never logged, recorded or shown.
+    """
+
+    arguments: Mapping[str, Any]
+    """The screened arguments with their handles replaced by values."""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """The ``_meta`` for an MCP downstream (the caller's, plus the grant)."""
+    auth: ResolvedAuth | None = None
+    """The credentials for an HTTP system."""
+
+    def __repr__(self) -> str:
+        return f"Outgoing(<{len(self.arguments)} arguments, withheld>)"

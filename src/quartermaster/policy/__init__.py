@@ -24,6 +24,7 @@ from ._model import ApprovalRequirement as ApprovalRequirement
 from ._model import CallFacts as CallFacts
 from ._model import Decision as Decision
 from ._model import Effect as Effect
+from ._model import Subject as Subject
 from ._model import ToolFacts as ToolFacts
 from ._target import TargetTemplate as TargetTemplate
 from ._target import render_target as render_target

@@ -34,7 +34,10 @@ def compile_policy(policy: PolicyConfig) -> tuple[CompiledRule, ...]:
 
 
 def reached_tools(compiled: CompiledRule, tools: Sequence[ToolFacts]) -> list[ToolFacts]:
-    """The declared tools a rule can match: tool glob, risk class and target all permitting."""
+    """The declared tools a rule can match: tool glob, risk class and target all permitting
+    (a rule about resources or prompts matches no tool)."""
+    if compiled.subject not in (None, "tool"):
+        return []
     return [
         tool
         for tool in tools
@@ -64,6 +67,7 @@ def _why_unreachable(
     every: Sequence[CompiledRule],
     tools: Sequence[ToolFacts],
     now: float | None,
+    tools_complete: bool,
 ) -> str | None:
     if compiled.window is not None:
         empty = compiled.window.why_empty()
@@ -72,6 +76,11 @@ def _why_unreachable(
         ended = compiled.window.not_after
         if now is not None and ended is not None and ended < now:
             return "expired: its not_after is in the past"
+    if compiled.subject not in (None, "tool") or not tools_complete:
+        # Resources and prompts are listed by running downstreams, not declared, and so are
+        # tools when the servers were not asked (check --offline): whether such a rule is
+        # reached cannot be known, so it is never reported.
+        return None
     reach = reached_tools(compiled, tools)
     if not reach:
         by_name = [t for t in tools if compiled.tool is None or compiled.tool.match(t.name)]
@@ -95,19 +104,24 @@ def _why_unreachable(
 
 
 def unreachable_rules(
-    policy: PolicyConfig, tools: Sequence[ToolFacts], *, now: float | None = None
+    policy: PolicyConfig,
+    tools: Sequence[ToolFacts],
+    *,
+    now: float | None = None,
+    tools_complete: bool = True,
 ) -> list[Finding]:
     """Rules that can never decide a call, each with the reason.
 
     Reported: an empty time window; (with ``now``) a window that has ended; a tool glob,
     risk list or target key that no declared tool satisfies; a permit shadowed by a forbid
     without a time window that matches every call it does; a permit after an earlier permit
-    (without a time window) that matches every call it does.
+    (without a time window) that matches every call it does. With ``tools_complete`` false
+    (``tools`` is not every tool there is), only the time-window reasons are reported.
     """
     compiled = compile_policy(policy)
     findings = []
     for position, rule in enumerate(compiled):
-        reason = _why_unreachable(rule, compiled[:position], compiled, tools, now)
+        reason = _why_unreachable(rule, compiled[:position], compiled, tools, now, tools_complete)
         if reason is not None:
             findings.append(Finding(rule.id, reason))
     return findings

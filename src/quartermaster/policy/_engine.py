@@ -2,8 +2,10 @@
 
 Evaluation order, which ``docs/policy.md`` documents for admins:
 
-1. Only rules whose ``tool`` globs match the tool are looked at (an index by exact name and
-   by literal prefix finds them; the result is memoised per tool name).
+1. Only rules that cover the request's subject (tool, resource or prompt) and whose globs
+   match its name are looked at (an index by exact name and by literal prefix finds them;
+   the result is memoised per subject and name). A rule without ``tool``, ``resource`` or
+   ``prompt`` covers every request.
 2. If any matching rule is a ``forbid``, the call is denied, whatever permits say.
 3. Otherwise the first matching ``permit`` in file order decides: TTL and approval.
 4. Nothing matched: deny (default deny).
@@ -35,6 +37,7 @@ from ._model import (
     ApprovalRequirement,
     CallFacts,
     Decision,
+    Subject,
 )
 from ._window import Window
 
@@ -89,6 +92,9 @@ class CompiledRule:
     tenant: re.Pattern[str] | None
     human: re.Pattern[str] | None
     tool: re.Pattern[str] | None
+    """The pattern over the names of the rule's subject (tools, resource URIs or prompts)."""
+    subject: Subject | None
+    """What the rule covers; ``None`` for every kind of request."""
     target: re.Pattern[str] | None
     risks: frozenset[str] | None
     window: Window | None
@@ -111,6 +117,7 @@ class CompiledRule:
         # in words for explanations; tests pin that the two agree.
         return (
             (self.risks is None or facts.risk in self.risks)
+            and (self.subject is None or self.subject == facts.subject)
             and (self.tool is None or self.tool.match(facts.tool) is not None)
             and (self.agent is None or self.agent.match(facts.agent) is not None)
             and (self.tenant is None or self.tenant.match(facts.tenant) is not None)
@@ -127,8 +134,10 @@ class CompiledRule:
 
     def mismatch(self, facts: CallFacts, now: float) -> str | None:
         """The first condition that does not hold, in words, or ``None`` if all hold."""
+        if self.subject is not None and self.subject != facts.subject:
+            return f"the rule covers {self.subject}s, this is a {facts.subject}"
         if self.tool is not None and self.tool.match(facts.tool) is None:
-            return "tool does not match"
+            return f"{facts.subject} does not match"
         if self.risks is not None and facts.risk not in self.risks:
             return f"risk class {facts.risk} is not in {sorted(self.risks)}"
         if self.agent is not None and self.agent.match(facts.agent) is None:
@@ -156,13 +165,19 @@ def compile_rule(index: int, rule: PolicyRule, *, default_ttl: int, max_ttl: int
         agent=_pattern(rule.agent, optional_value=False),
         tenant=_pattern(rule.tenant, optional_value=False),
         human=_pattern(rule.human, optional_value=True),
-        tool=_pattern(rule.tool, optional_value=False),
+        tool=_pattern(rule.names, optional_value=False),
+        subject=rule.subject,
         target=_pattern(rule.target, optional_value=True),
         risks=None if rule.risk is None else frozenset(rule.risk),
         window=None if rule.when is None else Window.compile(rule.when),
         ttl=min(rule.ttl or default_ttl, max_ttl),
         approval=approval_requirement(rule.approval),
     )
+
+
+def _key(subject: Subject, name: str) -> str:
+    # One index for every subject: a tool and a resource of the same name never meet.
+    return f"{subject}\0{name}"
 
 
 class PolicyEngine:
@@ -191,26 +206,35 @@ class PolicyEngine:
             if compiled.tool is None:
                 self._any_tool.append(compiled)
                 continue
-            for glob in dict.fromkeys(compiled.rule.tool or ()):
+            for glob in dict.fromkeys(compiled.rule.names or ()):
+                key = _key(compiled.subject or "tool", glob)
                 if is_literal(glob):
-                    self._exact.setdefault(glob, []).append(compiled)
+                    self._exact.setdefault(key, []).append(compiled)
                 else:
-                    self._by_prefix.setdefault(literal_prefix(glob), []).append(compiled)
+                    self._by_prefix.setdefault(
+                        _key(compiled.subject or "tool", literal_prefix(glob)), []
+                    ).append(compiled)
         self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
         self._memo: dict[str, tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]] = {}
 
-    def candidates(self, tool: str) -> tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]:
-        """``(forbids, permits)`` whose tool globs match ``tool``, each in file order."""
-        hit = self._memo.get(tool)
+    def candidates(
+        self, tool: str, subject: Subject = "tool"
+    ) -> tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]:
+        """``(forbids, permits)`` that cover ``subject`` and whose globs match the name
+        ``tool``, each in file order."""
+        key = _key(subject, tool)
+        hit = self._memo.get(key)
         if hit is not None:
             return hit
-        found: dict[int, CompiledRule] = {r.index: r for r in self._any_tool}
-        for compiled in self._exact.get(tool, ()):
+        found: dict[int, CompiledRule] = {
+            r.index: r for r in self._any_tool if r.subject in (None, subject)
+        }
+        for compiled in self._exact.get(key, ()):
             found[compiled.index] = compiled
         for length in self._prefix_lengths:
-            if length > len(tool):
+            if length > len(key):
                 break
-            for compiled in self._by_prefix.get(tool[:length], ()):
+            for compiled in self._by_prefix.get(key[:length], ()):
                 if compiled.tool is not None and compiled.tool.match(tool) is not None:
                     found[compiled.index] = compiled
         ordered = [found[index] for index in sorted(found)]
@@ -222,12 +246,12 @@ class PolicyEngine:
             # Tool names come from configuration, so this only trips under abuse; start over
             # rather than grow without bound.
             self._memo.clear()
-        self._memo[tool] = result
+        self._memo[key] = result
         return result
 
     def decide(self, facts: CallFacts, *, now: float) -> Decision:
         """The decision for one call at the instant ``now`` (seconds since the epoch)."""
-        forbids, permits = self.candidates(facts.tool)
+        forbids, permits = self.candidates(facts.tool, facts.subject)
         for compiled in forbids:
             if compiled.matches(facts, now):
                 return self._forbidden(compiled)
@@ -239,7 +263,11 @@ class PolicyEngine:
             rule_id=None,
             reason=(
                 f"no permit rule matches agent '{facts.agent}' in tenant '{facts.tenant}' "
-                f"for this {facts.risk} tool"
+                + (
+                    f"for this {facts.risk} tool"
+                    if facts.subject == "tool"
+                    else f"for the {facts.subject} '{facts.tool}'"
+                )
             ),
             ttl=None,
             approval=NO_APPROVAL,

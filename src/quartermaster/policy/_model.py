@@ -13,6 +13,9 @@ Effect = Literal["deny", "allow", "allow_after_approval"]
 ApprovalKind = Literal["none", "step_up", "quorum"]
 """No approval, one human, or M distinct members of a group."""
 
+Subject = Literal["tool", "resource", "prompt"]
+"""What a request acts on: a tool (call), a resource (read, subscription) or a prompt."""
+
 
 @dataclass(frozen=True, slots=True)
 class ToolFacts:
@@ -34,7 +37,9 @@ class CallFacts:
 
     ``agent``, ``tenant`` and ``human`` (the delegating person, ``None`` for an autonomous
     run) come from the transport's authentication, never from what the agent says. ``risk``
-    comes from ``classify`` and ``target`` from ``TargetTemplate.render``.
+    comes from ``classify`` and ``target`` from ``TargetTemplate.render``. ``tool`` is the
+    name of what the request acts on: the tool's name, the resource's URI or the prompt's
+    name, as ``subject`` says.
     """
 
     agent: str
@@ -43,6 +48,7 @@ class CallFacts:
     tool: str
     risk: RiskClass
     target: str | None = None
+    subject: Subject = "tool"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,8 @@
 from .._errors import DownstreamProtocolError as DownstreamProtocolError
 from .._errors import DownstreamTimeout as DownstreamTimeout
 from .._errors import DownstreamUnavailable as DownstreamUnavailable
-from ._approvals_http import approval_json as approval_json
 from ._approvals_http import approval_routes as approval_routes
-from ._approvals_http import cast_vote as cast_vote
+from ._approvals_http import approver_authenticator as approver_authenticator
 from ._auth import McpTokenVerifier as McpTokenVerifier
 from ._auth import QuartermasterAccessToken as QuartermasterAccessToken
 from ._auth import principal_from_access_token as principal_from_access_token

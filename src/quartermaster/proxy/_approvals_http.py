@@ -5,14 +5,16 @@
     POST /approvals/{id}/approve     body: {"reason": "..."} (optional)
     POST /approvals/{id}/deny
 
-An approver authenticates with a bearer token (an agent token from ``quartermaster agents
-issue --scope approvals --on-behalf-of HUMAN``, or an IdP token) whose principal names a
-human (``on_behalf_of``) and carries the ``approvals`` scope. The vote is cast as that human,
-``via="http"``; the approval service refuses self-approval and second votes. Approvers see
+An approver authenticates as a person with a bearer token: an approver credential from
+``quartermaster approvers issue NAME --tenant T``, or an identity-provider token naming a
+human and carrying the ``approvals`` scope. An agent token is never an approver's credential
+(an agent must not approve its own calls). The vote is cast as that person, ``via="http"``;
+the approval service refuses self-approval and second votes. Approvers see
 and decide only requests of their own tenant; others answer 404, as unknown ids do.
 
-``cast_vote`` is shared with ``quartermaster approvals``: every vote is recorded in the audit
-ledger (``approval.voted``, and ``approval.decided`` when the vote settles the request).
+Votes go through ``quartermaster.approval.cast_vote``, as the CLI's do: every vote is recorded
+in the audit ledger (``approval.voted``, and ``approval.decided`` once, for the vote that
+settles the request).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,141 +34,58 @@ from ..approval import (
     ApprovalNotFound,
     DuplicateVote,
     VoteRefused,
+    approval_json,
+    cast_vote,
 )
-from ..audit import AuditEvent
-from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier
+from ..identity import (
+    APPROVALS_SCOPE,
+    MAX_BEARER_LENGTH,
+    Approver,
+    ApproverAuthenticator,
+    AuthenticationFailed,
+    BearerVerifier,
+    NotAnApprover,
+)
 from ..runtime import Services
 from ..store import ApprovalRecord
 
 logger = logging.getLogger("quartermaster.proxy.approvals")
 
-APPROVALS_SCOPE = "approvals"
-"""The scope an approver's token must carry."""
-
-MAX_REASON = 500
 _MAX_BODY = 16 * 1024
 
 
-def approval_json(record: ApprovalRecord) -> dict[str, Any]:
-    """An approval request as JSON (what the CLI and the HTTP endpoint show)."""
-    return {
-        "approval_id": record.approval_id,
-        "state": record.state,
-        "run_id": record.run_id,
-        "agent": record.agent,
-        "tenant": record.tenant,
-        "requester": record.requester,
-        "tool": record.tool,
-        "target": record.target,
-        "risk": record.risk,
-        "required": record.required,
-        "group": record.group,
-        "summary": record.summary,
-        "args_sha256": record.args_sha256,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "state_changed_at": record.state_changed_at,
-        "votes": [
-            {"approver": v.approver, "decision": v.decision, "at": v.at, "via": v.via}
-            for v in record.votes
-        ],
-    }
-
-
-async def cast_vote(
-    services: Services,
-    approval_id: str,
-    approver: str,
-    decision: str,
-    *,
-    via: str,
-    reason: str | None = None,
-) -> ApprovalRecord:
-    """Vote ``decision`` ("approve" or "deny") as ``approver``, and record it in the ledger.
-
-    ``reason`` is redacted and cut to 500 characters before it is recorded.
-
-    Raises:
-        ApprovalNotFound, ApprovalClosed, ApprovalExpired, SelfApprovalRefused,
-            NotInApproverGroup, DuplicateVote: from ``ApprovalService.vote``.
-    """
-    record = await services.approvals.vote(approval_id, approver, decision, via)
-    detail: dict[str, Any] = {
-        "approval_id": approval_id,
-        "approver": approver,
-        "decision": decision,
-        "via": via,
-    }
-    if reason:
-        detail["reason"] = services.redactor.redact(reason[:MAX_REASON])
-    await services.ledger.record_event(_event(record, "approval.voted", detail))
-    # A vote is only taken on a pending request, so a settled state now means this vote
-    # decided it.
-    if record.state in ("approved", "denied"):
-        await services.ledger.record_event(
-            _event(
-                record,
-                "approval.decided",
-                {"approval_id": approval_id, "state": record.state, "votes": len(record.votes)},
-            )
-        )
-    return record
-
-
-def _event(record: ApprovalRecord, kind: str, detail: dict[str, Any]) -> AuditEvent:
-    return AuditEvent(
-        kind=kind,
-        run_id=record.run_id,
-        agent=record.agent,
-        tenant=record.tenant,
-        human=record.requester,
-        tool=record.tool,
-        detail=detail,
-    )
-
-
-def approver_verifier(services: Services) -> BearerVerifier:
-    """A verifier for agent tokens only (pass the HTTP app's own verifier to accept IdP
-    tokens as well)."""
-    config = services.config
-    return BearerVerifier(
-        issuer=config.broker.issuer,
+def approver_authenticator(
+    services: Services, verifier: BearerVerifier | None = None
+) -> ApproverAuthenticator:
+    """Who may vote: approver credentials (checked with the agent key ring) and, with the
+    HTTP app's ``verifier``, identity-provider tokens naming a human."""
+    return ApproverAuthenticator(
+        services.agent_keys,
+        issuer=services.config.broker.issuer,
         clock=services.clock,
-        agent_tokens=config.identity.agent_tokens,
-        agent_keys=services.agent_keys,
+        leeway=services.config.broker.clock_skew,
+        verifier=verifier,
     )
-
-
-@dataclass(frozen=True)
-class _Approver:
-    human: str
-    tenant: str
 
 
 def approval_routes(services: Services, *, verifier: BearerVerifier | None = None) -> list[Route]:
     """The routes of the approvals endpoint, to mount on the streamable HTTP app."""
-    check = verifier or approver_verifier(services)
+    people = approver_authenticator(services, verifier)
 
-    async def approver(request: Request) -> _Approver | JSONResponse:
+    async def approver(request: Request) -> Approver | JSONResponse:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
             return _error(401, "invalid_token", "a bearer token is required")
         try:
-            principal = await check.verify(token)
+            return await people.authenticate(token)
+        except NotAnApprover as exc:
+            return _error(403, "insufficient_scope", exc.message)
         except AuthenticationFailed as exc:
             logger.info("approver token refused: %s", exc.message)
             return _error(401, "invalid_token", "the bearer token was refused")
-        if APPROVALS_SCOPE not in principal.scopes or principal.on_behalf_of is None:
-            return _error(
-                403,
-                "insufficient_scope",
-                "this token does not name an approver (it needs the 'approvals' scope and "
-                "on_behalf_of)",
-            )
-        return _Approver(principal.on_behalf_of, principal.tenant)
 
-    async def visible(who: _Approver, approval_id: str) -> ApprovalRecord | None:
+    async def visible(who: Approver, approval_id: str) -> ApprovalRecord | None:
         try:
             record = await services.approvals.get(approval_id)
         except ApprovalNotFound:
@@ -198,14 +115,20 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
             if isinstance(who, JSONResponse):
                 return who
             approval_id = request.path_params["approval_id"]
-            if await visible(who, approval_id) is None:
-                return _error(404, "not_found", "no such approval request")
             reason = await _reason(request)
             if isinstance(reason, JSONResponse):
                 return reason
             try:
                 record = await cast_vote(
-                    services, approval_id, who.human, decision, via="http", reason=reason
+                    services.approvals,
+                    services.ledger,
+                    approval_id,
+                    who.name,
+                    decision,
+                    via="http",
+                    redact=services.redactor.redact,
+                    tenant=who.tenant,
+                    reason=reason,
                 )
             except ApprovalError as exc:
                 return _refusal(exc)

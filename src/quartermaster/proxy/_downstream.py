@@ -66,6 +66,9 @@ _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 T = TypeVar("T")
 R = TypeVar("R", bound=types.Result)
 
+Notice = types.LoggingMessageNotificationParams | types.ResourceUpdatedNotificationParams
+"""A notification a downstream sends that the front relays to clients (redacted)."""
+
 
 @dataclass(frozen=True)
 class Offer:
@@ -227,6 +230,7 @@ class McpDownstream:
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         on_change: Callable[[McpDownstream], Awaitable[None]] | None = None,
+        on_notice: Callable[[McpDownstream, Notice], Awaitable[None]] | None = None,
         connect: Connect | None = None,
     ) -> None:
         self.name = name
@@ -238,6 +242,7 @@ class McpDownstream:
         self._env = dict(env if env is not None else config.env)
         self._headers = dict(headers if headers is not None else config.headers)
         self._on_change = on_change
+        self._on_notice = on_notice
         self._base_dir = base_dir
         self._own_transport = connect is None
         self._connect = connect or process_transport(config, base_dir=base_dir, name=name)
@@ -322,6 +327,9 @@ class McpDownstream:
             watched(transport, lost),
             mode=self.config.protocol,
             message_handler=self._message_handler,
+            logging_callback=self._log_received,
+            # 2026-07-28 servers log only on request; the front filters by each client's level.
+            log_level="debug",
         )
 
     async def _message_handler(self, message: IncomingMessage) -> None:
@@ -338,6 +346,20 @@ class McpDownstream:
             | types.PromptListChangedNotification,
         ):
             self._changed.set()
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            await self._notice(message.params)
+
+    async def _log_received(self, params: types.LoggingMessageNotificationParams) -> None:
+        await self._notice(params)
+
+    async def _notice(self, notice: Notice) -> None:
+        # Relaying must never break the session's receive loop.
+        if self._on_notice is None:
+            return
+        try:
+            await self._on_notice(self, notice)
+        except Exception as exc:
+            logger.warning("relaying a notification of %r failed: %s", self.name, _describe(exc))
 
     async def _relist_on_change(self, client: Client) -> None:
         while True:
@@ -425,22 +447,75 @@ class McpDownstream:
             raise
         return _clean_result_meta(result)
 
-    async def read_resource(self, uri: str) -> types.ReadResourceResult:
+    async def read_resource(
+        self, uri: str, *, meta: Mapping[str, Any] | None = None
+    ) -> types.ReadResourceResult:
         """Read one resource (same errors as :meth:`call_tool`)."""
         client = self._require()
-        result = await self._bounded(lambda: client.session.read_resource(uri), "resources/read")
+        result = await self._bounded(
+            lambda: client.session.read_resource(uri, meta=_meta(meta)), "resources/read"
+        )
         return _clean_result_meta(result)
 
     async def get_prompt(
-        self, name: str, arguments: Mapping[str, str] | None
+        self,
+        name: str,
+        arguments: Mapping[str, str] | None,
+        *,
+        meta: Mapping[str, Any] | None = None,
     ) -> types.GetPromptResult:
         """Render one prompt (same errors as :meth:`call_tool`)."""
         client = self._require()
         args = dict(arguments) if arguments else None
         result = await self._bounded(
-            lambda: client.session.get_prompt(name, args), f"prompts/get '{name}'"
+            lambda: client.session.get_prompt(name, args, meta=_meta(meta)),
+            f"prompts/get '{name}'",
         )
         return _clean_result_meta(result)
+
+    async def complete(
+        self,
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: Mapping[str, str],
+        context: Mapping[str, str] | None,
+    ) -> types.CompleteResult:
+        """Complete one argument of a prompt or resource template (errors as :meth:`call_tool`)."""
+        client = self._require()
+        result = await self._bounded(
+            lambda: client.session.complete(
+                ref, dict(argument), dict(context) if context is not None else None
+            ),
+            "completion/complete",
+        )
+        return _clean_result_meta(result)
+
+    async def subscribe(self, uri: str, *, subscribe: bool = True) -> types.EmptyResult:
+        """Subscribe to (or unsubscribe from) a resource's updates (errors as :meth:`call_tool`).
+
+        Sent as plain requests: the SDK's helpers warn that 2026-07-28 replaced them, but
+        handshake-era servers still serve them.
+        """
+        client = self._require()
+        request: types.SubscribeRequest | types.UnsubscribeRequest = (
+            types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri))
+            if subscribe
+            else types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
+        )
+        return await self._bounded(
+            lambda: client.session.send_request(request, types.EmptyResult),
+            "resources/subscribe" if subscribe else "resources/unsubscribe",
+        )
+
+    async def set_logging_level(self, level: types.LoggingLevel) -> bool:
+        """Relay a client's ``logging/setLevel``; ``False`` if this server does not log."""
+        client = self._require()
+        if client.server_capabilities.logging is None:
+            return False
+        request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
+        await self._bounded(
+            lambda: client.session.send_request(request, types.EmptyResult), "logging/setLevel"
+        )
+        return True
 
     async def _bounded(self, request: Callable[[], Awaitable[T]], what: str) -> T:
         try:
@@ -464,6 +539,10 @@ class McpDownstream:
             raise DownstreamProtocolError(
                 self.name, f"sent a malformed answer to {what} ({_fields(exc)})"
             ) from exc
+
+
+def _meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None:
+    return cast(types.RequestParamsMeta, dict(meta)) if meta else None
 
 
 class _ProgressRelay:

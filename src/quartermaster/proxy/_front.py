@@ -1,8 +1,15 @@
 """The MCP server agents connect to: listing, routing, and the entry into the pipeline.
 
 Handlers here make no security decisions of their own; they validate the shape of a request
-(unknown names, oversized or schema-violating arguments are protocol errors), then hand tool
-calls to the pipeline and everything else straight to the owning downstream.
+(unknown names, oversized or schema-violating arguments are protocol errors), then hand every
+request that reaches a downstream (tool calls, resource reads and subscriptions, prompts,
+completions) to the pipeline as a typed request. The front works out the client's protocol
+era once, here, and tells the stages only how the human may be asked (``HumanChannel``).
+
+Downstream log messages and resource updates are relayed redacted: a log message to the
+handshake-era clients that asked for logs (``logging/setLevel``) and to the requests in
+flight at that downstream (a 2026-07-28 client asks per request), an update to the clients
+subscribed to that resource.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ import binascii
 import json
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import mcp.types as types
@@ -25,19 +33,29 @@ from mcp.server.subscriptions import (
     ListenHandler,
     PromptsListChanged,
     ResourcesListChanged,
+    ResourceUpdated,
     ToolsListChanged,
 )
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.uri_template import UriTemplate
 from pydantic import BaseModel
 
-from .._errors import DownstreamError
 from ..config import QuartermasterConfig
 from ..identity import RUN_ID_META_KEY, Principal
-from ..pipeline import CallContext, CallResult, Pipeline, ToolCall, ToolRoute
+from ..pipeline import (
+    CallContext,
+    CallResult,
+    HumanChannel,
+    Method,
+    Pipeline,
+    ToolCall,
+    ToolRoute,
+)
+from ..redaction import RedactionSession
 from ..runtime import Services
 from ..stages import tool_error
 from ._catalog import Catalog
+from ._downstream import Notice
 
 logger = logging.getLogger("quartermaster.proxy")
 
@@ -46,6 +64,12 @@ MAX_SCHEMA_ERRORS = 20
 MAX_NOTIFIED_CONNECTIONS = 10_000
 RESOURCE_NOT_FOUND = -32002
 _RESERVED_META_PREFIXES = ("io.modelcontextprotocol/", "quartermaster/", "progress_token")
+_FORM = types.ClientCapabilities(
+    elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
+)
+_LOG_LEVELS: tuple[types.LoggingLevel, ...] = (
+    "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
+)  # fmt: skip
 
 Item = TypeVar("Item")
 M = TypeVar("M", bound=BaseModel)
@@ -71,14 +95,8 @@ class Backend(Protocol):
         """The route of an exposed tool (held back or not), ``None`` if there is none."""
         ...
 
-    async def read_resource(self, backend: str, uri: str) -> types.ReadResourceResult:
-        """Read a resource from the downstream that offers it, redacted."""
-        ...
-
-    async def get_prompt(
-        self, backend: str, name: str, arguments: Mapping[str, str] | None
-    ) -> types.GetPromptResult:
-        """Render a prompt on the downstream that offers it, redacted."""
+    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+        """Relay a client's log level to the downstreams."""
         ...
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
@@ -102,21 +120,36 @@ class Front:
         # object per connection); the entry holds that object so its id cannot be reused.
         self._legacy: dict[int, tuple[object, ServerSession, str]] = {}
         self._bus = InMemorySubscriptionBus()
+        self._listen = ListenHandler(self._bus)
         self._validators: dict[str, Draft202012Validator | None] = {}
-        self.server: Server[Any] = Server(
-            name,
-            version=version,
-            instructions="Tools of several servers, each call checked, granted, redacted and "
-            "recorded by Quartermaster.",
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_list_resources=self._list_resources,
-            on_list_resource_templates=self._list_templates,
-            on_read_resource=self._read_resource,
-            on_list_prompts=self._list_prompts,
-            on_get_prompt=self._get_prompt,
-            on_subscriptions_listen=ListenHandler(self._bus),
-        )
+        # Who gets a downstream's log messages and resource updates: the log level each
+        # handshake-era connection asked for, the requests in flight per downstream, and the
+        # connections subscribed to each resource (by the connection key of _remember).
+        self._log_levels: dict[str, types.LoggingLevel] = {}
+        self._in_flight: dict[str, dict[object, tuple[ServerSession, Any]]] = {}
+        """Per downstream, the 2026-07-28 requests in flight there: (session, request id)."""
+        self._subscribers: dict[str, set[str]] = {}
+        with warnings.catch_warnings():
+            # The SDK warns that 2026-07-28 deprecated logging; handshake-era clients use it.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server: Server[Any] = Server(
+                name,
+                version=version,
+                instructions="Tools of several servers, each call checked, granted, redacted "
+                "and recorded by Quartermaster.",
+                on_list_tools=self._list_tools,
+                on_call_tool=self._call_tool,
+                on_list_resources=self._list_resources,
+                on_list_resource_templates=self._list_templates,
+                on_read_resource=self._read_resource,
+                on_subscribe_resource=self._subscribe,
+                on_unsubscribe_resource=self._unsubscribe,
+                on_list_prompts=self._list_prompts,
+                on_get_prompt=self._get_prompt,
+                on_completion=self._complete,
+                on_set_logging_level=self._set_logging_level,
+                on_subscriptions_listen=self._listen_to,
+            )
         # 2026-07-28 approvals round-trip through the client: the state it echoes is sealed
         # (AES-GCM, bound to the method, tool, arguments and caller) under a key derived from
         # the master key, so every replica sharing the store can open it.
@@ -137,7 +170,63 @@ class Front:
                 await session.send_prompt_list_changed()
             except Exception as exc:  # a client that went away must not stop the others
                 logger.debug("could not notify a client of list changes: %s", exc)
-                self._legacy.pop(key, None)
+                self._forget(key)
+
+    def _forget(self, key: int) -> None:
+        entry = self._legacy.pop(key, None)
+        if entry is None:
+            return
+        connection = entry[2]
+        self._log_levels.pop(connection, None)
+        for subscribed in self._subscribers.values():
+            subscribed.discard(connection)
+
+    async def relay(self, backend: str, notice: Notice, redaction: RedactionSession) -> None:
+        """Pass a downstream's log message or resource update on to the clients it concerns,
+        redacted."""
+        if isinstance(notice, types.ResourceUpdatedNotificationParams):
+            await self._relay_update(backend, notice, redaction)
+            return
+        data = redaction.json(notice.data)
+        source = redaction.text(f"{backend}.{notice.logger}" if notice.logger else backend)
+        rank = _LOG_LEVELS.index(notice.level)
+        told: set[int] = set()
+        for key, (_, session, connection) in list(self._legacy.items()):
+            wanted = self._log_levels.get(connection)
+            if wanted is None or rank < _LOG_LEVELS.index(wanted):
+                continue
+            told.add(id(session))
+            await self._send(key, _log(session, notice.level, data, source, None))
+        # A 2026-07-28 client asks per request: its log level rides the request's _meta, and
+        # the SDK drops what it did not ask for.
+        for session, request_id in list(self._in_flight.get(backend, {}).values()):
+            if id(session) not in told:
+                await self._send(None, _log(session, notice.level, data, source, request_id))
+
+    async def _relay_update(
+        self,
+        backend: str,
+        notice: types.ResourceUpdatedNotificationParams,
+        redaction: RedactionSession,
+    ) -> None:
+        uri = str(notice.uri)
+        owner = self._resource_owner(uri)
+        if owner is None or owner.backend != backend:
+            return  # a downstream may only speak of its own resources
+        shown = redaction.text(uri)
+        await self._bus.publish(ResourceUpdated(uri=shown))
+        subscribed = self._subscribers.get(uri, set())
+        for key, (_, session, connection) in list(self._legacy.items()):
+            if connection in subscribed:
+                await self._send(key, session.send_resource_updated(shown))
+
+    async def _send(self, key: int | None, sending: Awaitable[None]) -> None:
+        try:
+            await sending
+        except Exception as exc:  # a client that went away must not stop the others
+            logger.debug("could not relay a notification to a client: %s", exc)
+            if key is not None:
+                self._forget(key)
 
     def _remember(self, ctx: ServerRequestContext[Any]) -> str | None:
         """Track a handshake-era connection; return a key naming it (``None`` on 2026-07-28)."""
@@ -150,7 +239,7 @@ class Front:
         if known is not None:
             return known[2]
         if len(self._legacy) >= MAX_NOTIFIED_CONNECTIONS:
-            self._legacy.pop(next(iter(self._legacy)))
+            self._forget(next(iter(self._legacy)))
         key = secrets.token_hex(8)
         self._legacy[id(params)] = (params, ctx.session, key)
         return key
@@ -161,16 +250,16 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self._remember(ctx)
-        tools = [route.tool for route in self._proxy.catalog.tools.values()]
+        tools = [r.tool for r in self._proxy.catalog.tools.values() if r.tool is not None]
         page, cursor = _page(tools, params)
         return types.ListToolsResult(tools=await self._proxy.redacted(page), next_cursor=cursor)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> CallResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         connection = self._remember(ctx)
         route = await self._proxy.route(params.name)
-        if route is None:
+        if route is None or route.tool is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         arguments = params.arguments or {}
         self._check_size(params.name, arguments)
@@ -185,14 +274,39 @@ class Front:
             # downstream data: they are redacted like the listing that showed the schema.
             message = f"{params.name}: invalid arguments, nothing was called:\n{invalid}"
             return tool_error(await self._proxy.redact_text(message))
-        client_name, client_version = _client_info(ctx)
-        call = ToolCall(
-            name=params.name,
-            arguments=arguments,
-            meta=_caller_meta(ctx.meta),
-            protocol_version=ctx.protocol_version,
+        result = await self._run(
+            ctx,
+            connection,
+            route,
+            "tools/call",
+            arguments,
             input_responses=params.input_responses,
             request_state=params.request_state,
+        )
+        if isinstance(result, types.InputRequiredResult):
+            return result
+        return _expect(result, types.CallToolResult)
+
+    async def _run(
+        self,
+        ctx: ServerRequestContext[Any],
+        connection: str | None,
+        route: ToolRoute,
+        method: Method,
+        arguments: dict[str, Any],
+        *,
+        input_responses: Any = None,
+        request_state: str | None = None,
+    ) -> CallResult:
+        """Hand one request to the pipeline as a typed request (the only way downstream)."""
+        client_name, client_version = _client_info(ctx)
+        call = ToolCall(
+            name=route.exposed_name,
+            arguments=arguments,
+            meta=_caller_meta(ctx.meta),
+            method=method,
+            input_responses=input_responses,
+            request_state=request_state,
             client_name=client_name,
             client_version=client_version,
             connection_key=connection,
@@ -201,12 +315,20 @@ class Front:
         context = CallContext(
             call=call,
             route=route,
-            session=ctx.session,
+            human=_channel(ctx, method),
             report_progress=ctx.session.report_progress,
             principal=self._proxy.principal(),
             started=self._proxy.services.clock.monotonic(),
         )
-        return await self._proxy.pipeline.run(context)
+        if connection is not None:
+            return await self._proxy.pipeline.run(context)
+        token = object()
+        flight = self._in_flight.setdefault(route.backend, {})
+        flight[token] = (ctx.session, ctx.request_id)
+        try:
+            return await self._proxy.pipeline.run(context)
+        finally:
+            flight.pop(token, None)
 
     def _check_size(self, name: str, arguments: dict[str, Any]) -> None:
         limit = self._proxy.config.limits.max_argument_bytes
@@ -264,27 +386,67 @@ class Front:
     async def _read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         uri = str(params.uri)
-        backend = self._resource_owner(uri)
-        if backend is None:
-            raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource '{uri}'")
-        try:
-            return await self._proxy.read_resource(backend, uri)
-        except DownstreamError as exc:
-            # The reason may quote the downstream (why it is down): redacted like its results.
-            raise MCPError(
-                types.INTERNAL_ERROR, await self._proxy.redact_text(exc.message)
-            ) from exc
+        route = self._resource_route(uri)
+        result = await self._run(ctx, connection, route, "resources/read", {"uri": uri})
+        return _expect(result, types.ReadResourceResult)
 
-    def _resource_owner(self, uri: str) -> str | None:
+    async def _subscribe(
+        self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        return await self._subscription(ctx, str(params.uri), subscribe=True)
+
+    async def _unsubscribe(
+        self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        return await self._subscription(ctx, str(params.uri), subscribe=False)
+
+    async def _subscription(
+        self, ctx: ServerRequestContext[Any], uri: str, *, subscribe: bool
+    ) -> types.EmptyResult:
+        """A handshake-era (un)subscription: decided like a read, then relayed downstream."""
+        connection = self._remember(ctx)
+        route = self._resource_route(uri)
+        subscribed = self._subscribers.setdefault(uri, set())
+        # Listed before the downstream is asked: it may announce a change before it answers.
+        if connection is not None and subscribe:
+            subscribed.add(connection)
+        elif connection is not None:
+            subscribed.discard(connection)
+        method: Method = "resources/subscribe" if subscribe else "resources/unsubscribe"
+        try:
+            result = await self._run(ctx, connection, route, method, {"uri": uri})
+        except BaseException:
+            if connection is not None and subscribe:
+                subscribed.discard(connection)
+            raise
+        return _expect(result, types.EmptyResult)
+
+    async def _listen_to(
+        self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        # A 2026-07-28 client subscribes to resources in its listen request: each one is a
+        # subscription like a handshake-era client's, decided and recorded before it streams.
+        for uri in params.notifications.resource_subscriptions or ():
+            route = self._resource_route(uri)
+            await self._run(ctx, None, route, "resources/subscribe", {"uri": uri})
+        return await self._listen(ctx, params)
+
+    def _resource_route(self, uri: str) -> ToolRoute:
+        owner = self._resource_owner(uri)
+        if owner is None:
+            raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource '{uri}'")
+        return owner
+
+    def _resource_owner(self, uri: str) -> ToolRoute | None:
         catalog = self._proxy.catalog
         if uri in catalog.resources:
-            return catalog.resources[uri][0]
+            return _resource(catalog.resources[uri][0], uri)
         for backend, template in catalog.templates:
             try:
                 if UriTemplate.parse(template.uri_template).match(uri) is not None:
-                    return backend
+                    return _resource(backend, uri)
             except ValueError:
                 continue
         return None
@@ -302,20 +464,112 @@ class Front:
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        self._remember(ctx)
-        route = self._proxy.catalog.prompts.get(params.name)
-        if route is None:
-            held = self._proxy.catalog.quarantined_prompts.get(params.name)
+        connection = self._remember(ctx)
+        route = self._prompt_route(params.name)
+        result = await self._run(
+            ctx, connection, route, "prompts/get", dict(params.arguments or {})
+        )
+        return _expect(result, types.GetPromptResult)
+
+    def _prompt_route(self, name: str) -> ToolRoute:
+        prompt = self._proxy.catalog.prompts.get(name)
+        if prompt is None:
+            held = self._proxy.catalog.quarantined_prompts.get(name)
             what = f"is quarantined: {held}" if held else "is unknown"
-            raise MCPError(types.INVALID_PARAMS, f"prompt '{params.name}' {what}")
-        try:
-            return await self._proxy.get_prompt(
-                route.backend, route.original_name, params.arguments
-            )
-        except DownstreamError as exc:
-            raise MCPError(
-                types.INTERNAL_ERROR, await self._proxy.redact_text(exc.message)
-            ) from exc
+            raise MCPError(types.INVALID_PARAMS, f"prompt '{name}' {what}")
+        return ToolRoute(
+            exposed_name=name,
+            backend=prompt.backend,
+            kind="mcp",
+            original_name=prompt.original_name,
+            tool=None,
+            subject="prompt",
+        )
+
+    # -- completions and logging -----------------------------------------------------------
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        connection = self._remember(ctx)
+        ref = params.ref
+        if isinstance(ref, types.PromptReference):
+            route = self._prompt_route(ref.name)
+        else:
+            route = self._template_route(ref.uri)
+        arguments: dict[str, Any] = {
+            "argument": {"name": params.argument.name, "value": params.argument.value},
+            "context": dict(params.context.arguments or {}) if params.context else {},
+        }
+        result = await self._run(ctx, connection, route, "completion/complete", arguments)
+        return _expect(result, types.CompleteResult)
+
+    def _template_route(self, uri_template: str) -> ToolRoute:
+        for backend, template in self._proxy.catalog.templates:
+            if template.uri_template == uri_template:
+                return _resource(backend, uri_template)
+        raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource template '{uri_template}'")
+
+    async def _set_logging_level(
+        self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        # Only who is calling matters here: a caller nobody vouched for gets no logs.
+        if self._proxy.principal() is None:
+            raise MCPError(-32001, "logging/setLevel needs an authenticated identity")
+        connection = self._remember(ctx)
+        if connection is not None:
+            self._log_levels[connection] = params.level
+        await self._proxy.set_logging_level(params.level)
+        return types.EmptyResult()
+
+
+def _resource(backend: str, uri: str) -> ToolRoute:
+    return ToolRoute(
+        exposed_name=uri,
+        backend=backend,
+        kind="mcp",
+        original_name=uri,
+        tool=None,
+        subject="resource",
+    )
+
+
+def _channel(ctx: ServerRequestContext[Any], method: Method) -> HumanChannel:
+    """How the human at this client may be asked: the one place that looks at the era."""
+    session = ctx.session
+    if method != "tools/call" or not session.check_client_capability(_FORM):
+        return HumanChannel()
+    if ctx.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS:
+        return HumanChannel("reply")
+    if not session.can_send_request:
+        return HumanChannel()
+
+    async def ask(message: str, schema: dict[str, Any]) -> types.ElicitResult:
+        return await session.elicit_form(message, schema)
+
+    return HumanChannel("ask", ask)
+
+
+def _log(
+    session: ServerSession, level: types.LoggingLevel, data: Any, source: str, request: Any
+) -> Awaitable[None]:
+    with warnings.catch_warnings():
+        # The SDK warns (when the call is made) that 2026-07-28 deprecated logging; the
+        # clients that get here asked for it.
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return session.send_log_message(level, data, source, related_request_id=request)
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def _expect(result: CallResult, kind: type[R]) -> R:
+    # Only a tool call can come back as anything but its own result type.
+    if not isinstance(result, kind):
+        raise MCPError(
+            types.INTERNAL_ERROR, f"unexpected {type(result).__name__} from the pipeline"
+        )
+    return result
 
 
 def _client_info(ctx: ServerRequestContext[Any]) -> tuple[str | None, str | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import mcp.types as types
@@ -19,24 +19,21 @@ from .._version import __version__
 from ..config import (
     GLOBAL_TENANT,
     MAIN_FIELD,
-    CredentialAuth,
     StaticSource,
     effective_isolation,
     is_secret_handle,
     parse_reference,
 )
 from ..credentials import Lease, LeaseRequest
-from ..httptools import resolve_auth
 from ..identity import Principal, RunIdentity
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
-from ..stages import redact_model, tool_error
-from ..vault import SecretValue, substitute_handles
+from ..stages import redact_model
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
-from ._downstream import Connect, McpDownstream
+from ._downstream import Connect, McpDownstream, Notice
 from ._front import Front
 from ._sessions import SessionPool, StartValues
 
@@ -83,6 +80,7 @@ class Proxy:
                     server,
                     base_dir=self.loaded.base_dir,
                     on_change=self._downstream_changed,
+                    on_notice=self._relay,
                     connect=(connect or {}).get(name),
                 )
             else:
@@ -353,72 +351,55 @@ class Proxy:
     # -- the downstream call (the pipeline's terminal step) ------------------------------------
 
     async def _dispatch(self, ctx: CallContext) -> CallResult:
-        route, identity = ctx.route, ctx.identity
-        if identity is None:
-            raise RuntimeError("the pipeline reached the downstream without an identity")
-        bound = self.services.vault.for_call(
-            tenant=identity.tenant,
-            purpose=f"run {identity.run_id} {route.exposed_name}",
-            users=(route.exposed_name, route.backend),
-        )
-        # Handles become values here, in the copy that goes downstream, and nowhere else.
-        arguments, _ = await substitute_handles(
-            ctx.arguments if ctx.arguments is not None else ctx.call.arguments,
-            route.handle_arguments,
-            bound,
-        )
+        """Send what the deliver stage prepared; every decision was made before this."""
+        route, outgoing = ctx.route, ctx.outgoing
+        if outgoing is None:
+            raise RuntimeError("the pipeline reached the downstream without the deliver stage")
+        arguments = outgoing.arguments
         if route.kind == "http":
-            system = self.config.systems[route.backend]
-            grant = (
-                SecretValue(ctx.grant.token) if ctx.grant and system.auth.kind == "grant" else None
+            if outgoing.auth is None:
+                raise RuntimeError("an HTTP tool call reached its system without credentials")
+            return await self.services.http[route.backend].call(
+                route.original_name, arguments, auth=outgoing.auth
             )
-            auth = await resolve_auth(
-                system, bound, grant=grant, credential=_leased(ctx, system.auth)
+        # The caller's own session of a per-identity server, or the shared one.
+        downstream = ctx.downstream or self._downstream(route.backend)
+        method = ctx.call.method
+        if method == "tools/call":
+            return await downstream.call_tool(
+                route.original_name, arguments, meta=outgoing.meta, progress=ctx.report_progress
             )
-            result = await self.services.http[route.backend].call(
-                route.original_name, arguments, auth=auth
+        if method == "resources/read":
+            return await downstream.read_resource(route.original_name, meta=outgoing.meta)
+        if method in ("resources/subscribe", "resources/unsubscribe"):
+            return await downstream.subscribe(
+                route.original_name, subscribe=method == "resources/subscribe"
             )
-        else:
-            downstream = ctx.downstream or self._downstream(route.backend)
-            result = await downstream.call_tool(
-                route.original_name,
-                arguments,
-                meta={**ctx.call.meta, **ctx.downstream_meta},
-                progress=ctx.report_progress,
+        if method == "prompts/get":
+            return await downstream.get_prompt(
+                route.original_name, _strings(arguments), meta=outgoing.meta
             )
-        return self._bounded_size(route.backend, route.original_name, result)
+        ref: types.PromptReference | types.ResourceTemplateReference = (
+            types.PromptReference(name=route.original_name)
+            if route.subject == "prompt"
+            else types.ResourceTemplateReference(uri=route.original_name)
+        )
+        return await downstream.complete(
+            ref, _strings(arguments.get("argument")), _strings(arguments.get("context")) or None
+        )
 
-    def _bounded_size(self, backend: str, name: str, result: types.CallToolResult) -> CallResult:
-        limit = self.config.limits.max_result_bytes
-        size = len(result.model_dump_json(by_alias=True, exclude_none=True).encode())
-        if size > limit:
-            return tool_error(
-                f"{backend}: the result of '{name}' is {size} bytes, over the limit of {limit} "
-                "(limits.max_result_bytes); it was withheld"
-            )
-        return result
+    async def _relay(self, downstream: McpDownstream, notice: Notice) -> None:
+        await self.front.relay(downstream.name, notice, await self._session())
 
-    # -- resources and prompts -----------------------------------------------------------------
-
-    async def read_resource(self, backend: str, uri: str) -> types.ReadResourceResult:
-        """Read a resource from the downstream that offers it, redacted (errors too)."""
-        session = await self._session()
-        try:
-            result = await self._downstream(backend).read_resource(uri)
-        except MCPError as exc:
-            raise _redacted_error(session, exc) from None
-        return redact_model(session, result)
-
-    async def get_prompt(
-        self, backend: str, name: str, arguments: Mapping[str, str] | None
-    ) -> types.GetPromptResult:
-        """Render a prompt on the downstream that offers it, redacted (errors too)."""
-        session = await self._session()
-        try:
-            result = await self._downstream(backend).get_prompt(name, arguments)
-        except MCPError as exc:
-            raise _redacted_error(session, exc) from None
-        return redact_model(session, result)
+    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+        """Relay a client's ``logging/setLevel`` to every running downstream that logs."""
+        for downstream in self.downstreams.values():
+            if downstream.state != "up":
+                continue
+            try:
+                await downstream.set_logging_level(level)
+            except (QuartermasterError, MCPError) as exc:
+                logger.info("downstream %r did not take the log level: %s", downstream.name, exc)
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
         """Listed items (tools, resources, prompts) as agents may see them: downstream
@@ -449,21 +430,10 @@ class Proxy:
         return downstream
 
 
-def _leased(ctx: CallContext, auth: object) -> SecretValue | None:
-    """The value the call's lease hands to a system declared with ``auth: credential``."""
-    if not isinstance(auth, CredentialAuth):
-        return None
-    reference = parse_reference(auth.source)
-    if reference is None:
-        raise RuntimeError("a credential auth without a reference passed validation")
-    lease = ctx.leases.get(reference.source)
-    if lease is None:
-        raise RuntimeError(
-            f"the call reached the system without its lease from {reference.source!r}"
-        )
-    return lease.value(reference.field or MAIN_FIELD[lease.record.kind])
-
-
-def _redacted_error(session: RedactionSession, exc: MCPError) -> MCPError:
-    """The downstream's protocol error with its message redacted and its data dropped."""
-    return MCPError(exc.error.code, session.text(exc.error.message))
+def _strings(values: Any) -> dict[str, str]:
+    """A prompt's or completion's arguments, which MCP defines as strings."""
+    if not isinstance(values, Mapping):
+        return {}
+    return {
+        str(key): value if isinstance(value, str) else str(value) for key, value in values.items()
+    }

@@ -32,6 +32,7 @@ from ..identity import (
 )
 from ._approvals_http import approval_routes
 from ._auth import McpTokenVerifier
+from ._introspection_http import introspection_route
 from ._proxy import Proxy
 from ._stdio import serves_without_threads, stdio_transport
 
@@ -130,6 +131,7 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
         custom_starlette_routes=[
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
             *approval_routes(services, verifier=verifier),
+            introspection_route(services, verifier=verifier),
         ],
     )
 

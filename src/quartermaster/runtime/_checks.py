@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..config import Check, LoadedConfig, QuartermasterConfig, is_secret_handle, load_config
+from ..config import (
+    GLOBAL_TENANT,
+    Check,
+    LoadedConfig,
+    QuartermasterConfig,
+    is_secret_handle,
+    load_config,
+)
 from ..policy import TargetTemplate
 from ..vault import check_secret_use
 
@@ -25,12 +32,19 @@ def target_templates(config: QuartermasterConfig) -> Iterator[Problem]:
 
 
 def secret_uses(config: QuartermasterConfig) -> Iterator[Problem]:
-    """Every ``secret://`` handle is declared in ``vault.secrets`` for the server that uses it."""
+    """Every ``secret://`` handle is declared in ``vault.secrets`` for the server that uses it.
+
+    A server's ``env`` and ``headers`` are resolved once, when it starts, for every tenant it
+    serves: only a secret declared for tenant ``'*'`` can go there (``serve`` resolves it
+    exactly so, and would otherwise fail at start).
+    """
     for name, server in config.servers.items():
         for section, values in (("env", server.env), ("headers", server.headers)):
             for key, value in values.items():
                 if is_secret_handle(value):
                     problem = check_secret_use(config.vault, (name,), value)
+                    if problem is None:
+                        problem = _shared(config, name, value)
                     if problem is not None:
                         yield ("servers", name, section, key), problem
     for name, system in config.systems.items():
@@ -38,6 +52,19 @@ def secret_uses(config: QuartermasterConfig) -> Iterator[Problem]:
             problem = check_secret_use(config.vault, (name, *system.tools), handle)
             if problem is not None:
                 yield ("systems", name, "auth", *path), problem
+
+
+def _shared(config: QuartermasterConfig, server: str, handle: str) -> str | None:
+    if check_secret_use(config.vault, (server,), handle, tenant=GLOBAL_TENANT) is None:
+        return None
+    tenants = sorted(
+        {d.tenant for d in config.vault.declarations(handle.removeprefix("secret://"))}
+    )
+    return (
+        f"{handle} is declared only for tenant {', '.join(map(repr, tenants))}, but a server "
+        "starts once for every tenant; declare it for every tenant (tenant: '*' under "
+        "vault.secrets)"
+    )
 
 
 def _auth_handles(auth: object) -> Iterator[tuple[tuple[str, ...], str]]:

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .._clock import Clock, SystemClock
-from ..approval import ApprovalService
+from ..approval import ApprovalSeal, ApprovalService
 from ..audit import SECRET_USED, AuditEvent, Ed25519Signer, Ledger
-from ..broker import Broker, KeyRing, derive_wrapping_key, private_key_bytes
+from ..broker import Broker, KeyRing, RevocationList, derive_wrapping_key, private_key_bytes
 from ..config import LoadedConfig, QuartermasterConfig
 from ..credentials import LeaseRequest, Leases, build_sources
 from ..httptools import HttpToolExecutor
@@ -257,9 +257,21 @@ async def open_services(
             audit_keys=audit_keys,
             ledger=ledger,
             vault=vault,
-            broker=Broker(keys=grant_keys, grants=store.grants, config=config.broker, clock=clock),
+            broker=Broker(
+                keys=grant_keys,
+                grants=store.grants,
+                config=config.broker,
+                clock=clock,
+                revocations=RevocationList(store.ledger, ledger.record_event, clock),
+            ),
             engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
-            approvals=ApprovalService(store.approvals, clock, groups=config.policy.groups),
+            approvals=ApprovalService(
+                store.approvals,
+                clock,
+                groups=config.policy.groups,
+                client_step_up=config.approval.step_up.via == "client",
+                seal=ApprovalSeal(derive_key(master, "approval seal"), store.ledger),
+            ),
             http=http,
             leases=leases,
             held=tuple(held),

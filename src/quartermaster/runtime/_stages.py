@@ -8,9 +8,11 @@ from ..stages import (
     Classify,
     Credentials,
     Decide,
+    Deliver,
     ErrorBoundary,
     Grant,
     Identify,
+    LimitResult,
     Record,
     Redact,
     ScreenArguments,
@@ -22,15 +24,19 @@ from ._services import Services
 
 def build_stages(services: Services, *, sessions: SessionHook | None = None) -> list[Stage]:
     """Every stage, outermost first, wired to the open services (``sessions`` picks a caller's
-    own session of a per-identity downstream)."""
+    own session of a per-identity downstream).
+
+    Every request that reaches a downstream runs through all of them; the terminal step
+    after the last one only sends what ``Deliver`` prepared.
+    """
     config = services.config
     clock = services.clock
     return [
         ErrorBoundary(services.redactor, services.secrets),
-        Identify(),
-        Classify(),
-        ScreenArguments(services.secrets, mode=config.vault.raw_values),
         Settle(services.ledger, services.redactor, services.secrets, clock),
+        Identify(),
+        ScreenArguments(services.secrets, mode=config.vault.raw_values),
+        Classify(),
         Decide(services.engine, clock),
         Approve(
             services.approvals,
@@ -41,9 +47,12 @@ def build_stages(services: Services, *, sessions: SessionHook | None = None) -> 
             config=config.approval,
             approval_ttl=float(config.policy.approval_timeout),
             default_grant_ttl=float(config.broker.default_ttl),
+            config_path=str(services.loaded.path.resolve()),
         ),
         Grant(services.broker),
         Credentials(services.leases, sessions),
         Record(services.ledger, services.redactor, services.secrets),
         Redact(services.redactor, services.secrets),
+        Deliver(services.vault, config.systems),
+        LimitResult(config.limits.max_result_bytes),
     ]

@@ -9,11 +9,14 @@ from ._classify import Classify as Classify
 from ._credentials import Credentials as Credentials
 from ._credentials import SessionHook as SessionHook
 from ._decide import Decide as Decide
-from ._grant import GRANT_META_KEY as GRANT_META_KEY
+from ._deliver import GRANT_META_KEY as GRANT_META_KEY
+from ._deliver import Deliver as Deliver
 from ._grant import Grant as Grant
 from ._identify import Identify as Identify
 from ._identify import NotAuthenticated as NotAuthenticated
 from ._known import SecretsInPlay as SecretsInPlay
+from ._limit import LimitResult as LimitResult
+from ._limit import ResultTooLarge as ResultTooLarge
 from ._redact import Redact as Redact
 from ._redact import redact_model as redact_model
 from ._screen import ScreenArguments as ScreenArguments

@@ -32,10 +32,16 @@ from ..approval import (
     ApprovalMismatch,
     ApprovalRequired,
     ApprovalService,
+    CallBinding,
+    ClientApprovalRefused,
+    cast_vote,
+    mismatch,
     read_response,
     render_prompt,
+    request_approval,
+    shown_arguments,
 )
-from ..audit import AuditEvent, Ledger
+from ..audit import Ledger
 from ..broker import grant_lifetime
 from ..config import ApprovalConfig
 from ..pipeline import CallContext, CallResult, Next
@@ -47,10 +53,6 @@ from ._known import SecretsInPlay
 INPUT_KEY = "approval"
 """The key of the approval question in an ``InputRequiredResult``."""
 STATE_PREFIX = "qm-approval:"
-
-_FORM = types.ClientCapabilities(
-    elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
-)
 
 
 class Approve:
@@ -69,6 +71,7 @@ class Approve:
         config: ApprovalConfig,
         approval_ttl: float,
         default_grant_ttl: float,
+        config_path: str | None = None,
     ) -> None:
         self._service = service
         self._repo = repo
@@ -78,6 +81,7 @@ class Approve:
         self._config = config
         self._ttl = approval_ttl
         self._default_grant_ttl = default_grant_ttl
+        self._config_path = config_path
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Continue only with a granted, spent approval (or ask the client for one)."""
@@ -100,16 +104,17 @@ class Approve:
             ctx.approval_via = "out_of_band"
             return await self._spend(ctx, earlier)
         record = await self._request(ctx, decision)
-        # Only a plain step-up may be confirmed by the human at the client: with an approver
-        # group the requester never counts, so asking them would only end in a refusal.
+        # Only a plain step-up the admin lets the client confirm is asked at the client: with
+        # an approver group the requester never counts, and a dangerous tool's floor needs an
+        # approver authenticated as a person, so asking would only end in a refusal.
         human = ctx.identity.on_behalf_of if ctx.identity else None
-        if human is not None and record.group is None and self._can_elicit(ctx):
+        if human is not None and self._service.client_may_confirm(record) and self._can_elicit(ctx):
             prompt = render_prompt(
                 record,
                 redacted_arguments=await self._redacted_arguments(ctx),
                 grant_ttl=self._grant_ttl(ctx, decision),
             )
-            if _modern(ctx):
+            if ctx.human.way == "reply":
                 return types.InputRequiredResult(
                     input_requests={INPUT_KEY: types.ElicitRequest(params=prompt.form_params())},
                     request_state=STATE_PREFIX + record.approval_id,
@@ -117,8 +122,10 @@ class Approve:
             # A human who does not answer in time casts no vote, like one who dismisses the
             # form: approvers may still decide out of band.
             answer: types.ElicitResult | None = None
-            with anyio.move_on_after(self._config.elicitation_timeout):
-                answer = await ctx.session.elicit_form(prompt.message, prompt.requested_schema)
+            ask = ctx.human.ask
+            if ask is not None:
+                with anyio.move_on_after(self._config.elicitation_timeout):
+                    answer = await ask(prompt.message, prompt.requested_schema)
             if answer is not None:
                 await self._vote(ctx, record, answer)
         return await self._outcome(ctx, record)
@@ -132,7 +139,9 @@ class Approve:
         identity = ctx.identity
         if identity is None or ctx.args_sha256 is None or ctx.risk is None:
             raise RuntimeError("approve needs identify, classify and screen before it")
-        record = await self._service.request(
+        return await request_approval(
+            self._service,
+            self._ledger,
             run_id=identity.run_id,
             agent=identity.agent,
             tenant=identity.tenant,
@@ -144,19 +153,8 @@ class Approve:
             required=decision.approval.required,
             group=decision.approval.group,
             ttl=self._ttl,
+            arguments=shown_arguments(await self._redacted_arguments(ctx)),
         )
-        await self._ledger.record_event(
-            AuditEvent(
-                kind="approval.requested",
-                run_id=identity.run_id,
-                agent=identity.agent,
-                tenant=identity.tenant,
-                human=identity.on_behalf_of,
-                tool=ctx.route.exposed_name,
-                detail={"approval_id": record.approval_id, "required": record.required},
-            )
-        )
-        return record
 
     async def _answered(self, ctx: CallContext) -> ApprovalRecord:
         state = ctx.call.request_state or ""
@@ -173,28 +171,32 @@ class Approve:
         return await self._outcome(ctx, record)
 
     def _check_binding(self, ctx: CallContext, record: ApprovalRecord) -> None:
-        identity = ctx.identity
-        if identity is None or (record.agent, record.tenant, record.requester) != (
-            identity.agent,
-            identity.tenant,
-            identity.on_behalf_of,
-        ):
-            raise ApprovalMismatch(record.approval_id, "another caller")
-        if not _same_run(ctx, record):
-            raise ApprovalMismatch(record.approval_id, "another run")
-        if record.tool != ctx.route.exposed_name:
-            raise ApprovalMismatch(record.approval_id, f"the tool '{record.tool}'")
-        if record.args_sha256 != ctx.args_sha256:
-            raise ApprovalMismatch(record.approval_id, "other arguments")
+        wrong = mismatch(record, _binding(ctx))
+        if wrong is not None:
+            raise ApprovalMismatch(record.approval_id, wrong)
 
     async def _vote(
         self, ctx: CallContext, record: ApprovalRecord, answer: types.ElicitResult
     ) -> None:
-        decision, _ = read_response(answer)
+        decision, reason = read_response(answer)
         human = ctx.identity.on_behalf_of if ctx.identity else None
         if decision is None or human is None:
             return  # dismissed: no vote; approvers may still decide out of band
-        await self._service.vote(record.approval_id, human, decision, "elicitation")
+        try:
+            await cast_vote(
+                self._service,
+                self._ledger,
+                record.approval_id,
+                human,
+                decision,
+                via="elicitation",
+                redact=self._redactor.redact,
+                reason=reason,
+            )
+        except ClientApprovalRefused:
+            # An answer nobody asked for (a 2026-07-28 client retrying with "accept" where a
+            # person must approve): no vote; the call waits for approvers as if unanswered.
+            return
         ctx.approval_via = "elicitation"
 
     async def _outcome(self, ctx: CallContext, record: ApprovalRecord) -> ApprovalRecord:
@@ -209,42 +211,27 @@ class Approve:
         if state == "expired":
             raise ApprovalExpired(record.approval_id)
         missing = current.required - sum(1 for vote in current.votes if vote.decision == "approve")
-        raise ApprovalRequired(record.approval_id, f" ({missing} more needed)")
+        raise ApprovalRequired(
+            record.approval_id, f" ({missing} more needed)", config_path=self._config_path
+        )
 
     async def _approved_earlier(self, ctx: CallContext) -> ApprovalRecord | None:
-        identity = ctx.identity
-        if identity is None:
+        if ctx.identity is None:
             return None
+        binding = _binding(ctx)
         for record in await self._repo.list(state="approved"):
-            if (
-                record.agent == identity.agent
-                and record.tenant == identity.tenant
-                and record.requester == identity.on_behalf_of
-                and _same_run(ctx, record)
-                and record.tool == ctx.route.exposed_name
-                and record.args_sha256 == ctx.args_sha256
-            ):
+            if mismatch(record, binding) is None:
                 return record
         return None
 
     async def _spend(self, ctx: CallContext, record: ApprovalRecord) -> ApprovalRecord:
-        identity = ctx.identity
-        if identity is None or ctx.args_sha256 is None:
-            raise RuntimeError("approve needs identify and screen before it")
-        # The run was checked by _same_run: the record's own run stands for an unnamed one.
-        run = identity.run_id if _run_is_bound(ctx) else record.run_id
-        spent = await self._service.consume(
-            record.approval_id, ctx.args_sha256, run, tool=ctx.route.exposed_name
-        )
+        spent = await self._service.consume(record.approval_id, _binding(ctx))
         if not spent:
             raise ApprovalMismatch(record.approval_id, "a call that already used it")
         return await self._service.get(record.approval_id)
 
     def _can_elicit(self, ctx: CallContext) -> bool:
-        session = ctx.session
-        if session is None or not session.check_client_capability(_FORM):
-            return False
-        return _modern(ctx) or bool(session.can_send_request)
+        return ctx.human.way == "reply" or (ctx.human.way == "ask" and ctx.human.ask is not None)
 
     async def _redacted_arguments(self, ctx: CallContext) -> dict[str, Any]:
         session = self._redactor.session(await self._secrets.for_redaction())
@@ -256,21 +243,25 @@ class Approve:
 
 
 def _run_is_bound(ctx: CallContext) -> bool:
-    # A handshake-era run lasts the connection; a 2026-07-28 call without a named run is a
-    # run of one call, which no retry could ever match. Such a call has no connection, so
-    # its session id is that one-call run (see Identify): a different run id was named.
+    # A handshake-era run lasts the connection; a call without a connection (2026-07-28)
+    # and without a named run is a run of one call, which no retry could ever match. Such a
+    # call's session id is that one-call run (see Identify): a different run id was named.
     identity = ctx.identity
     if identity is None:
         return True
-    return not _modern(ctx) or identity.run_id != identity.session_id
+    return identity.run_id != identity.session_id
 
 
-def _same_run(ctx: CallContext, record: ApprovalRecord) -> bool:
+def _binding(ctx: CallContext) -> CallBinding:
+    """The call an approval must cover; a run that cannot be bound is not compared."""
     identity = ctx.identity
-    if identity is None:
-        return False
-    return not _run_is_bound(ctx) or record.run_id == identity.run_id
-
-
-def _modern(ctx: CallContext) -> bool:
-    return ctx.call.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS
+    if identity is None or ctx.args_sha256 is None:
+        raise RuntimeError("approve needs identify and screen before it")
+    return CallBinding(
+        agent=identity.agent,
+        tenant=identity.tenant,
+        requester=identity.on_behalf_of,
+        run_id=identity.run_id if _run_is_bound(ctx) else None,
+        tool=ctx.route.exposed_name,
+        args_sha256=ctx.args_sha256,
+    )

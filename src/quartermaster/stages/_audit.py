@@ -1,9 +1,12 @@
 """Steps 6 and 9: the audit row is written before the downstream is called, and settled after.
 
-``Settle`` sits early in the pipeline so that every call gets exactly one outcome, including
-calls refused by policy or approval; ``Record`` sits right before the grant is used, so the
-intent (with the decision, approval and grant) is durable before anything happens downstream.
-``Record`` also keeps the call's grant, in the intent's transaction.
+``Settle`` sits right inside the error boundary so that every request gets exactly one
+outcome, including requests refused by identify, screen, classify, policy or approval. A
+request refused before anyone was identified leaves a ``call.refused`` event (no arguments:
+nobody vouched for them); one whose arguments were refused by screening is recorded with its
+arguments withheld. ``Record`` sits right before the grant is used, so the intent (with the
+decision, approval and grant) is durable before anything happens downstream. ``Record`` also
+keeps the call's grant, in the intent's transaction.
 
 The outcome is queued without waiting for its commit (``Ledger.settle_soon``): the intent is
 already durable, and the ledger logs and retries an outcome it could not write.
@@ -23,6 +26,7 @@ from ..approval import ApprovalError
 from ..audit import (
     ApprovalInfo,
     ApproverVote,
+    AuditEvent,
     AuditUnavailable,
     CallOutcome,
     CallRecord,
@@ -32,11 +36,13 @@ from ..audit import (
     Outcome,
     canonical_json,
 )
+from ..broker import CallRevoked
 from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
-from ..policy import PolicyDenied
+from ..policy import PolicyDenied, TargetInvalid
 from ..redaction import Redactor
 from ..vault import VaultError
+from ._identify import NotAuthenticated
 from ._known import SecretsInPlay
 
 logger = logging.getLogger("quartermaster.audit")
@@ -69,7 +75,8 @@ class Settle:
         if isinstance(result, types.InputRequiredResult):
             # Not an execution: the approval round is recorded when the call comes back.
             return result
-        await self.finish(ctx, "tool_error" if result.is_error else "ok", None)
+        failed = isinstance(result, types.CallToolResult) and result.is_error
+        await self.finish(ctx, "tool_error" if failed else "ok", None)
         return result
 
     async def _finish_refused(self, ctx: CallContext, outcome: Outcome, error: str) -> None:
@@ -79,15 +86,27 @@ class Settle:
             logger.error("could not record the refusal of %r: %s", ctx.call.name, exc.message)
 
     async def finish(self, ctx: CallContext, outcome: Outcome, error: str | None) -> None:
-        """Write the intent (if the call never got that far) and the outcome."""
+        """Write the intent (if the call never got that far) and the outcome; a request
+        refused before anyone was identified becomes a ``call.refused`` event."""
         if ctx.identity is None:
-            logger.warning("unattributed call to %r was refused: %s", ctx.call.name, error)
+            logger.warning(
+                "unattributed %s %r was refused: %s", ctx.call.method, ctx.call.name, error
+            )
+            await self._ledger.record_event(
+                AuditEvent(
+                    kind="call.refused",
+                    tool=await _redacted(ctx.call.name, self._redactor, self._secrets),
+                    detail={
+                        "method": ctx.call.method,
+                        "outcome": outcome,
+                        "reason": await _redacted(error or "", self._redactor, self._secrets),
+                    },
+                )
+            )
             return
         if ctx.intent is None:
             record = await call_record(ctx, self._redactor, self._secrets)
-            ctx.intent = await self._ledger.record_intent(
-                record, ctx.arguments or dict(ctx.call.arguments)
-            )
+            ctx.intent = await self._ledger.record_intent(record, _screened(ctx))
         latency_ms = (self._clock.monotonic() - ctx.started) * 1000
         await self._ledger.settle_soon(
             ctx.intent,
@@ -118,7 +137,7 @@ class Record:
         pending = issued if issued is not None and not issued.recorded else None
         ctx.intent = await self._ledger.record_intent(
             record,
-            ctx.arguments or dict(ctx.call.arguments),
+            _screened(ctx),
             grant=pending.record if pending is not None else None,
         )
         if pending is not None:
@@ -131,12 +150,13 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
     identity = ctx.identity
     if identity is None:
         raise RuntimeError("an audit row needs the run identity")
-    arguments: dict[str, Any] = (
-        ctx.arguments if ctx.arguments is not None else dict(ctx.call.arguments)
-    )
     session = redactor.session(await secrets.for_redaction())
     # The same canonical JSON the arguments digest is taken over (screen stage).
-    redacted = session.text(canonical_json(arguments).decode("utf-8"))
+    redacted = (
+        session.text(canonical_json(_screened(ctx)).decode("utf-8"))
+        if ctx.arguments is not None
+        else WITHHELD
+    )
     decision = ctx.decision
     return CallRecord(
         run_id=identity.run_id,
@@ -148,7 +168,7 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         autonomous=identity.mode == "autonomous",
         client_name=identity.client_name,
         client_version=identity.client_version,
-        tool=ctx.route.exposed_name,
+        tool=session.text(ctx.route.exposed_name),
         server=ctx.route.backend,
         target_system=ctx.route.audience or ctx.route.backend,
         risk=ctx.risk or "unclassified",
@@ -159,6 +179,7 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
         policy_version=decision.policy_version if decision else None,
         approval=_approval_of(ctx),
         grant=_grant_of(ctx),
+        method=ctx.call.method,
         credentials=tuple(
             CredentialInfo(
                 source=name,
@@ -171,6 +192,20 @@ async def call_record(ctx: CallContext, redactor: Redactor, secrets: SecretsInPl
             for name, lease in [*ctx.session_leases.items(), *ctx.leases.items()]
         ),
     )
+
+
+WITHHELD = "(withheld: refused before they were screened)"
+"""What the ledger shows of arguments that screening refused (or never reached)."""
+
+
+def _screened(ctx: CallContext) -> dict[str, Any]:
+    # Only screened arguments are ever recorded (even as a keyed hash): arguments that held
+    # a secret value are withheld altogether.
+    return dict(ctx.arguments) if ctx.arguments is not None else {}
+
+
+async def _redacted(text: str, redactor: Redactor, secrets: SecretsInPlay) -> str:
+    return redactor.session(await secrets.for_redaction()).text(text)
 
 
 def _decision_of(ctx: CallContext) -> Any:
@@ -206,7 +241,16 @@ def _grant_of(ctx: CallContext) -> GrantInfo | None:
 
 
 def _outcome_of(exc: QuartermasterError) -> Outcome:
-    if isinstance(exc, PolicyDenied | DefinitionQuarantined | ApprovalError | VaultError):
+    if isinstance(
+        exc,
+        PolicyDenied
+        | DefinitionQuarantined
+        | TargetInvalid
+        | ApprovalError
+        | VaultError
+        | NotAuthenticated
+        | CallRevoked,
+    ):
         return "denied"
     if isinstance(exc, DownstreamTimeout):
         return "timeout"

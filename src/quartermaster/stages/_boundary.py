@@ -1,4 +1,8 @@
-"""The outermost stage: every refusal becomes a tool error the model can read; nothing leaks."""
+"""The outermost stage: every refusal becomes an error the model can read; nothing leaks.
+
+A tool call's refusal is a tool error (``isError``), so the model can correct itself; any
+other request's is a JSON-RPC error, since MCP has no error result for resources or prompts.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import logging
 import secrets
 
 import mcp.types as types
+from mcp.shared.exceptions import MCPError
 
-from .._errors import QuartermasterError
+from .._errors import DownstreamError, QuartermasterError
 from ..pipeline import CallContext, CallResult, Next
 from ..redaction import RedactionFailed, Redactor
 from ._known import SecretsInPlay
@@ -21,7 +26,7 @@ def tool_error(message: str) -> types.CallToolResult:
 
 
 class ErrorBoundary:
-    """Turns Quartermaster's refusals into ``isError`` results and hides internal failures.
+    """Turns Quartermaster's refusals into errors for the agent and hides internal failures.
 
     A refusal's message is written for the agent, but some quote a downstream (why it is down,
     what was malformed in its answer): every one passes the redactor, and is withheld if the
@@ -41,22 +46,35 @@ class ErrorBoundary:
         try:
             return await call_next(ctx)
         except QuartermasterError as exc:
+            # A downstream that failed is the server's error; any other refusal is the request's.
+            code = (
+                types.INTERNAL_ERROR if isinstance(exc, DownstreamError) else types.INVALID_REQUEST
+            )
             message = f"{ctx.call.name}: {exc.message}"
             try:
-                return tool_error(
-                    self._redactor.session(await self._secrets.for_redaction()).text(message)
-                )
+                shown = self._redactor.session(await self._secrets.for_redaction()).text(message)
             except RedactionFailed:
-                return tool_error(
+                shown = (
                     f"{ctx.call.name}: the call was refused; its reason was withheld because "
                     "the redactor failed on it"
                 )
+            return _refused(ctx, code, shown)
+        except MCPError:
+            raise  # the downstream's own protocol error, already redacted
         except Exception:
             incident = secrets.token_hex(6)
             logger.exception(
-                "internal error in tool call %r (incident %s)", ctx.call.name, incident
+                "internal error in %s %r (incident %s)", ctx.call.method, ctx.call.name, incident
             )
-            return tool_error(
+            return _refused(
+                ctx,
+                types.INTERNAL_ERROR,
                 f"{ctx.call.name}: Quartermaster failed internally (incident {incident}); "
-                "the call was not completed. An operator can find the incident in the logs."
+                "the request was not completed. An operator can find the incident in the logs.",
             )
+
+
+def _refused(ctx: CallContext, code: int, message: str) -> CallResult:
+    if ctx.call.method == "tools/call":
+        return tool_error(message)
+    raise MCPError(code, message) from None

@@ -10,13 +10,20 @@ from ..policy import classify, render_target
 
 
 class Classify:
-    """Sets the risk class (annotations only ever raise it) and renders the target object."""
+    """Sets the risk class (annotations only ever raise it) and renders the target object.
+
+    Reading a resource, subscribing to it, rendering a prompt and completing an argument
+    are reads: nothing changes downstream.
+    """
 
     name = "classify"
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Classify the call; a target that cannot be rendered refuses it (TargetInvalid)."""
         route = ctx.route
+        if route.tool is None:
+            ctx.risk = "read"
+            return await call_next(ctx)
         found = classify(
             cast(RiskClass | None, route.declared_risk),
             cast(RiskClass | None, route.server_default_risk),
@@ -24,5 +31,6 @@ class Classify:
         )
         ctx.risk = found.risk
         if route.target_template is not None:
-            ctx.target = render_target(route.target_template, ctx.call.arguments)
+            arguments = ctx.arguments if ctx.arguments is not None else ctx.call.arguments
+            ctx.target = render_target(route.target_template, arguments)
         return await call_next(ctx)

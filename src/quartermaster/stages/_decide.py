@@ -1,4 +1,7 @@
-"""Step 3: the policy decision (default deny; forbid wins; dangerous always needs a human)."""
+"""Step 3: the policy decision (default deny; forbid wins; dangerous always needs a human).
+
+Resources are decided by URI and prompts by name, with the same rules and the same default.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from ..config import RiskClass
 from ..pinning import DefinitionQuarantined
 from ..pipeline import CallContext, CallResult, Next
 from ..policy import CallFacts, PolicyDenied, PolicyEngine
+from ._identify import NotAuthenticated
 
 logger = logging.getLogger("quartermaster.pipeline")
 
@@ -28,14 +32,17 @@ class Decide:
 
         Raises:
             DefinitionQuarantined: the tool's definition is not the one an admin accepted.
+            NotAuthenticated: nobody authenticated the request.
             PolicyDenied: the policy refuses the call.
         """
         if ctx.route.quarantined is not None:
             logger.warning("refused a call of %r: it is held back by pinning", ctx.call.name)
             raise DefinitionQuarantined(ctx.route.exposed_name, ctx.route.quarantined)
         identity = ctx.identity
-        if identity is None or ctx.risk is None:
-            raise RuntimeError("decide needs the identify and classify stages before it")
+        if identity is None:
+            raise NotAuthenticated("the call carries no authenticated identity; it was refused")
+        if ctx.risk is None:
+            raise RuntimeError("decide needs the classify stage before it")
         facts = CallFacts(
             agent=identity.agent,
             tenant=identity.tenant,
@@ -43,6 +50,7 @@ class Decide:
             tool=ctx.route.exposed_name,
             risk=cast(RiskClass, ctx.risk),
             target=ctx.target,
+            subject=ctx.route.subject,
         )
         ctx.decision = self._engine.decide(facts, now=self._clock.now())
         if ctx.decision.effect == "deny":

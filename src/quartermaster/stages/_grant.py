@@ -5,17 +5,16 @@ from __future__ import annotations
 from ..broker import Broker, grant_lifetime
 from ..pipeline import CallContext, CallResult, Next
 
-GRANT_META_KEY = "quartermaster/grant"
-"""Where an MCP downstream finds the grant in the call's ``_meta`` (agents cannot set it)."""
-
 
 class Grant:
-    """Mints the grant and hands it to the downstream call, never to the agent.
+    """Mints the grant of a tool call (``Deliver`` hands it to the downstream, never to the
+    agent).
 
     The grant is signed here but kept by ``Record``, in the same transaction as the call's
     intent row: one commit instead of two, and the grant exists in the store only if the
     intent does. The downstream is called after ``Record``, so the grant is on record
-    before anyone can present it.
+    before anyone can present it. Resource reads and prompts get no grant: they act on no
+    target system's behalf.
     """
 
     name = "grant"
@@ -26,6 +25,8 @@ class Grant:
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Mint a single-use grant bound to the run, the approval and the exact arguments."""
         identity, route = ctx.identity, ctx.route
+        if route.subject != "tool":
+            return await call_next(ctx)
         if identity is None or ctx.args_sha256 is None or ctx.risk is None:
             raise RuntimeError("grant needs identify, classify and screen before it")
         ctx.grant = await self._broker.mint(
@@ -39,6 +40,4 @@ class Grant:
             approval_id=ctx.approval.approval_id if ctx.approval else None,
             record=False,
         )
-        if route.kind == "mcp":
-            ctx.downstream_meta[GRANT_META_KEY] = ctx.grant.token
         return await call_next(ctx)

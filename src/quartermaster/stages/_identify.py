@@ -1,5 +1,9 @@
 """Step 1: who is calling. Identity comes from the transport's authentication, never from the
-agent's own words; ``_meta`` may only name a run, and a run id carries no authority."""
+agent's own words; ``_meta`` may only name a run, and a run id carries no authority.
+
+A request nobody authenticated goes on without an identity, so that screening still checks
+its arguments; ``Decide`` then refuses it (``NotAuthenticated``) before anything is granted.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +39,9 @@ class Identify:
         return run
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Attach the run identity to the call."""
+        """Attach the run identity to the call (none if nobody authenticated)."""
         if ctx.principal is None:
-            raise NotAuthenticated("the call carries no authenticated identity; it was refused")
+            return await call_next(ctx)
         call = ctx.call
         run = self._run_for(call.connection_key)
         session = SessionFacts(

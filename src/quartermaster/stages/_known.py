@@ -40,7 +40,7 @@ class SecretsInPlay:
         self._vault_version = -1
         self._values: tuple[str, ...] | None = None
         self._known = redactor.known(())
-        self._matcher = KnownValueMatcher(())
+        self._matcher = KnownValueMatcher(self._known)
         self._extra: set[str] = set()
         self._by_tenant: dict[str, Mapping[str, SecretValue]] = {}
 
@@ -62,7 +62,9 @@ class SecretsInPlay:
         if values != self._values:
             self._values = values
             self._known = self._redactor.known(values)
-            self._matcher = KnownValueMatcher(SecretValue(v) for v in values)
+            # The redactor's compiled values find them in arguments too: one set of
+            # encodings for results and arguments, kept by the redactor.
+            self._matcher = KnownValueMatcher(self._known, exact=(SecretValue(v) for v in values))
 
     @property
     def current(self) -> KnownValues:

@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any, TypeVar
 
 import mcp.types as types
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from ..pipeline import CallContext, CallResult, Next
@@ -116,7 +117,12 @@ def _keep_literals(original: Any, redacted: Any) -> Any:
 
 class Redact:
     """Redacts the result and every progress message of the call, each as one stream: the
-    text items of a result together, the progress messages of a call together."""
+    text items of a result together, the progress messages of a call together.
+
+    Every result type is redacted the same way: a tool's result, a resource's contents, a
+    rendered prompt, completion values. A downstream's JSON-RPC error keeps its code; its
+    message is redacted and its data dropped.
+    """
 
     name = "redact"
 
@@ -173,8 +179,11 @@ class Redact:
             result = await call_next(ctx)
             if streams:
                 await send(streams[0].flush())
-            if isinstance(result, types.CallToolResult):
+            if not isinstance(result, types.InputRequiredResult):
                 result = redact_model(await session(), result)
+        except MCPError as exc:
+            message = (await session()).text(exc.error.message)
+            raise MCPError(exc.error.code, message) from None
         finally:
             ctx.redactions = dict(sessions[0].counts) if sessions else {}
         return result

@@ -15,7 +15,11 @@ class ScreenArguments:
     """Refuses (or replaces by handle) any known secret value found in the arguments.
 
     Runs before anything records the arguments, so no later error path can spell out a
-    secret. The digest of the screened arguments binds approvals and grants to them.
+    secret, and whether or not anyone was identified: a caller nobody vouched for is refused
+    (by decide), but its arguments are checked first, so the refusal names what it tried to
+    pass.
+    Replacing a value by its handle needs the caller's tenant; without one, any known value
+    is refused. The digest of the screened arguments binds approvals and grants to them.
     """
 
     name = "screen"
@@ -27,10 +31,11 @@ class ScreenArguments:
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Screen the arguments and compute their SHA-256 over canonical JSON."""
         arguments = dict(ctx.call.arguments)
-        if ctx.identity is not None:
-            known = await self._secrets.for_tenant(ctx.identity.tenant)
-            matcher = await self._secrets.matcher()
-            arguments, _ = screen_arguments(arguments, known, mode=self._mode, matcher=matcher)
+        tenant = ctx.identity.tenant if ctx.identity is not None else None
+        known = await self._secrets.for_tenant(tenant) if tenant is not None else {}
+        matcher = await self._secrets.matcher()
+        mode = self._mode if tenant is not None else "refuse"
+        arguments, _ = screen_arguments(arguments, known, mode=mode, matcher=matcher)
         ctx.arguments = arguments
         ctx.args_sha256 = hashlib.sha256(canonical_json(arguments)).hexdigest()
         return await call_next(ctx)

@@ -160,12 +160,9 @@ class MemoryGrantRepo:
         grant = self._grants.get(jti)
         if grant is None:
             return ConsumeOutcome.UNKNOWN
-        if grant.revoked_at is not None:
-            return ConsumeOutcome.REVOKED
-        if now >= grant.expires_at:
-            return ConsumeOutcome.EXPIRED
-        if grant.uses_left <= 0:
-            return ConsumeOutcome.EXHAUSTED
+        outcome = ConsumeOutcome.of(grant.revoked_at, grant.expires_at, grant.uses_left, now)
+        if outcome is not ConsumeOutcome.OK:
+            return outcome
         self._grants[jti] = dataclasses.replace(grant, uses_left=grant.uses_left - 1)
         return ConsumeOutcome.OK
 

@@ -101,6 +101,20 @@ class ConsumeOutcome(enum.Enum):
     EXHAUSTED = "exhausted"
     EXPIRED = "expired"
 
+    @staticmethod
+    def of(
+        revoked_at: float | None, expires_at: float, uses_left: int, now: float
+    ) -> ConsumeOutcome:
+        """Whether a known grant may be used at ``now``, and if not why, in the one order
+        (revoked, expired, exhausted) that every store and the broker's dry run follow."""
+        if revoked_at is not None:
+            return ConsumeOutcome.REVOKED
+        if now >= expires_at:
+            return ConsumeOutcome.EXPIRED
+        if uses_left <= 0:
+            return ConsumeOutcome.EXHAUSTED
+        return ConsumeOutcome.OK
+
 
 @dataclass(frozen=True)
 class RevocationFilter:
@@ -134,7 +148,9 @@ class ApprovalRecord:
     """A request for human approval of one exact call (bound to ``args_sha256``).
 
     ``state`` is one of ``pending``, ``approved``, ``denied``, ``expired``, ``consumed``;
-    ``state_changed_at`` is set by the store on every successful transition.
+    ``state_changed_at`` is set by the store on every successful transition. ``arguments`` is
+    the call's arguments as the approver is shown them (JSON text, secrets already redacted,
+    cut to a bounded length), ``None`` where the requester gave none.
     """
 
     approval_id: str
@@ -154,6 +170,7 @@ class ApprovalRecord:
     summary: str
     votes: tuple[Vote, ...] = ()
     state_changed_at: float | None = None
+    arguments: str | None = None
 
 
 @dataclass(frozen=True)

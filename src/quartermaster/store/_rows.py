@@ -31,7 +31,7 @@ GRANT_COLUMNS = (
 )
 APPROVAL_COLUMNS = (
     "approval_id, run_id, requester, agent, tenant, tool, target, args_sha256, risk, required, "
-    "grp, state, created_at, expires_at, summary, state_changed_at"
+    "grp, state, created_at, expires_at, summary, state_changed_at, arguments"
 )
 VOTE_COLUMNS = "approval_id, approver, decision, at, via"
 # Column names, not a secret value.
@@ -113,6 +113,7 @@ def approval(row: Row, votes: Sequence[Row]) -> ApprovalRecord:
         summary=row[14],
         votes=tuple(Vote(v[0], v[1], float(v[2]), v[3]) for v in votes),
         state_changed_at=row[15],
+        arguments=row[16],
     )
 
 
@@ -135,6 +136,7 @@ def approval_params(a: ApprovalRecord) -> tuple[Any, ...]:
         a.expires_at,
         a.summary,
         a.state_changed_at,
+        a.arguments,
     )
 
 

@@ -234,12 +234,10 @@ class SqlGrantRepo:
             )
         if not rows:
             return ConsumeOutcome.UNKNOWN
-        revoked_at, expires_at, _ = rows[0]
-        if revoked_at is not None:
-            return ConsumeOutcome.REVOKED
-        if now >= expires_at:
-            return ConsumeOutcome.EXPIRED
-        return ConsumeOutcome.EXHAUSTED
+        revoked_at, expires_at, uses_left = rows[0]
+        outcome = ConsumeOutcome.of(revoked_at, expires_at, uses_left, now)
+        # The conditional update spent nothing, so a usable-looking row was used up meanwhile.
+        return ConsumeOutcome.EXHAUSTED if outcome is ConsumeOutcome.OK else outcome
 
     async def revoke(self, which: RevocationFilter, now: float, reason: str) -> int:
         """Revoke matching grants."""
@@ -295,7 +293,7 @@ class SqlApprovalRepo:
             async with self._db.transaction() as tx:
                 await tx.execute(
                     f"INSERT INTO approvals ({_rows.APPROVAL_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     _rows.approval_params(record),
                 )
                 if record.votes:
@@ -317,8 +315,9 @@ class SqlApprovalRepo:
         inner = f"SELECT * FROM approvals WHERE {where}"
         rows = await self._db.fetch(_APPROVALS_WITH_VOTES.format(cols=cols, inner=inner), params)
         found: dict[str, tuple[_rows.Row, list[_rows.Row]]] = {}
+        width = len(_rows.APPROVAL_COLUMNS.split(","))
         for row in rows:
-            head, vote = row[:16], row[16:]
+            head, vote = row[:width], row[width:]
             entry = found.setdefault(row[0], (head, []))
             if vote[0] is not None:
                 entry[1].append(vote)

@@ -140,6 +140,13 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX leases_run ON leases (run_id)",
         ),
     ),
+    (
+        4,
+        (
+            # What an out-of-band approver is shown: the call's arguments, secrets redacted.
+            "ALTER TABLE approvals ADD COLUMN arguments TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -14,12 +14,11 @@ from ._admin import read_secret_value as read_secret_value
 from ._admin import remove_secret as remove_secret
 from ._admin import rotate_master_key as rotate_master_key
 from ._admin import set_secret as set_secret
-from ._arguments import MIN_DETECTABLE_LENGTH as MIN_DETECTABLE_LENGTH
 from ._arguments import ArgumentHandle as ArgumentHandle
 from ._arguments import KnownValueMatcher as KnownValueMatcher
 from ._arguments import Resolver as Resolver
-from ._arguments import encoded_forms as encoded_forms
-from ._arguments import find_known_values as find_known_values
+from ._arguments import Span as Span
+from ._arguments import ValueFinder as ValueFinder
 from ._arguments import screen_arguments as screen_arguments
 from ._arguments import substitute_handles as substitute_handles
 from ._errors import MasterKeyInvalid as MasterKeyInvalid

@@ -3,7 +3,8 @@
 An agent may pass ``secret://NAME`` in an argument the tool's config opens for handles (say the
 ``password`` of a login tool); the value replaces the handle only in the copy that goes
 downstream, so approvals, audit rows and logs keep seeing the handle. An agent that passes a
-value it knows (raw, or base64, hex, percent or JSON-escaped) is refused, naming the argument.
+value it knows (raw, or in any encoding the redactor knows, or split across two arguments) is
+refused, naming the argument.
 
 Paths name arguments as ``a.b[0].c`` (keys that are not plain words as ``["k"]``); a key that
 itself holds a known value is shown as ``<key N>``, so no path ever spells out a secret.
@@ -11,29 +12,59 @@ itself holds a known value is shown as ``<key N>``, so no path ever spells out a
 
 from __future__ import annotations
 
-import base64
 import functools
+import itertools
 import json
 import re
-import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from quartermaster.config import is_secret_handle
 
 from ._errors import RawSecretInArguments, SecretNotAllowed
 from ._secret import SecretValue
 
-MIN_DETECTABLE_LENGTH = 8
-"""Shorter values are found only when an argument equals them: as substrings they would match
-ordinary text. (The redactor applies its own rules to results.)"""
-
 Resolver = Callable[[str], Awaitable[SecretValue]]
 """Turns a handle into its value (usually ``vault.resolve`` with the call's tenant and tool)."""
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-]+$")
-_GRAM = 8
+
+SPLIT_WINDOW = 4096
+"""How far (characters) either side of the seam between two arguments a secret split across
+them is looked for: the longest encoded form of a known value that can be found split."""
+
+MAX_SPLIT_LEAVES = 64
+"""Up to this many string arguments every ordered pair is tried for a split secret; beyond
+it, only neighbours in document order (the cost grows with the square of the count)."""
+
+
+class Span(Protocol):
+    """Where a known value was found in a text."""
+
+    @property
+    def start(self) -> int:
+        """First character of the hit."""
+        ...
+
+    @property
+    def end(self) -> int:
+        """One past its last character."""
+        ...
+
+
+class ValueFinder(Protocol):
+    """Finds known values, in every encoding its owner knows, in a text.
+
+    The redactor's ``KnownValues`` is one: screening uses the same encoding knowledge as
+    redaction (raw, base64 at any alignment, hex, percent-encoding of either case and per
+    byte, JSON and double JSON escaping, ``\\uXXXX``, HTML entities, shell quoting ...), so a
+    value the redactor would catch in a result is refused in an argument.
+    """
+
+    def find(self, text: str) -> Sequence[Span]:
+        """Every hit in ``text`` (an empty sequence when none)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -53,103 +84,68 @@ def _child(path: str, key: str | int) -> str:
     return f"{path}[{json.dumps(key)}]"
 
 
-def _b64_fragments(data: bytes) -> list[str]:
-    # Inside a longer base64 text, a value can start at any of three byte offsets; keep only
-    # the characters fully determined by the value's own bits at each offset.
-    found = []
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + data).decode()
-        start, end = -(-8 * shift // 6), 8 * (shift + len(data)) // 6
-        fragment = encoded[start:end]
-        found += [fragment, fragment.replace("+", "-").replace("/", "_")]
-    return found
-
-
-def encoded_forms(value: str) -> set[str]:
-    """The substrings that betray ``value``: itself, base64 (standard and URL-safe, at every
-    alignment), hex (both cases), percent-encoding and JSON string escaping."""
-    data = value.encode()
-    forms = {
-        value,
-        data.hex(),
-        data.hex().upper(),
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value, safe=""),
-        json.dumps(value)[1:-1],
-        *_b64_fragments(data),
-    }
-    # A very short value has base64 fragments with no character of its own.
-    return {form for form in forms if form}
-
-
 class KnownValueMatcher:
-    """Finds known secret values, in any of their :func:`encoded_forms`, in argument trees.
+    """Finds known secret values in argument trees, whole, encoded, or split in two.
 
-    Build it once per set of known values (e.g. when ``Vault.version`` moves) and reuse it.
+    ``finder`` knows the values and their encodings (see :class:`ValueFinder`); ``exact``
+    are values also refused when an argument equals them, however short (a finder ignores
+    values too short to find safely inside longer text). Build it once per set of known
+    values and reuse it.
     """
 
-    def __init__(
-        self, known: Iterable[SecretValue], *, min_length: int = MIN_DETECTABLE_LENGTH
-    ) -> None:
-        values = [v.reveal() for v in known]
-        self._exact = frozenset(values)
-        long_enough = (v for v in values if len(v) >= min_length)
-        forms = set().union(*(encoded_forms(v) for v in long_enough))
-        # Forms are indexed by a short prefix, and a text is cut into grams of that length: the
-        # cost of a search grows with the text, not with the number of known values.
-        self._gram = min([_GRAM, *map(len, forms)]) if forms else 0
-        self._by_prefix: dict[str, list[str]] = {}
-        for form in sorted(forms):
-            self._by_prefix.setdefault(form[: self._gram], []).append(form)
+    def __init__(self, finder: ValueFinder, *, exact: Iterable[SecretValue] = ()) -> None:
+        self._finder = finder
+        self._exact = frozenset(v.reveal() for v in exact)
 
     def contains(self, text: str) -> bool:
         """Whether ``text`` equals a known value or holds one in any encoded form."""
-        if text in self._exact:
-            return True
-        size = self._gram
-        if size == 0 or len(text) < size:
-            return False
-        grams = {text[i : i + size] for i in range(len(text) - size + 1)}
-        return any(
-            form in text
-            for prefix in grams & self._by_prefix.keys()
-            for form in self._by_prefix[prefix]
-        )
+        return text in self._exact or bool(self._finder.find(text))
 
     def find(self, arguments: Any) -> list[str]:
-        """Paths of every argument (string, number or key) that holds a known value."""
+        """Paths of every argument (string, number or key) that holds a known value, and of
+        both arguments of a value split across two (``a+b``)."""
         hits: list[str] = []
-        self._walk(arguments, "", hits)
+        leaves: list[tuple[str, str]] = []
+        self._walk(arguments, "", hits, leaves)
+        hits.extend(self._split(leaves))
         return hits
 
-    def _walk(self, node: Any, path: str, hits: list[str]) -> None:
-        if isinstance(node, str):
-            if self.contains(node):
-                hits.append(path or "<arguments>")
-        elif isinstance(node, int | float) and not isinstance(node, bool):
-            if self.contains(str(node)):
-                hits.append(path or "<arguments>")
+    def _walk(self, node: Any, path: str, hits: list[str], leaves: list[tuple[str, str]]) -> None:
+        if isinstance(node, str) or (isinstance(node, int | float) and not isinstance(node, bool)):
+            text = node if isinstance(node, str) else str(node)
+            shown = path or "<arguments>"
+            if self.contains(text):
+                hits.append(shown)
+            else:
+                leaves.append((shown, text))
         elif isinstance(node, Mapping):
             for index, (key, item) in enumerate(node.items()):
                 if self.contains(str(key)):
                     shown = f"{path}.<key {index}>" if path else f"<key {index}>"
                     hits.append(shown)
-                    self._walk(item, shown, hits)
+                    self._walk(item, shown, hits, leaves)
                 else:
-                    self._walk(item, _child(path, str(key)), hits)
+                    self._walk(item, _child(path, str(key)), hits, leaves)
         elif isinstance(node, list | tuple):
             for index, item in enumerate(node):
-                self._walk(item, _child(path, index), hits)
+                self._walk(item, _child(path, index), hits, leaves)
 
-
-def find_known_values(
-    arguments: Mapping[str, Any],
-    known: Iterable[SecretValue],
-    *,
-    min_length: int = MIN_DETECTABLE_LENGTH,
-) -> list[str]:
-    """Paths of the arguments that hold one of ``known`` (raw or encoded); never the values."""
-    return KnownValueMatcher(known, min_length=min_length).find(arguments)
+    def _split(self, leaves: list[tuple[str, str]]) -> list[str]:
+        # A downstream may join two arguments (a prefix and a suffix, a user and a host):
+        # look for a value that begins in one and ends in the other, across the seam.
+        if len(leaves) <= MAX_SPLIT_LEAVES:
+            pairs = [(a, b) for a in leaves for b in leaves if a is not b]
+        else:
+            pairs = list(itertools.pairwise(leaves))
+        found: list[str] = []
+        for (first_path, first), (second_path, second) in pairs:
+            head, tail = first[-SPLIT_WINDOW:], second[:SPLIT_WINDOW]
+            seam = len(head)
+            if any(h.start < seam < h.end for h in self._finder.find(head + tail)):
+                pair = f"{first_path}+{second_path}"
+                if f"{second_path}+{first_path}" not in found:
+                    found.append(pair)
+        return found
 
 
 def _replace_exact(
@@ -178,14 +174,14 @@ def screen_arguments(
     known: Mapping[str, SecretValue],
     *,
     mode: Literal["refuse", "replace"],
-    matcher: KnownValueMatcher | None = None,
+    matcher: KnownValueMatcher,
 ) -> tuple[dict[str, Any], list[ArgumentHandle]]:
     """Apply ``vault.raw_values`` to an agent's arguments before anything else sees them.
 
     ``known`` maps handles to values (``Vault.known_secrets``). With ``replace``, an argument
     that is exactly a known value becomes that value's handle (the handle then goes through
     :func:`substitute_handles` like any other, allowed-field checks included). Any remaining
-    raw or encoded value is refused. ``matcher`` may be a prebuilt matcher over ``known``.
+    raw, encoded or split value that ``matcher`` finds is refused.
 
     Raises:
         RawSecretInArguments: an argument holds a known value; the error names the paths.
@@ -195,7 +191,7 @@ def screen_arguments(
     if mode == "replace":
         by_value = {value.reveal(): handle for handle, value in sorted(known.items())}
         screened = _replace_exact(arguments, "", by_value, found)
-    hits = (matcher or KnownValueMatcher(known.values())).find(screened)
+    hits = matcher.find(screened)
     if hits:
         raise RawSecretInArguments(hits)
     return screened, found
