@@ -145,12 +145,6 @@ class PostgresRoleSource(_Source):
         return value
 
 
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("must be an http:// or https:// URL")
-    return value
-
-
 class OAuthNarrowing(ConfigModel):
     """The scope and resource indicator a token for one tool asks for."""
 
@@ -158,7 +152,26 @@ class OAuthNarrowing(ConfigModel):
     resource: str | None = Field(default=None, description="RFC 8707 resource indicator.")
 
 
-class OAuthClientCredentialsSource(_Source):
+class _TokenEndpoint(_Source):
+    """What both OAuth sources need: the token endpoint, the client, the default narrowing."""
+
+    token_url: str = Field(description="The authorization server's token endpoint.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretHandle
+    scope: list[str] = Field(default_factory=list, description="Default scope.")
+    resource: str | None = Field(default=None, description="Default RFC 8707 resource.")
+    refresh_margin: Seconds = Field(default=30.0, ge=0)
+    timeout: Seconds = Field(default=10.0, gt=0)
+
+    @field_validator("token_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class OAuthClientCredentialsSource(_TokenEndpoint):
     """An OAuth 2.0 access token (RFC 6749 client credentials), narrowed per tool.
 
     Each tool listed under ``tools`` (by its exposed name) asks for its own scope and RFC 8707
@@ -167,34 +180,20 @@ class OAuthClientCredentialsSource(_Source):
     """
 
     kind: Literal["oauth_client_credentials"]
-    token_url: str = Field(description="The authorization server's token endpoint.")
-    client_id: str = Field(min_length=1)
-    client_secret: SecretHandle
-    scope: list[str] = Field(default_factory=list, description="Default scope.")
-    resource: str | None = Field(default=None, description="Default RFC 8707 resource.")
     tools: dict[str, OAuthNarrowing] = Field(default_factory=dict)
-    refresh_margin: Seconds = Field(default=30.0, ge=0)
-    timeout: Seconds = Field(default=10.0, gt=0)
-
-    @field_validator("token_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value)
 
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
 """RFC 8693's grant type."""
 
 
-class ExchangeNarrowing(ConfigModel):
+class ExchangeNarrowing(OAuthNarrowing):
     """The scope, resource and audience an exchanged token for one tool asks for."""
 
-    scope: list[str] = Field(default_factory=list)
-    resource: str | None = Field(default=None, description="RFC 8707 resource indicator.")
     audience: str | None = Field(default=None, description="RFC 8693 logical audience.")
 
 
-class OAuthTokenExchangeSource(_Source):
+class OAuthTokenExchangeSource(_TokenEndpoint):
     """The caller's IdP token exchanged for one audience, on behalf of its human (RFC 8693).
 
     Only callers that authenticated with an ``identity.idp`` token have one; an agent token or
@@ -206,20 +205,8 @@ class OAuthTokenExchangeSource(_Source):
     """
 
     kind: Literal["oauth_token_exchange"]
-    token_url: str = Field(description="The authorization server's token endpoint.")
-    client_id: str = Field(min_length=1)
-    client_secret: SecretHandle
-    scope: list[str] = Field(default_factory=list, description="Default scope.")
-    resource: str | None = Field(default=None, description="Default RFC 8707 resource.")
     audience: str | None = Field(default=None, description="Default RFC 8693 audience.")
     tools: dict[str, ExchangeNarrowing] = Field(default_factory=dict)
-    refresh_margin: Seconds = Field(default=30.0, ge=0)
-    timeout: Seconds = Field(default=10.0, gt=0)
-
-    @field_validator("token_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value)
 
     @model_validator(mode="after")
     def _one_target(self) -> OAuthTokenExchangeSource:

@@ -25,15 +25,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-import anyio
-import httpx2
-
 from .._clock import Clock
 from ..config import TOKEN_EXCHANGE_GRANT, OAuthTokenExchangeSource
-from ..vault import SecretValue
-from ._errors import NotRenewable, SourceUnavailable
+from ._errors import SourceUnavailable
 from ._model import Issued, LeaseRequest
-from ._oauth import ClientSecret, Token, token_request
+from ._oauth import CachedTokens, ClientSecret
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
 """RFC 8693 section 3: the subject token is an OAuth access token (the IdP's JWT)."""
@@ -57,12 +53,10 @@ class _Target:
         return f"scope '{self.scope}' {where}".rstrip()
 
 
-class OAuthTokenExchange:
+class OAuthTokenExchange(CachedTokens):
     """Exchanged tokens narrowed to each tool, per caller, cached until shortly before expiry."""
 
     kind = "oauth_token_exchange"
-    long_lived = False
-    revocable = False
 
     def __init__(
         self,
@@ -72,19 +66,9 @@ class OAuthTokenExchange:
         client_secret: ClientSecret,
         clock: Clock,
     ) -> None:
-        self.name = name
+        super().__init__(name, config, client_secret=client_secret, clock=clock)
         self.config = config
-        self._secret = client_secret
-        self._clock = clock
-        self._http = httpx2.AsyncClient(timeout=config.timeout, follow_redirects=False)
         self._digest_key = secrets.token_bytes(32)
-        self._cache: dict[str, Token] = {}
-        """Tokens by ``digest|scope|resource|audience`` (the lease's ``ref``)."""
-        self._lock = anyio.Lock()
-
-    async def close(self) -> None:
-        """Close the HTTP client."""
-        await self._http.aclose()
 
     def narrowing(self, tool: str | None) -> _Target:
         """The scope, resource and audience a call of ``tool`` asks for."""
@@ -95,7 +79,8 @@ class OAuthTokenExchange:
         return _Target(" ".join(scope), resource or "", audience or "")
 
     async def issue(self, request: LeaseRequest, *, now: float) -> Issued:
-        """The caller's IdP token exchanged for the call's tool (from the cache if fresh).
+        """The caller's IdP token exchanged for the call's tool (from the cache if fresh; the
+        cache is keyed ``digest|scope|resource|audience``, the lease's ``ref``).
 
         Raises:
             SourceUnavailable: the caller has no IdP token (an agent token or stdio), or the
@@ -112,21 +97,6 @@ class OAuthTokenExchange:
         target = self.narrowing(request.tool)
         digest = hmac.new(self._digest_key, subject.reveal().encode(), hashlib.sha256).hexdigest()
         key = "|".join((digest[:32], target.scope, target.resource, target.audience))
-        async with self._lock:
-            token = self._cache.get(key)
-            if token is None or token.expires_at - self.config.refresh_margin <= now:
-                token = self._cache[key] = await self._exchange(subject, target, now)
-        human = f" on behalf of {request.human}" if request.human else ""
-        carried = _Target(token.scope, target.resource, target.audience).described()
-        return Issued(
-            values={"access_token": token.value},
-            expires_at=token.expires_at,
-            scope=f"OAuth token exchange{human} (actor {request.agent}), {carried}",
-            ref=key,
-            redact=(subject,),
-        )
-
-    async def _exchange(self, subject: SecretValue, target: _Target, now: float) -> Token:
         form = {
             "grant_type": TOKEN_EXCHANGE_GRANT,
             "subject_token": subject.reveal(),
@@ -141,15 +111,7 @@ class OAuthTokenExchange:
             if value:
                 form[name] = value
         try:
-            return await token_request(
-                self._http,
-                self.name,
-                self.config.token_url,
-                form,
-                client=(self.config.client_id, await self._secret()),
-                scope=target.scope,
-                now=now,
-            )
+            token = await self._token(key, form, target.scope, now)
         except SourceUnavailable as refused:
             # An authorization server may quote what it refused; the caller's token must not
             # reach an error message, a log line or the audit trail that way.
@@ -157,16 +119,12 @@ class OAuthTokenExchange:
                 why = refused.why.replace(subject.reveal(), "[subject token]")
                 raise SourceUnavailable(self.name, why) from None
             raise
-
-    async def revoke(self, ref: str) -> None:
-        """Forget the cached token of this caller and target: the next call exchanges again.
-        The exchanged token itself stays valid until it expires."""
-        self._cache.pop(ref, None)
-
-    async def renew(self, ref: str, expires_at: float) -> None:
-        """Exchanged tokens are not extended (the next call exchanges again).
-
-        Raises:
-            NotRenewable: always.
-        """
-        raise NotRenewable(self.name, self.kind)
+        human = f" on behalf of {request.human}" if request.human else ""
+        carried = _Target(token.scope, target.resource, target.audience).described()
+        return Issued(
+            values={"access_token": token.value},
+            expires_at=token.expires_at,
+            scope=f"OAuth token exchange{human} (actor {request.agent}), {carried}",
+            ref=key,
+            redact=(subject,),
+        )
