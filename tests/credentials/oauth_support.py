@@ -168,3 +168,32 @@ def resource_server(issuer: str) -> Iterator[tuple[str, Orders]]:
     )
     with serve_asgi(app) as (base, _):
         yield f"{base}/api", orders
+
+
+def orders_config(kind: str, server: AuthServer, base: str, secret_file: Path) -> str:
+    """A ``tools.yaml`` body: source ``orders-api`` of ``kind`` (scope ``orders:read``, with
+    ``orders__cancel`` asking for ``orders:write``) used by the ``orders`` system at ``base``."""
+    return f"""
+credentials:
+  orders-api:
+    kind: {kind}
+    token_url: {server.token_url}
+    client_id: {CLIENT_ID}
+    client_secret: file://{secret_file}
+    scope: [orders:read]
+    resource: {RESOURCE}
+    tools:
+      orders__cancel: {{scope: [orders:write]}}
+systems:
+  orders:
+    base_url: {base}
+    allow_private: true
+    auth: {{kind: credential, source: "credential://orders-api"}}
+    retries: {{attempts: 0}}
+    tools:
+      list: {{description: Orders., method: GET, path: /orders, risk: read}}
+      cancel: {{description: Cancel., method: POST, path: /orders/cancel, risk: read}}
+policy:
+  rules:
+    - {{id: reads, effect: permit, tool: "orders__*", risk: read}}
+"""

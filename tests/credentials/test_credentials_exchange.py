@@ -18,7 +18,15 @@ from pathlib import Path
 import jwt
 import mcp.types as types
 import pytest
-from oauth_support import CLIENT_ID, RESOURCE, AuthServer, Idp, auth_server, resource_server
+from oauth_support import (
+    CLIENT_ID,
+    RESOURCE,
+    AuthServer,
+    Idp,
+    auth_server,
+    orders_config,
+    resource_server,
+)
 
 from harness import MODES, http_client, http_front, issue_token, run_cli_async
 from quartermaster._clock import ManualClock
@@ -54,7 +62,7 @@ def source(server: AuthServer, clock: ManualClock) -> OAuthTokenExchange:
             },
         }
     )
-    return OAuthTokenExchange("orders-obo", config, client_secret=client_secret, clock=clock)
+    return OAuthTokenExchange("orders-api", config, client_secret=client_secret, clock=clock)
 
 
 def request(tool: str, subject: str | None, human: str = "alice") -> LeaseRequest:
@@ -125,7 +133,7 @@ async def test_a_caller_without_an_idp_token_is_refused_naming_the_source(
     before = len(server.issued)
     try:
         with pytest.raises(
-            SourceUnavailable, match=r"'orders-obo'.*needs the caller's identity-provider token"
+            SourceUnavailable, match=r"'orders-api'.*needs the caller's identity-provider token"
         ):
             await exchange.issue(request("orders__list", None), now=clock.now())
     finally:
@@ -146,7 +154,7 @@ async def test_a_refusal_names_the_source_and_the_oauth_error(
     clock = ManualClock(start=time.time())
     exchange = source(server, clock)
     try:
-        with pytest.raises(SourceUnavailable, match=rf"'orders-obo'.*{said}") as refused:
+        with pytest.raises(SourceUnavailable, match=rf"'orders-api'.*{said}") as refused:
             await exchange.issue(request(tool, subject), now=clock.now())
     finally:
         await exchange.close()
@@ -158,7 +166,7 @@ async def test_an_unreachable_token_endpoint_names_the_source() -> None:
     down = AuthServer("http://127.0.0.1:9", process=None)  # type: ignore[arg-type]
     exchange = source(down, clock)
     try:
-        with pytest.raises(SourceUnavailable, match=r"'orders-obo'.*cannot reach the token"):
+        with pytest.raises(SourceUnavailable, match=r"'orders-api'.*cannot reach the token"):
             await exchange.issue(request("orders__list", IDP.token("a", "b")), now=clock.now())
     finally:
         await exchange.close()
@@ -178,29 +186,7 @@ identity:
     audience: {IDP.audience}
     jwks: {json.dumps(IDP.jwks)}
     claims: {{agent: azp, tenant: tenant, human: sub}}
-credentials:
-  orders-obo:
-    kind: oauth_token_exchange
-    token_url: {server.token_url}
-    client_id: {CLIENT_ID}
-    client_secret: file://{secret_file}
-    scope: [orders:read]
-    resource: {RESOURCE}
-    tools:
-      orders__cancel: {{scope: [orders:write]}}
-systems:
-  orders:
-    base_url: {base}
-    allow_private: true
-    auth: {{kind: credential, source: "credential://orders-obo"}}
-    retries: {{attempts: 0}}
-    tools:
-      list: {{description: Orders., method: GET, path: /orders, risk: read}}
-      cancel: {{description: Cancel., method: POST, path: /orders/cancel, risk: read}}
-policy:
-  rules:
-    - {{id: reads, effect: permit, tool: "orders__*", risk: read}}
-"""
+""" + orders_config("oauth_token_exchange", server, base, secret_file)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -237,7 +223,7 @@ async def test_an_idp_caller_reaches_the_api_as_the_human_with_the_agent_as_acto
     }
     # An agent-token caller has no IdP token to exchange: refused, naming the source and why.
     assert refused.is_error is True
-    assert "orders-obo" in text_of(refused)
+    assert "orders-api" in text_of(refused)
     assert "identity-provider token" in text_of(refused)
     assert len(orders.seen) == 2
     rows = (await run_cli_async("audit", "list", "--json", "--config", str(config))).stdout
