@@ -1,47 +1,69 @@
 # Quartermaster: `make run` serves tools.yaml, `make test` runs every check. Both set up
 # the virtualenv on first use, so a fresh clone needs nothing but Python 3.11+.
+#
+# `make run` speaks MCP on stdout, so nothing else may reach stdout: recipes are silent (@),
+# every install step writes to stderr, and make itself does not announce directories.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
+MAKEFLAGS += --no-print-directory
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean system-packages
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+$(BIN)/python:
+	@echo "quartermaster: creating the virtualenv $(VENV)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
 
-install: $(STAMP)
+# What serving needs, nothing more (a first `make run` installs about 80 MB).
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "quartermaster: installing Quartermaster into $(VENV) (the first time takes a while)" >&2
+	@$(PIP) -e . >&2
+	@touch $@
+
+# Linters, type checker and test libraries, for `make test` and development.
+$(TEST_STAMP): $(STAMP)
+	@echo "quartermaster: installing the test tools into $(VENV)" >&2
+	@$(PIP) -e '.[test]' >&2
+	@touch $@
+
+install: $(TEST_STAMP)
 
 # A development master key for the example configuration (production keys come from a
 # secret manager; see docs/secrets.md). Never committed: .quartermaster/ is ignored.
 .quartermaster/master.key: | $(STAMP)
-	$(BIN)/quartermaster secrets gen-master-key --out $@
+	@$(BIN)/quartermaster secrets gen-master-key --out $@ >&2
 
-run: install .quartermaster/master.key
-	$(BIN)/quartermaster serve --config tools.yaml
+run: $(STAMP) .quartermaster/master.key
+	@exec $(BIN)/quartermaster serve --config tools.yaml
 
-lint: install
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
 # Each test folder may have its own conftest.py, so mypy checks the folders one by one.
-typecheck: install
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy src bench
 	$(BIN)/mypy tests/conftest.py tests/harness.py
 	for dir in tests/*/; do $(BIN)/mypy "$$dir" || exit 1; done
 
-# The published @modelcontextprotocol/server-everything, for end-to-end tests (Node.js 20+).
+# The published MCP servers (server-everything, server-postgres) and the OAuth server
+# (oidc-provider) the end-to-end tests run against (Node.js 20+).
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
-unit: install node_modules/.package-lock.json
+# Debian packages the tests use: zsh, for the test that `quartermaster completion zsh` loads.
+system-packages:
+	@command -v zsh >/dev/null || { apt-get update -qq && apt-get install -y -qq zsh >/dev/null; }
+
+unit: $(TEST_STAMP) node_modules/.package-lock.json system-packages
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
-bench: install
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/proxy_bench.py
 	$(BIN)/python bench/redaction_bench.py
 	$(BIN)/python bench/grants_bench.py

@@ -172,6 +172,8 @@ async def running_proxy(
         async with anyio.create_task_group() as tasks:
             with anyio.fail_after(START_TIMEOUT):
                 await tasks.start(proxy.run)
+                # Started means initialize is answered; tests want the downstreams up too.
+                await proxy.wait_ready()
             yield proxy
             tasks.cancel_scope.cancel()
 

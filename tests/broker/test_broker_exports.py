@@ -16,7 +16,7 @@ EXPECTED = {
     "SIGNING_ALGORITHMS", "GrantKeySet", "SigningAlgorithm", "VerificationKey",
     "MAX_GRANT_LENGTH", "MAX_LEEWAY", "MemoryReplayCache", "ReplayCheck", "RevocationCheck",
     "VerifiedGrant", "verify_grant", "grants_list", "grants_revoke", "grants_verify",
-    "keys_jwks", "keys_list", "keys_rotate", "grant_lifetime", "CallRevoked", "Revocation",
+    "keys_jwks", "keys_list", "keys_rotate", "CallRevoked", "Revocation",
     "RevocationList", "revocation_event", "GrantInactive", "GrantIntrospector",
 }  # fmt: skip
 

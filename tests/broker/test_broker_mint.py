@@ -18,7 +18,6 @@ from quartermaster.broker import (
     GrantUnknown,
     KeyRing,
     RevocationList,
-    grant_lifetime,
     grants_list,
     grants_revoke,
     grants_verify,
@@ -262,10 +261,3 @@ async def test_mint_without_recording_leaves_the_row_to_the_caller(
 
 async def test_mint_records_by_default(broker: Broker, identity: RunIdentity) -> None:
     assert (await mint(broker, identity)).recorded is True
-
-
-def test_a_calls_grant_lives_as_long_as_the_shortest_lifetime_given() -> None:
-    assert grant_lifetime(300, 120) == 120
-    assert grant_lifetime(None, 120) == 120
-    assert grant_lifetime(300, None) == 300
-    assert grant_lifetime(None, None) is None  # the broker's default_ttl applies

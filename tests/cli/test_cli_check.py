@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -98,8 +99,14 @@ def test_check_reports_missing_command(write_config: Callable[[str], Path]) -> N
         """
     )
     result = run("check", str(config))
+    # One problem, said once, and no "valid" verdict before or after it.
     assert result.returncode == 1
-    assert "server ghost: command 'no-such-command-for-quartermaster' not found" in result.stderr
+    assert "valid" not in result.stdout
+    assert [line for line in result.stderr.splitlines() if "ghost" in line] == [
+        "problem: server ghost: command 'no-such-command-for-quartermaster' not found on PATH "
+        f"or beside {sys.executable}"
+    ]
+    assert result.stderr.splitlines()[-1] == "1 problem(s) found"
 
 
 def test_check_of_a_missing_file() -> None:
@@ -123,6 +130,8 @@ def test_example_configuration_is_warning_free_offline() -> None:
     result = run("check", "--offline", str(example))
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[-1] == f"{example}: valid (version 1)"
 
 
 def test_a_rule_for_tools_resources_and_prompts_at_once_is_refused(
@@ -202,3 +211,88 @@ def test_check_offline_refuses_every_spelling_of_loopback(
     assert "allow_private: true" in result.stderr + result.stdout
     assert "line" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_offline_check_still_reports_what_it_can_prove(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(
+        """
+        version: 1
+        servers:
+          desk:
+            command: python
+            tools:
+              wipe: {risk: dangerous}
+        policy:
+          rules:
+            - {id: never, effect: permit, tool: "desk__*", when: {days: [], timezone: UTC}}
+            - {id: later, effect: permit, tool: "desk__*", risk: read}
+        """
+    )
+    result = run("check", "--offline", str(config))
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any(line.startswith("warning: rule never: never applies") for line in warnings)
+    assert "warning: tool desk__wipe: the only permits for it ('never') never apply" in warnings
+    assert not any("matches no declared tool" in line for line in warnings)
+
+
+def test_a_downstream_that_never_comes_up_is_named(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        f"""
+        version: 1
+        servers:
+          mute:
+            command: "{sys.executable}"
+            args: ["-c", "import time; time.sleep(120)"]
+            timeouts: {{connect: 1}}
+        """
+    )
+    result = run("check", str(config))
+    assert result.returncode == 1
+    assert "problem: server mute: did not start within 1 s" in result.stderr.splitlines()
+
+
+def test_check_json(write_config: Callable[[str], Path]) -> None:
+    config = write_config(
+        f"""
+        version: 1
+        servers:
+          probe:
+            command: "{sys.executable}"
+            args: {probe_command()}
+            tools:
+              echo: {{risk: read}}
+          ghost:
+            command: no-such-command-for-quartermaster
+        """
+    )
+    result = run("check", "--json", str(config))
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["version"] == 1
+    assert [s["name"] for s in report["servers"]] == ["probe", "ghost"]
+    tools = {tool["name"]: tool for tool in report["tools"]}
+    assert tools["probe__echo"] == {
+        "name": "probe__echo", "server": "probe", "risk": "read", "source": "admin tool"
+    }  # fmt: skip
+    assert len(report["problems"]) == 1
+    assert report["problems"][0].startswith("server ghost: command")
+
+    broken = write_config("version: 1\nservers: {alpha: {comand: x}}\n")
+    refused = run("check", "--json", str(broken))
+    assert refused.returncode == 1
+    problems = json.loads(refused.stdout)["problems"]
+    unknown = "servers.alpha.comand: unknown key; did you mean 'command'?"
+    assert problems == [f"{broken}:2:19: {unknown}"]
+
+
+def test_the_container_configuration_is_valid() -> None:
+    # deploy/tools.yaml starts its servers through sudo, which this machine may not have.
+    shipped = Path(__file__).resolve().parents[2] / "deploy" / "tools.yaml"
+    report = json.loads(run("check", "--offline", "--json", str(shipped)).stdout)
+    assert report["version"] == 1
+    assert report["warnings"] == []
+    assert all(p.endswith("command 'sudo' not found") for p in report["problems"])
+    assert {tool["name"] for tool in report["tools"]} == {"desk__get_ticket", "desk__append_note"}

@@ -10,6 +10,8 @@ streams and loopback HTTP; the desk is served in memory.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import secrets
 import shlex
@@ -33,7 +35,7 @@ from harness import run_cli as run_cli_in_process
 from quartermaster.approval import cast_vote
 from quartermaster.identity import issue_approver_credential
 from quartermaster.runtime import Services, load, open_services
-from quartermaster.store import ApprovalRecord
+from quartermaster.store import ApprovalRecord, RevocationFilter
 
 APPROVAL_ID = re.compile(r"apr_[A-Za-z0-9_-]{22}")
 WAIT = 60.0
@@ -658,3 +660,80 @@ async def test_an_out_of_band_approver_sees_the_arguments_with_secrets_redacted(
         }
     assert got.status_code == 200
     assert secret not in shown.stdout + as_json.stdout + got.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_reconnects_uses_the_approval_granted_for_its_call_once(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    # Each `serve` is a new proxy: a new connection and a new run, as when a desktop client
+    # restarts its server. Told the approval id, the agent retries the same call there.
+    config = write_config(desk_config(STEP_UP, out_of_band_wait=0))
+    args = {"ticket_id": 4812, "text": "refund approved"}
+    other_human = {**os.environ, "QUARTERMASTER_ON_BEHALF_OF": "bob@example.com"}
+    named = cast(types.RequestParamsMeta, {"quartermaster/run_id": "run-elsewhere"})
+    versions = []
+    with anyio.fail_after(4 * WAIT):
+        async with serve(config, mode) as client:
+            versions.append(client.protocol_version)
+            approval_id = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
+        approved = await approve(config, approval_id, "bob@example.com")
+        assert approved.returncode == 0, approved.stderr
+        # Another human's agent, and a call that names another run, cannot use it.
+        async with serve(config, mode, environ=other_human) as client:
+            versions.append(client.protocol_version)
+            borrowed = waiting_id(refusal(await client.call_tool("desk__append_note", args)))
+        async with serve(config, mode) as client:
+            versions.append(client.protocol_version)
+            in_named_run = await client.call_tool("desk__append_note", args, meta=named)
+            changed = await client.call_tool(
+                "desk__append_note", {**args, "text": "refund approved twice"}
+            )
+            retried = await client.call_tool("desk__append_note", args)
+            replayed = await client.call_tool("desk__append_note", args)
+            after = await notes(client, 4812)
+
+    assert versions == [{"legacy": "2025-11-25", "auto": "2026-07-28"}[mode]] * 3
+    assert retried.is_error is not True, text(retried)
+    assert after == ["refund approved"]
+    others = {
+        borrowed,
+        waiting_id(refusal(in_named_run)),
+        waiting_id(refusal(changed)),
+        waiting_id(refusal(replayed)),
+    }
+    assert approval_id not in others
+    assert len(others) == 4
+    states = {r.approval_id: r.state for r in await stored(config)}
+    assert states == {approval_id: "consumed", **dict.fromkeys(others, "pending")}
+
+
+async def test_explain_and_inventory_show_the_lifetime_the_grant_really_gets(
+    write_config: Callable[[str], Path],
+) -> None:
+    # desk-notes sets no ttl (the policy default, 300 s); the tool's own ttl is 120 s.
+    config = write_config(desk_config(STEP_UP))
+    args = {"ticket_id": 4812, "text": "refund approved"}
+    async with serve(config, "legacy", elicitation_callback=accepting()) as client:
+        with anyio.fail_after(WAIT):
+            done = await client.call_tool("desk__append_note", args)
+    assert done.is_error is not True, text(done)
+    async with open_services(load(config), with_http=False) as services:
+        grants = await services.store.grants.list(RevocationFilter(agent="tester"))
+    [minted] = [grant for grant in grants if grant.tool == "desk__append_note"]
+    # The grant's iat is the whole second of the record's issued_at; exp is iat + lifetime.
+    lifetime = minted.expires_at - math.floor(minted.issued_at)
+
+    call = ("--agent", "tester", "--tenant", "acme", "--human", "alice@example.com",
+            "--tool", "desk__append_note", "--args", json.dumps(args),
+            "--config", str(config))  # fmt: skip
+    explained = await cli("policy", "explain", *call, "--json")
+    rendered = await cli("policy", "explain", *call)
+    inventory = await cli("policy", "inventory", "--json", "--config", str(config))
+    assert explained.returncode == rendered.returncode == inventory.returncode == 0
+    [row] = [r for r in json.loads(inventory.stdout) if r["tool"] == "desk__append_note"]
+
+    assert lifetime == 120
+    assert json.loads(explained.stdout)["grant_ttl"] == lifetime
+    assert f"ttl: {lifetime:g}s" in rendered.stdout
+    assert row["ttl"] == lifetime

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -147,28 +146,27 @@ async def forgeries(config: Path) -> dict[str, str]:
         }
 
 
-async def test_no_token_gets_401_naming_the_resource_metadata(
+async def test_no_token_gets_401_and_no_metadata_without_an_identity_provider(
     tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
+    # Protected-resource metadata must name an authorization server; without an identity
+    # provider there is none (agent tokens come from the CLI), so none is advertised.
     config = write_config(keeper_config(tmp_path / "keeper.jsonl"))
     with http_front_thread(config) as server:
         refused = post_initialize(server.url, None)
-        challenge = refused.headers.get("www-authenticate", "")
-        found = re.search(r'resource_metadata="([^"]+)"', challenge)
-        assert found is not None, challenge
-        metadata = httpx2.get(found.group(1), timeout=30)
+        origin = server.url.removesuffix("/mcp")
+        metadata = httpx2.get(f"{origin}/.well-known/oauth-protected-resource/mcp", timeout=30)
         empty_bearer = httpx2.post(
             server.url, json=INITIALIZE, headers={**ACCEPT, "Authorization": "Bearer"}
         )
         basic = httpx2.post(
             server.url, json=INITIALIZE, headers={**ACCEPT, "Authorization": "Basic dGVzdDp0ZXN0"}
         )
+    challenge = refused.headers.get("www-authenticate", "")
     assert refused.status_code == 401
     assert challenge.startswith("Bearer ")
-    assert metadata.status_code == 200
-    document = metadata.json()
-    assert document["resource"] == server.url
-    assert document["authorization_servers"]
+    assert "resource_metadata" not in challenge
+    assert metadata.status_code == 404
     assert empty_bearer.status_code == 401
     assert basic.status_code == 401
 

@@ -23,6 +23,7 @@ EXPECTED = {
     "ToolFacts",
     "classify",
     "explain",
+    "grant_ttl",
     "inventory",
     "inventory_json",
     "inventory_table",

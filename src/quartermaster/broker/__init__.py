@@ -9,7 +9,6 @@ from ._admin import keys_rotate as keys_rotate
 from ._broker import MAX_USES as MAX_USES
 from ._broker import Broker as Broker
 from ._broker import IssuedGrant as IssuedGrant
-from ._broker import grant_lifetime as grant_lifetime
 from ._claims import AUTHORIZATION_DETAILS_TYPE as AUTHORIZATION_DETAILS_TYPE
 from ._claims import GRANT_TYPE as GRANT_TYPE
 from ._claims import GrantClaims as GrantClaims

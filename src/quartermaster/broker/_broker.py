@@ -52,16 +52,6 @@ def _check_mint_arguments(
         raise ValueError("args_sha256 must be 64 lower-case hex digits")
 
 
-def grant_lifetime(*lifetimes: float | None) -> float | None:
-    """The lifetime a call's grant is minted with: the shortest of those given that are set
-    (the matched rule's, the tool's); ``None`` when none is, for the broker's default.
-
-    The approval of a call lives exactly as long, so both stages ask here.
-    """
-    given = [lifetime for lifetime in lifetimes if lifetime]
-    return min(given) if given else None
-
-
 class Broker:
     """Mints grants for single calls and keeps them in a :class:`GrantRepo`.
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from .._errors import QuartermasterError
 from .._version import __version__
@@ -16,6 +18,7 @@ from . import (
     _approvers,
     _audit,
     _check,
+    _completion,
     _grants,
     _import,
     _keys,
@@ -43,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="verbosity of the log on stderr (default: WARNING)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="the log on stderr as text lines or, for machines, one JSON object a line "
+        "(default: text)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _serve.register(commands)
     _check.register(commands)
@@ -58,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _redact.register(commands)
     _import.register(commands)
     _tools.register(commands)
+    _completion.register(commands, build_parser)
     return parser
 
 
@@ -65,11 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter()
+        if args.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     try:
         status: int = args.handler(args)
     except QuartermasterError as exc:
@@ -96,6 +109,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"quartermaster: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return status
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: time (ISO 8601, UTC), level, logger, message, and the
+    exception's traceback as ``error`` if there is one. While serving, the redacting log
+    filter has already replaced the message and the traceback (``exc_text``) by redacted
+    text; this formatter writes what it finds, as the text formatter does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["error"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def _refusals(exc: BaseException) -> list[str]:

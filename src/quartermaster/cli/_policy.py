@@ -68,9 +68,9 @@ def _engine(loaded: LoadedConfig) -> PolicyEngine:
 def _routes(loaded: LoadedConfig, *, live: bool) -> list[ToolRoute]:
     routes = http_tool_routes(loaded.config.systems)
     if live:
-        found, problems = anyio.run(list_live_tools, loaded)
-        for problem in problems:
-            print(f"problem: {problem}", file=sys.stderr)
+        found, problems, notes = anyio.run(list_live_tools, loaded)
+        for line in [*(f"note: {n}" for n in notes), *(f"problem: {p}" for p in problems)]:
+            print(line, file=sys.stderr)
         routes = found + routes
     return routes
 

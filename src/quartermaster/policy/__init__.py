@@ -26,5 +26,6 @@ from ._model import Decision as Decision
 from ._model import Effect as Effect
 from ._model import Subject as Subject
 from ._model import ToolFacts as ToolFacts
+from ._model import grant_ttl as grant_ttl
 from ._target import TargetTemplate as TargetTemplate
 from ._target import render_target as render_target

@@ -2,7 +2,9 @@
 
 ``unreachable_rules`` finds rules that can never decide a call; ``unreached_tools`` finds
 tools no permit can ever reach. Both are conservative in the safe direction: a rule is only
-called unreachable when that is proven (see ``glob_covers``).
+called unreachable when that is proven (see ``glob_covers``). When the tool list is not
+complete (``check --offline`` knows only the tools the admin declared, not all a server
+offers), nothing is concluded from the tools a rule reaches: only its time window is judged.
 """
 
 from __future__ import annotations
@@ -128,15 +130,21 @@ def unreachable_rules(
 
 
 def unreached_tools(
-    policy: PolicyConfig, tools: Sequence[ToolFacts], *, now: float | None = None
+    policy: PolicyConfig,
+    tools: Sequence[ToolFacts],
+    *,
+    now: float | None = None,
+    tools_complete: bool = True,
 ) -> list[Finding]:
     """Declared tools that no permit rule can ever allow (so agents can never call them).
 
     A tool counts as reached when some permit that is not in ``unreachable_rules`` (with the
-    same ``now``) can match it; forbids that cover only some of its callers do not matter.
+    same ``now`` and ``tools_complete``) can match it; forbids that cover only some of its
+    callers do not matter. Each tool in ``tools`` is judged, complete list or not.
     """
     compiled = compile_policy(policy)
-    dead = {finding.name for finding in unreachable_rules(policy, tools, now=now)}
+    found = unreachable_rules(policy, tools, now=now, tools_complete=tools_complete)
+    dead = {finding.name for finding in found}
     findings = []
     for tool in tools:
         permits = [r for r in compiled if not r.forbid and reached_tools(r, [tool])]

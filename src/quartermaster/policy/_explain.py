@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ._engine import PolicyEngine
 from ._errors import TargetInvalid
-from ._model import CallFacts, Decision, ToolFacts
+from ._model import CallFacts, Decision, ToolFacts, grant_ttl
 from ._target import TargetTemplate
 
 Verdict = Literal["decides", "overridden", "no match"]
@@ -31,13 +31,16 @@ class Explanation:
     """Why a call would be decided as it is.
 
     ``decision`` is ``None`` when the target could not be rendered (``target_error`` says
-    why; the pipeline would refuse such a call before deciding).
+    why; the pipeline would refuse such a call before deciding). ``grant_ttl`` is the
+    lifetime the grant would really have (the rule's TTL or the tool's own, whichever is
+    shorter); ``None`` when the call is denied.
     """
 
     facts: CallFacts
     decision: Decision | None
     target_error: str | None
     rules: tuple[RuleTrace, ...]
+    grant_ttl: int | None = None
 
     def render(self) -> str:
         """A plain-text report, one rule per line."""
@@ -52,7 +55,7 @@ class Explanation:
         d = self.decision
         lines.append(f"decision: {d.effect} ({d.reason})")
         if d.effect != "deny":
-            lines.append(f"approval: {d.approval.describe()}   ttl: {d.ttl}s")
+            lines.append(f"approval: {d.approval.describe()}   ttl: {self.grant_ttl}s")
         lines.append(f"policy:   {d.policy_version[:16]}")
         width = max((len(r.rule_id) for r in self.rules), default=4)
         for trace in self.rules:
@@ -102,4 +105,5 @@ def explain(
         else:
             detail = f"matched, but the earlier permit '{decision.rule_id}' decides"
             traces.append(RuleTrace(compiled.id, effect, "overridden", detail))
-    return Explanation(facts, decision, None, tuple(traces))
+    lifetime = grant_ttl(decision.ttl, tool.ttl) if decision.allowed else None
+    return Explanation(facts, decision, None, tuple(traces), lifetime)

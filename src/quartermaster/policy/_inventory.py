@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from ._analysis import reached_tools
 from ._engine import CompiledRule, PolicyEngine, with_floor
 from ._glob import globs_cover
-from ._model import ToolFacts
+from ._model import ToolFacts, grant_ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def _row(agent: str, tenant: str, tool: ToolFacts, compiled: CompiledRule) -> Ac
         effect=compiled.rule.effect,
         rule_id=compiled.id,
         approval=with_floor(compiled.approval, tool.risk)[0].describe() if permit else "-",
-        ttl=compiled.ttl if permit else None,
+        ttl=grant_ttl(compiled.ttl, tool.ttl) if permit else None,
         conditions=_conditions(compiled),
     )
 
@@ -81,7 +81,7 @@ def inventory(
     agents: Sequence[str] | None = None,
     tenants: Sequence[str] | None = None,
 ) -> list[AccessRow]:
-    """The access matrix rows (floors and the TTL cap applied).
+    """The access matrix rows (floors, the TTL cap and each tool's own ``ttl`` applied).
 
     ``agents`` and ``tenants`` default to every pattern the rules use (``*`` standing for
     "any", when some rule leaves the key out). A rule applies to a label when its patterns

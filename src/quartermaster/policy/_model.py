@@ -22,13 +22,27 @@ class ToolFacts:
     """What the admin's configuration says about one tool, as policy analysis needs it.
 
     ``name`` is the namespaced name agents see (``crm__append_note``); ``risk`` is the class
-    after ``classify``; ``target_template`` is e.g. ``ticket:{ticket_id}`` or ``None``.
+    after ``classify``; ``target_template`` is e.g. ``ticket:{ticket_id}`` or ``None``;
+    ``ttl`` is the tool's own grant lifetime in seconds (``servers.X.tools.Y.ttl``), if any.
     """
 
     name: str
     server: str
     risk: RiskClass
     target_template: str | None = None
+    ttl: float | None = None
+
+
+def grant_ttl(decision_ttl: int | None, tool_ttl: float | None) -> int | None:
+    """The lifetime in whole seconds a grant really gets: the shorter of the deciding rule's
+    TTL (already capped by the broker maximum) and the tool's own ``ttl``, at least 1 s.
+
+    The one place this rule lives: the approve and grant stages mint by it, and ``policy
+    explain`` and ``policy inventory`` show it. ``None`` when neither says (the broker's
+    ``default_ttl`` then applies).
+    """
+    limits = [ttl for ttl in (decision_ttl, tool_ttl) if ttl]
+    return max(1, int(min(limits))) if limits else None
 
 
 @dataclass(frozen=True, slots=True)

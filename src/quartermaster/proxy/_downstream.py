@@ -61,6 +61,9 @@ State = Literal["starting", "up", "down", "stopped"]
 MAX_LISTED_ITEMS = 10_000
 """A downstream that lists more than this is treated as broken rather than paged forever."""
 
+DOWN_REMINDER_INTERVAL = 60.0
+"""At most this often (seconds) the log repeats that a downstream is still down."""
+
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 
 T = TypeVar("T")
@@ -232,6 +235,7 @@ class McpDownstream:
         on_change: Callable[[McpDownstream], Awaitable[None]] | None = None,
         on_notice: Callable[[McpDownstream, Notice], Awaitable[None]] | None = None,
         connect: Connect | None = None,
+        announce: bool = True,
     ) -> None:
         self.name = name
         self.config = config
@@ -246,6 +250,9 @@ class McpDownstream:
         self._base_dir = base_dir
         self._own_transport = connect is None
         self._connect = connect or process_transport(config, base_dir=base_dir, name=name)
+        # ``check`` reports a server that does not come up itself, so it turns this off.
+        self._announce = announce
+        self._failures = 0
         self._client: Client | None = None
         self._lost = anyio.Event()
         self._changed = anyio.Event()
@@ -269,21 +276,50 @@ class McpDownstream:
     # -- supervision ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Keep the session alive until cancelled; never raises for a downstream failure."""
+        """Keep the session alive until cancelled; never raises for a downstream failure.
+
+        Going down is logged once as a warning; while the server stays down, a reminder
+        with the latest reason follows at most every ``DOWN_REMINDER_INTERVAL`` seconds
+        (every attempt is logged at debug level), and coming back is logged as a warning
+        too, so the log says what the catalog lacks without one line per retry.
+        """
         backoff = self.config.restart.initial_backoff
+        reminded = -math.inf
         while True:
-            connected = await self._serve_once()
-            self._settled.set()
-            if connected:
+            if await self._serve_once():
                 backoff = self.config.restart.initial_backoff
-            logger.warning(
-                "downstream %r is down (%s); restarting in %.2f s",
+            self._settled.set()
+            self._failures += 1  # reset to 0 whenever the server comes up
+            failures, now = self._failures, anyio.current_time()
+            if self._announce and (failures == 1 or now - reminded >= DOWN_REMINDER_INTERVAL):
+                reminded = now
+                self._log_down(failures)
+            logger.debug(
+                "downstream %r: attempt %d failed (%s); next in %.2f s",
                 self.name,
+                failures,
                 self.last_error,
                 backoff,
             )
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, self.config.restart.max_backoff)
+
+    def _log_down(self, failures: int) -> None:
+        if failures == 1:
+            logger.warning(
+                "downstream %r is down (%s); its tools are not offered until it is back. "
+                "Retrying with backoff up to %g s",
+                self.name,
+                self.last_error,
+                self.config.restart.max_backoff,
+            )
+        else:
+            logger.warning(
+                "downstream %r is still down after %d attempts (%s); still retrying",
+                self.name,
+                failures,
+                self.last_error,
+            )
 
     async def wait_settled(self) -> None:
         """Wait until the first connection attempt has succeeded or failed."""
@@ -303,7 +339,18 @@ class McpDownstream:
                     self._client, self.state, came_up = client, "up", True
                     self.last_error = None
                     self._settled.set()
-                    logger.info("downstream %r is up (%d tools)", self.name, len(self.offer.tools))
+                    if self._failures and self._announce:
+                        logger.warning(
+                            "downstream %r is up again after %d failed attempts (%d tools)",
+                            self.name,
+                            self._failures,
+                            len(self.offer.tools),
+                        )
+                    else:
+                        logger.info(
+                            "downstream %r is up (%d tools)", self.name, len(self.offer.tools)
+                        )
+                    self._failures = 0
                     await self._notify()
                     async with anyio.create_task_group() as tasks:
                         tasks.start_soon(self._relist_on_change, client)

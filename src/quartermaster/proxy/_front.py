@@ -91,6 +91,10 @@ class Backend(Protocol):
         """Who is calling this request."""
         ...
 
+    async def listed(self, what: str) -> Catalog:
+        """The catalog for a listing named ``what``, once the downstreams have started."""
+        ...
+
     async def route(self, name: str) -> ToolRoute | None:
         """The route of an exposed tool (held back or not), ``None`` if there is none."""
         ...
@@ -250,7 +254,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self._remember(ctx)
-        tools = [r.tool for r in self._proxy.catalog.tools.values() if r.tool is not None]
+        catalog = await self._proxy.listed("tools/list")
+        tools = [r.tool for r in catalog.tools.values() if r.tool is not None]
         page, cursor = _page(tools, params)
         return types.ListToolsResult(tools=await self._proxy.redacted(page), next_cursor=cursor)
 
@@ -367,7 +372,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         self._remember(ctx)
-        resources = [resource for _, resource in self._proxy.catalog.resources.values()]
+        catalog = await self._proxy.listed("resources/list")
+        resources = [resource for _, resource in catalog.resources.values()]
         page, cursor = _page(resources, params)
         return types.ListResourcesResult(
             resources=await self._proxy.redacted(page), next_cursor=cursor
@@ -377,7 +383,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         self._remember(ctx)
-        templates = [template for _, template in self._proxy.catalog.templates]
+        catalog = await self._proxy.listed("resources/templates/list")
+        templates = [template for _, template in catalog.templates]
         page, cursor = _page(templates, params)
         return types.ListResourceTemplatesResult(
             resource_templates=await self._proxy.redacted(page), next_cursor=cursor
@@ -457,7 +464,8 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         self._remember(ctx)
-        prompts = [route.prompt for route in self._proxy.catalog.prompts.values()]
+        catalog = await self._proxy.listed("prompts/list")
+        prompts = [route.prompt for route in catalog.prompts.values()]
         page, cursor = _page(prompts, params)
         return types.ListPromptsResult(prompts=await self._proxy.redacted(page), next_cursor=cursor)
 

@@ -97,6 +97,7 @@ class Proxy:
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
         self._rebuilding = anyio.Lock()
+        self._ready = anyio.Event()
         self.pipeline = Pipeline(
             build_stages(services, sessions=self._pick_session), self._dispatch
         )
@@ -110,7 +111,8 @@ class Proxy:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start every downstream; report started once each has come up or failed once.
+        """Start every downstream and report started at once, so the front can answer
+        ``initialize`` while they come up; :meth:`wait_ready` waits for them.
 
         While it runs, every log record is redacted with the known values of the moment
         (records carry downstream data: a failed start-up's message, a child's stderr).
@@ -135,13 +137,45 @@ class Proxy:
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
                 for pool in self.pools.values():
                     tasks.start_soon(pool.run, name=f"sessions of {pool.name}")
+                await self._rebuild()
+                task_status.started()
                 for downstream in self.downstreams.values():
                     await downstream.wait_settled()
                 for pool in self.pools.values():
                     await pool.wait_settled()
                 await self._rebuild()
+                self._ready.set()
                 tasks.start_soon(self._refresh_pins)
-                task_status.started()
+
+    @property
+    def ready(self) -> bool:
+        """Whether every downstream has come up or failed once since the start."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        """Wait until every downstream has come up or failed once.
+
+        Bounded by the downstreams' own ``timeouts.connect``: a first attempt that takes
+        longer counts as failed.
+        """
+        await self._ready.wait()
+
+    async def listed(self, what: str) -> Catalog:
+        """The catalog for a listing (``what``: ``tools/list``, ...), once start-up is over.
+
+        A downstream that is not up is named in the log, since its items are missing.
+        """
+        await self.wait_ready()
+        for downstream in self.downstreams.values():
+            if downstream.state != "up":
+                logger.warning(
+                    "%s: downstream %r is %s (%s); its items are not listed",
+                    what,
+                    downstream.name,
+                    downstream.state,
+                    downstream.last_error or "not up yet",
+                )
+        return self.catalog
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.
@@ -334,6 +368,11 @@ class Proxy:
         """The route of an exposed tool, held back or not; a held-back one is re-checked
         against the store first, so an accepted definition is callable at once."""
         route = self.catalog.tools.get(name)
+        if route is None and not self.ready:
+            # A client that knows the tool from an earlier session may call it before the
+            # downstream that serves it is up.
+            await self.wait_ready()
+            route = self.catalog.tools.get(name)
         if route is None and name in self.catalog.quarantined:
             await self.recheck()
             route = self.catalog.tools.get(name) or self.catalog.quarantined.get(name)

@@ -16,7 +16,6 @@ import uvicorn
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
-from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -41,6 +40,11 @@ logger = logging.getLogger("quartermaster.proxy")
 JWKS_RELOAD_INTERVAL = 0.1
 """At most this often (seconds) a request for the JWKS re-reads the grant keys from the store."""
 
+READY_STORE_TIMEOUT = 5.0
+"""Seconds ``/readyz`` waits for the store to answer before calling it unavailable."""
+
+LISTEN_BACKLOG = 2048
+
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 
 
@@ -56,11 +60,46 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
+def ready_line(proxy: Proxy, transport: str) -> str:
+    """The one line on stderr that says Quartermaster is up: what it serves, how many tools,
+    which downstreams are down, and where the ledger is."""
+    catalog, config = proxy.catalog, proxy.config
+    backends = [*proxy.downstreams, *config.systems]
+    down = [
+        f"{name} ({d.last_error or d.state})"
+        for name, d in proxy.downstreams.items()
+        if d.state != "up"
+    ]
+    store = config.store
+    ledger = (
+        str((proxy.loaded.base_dir / store.sqlite_path).resolve())
+        if store.backend == "sqlite"
+        else store.url
+    )
+    tools, servers = len(catalog.tools), len(backends)
+    return (
+        f"quartermaster: ready on {transport}: {tools} tool{'s' * (tools != 1)} from "
+        f"{servers} server{'s' * (servers != 1)} ({', '.join(backends) or 'none'})"
+        + (f"; down: {', '.join(down)}" if down else "")
+        + f"; ledger {ledger}"
+    )
+
+
+async def _say_when_ready(proxy: Proxy, transport: str) -> None:
+    await proxy.wait_ready()
+    print(ready_line(proxy, transport), file=sys.stderr, flush=True)
+
+
 async def serve_stdio(proxy: Proxy) -> None:
-    """Serve one client on stdin/stdout until it disconnects or a signal arrives."""
+    """Serve one client on stdin/stdout until it disconnects or a signal arrives.
+
+    ``initialize`` is answered at once; listings wait until the downstreams are up (or
+    have failed once), and then the ready line is printed on stderr.
+    """
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_on_signal, tasks.cancel_scope.cancel)
         await tasks.start(proxy.run)
+        tasks.start_soon(_say_when_ready, proxy, "stdio")
         server = proxy.front.server
         options = server.create_initialization_options(_ALL_CHANGES)
         if serves_without_threads():
@@ -97,16 +136,22 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
         logger.info("bearer token refused: %s", error)
 
     idp = config.identity.idp
-    issuer = (
-        idp.issuer if idp is not None and idp.issuer.startswith(("http://", "https://")) else base
-    )
-    auth = AuthSettings(
-        issuer_url=AnyHttpUrl(issuer),
-        resource_server_url=AnyHttpUrl(f"{base}/mcp"),
-        required_scopes=list(config.identity.required_scopes) or None,
-        # The bearer verifier checks each token's audience itself (agent tokens name this
-        # issuer, IdP tokens identity.idp.audience), so the SDK's resource check stays off.
-        validate_token_resource=False,
+    discoverable = idp is not None and idp.issuer.startswith(("http://", "https://"))
+    # Protected-resource metadata must name an authorization server (MCP authorization spec),
+    # and only an identity provider is one: Quartermaster's own agent tokens are issued by the
+    # CLI, not by an OAuth flow. Without one, no metadata is served and the 401 challenge
+    # names none, rather than pointing clients at discovery URLs that answer 404.
+    # Validated from strings, so that AuthSettings keeps a path-less issuer exactly as written
+    # (a standalone AnyHttpUrl adds a "/", and issuers are compared as exact strings).
+    auth = AuthSettings.model_validate(
+        {
+            "issuer_url": idp.issuer if idp is not None and discoverable else base,
+            "resource_server_url": f"{base}/mcp" if discoverable else None,
+            "required_scopes": list(config.identity.required_scopes) or None,
+            # BearerVerifier checks each token's audience itself (the IdP's configured
+            # audience, or this issuer for agent tokens), so the SDK's resource check is off.
+            "validate_token_resource": False if discoverable else None,
+        }
     )
 
     last_reload = -math.inf
@@ -130,10 +175,47 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
         token_verifier=McpTokenVerifier(verifier, on_refused=refused),
         custom_starlette_routes=[
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+            *health_routes(proxy),
             *approval_routes(services, verifier=verifier),
             introspection_route(services, verifier=verifier),
         ],
     )
+
+
+def health_routes(proxy: Proxy) -> list[Route]:
+    """``/healthz`` (the process answers) and ``/readyz`` (start-up over, the store answers,
+    every downstream up), for load balancers and orchestrators; no authentication, no
+    secrets: only states and the reasons already in the log."""
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        store = "ok"
+        try:
+            with anyio.fail_after(READY_STORE_TIMEOUT):
+                await proxy.services.store.ledger.head()
+        except TimeoutError:
+            store = f"unavailable: no answer within {READY_STORE_TIMEOUT:g} s"
+        except Exception as exc:  # any failure means not ready; the probe must still answer
+            store = f"unavailable: {exc.message if isinstance(exc, QuartermasterError) else exc}"
+        downstreams = {
+            name: d.state if d.state == "up" else f"{d.state}: {d.last_error or 'starting'}"
+            for name, d in proxy.downstreams.items()
+        }
+        ready = proxy.ready and store == "ok" and all(v == "up" for v in downstreams.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "starting": not proxy.ready,
+            "store": store,
+            "downstreams": downstreams,
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
 
 
 def _idp_keys(proxy: Proxy) -> JwksSource | None:
@@ -153,14 +235,17 @@ def _idp_keys(proxy: Proxy) -> JwksSource | None:
 async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     """Serve many clients over streamable HTTP at ``http://host:port/mcp``.
 
-    The listening socket is bound before the downstreams start so that ``--port 0`` can
-    report the real port; the URL is printed on stderr once everything is ready.
+    The listening socket is bound and listening before the downstreams start, so that
+    ``--port 0`` can report the real port and ``initialize`` is answered while they come up
+    (listings wait for them); the URL is printed on stderr at once, the ready line when the
+    downstreams are up or have failed once.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
     bound_port = sock.getsockname()[1]
     app = http_app(proxy, host=host, port=bound_port)
     # log_config=None: uvicorn's records go to the root logger's handlers like every other
@@ -183,6 +268,7 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
         print(
             f"quartermaster: serving http://{shown}:{bound_port}/mcp", file=sys.stderr, flush=True
         )
+        tasks.start_soon(_say_when_ready, proxy, "http")
         await server.serve(sockets=[sock])
         tasks.cancel_scope.cancel()
 

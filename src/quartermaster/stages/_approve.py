@@ -11,10 +11,18 @@ How the human is asked depends on the client:
   the agent the approval id so that a retry with the same arguments uses it once granted.
 
 An approval covers one exact call: the agent, tenant and human, the run, the tool and the
-digest of the arguments. It is spent by the one execution that uses it. A 2026-07-28 client
-has no session, so unless it names its run (``_meta["quartermaster/run_id"]``) every call is
-a run of its own; its approvals are then bound to the caller's identity, the tool and the
-arguments only, or the retry that carries the answer could never use them.
+digest of the arguments. It is spent by the one execution that uses it (the store's state
+change from approved to spent has one winner).
+
+The run binds only when the client names its runs (``_meta["quartermaster/run_id"]``). A
+client that names none gets a run per connection (handshake era) or per call (2026-07-28),
+and the retry that should use an approval is usually in another one: the 2026-07-28 retry
+that carries the answer, or a handshake-era client that reconnected (a desktop client
+restarting its stdio server, an HTTP session that ended) after being told the approval id.
+Its approvals are then bound to the authenticated caller (agent, tenant and human, from the
+transport, never from the agent's words), the tool and the exact argument digest: the call
+the human approved, once, whichever run makes it. A call that names a run uses only the
+approvals of that run.
 """
 
 from __future__ import annotations
@@ -42,10 +50,9 @@ from ..approval import (
     shown_arguments,
 )
 from ..audit import Ledger
-from ..broker import grant_lifetime
 from ..config import ApprovalConfig
 from ..pipeline import CallContext, CallResult, Next
-from ..policy import Decision
+from ..policy import Decision, grant_ttl
 from ..redaction import Redactor
 from ..store import ApprovalRecord, ApprovalRepo
 from ._known import SecretsInPlay
@@ -131,8 +138,8 @@ class Approve:
         return await self._outcome(ctx, record)
 
     def _grant_ttl(self, ctx: CallContext, decision: Decision) -> float:
-        # The same lifetime the grant stage mints the call's grant with.
-        lifetime = grant_lifetime(decision.ttl, ctx.route.ttl)
+        # The same lifetime the grant stage mints: the shorter of the rule's and the tool's.
+        lifetime = grant_ttl(decision.ttl, ctx.route.ttl)
         return float(lifetime) if lifetime is not None else self._default_grant_ttl
 
     async def _request(self, ctx: CallContext, decision: Decision) -> ApprovalRecord:
@@ -243,13 +250,10 @@ class Approve:
 
 
 def _run_is_bound(ctx: CallContext) -> bool:
-    # A handshake-era run lasts the connection; a call without a connection (2026-07-28)
-    # and without a named run is a run of one call, which no retry could ever match. Such a
-    # call's session id is that one-call run (see Identify): a different run id was named.
-    identity = ctx.identity
-    if identity is None:
-        return True
-    return identity.run_id != identity.session_id
+    # Only a run the client named binds its approvals (see the module docstring): an unnamed
+    # run lasts one connection or one call, which the retry that uses the approval may not
+    # share. The caller, tool and argument digest bind either way.
+    return ctx.call.run_id is not None
 
 
 def _binding(ctx: CallContext) -> CallBinding:

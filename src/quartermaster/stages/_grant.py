@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..broker import Broker, grant_lifetime
+from ..broker import Broker
 from ..pipeline import CallContext, CallResult, Next
+from ..policy import grant_ttl
 
 
 class Grant:
@@ -36,7 +37,7 @@ class Grant:
             action=route.original_name,
             target=ctx.target,
             args_sha256=ctx.args_sha256,
-            ttl=grant_lifetime(ctx.decision.ttl if ctx.decision else None, route.ttl),
+            ttl=grant_ttl(ctx.decision.ttl if ctx.decision else None, route.ttl),
             approval_id=ctx.approval.approval_id if ctx.approval else None,
             record=False,
         )
