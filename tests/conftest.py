@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
-from harness import STDIO_IDENTITY, PipeReader
+from harness import POSTGRES_URL, STDIO_IDENTITY, PipeReader
 from quartermaster.vault import write_master_key_file
 
 
@@ -50,3 +53,12 @@ def signal_pipe(tmp_path: Path) -> Path:
 def pipe_reader(signal_pipe: Path) -> PipeReader:
     """A reader for the probe's pipe (start it before the probe opens the pipe)."""
     return PipeReader(signal_pipe)
+
+
+@pytest.fixture
+def replica_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name for replicas sharing one store (dropped afterwards)."""
+    name = f"qm_replicas_{secrets.token_hex(6)}"
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

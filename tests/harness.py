@@ -52,6 +52,9 @@ from servers.probe_server import build_probe, parse_options
 TESTS = Path(__file__).resolve().parent
 PROBE = TESTS / "servers" / "probe_server.py"
 QUARTERMASTER = str(Path(sys.executable).parent / "quartermaster")
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+"""The PostgreSQL server the suite uses (each test in a schema of its own)."""
+
 MODES = ["legacy", "auto"]
 STDIO_IDENTITY = """identity:
   stdio: {agent: tester, tenant: acme, on_behalf_of: alice@example.com}

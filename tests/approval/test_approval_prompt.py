@@ -85,8 +85,10 @@ def test_the_form_asks_for_no_secret() -> None:
         "format" not in field and field["type"] in ("boolean", "string")
         for field in schema["properties"].values()
     )
-    params = prompt.form_params()
-    assert isinstance(params, ElicitRequestFormParams)
+    # The approve stage sends exactly these two fields as MCP form-elicitation parameters.
+    params = ElicitRequestFormParams(
+        message=prompt.message, requested_schema=prompt.requested_schema
+    )
     assert params.mode == "form"
     assert params.model_dump(by_alias=True)["requestedSchema"] == schema
     prompt.requested_schema["properties"].clear()

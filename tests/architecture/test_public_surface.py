@@ -18,10 +18,6 @@ PACKAGE = SRC / "quartermaster"
 NO_MCP = ("policy", "approval", "identity", "broker", "vault", "audit", "store", "redaction")
 """Parts that hold rules, not protocol: they must not import the MCP SDK."""
 
-MCP_ALLOWED = {"approval/_prompt.py"}
-"""Known departure: the approval prompt builds MCP elicitation types; it leaves approval/
-with the approval-stage work (issue 12). Remove the entry once it has moved."""
-
 
 def imports(path: Path) -> Iterator[tuple[int, str]]:
     """(line, absolute module name) of every import in ``path``, relative ones resolved."""
@@ -74,7 +70,7 @@ def test_the_rules_do_not_speak_the_protocol() -> None:
     found = [
         f"{path.relative_to(SRC)}:{line}: imports {module}"
         for path in sources()
-        if part_of(path) in NO_MCP and str(path.relative_to(PACKAGE)) not in MCP_ALLOWED
+        if part_of(path) in NO_MCP
         for line, module in imports(path)
         if module == "mcp" or module.startswith(("mcp.", "mcp_types"))
     ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from audit_fakes import grant_row
 
 from quartermaster._clock import ManualClock
 from quartermaster.audit import AuditUnavailable, CallOutcome, CallRecord, Ledger
@@ -24,21 +25,6 @@ from quartermaster.store import (
 )
 
 CallFactory = Callable[..., CallRecord]
-
-
-def grant_row(jti: str) -> GrantRecord:
-    return GrantRecord(
-        jti=jti,
-        run_id="run-7",
-        agent="support-bot",
-        tenant="acme",
-        audience="crm",
-        tool="crm.append_note",
-        target="ticket:4812",
-        issued_at=1_800_000_000.0,
-        expires_at=1_800_000_060.0,
-        uses_left=1,
-    )
 
 
 class ControlledRepo:

@@ -38,6 +38,9 @@ def test_public_names() -> None:
         "CredentialInfo",
         "CallRecord",
         "CheckpointSigner",
+        "CursorInvalid",
+        "ExportCursor",
+        "follow_jsonl",
         "Decision",
         "EVENT_KINDS",
         "Ed25519Signer",
@@ -60,6 +63,7 @@ def test_public_names() -> None:
         "render_table",
         "render_verify",
         "show_row",
+        "unsettled_intents",
         "verify",
     }
     for error in (audit.AuditUnavailable, audit.LedgerTampered):

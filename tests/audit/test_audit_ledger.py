@@ -62,6 +62,7 @@ async def test_allowed_call_records_every_field(
     assert settled.ts == 1_800_000_000.25
     assert body(rows[0].payload) == {
         "v": 1,
+        "boot": ledger.boot,
         "run_id": "run-7",
         "session_id": "sess-1",
         "agent": "support-bot",

@@ -10,7 +10,7 @@ EXPECTED = {
     "MAX_USES", "Broker", "IssuedGrant", "AUTHORIZATION_DETAILS_TYPE", "GRANT_TYPE",
     "GrantClaims", "AlgorithmNotAllowed", "AudienceMismatch", "BadSignature", "BrokerError",
     "GrantExpired", "GrantInvalid", "GrantNotYetValid", "GrantReplayed", "GrantRevoked",
-    "GrantUnknown", "IssuerMismatch", "KeyUnwrapError", "MalformedGrant", "TokenTooLong",
+    "GrantUnknown", "IssuerMismatch", "KeyUnwrapError", "MalformedGrant", "GrantTooLong",
     "UnknownKey", "WrongTokenType", "KeyInfo", "KeyRing", "SigningKey", "derive_wrapping_key",
     "private_key_bytes", "rewrap_key_records",
     "SIGNING_ALGORITHMS", "GrantKeySet", "SigningAlgorithm", "VerificationKey",

@@ -7,28 +7,16 @@ store's cross-process lock, not the ring's in-process one, is what keeps them to
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import psycopg
-import pytest
-from psycopg import sql
 
+from harness import POSTGRES_URL
 from quartermaster._clock import ManualClock
 from quartermaster.broker import KeyRing
 from quartermaster.store import PostgresStore, SQLiteStore, Store
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REPLICAS = 5
-
-
-@pytest.fixture
-def faults_schema() -> Iterator[str]:
-    name = f"qm_faults_{secrets.token_hex(6)}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 async def _race(stores: list[Store], wrapping_key: bytes) -> None:
@@ -49,13 +37,13 @@ async def _race(stores: list[Store], wrapping_key: bytes) -> None:
 
 
 async def test_rings_racing_on_one_postgres_schema_create_one_key_each(
-    faults_schema: str,
+    replica_schema: str,
 ) -> None:
-    first = await PostgresStore.open(POSTGRES_URL, schema=faults_schema)
+    first = await PostgresStore.open(POSTGRES_URL, schema=replica_schema)
     stores: list[Store] = [first]
     try:
         for _ in range(REPLICAS - 1):
-            stores.append(await PostgresStore.open(POSTGRES_URL, schema=faults_schema))
+            stores.append(await PostgresStore.open(POSTGRES_URL, schema=replica_schema))
         await _race(stores, secrets.token_bytes(32))
     finally:
         for s in stores:

@@ -29,12 +29,12 @@ from quartermaster.broker import (
     GrantNotYetValid,
     GrantReplayed,
     GrantRevoked,
+    GrantTooLong,
     IssuedGrant,
     IssuerMismatch,
     KeyRing,
     MalformedGrant,
     MemoryReplayCache,
-    TokenTooLong,
     UnknownKey,
     VerifiedGrant,
     WrongTokenType,
@@ -276,9 +276,9 @@ async def test_a_jwk_without_alg_is_never_used(
 async def test_over_long_tokens_are_not_parsed(
     grant: IssuedGrant, ring: KeyRing, clock: ManualClock
 ) -> None:
-    with pytest.raises(TokenTooLong):
+    with pytest.raises(GrantTooLong):
         verify(grant.token + "A" * 4096, ring, clock)
-    with pytest.raises(TokenTooLong):
+    with pytest.raises(GrantTooLong):
         verify(grant.token, ring, clock, max_length=len(grant.token) - 1)
 
 
@@ -381,7 +381,7 @@ def test_every_refusal_is_a_distinct_grant_invalid() -> None:
     names = [
         "GrantExpired", "GrantNotYetValid", "AudienceMismatch", "WrongTokenType",
         "AlgorithmNotAllowed", "BadSignature", "GrantReplayed", "GrantRevoked",
-        "MalformedGrant", "TokenTooLong", "UnknownKey", "IssuerMismatch", "GrantUnknown",
+        "MalformedGrant", "GrantTooLong", "UnknownKey", "IssuerMismatch", "GrantUnknown",
     ]  # fmt: skip
     classes = [getattr(broker, name) for name in names]
     assert len(set(classes)) == len(names)

@@ -143,3 +143,17 @@ def test_hash_matches_the_ledger_hmac(write_config: Callable[[str], Path], tmp_p
     assert as_number == hash_value(key, 4812)
     assert as_string != as_number
     assert plain == hash_value(key, "alice@example.com")
+
+
+async def test_list_unsettled_shows_intents_without_outcomes_and_takes_no_filters(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config("version: 1")
+    config = str(path)
+    await record(path)
+    none = run("audit", "list", "--unsettled", "--json", "--config", config)
+    assert none.returncode == 0, none.stderr
+    assert json.loads(none.stdout) == []
+    mixed = run("audit", "list", "--unsettled", "--agent", "a1", "--config", config)
+    assert mixed.returncode == 2
+    assert "--unsettled combines with --limit only" in mixed.stderr

@@ -7,6 +7,8 @@ import itertools
 import os
 import sqlite3
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -21,6 +23,7 @@ from quartermaster.store import (
     StoreUnavailable,
     open_store,
 )
+from quartermaster.store._sqlite import translate_sqlite_error
 from quartermaster.store._sqlite_schema import MIGRATIONS
 
 
@@ -227,3 +230,41 @@ async def test_a_caller_that_stops_waiting_is_not_held_and_the_next_write_runs_a
     finally:
         other.close()
         await store.close()
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs holding a Quartermaster database, remounted read-only after it is made."""
+    where = tmp_path / "mnt"
+    where.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+async def test_a_database_turned_read_only_is_named_as_such_not_as_an_io_error(
+    read_only_mount: Path,
+) -> None:
+    path = read_only_mount / "qm.db"
+    store = await SQLiteStore.open(path)
+    await store.close()
+    await anyio.run_process(["mount", "-o", "remount,ro", str(read_only_mount)])
+    # What SQLite reports when the WAL cannot be written under a running store.
+    driver = sqlite3.OperationalError("disk I/O error")
+    driver.sqlite_errorcode = sqlite3.SQLITE_IOERR_WRITE
+    error = translate_sqlite_error(driver, str(path))
+    assert isinstance(error, StoreUnavailable)
+    assert "read-only" in error.message
+    assert str(path) in error.message
+    assert "disk I/O" not in error.message
+    with pytest.raises(StoreUnavailable, match=r"(?i)read-only"):
+        await SQLiteStore.open(path)

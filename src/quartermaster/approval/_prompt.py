@@ -16,9 +16,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from mcp.types import ElicitRequestFormParams, ElicitResult
+from typing import Any, Literal, Protocol
 
 from quartermaster.store import ApprovalRecord
 
@@ -80,10 +78,6 @@ class ApprovalPrompt:
         default_factory=lambda: copy.deepcopy(REQUESTED_SCHEMA)
     )
 
-    def form_params(self) -> ElicitRequestFormParams:
-        """The prompt as MCP form-elicitation parameters (pushed, or in ``InputRequiredResult``)."""
-        return ElicitRequestFormParams(message=self.message, requested_schema=self.requested_schema)
-
 
 def shown_arguments(redacted_arguments: Mapping[str, object]) -> str:
     """The arguments as every approver sees them (the prompt, ``approvals show``, ``GET
@@ -138,7 +132,17 @@ def render_prompt(
     return ApprovalPrompt(message="\n".join(visible(line) for line in lines))
 
 
-def read_response(result: ElicitResult) -> tuple[str | None, str | None]:
+class FormAnswer(Protocol):
+    """A form elicitation's answer, as the protocol delivers it (MCP's ``ElicitResult``)."""
+
+    @property
+    def action(self) -> Literal["accept", "decline", "cancel"]: ...
+
+    @property
+    def content(self) -> Mapping[str, Any] | None: ...
+
+
+def read_response(result: FormAnswer) -> tuple[str | None, str | None]:
     """``(decision, reason)`` from an approver's form answer.
 
     ``accept`` with ``approve: true`` is ``"approve"``; ``accept`` without it and ``decline``

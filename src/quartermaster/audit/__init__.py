@@ -7,6 +7,9 @@ from ._chain import entry_hash as entry_hash
 from ._errors import AuditError as AuditError
 from ._errors import AuditUnavailable as AuditUnavailable
 from ._errors import LedgerTampered as LedgerTampered
+from ._follow import CursorInvalid as CursorInvalid
+from ._follow import ExportCursor as ExportCursor
+from ._follow import follow_jsonl as follow_jsonl
 from ._ledger import Ledger as Ledger
 from ._model import EVENT_KINDS as EVENT_KINDS
 from ._model import GRANT_REVOKED as GRANT_REVOKED
@@ -30,6 +33,7 @@ from ._query import AuditRow as AuditRow
 from ._query import export_jsonl as export_jsonl
 from ._query import list_rows as list_rows
 from ._query import show_row as show_row
+from ._query import unsettled_intents as unsettled_intents
 from ._render import render_json as render_json
 from ._render import render_row as render_row
 from ._render import render_table as render_table

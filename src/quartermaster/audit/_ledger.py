@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -37,6 +38,7 @@ from quartermaster.store import (
     LedgerRepo,
     StoreConflict,
     StoreError,
+    StoreLocked,
 )
 
 from ._canonical import canonical_json, hash_value
@@ -52,7 +54,9 @@ from ._model import (
     event_body,
     intent_body,
     outcome_body,
+    stopped_outcome_body,
 )
+from ._query import unsettled_intents
 from ._signing import CheckpointSigner
 
 _log = logging.getLogger("quartermaster.audit")
@@ -64,6 +68,10 @@ class _Append:
     grants: tuple[GrantRecord, ...] = ()
     background: bool = False
     """Nobody waits: a failure is logged and the rows are retried (``settle_soon``)."""
+    taken: bool = False
+    """The writer has started the transaction holding these rows."""
+    abandoned: bool = False
+    """The caller gave up (and was told nothing was written) before the writer took them."""
     done: anyio.Event = field(default_factory=anyio.Event)
     entries: list[LedgerEntry] = field(default_factory=list)
     error: Exception | None = None
@@ -130,6 +138,16 @@ class Ledger:
         self._rows_since_checkpoint = 0
         self._checkpoint_started = 0.0
         self._retry: list[_Append] = []
+        self._locked: StoreLocked | None = None
+        # Names this writer in its intent rows, so that a replica starting later can tell
+        # our unfinished intents (we are alive: leave them) from a dead writer's.
+        self._boot = secrets.token_hex(8)
+        self._claimed = False
+
+    @property
+    def boot(self) -> str:
+        """This writer's id, written as ``boot`` in every intent row it makes."""
+        return self._boot
 
     def __repr__(self) -> str:
         return f"Ledger(running={self._send is not None})"
@@ -169,7 +187,57 @@ class Ledger:
             self._ticker.cancel()
         await send.aclose()
         self._wake_writer()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        try:
+            return await task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._claimed:
+                with anyio.CancelScope(shield=True), contextlib.suppress(StoreError):
+                    await self._repo.release_writer(self._boot)
+
+    async def settle_stopped(self) -> list[LedgerEntry]:
+        """Claim this writer as live, then settle the intents of writers that are not.
+
+        Call it once at start, in the process that serves calls. An intent without an
+        outcome whose writer (the ``boot`` in its body) holds no live mark in the store was
+        cut off by a crash, kill or power cut: it gets a ``call.outcome`` row with outcome
+        ``unknown`` and error ``Quartermaster stopped``. A live replica's in-flight intents
+        are left alone. Intents written before boot ids existed count as stopped.
+
+        Raises:
+            AuditUnavailable: the ledger could not be read or written.
+        """
+        try:
+            await self._repo.claim_writer(self._boot)
+        except StoreError as exc:
+            raise AuditUnavailable(f"cannot register the audit writer: {exc.message}") from exc
+        self._claimed = True
+        bodies: list[tuple[str, bytes]] = []
+        settled: list[str] = []
+        alive: dict[str, bool] = {}
+        for row in await unsettled_intents(self._repo):
+            boot = row.body.get("boot")
+            if isinstance(boot, str):
+                if boot not in alive:
+                    try:
+                        alive[boot] = await self._repo.writer_alive(boot)
+                    except StoreError as exc:
+                        raise AuditUnavailable(
+                            f"cannot tell whether audit writer {boot} is alive: {exc.message}"
+                        ) from exc
+                if alive[boot]:
+                    continue
+            bodies.append((CALL_OUTCOME, canonical_json(stopped_outcome_body(row.body, row.seq))))
+            settled.append(str(row.seq))
+        if not bodies:
+            return []
+        entries = await self._submit(bodies)
+        _log.warning(
+            "settled %d call(s) left without an outcome by a stopped Quartermaster "
+            "as 'unknown' (intent seq %s)",
+            len(entries),
+            ", ".join(settled),
+        )
+        return entries
 
     async def record_intent(
         self,
@@ -248,7 +316,7 @@ class Ledger:
         args = dict(arguments)
         args_hmac = hash_value(self._key, args)
         arg_hmacs = {name: hash_value(self._key, value) for name, value in args.items()}
-        return canonical_json(intent_body(call, args_hmac, arg_hmacs))
+        return canonical_json(intent_body(call, args_hmac, arg_hmacs, self._boot))
 
     async def _submit(
         self, bodies: list[tuple[str, bytes]], grants: tuple[GrantRecord, ...] = ()
@@ -268,6 +336,15 @@ class Ledger:
                 await self._send_request(request)
                 await request.done.wait()
         except TimeoutError as exc:
+            if isinstance(request, _Append) and request.taken:
+                # Its transaction is under way: wait (bounded) for what it did, so the caller
+                # is never told "refused" about rows that then become durable.
+                with anyio.move_on_after(self._write_timeout, shield=True):
+                    await request.done.wait()
+                if request.done.is_set():
+                    return
+            elif isinstance(request, _Append):
+                request.abandoned = True  # the writer skips it: nothing of it is written later
             raise AuditUnavailable(
                 f"the audit ledger did not confirm the write within {self._write_timeout:g}s; "
                 "the store is too slow or stuck"
@@ -321,12 +398,33 @@ class Ledger:
                     self._arrival = None
                     batch = self._take_queued(receive, batch)
                 await self._process(batch)
+                if self._locked is not None:
+                    self._refuse_queued(receive, self._locked)
         await self._flush_retries(final=True)
         if self._signer is not None and self._rows_since_checkpoint:
             try:
                 await self._write_checkpoint()
             except (StoreError, ValueError) as exc:
                 _log.warning("final audit checkpoint failed: %s", exc)
+
+    def _refuse_queued(
+        self, receive: MemoryObjectReceiveStream[_Request], error: StoreLocked
+    ) -> None:
+        # Everything queued while that write waited for the lock has waited too: refuse it
+        # now with the same answer rather than let each batch wait one more busy timeout
+        # (callers would hear "too slow" only after the ledger's own timeout). Nothing of it
+        # has been written, and nothing of it will be. Rows nobody waits for are retried.
+        self._locked = None
+        while True:
+            try:
+                request = receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                return
+            if isinstance(request, _Append) and request.background:
+                self._retry.append(request)
+                continue
+            request.error = error
+            request.done.set()
 
     def _take_queued(
         self, receive: MemoryObjectReceiveStream[_Request], batch: list[_Request]
@@ -339,7 +437,9 @@ class Ledger:
         return batch
 
     async def _process(self, batch: list[_Request]) -> None:
-        appends = [r for r in batch if isinstance(r, _Append)]
+        appends = [r for r in batch if isinstance(r, _Append) and not r.abandoned]
+        for request in appends:
+            request.taken = True
         try:
             if appends:
                 await self._append(appends)
@@ -347,8 +447,8 @@ class Ledger:
             if checkpoints or self._checkpoint_due():
                 await self._checkpoint(checkpoints)
         finally:
-            for request in batch:
-                request.done.set()
+            for finished in batch:
+                finished.done.set()
 
     async def _append(self, appends: list[_Append]) -> None:
         # Earlier background rows go first, alone: one that cannot be written must not
@@ -357,6 +457,8 @@ class Ledger:
         error = await self._write(appends)
         if error is None:
             return
+        if isinstance(error, StoreLocked):
+            self._locked = error
         for request in appends:
             request.error = error
         self._keep_for_retry([r for r in appends if r.background], error)

@@ -71,13 +71,17 @@ EVENT_KINDS = frozenset(
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""
 
-Outcome = Literal["ok", "tool_error", "denied", "timeout", "downstream_down", "error"]
+Outcome = Literal["ok", "tool_error", "denied", "timeout", "downstream_down", "error", "unknown"]
 """How a call ended: the tool ran and succeeded or reported an error; the call was refused;
-the downstream hung, was unreachable, or something else failed."""
+the downstream hung, was unreachable, or something else failed; or nobody knows, because the
+Quartermaster that made it stopped before writing the outcome (settled on a later start)."""
 
 OUTCOMES: frozenset[str] = frozenset(
-    {"ok", "tool_error", "denied", "timeout", "downstream_down", "error"}
+    {"ok", "tool_error", "denied", "timeout", "downstream_down", "error", "unknown"}
 )
+
+STOPPED_ERROR = "Quartermaster stopped"
+"""The ``error`` of an ``unknown`` outcome written for an intent whose writer died."""
 
 Decision = Literal["allow", "deny", "approve"]
 """The policy decision: allowed outright, denied, or allowed only after human approval."""
@@ -256,10 +260,14 @@ def _identity(call: CallRecord) -> dict[str, Any]:
     }
 
 
-def intent_body(call: CallRecord, args_hmac: str, arg_hmacs: Mapping[str, str]) -> dict[str, Any]:
-    """The body of a ``call.intent`` row (``credentials`` only when leases were handed over)."""
+def intent_body(
+    call: CallRecord, args_hmac: str, arg_hmacs: Mapping[str, str], boot: str | None = None
+) -> dict[str, Any]:
+    """The body of a ``call.intent`` row (``credentials`` only when leases were handed over);
+    ``boot`` names the ledger writer that made it."""
     body: dict[str, Any] = {
         **_identity(call),
+        "boot": boot,
         "method": call.method,
         "delegation": list(call.delegation),
         "autonomous": call.autonomous,
@@ -301,6 +309,22 @@ def outcome_body(intent: Intent, outcome: CallOutcome) -> dict[str, Any]:
         "latency_ms": round(outcome.latency_ms, 3),
         "redactions": {k: int(v) for k, v in sorted(outcome.redactions.items())},
         "error": outcome.error,
+    }
+
+
+def stopped_outcome_body(intent: Mapping[str, Any], intent_seq: int) -> dict[str, Any]:
+    """The ``call.outcome`` body settling an intent (a decoded ``call.intent`` body) whose
+    writer stopped before it wrote an outcome: outcome ``unknown``, latency unknown."""
+    return {
+        **{k: intent.get(k) for k in ("run_id", "session_id", "agent", "tenant", "human")},
+        **{k: intent.get(k) for k in ("tool", "server")},
+        "v": BODY_VERSION,
+        "intent_seq": intent_seq,
+        "decision": intent.get("decision"),
+        "outcome": "unknown",
+        "latency_ms": None,
+        "redactions": {},
+        "error": STOPPED_ERROR,
     }
 
 

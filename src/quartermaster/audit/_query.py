@@ -11,6 +11,7 @@ from quartermaster.store import LedgerEntry, LedgerQuery, LedgerRepo, StoreError
 
 from ._canonical import canonical_json
 from ._errors import AuditUnavailable
+from ._model import CALL_INTENT, CALL_OUTCOME
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,34 @@ async def list_rows(repo: LedgerRepo, which: AuditFilter) -> list[AuditRow]:
     return [AuditRow.from_entry(e) for e in entries]
 
 
+async def unsettled_intents(repo: LedgerRepo, *, page: int = 1000) -> list[AuditRow]:
+    """The ``call.intent`` rows that no ``call.outcome`` row settles, in ledger order.
+
+    One pass over the call rows (an outcome always follows its intent), keeping only the
+    intents still open: memory grows with the unsettled rows, not with the ledger.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    open_intents: dict[int, AuditRow] = {}
+    after = 0
+    while True:
+        query = LedgerQuery(kinds=(CALL_INTENT, CALL_OUTCOME), after_seq=after, limit=page)
+        try:
+            entries = await repo.search(query)
+        except StoreError as exc:
+            raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+        if not entries:
+            return list(open_intents.values())
+        for entry in entries:
+            row = AuditRow.from_entry(entry)
+            if row.kind == CALL_INTENT:
+                open_intents[row.seq] = row
+            elif isinstance(seq := row.body.get("intent_seq"), int):
+                open_intents.pop(seq, None)
+        after = entries[-1].seq
+
+
 async def show_row(repo: LedgerRepo, seq: int) -> AuditRow | None:
     """The row ``seq``, or ``None``.
 
@@ -130,13 +159,24 @@ async def export_jsonl(
         AuditUnavailable: the ledger could not be read.
     """
     after = after_seq
-    while True:
-        try:
-            entries = await repo.read(after_seq=after, limit=page)
-        except StoreError as exc:
-            raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
-        if not entries:
-            return
+    while entries := await read_page(repo, after, page):
         for entry in entries:
-            yield canonical_json(AuditRow.from_entry(entry).to_json()).decode("utf-8") + "\n"
+            yield export_line(entry)
         after = entries[-1].seq
+
+
+async def read_page(repo: LedgerRepo, after_seq: int, page: int) -> list[LedgerEntry]:
+    """Up to ``page`` rows after ``after_seq``, in order.
+
+    Raises:
+        AuditUnavailable: the ledger could not be read.
+    """
+    try:
+        return list(await repo.read(after_seq=after_seq, limit=page))
+    except StoreError as exc:
+        raise AuditUnavailable(f"cannot read the audit ledger: {exc.message}") from exc
+
+
+def export_line(entry: LedgerEntry) -> str:
+    """One row as the export writes it: canonical JSON with its ``seq`` and hashes, ``\\n``."""
+    return canonical_json(AuditRow.from_entry(entry).to_json()).decode("utf-8") + "\n"

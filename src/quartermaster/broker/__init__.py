@@ -23,11 +23,11 @@ from ._errors import GrantInvalid as GrantInvalid
 from ._errors import GrantNotYetValid as GrantNotYetValid
 from ._errors import GrantReplayed as GrantReplayed
 from ._errors import GrantRevoked as GrantRevoked
+from ._errors import GrantTooLong as GrantTooLong
 from ._errors import GrantUnknown as GrantUnknown
 from ._errors import IssuerMismatch as IssuerMismatch
 from ._errors import KeyUnwrapError as KeyUnwrapError
 from ._errors import MalformedGrant as MalformedGrant
-from ._errors import TokenTooLong as TokenTooLong
 from ._errors import UnknownKey as UnknownKey
 from ._errors import WrongTokenType as WrongTokenType
 from ._introspect import GrantIntrospector as GrantIntrospector

@@ -2,7 +2,7 @@
 
 QuartermasterError
 ├── GrantInvalid             a grant failed verification; never honour it
-│   ├── TokenTooLong         longer than the limit; not parsed at all
+│   ├── GrantTooLong         longer than the limit; not parsed at all
 │   ├── MalformedGrant       not a JWS, or a claim is missing or has the wrong shape
 │   ├── WrongTokenType       header ``typ`` is not ``qm-grant+jwt``
 │   ├── AlgorithmNotAllowed  ``none``, HMAC, or not the algorithm the key is pinned to
@@ -30,7 +30,7 @@ class GrantInvalid(QuartermasterError):
     """A grant failed verification and must not be honoured."""
 
 
-class TokenTooLong(GrantInvalid):
+class GrantTooLong(GrantInvalid):
     """The token is longer than the verifier's limit; it was not parsed."""
 
 

@@ -27,9 +27,9 @@ from ._errors import (
     GrantNotYetValid,
     GrantReplayed,
     GrantRevoked,
+    GrantTooLong,
     IssuerMismatch,
     MalformedGrant,
-    TokenTooLong,
     UnknownKey,
     WrongTokenType,
 )
@@ -157,7 +157,7 @@ def verify_grant(
     if not isinstance(token, str):
         raise MalformedGrant("a grant is a string")
     if len(token) > max_length:
-        raise TokenTooLong(f"a grant is at most {max_length} characters; this one is longer")
+        raise GrantTooLong(f"a grant is at most {max_length} characters; this one is longer")
     keys = jwks if isinstance(jwks, GrantKeySet) else GrantKeySet.from_jwks(jwks)
     header = _header(token)
     key = keys.get(header["kid"])

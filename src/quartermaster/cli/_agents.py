@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         help="a scope to grant (repeatable); 'introspect' lets a downstream named by "
-        "--agent spend its grants at POST /introspect",
+        "--agent spend its grants at POST /introspect; 'metrics' lets a scraper read /metrics",
     )
     add_config(issue)
     add_json(issue)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .._errors import QuartermasterError
 from ..audit import (
     Anchor,
     AuditFilter,
-    export_jsonl,
+    ExportCursor,
+    follow_jsonl,
     hash_value,
     list_rows,
     render_json,
@@ -22,6 +26,7 @@ from ..audit import (
     render_table,
     render_verify,
     show_row,
+    unsettled_intents,
     verify,
 )
 from ..broker import KeyRing
@@ -51,13 +56,19 @@ def register(commands: Any) -> None:
         ("--tenant", "tenant"),
         ("--human", "the human on whose behalf"),
         ("--tool", "tool"),
-        ("--outcome", "ok, tool_error, denied, timeout, downstream_down or error"),
+        ("--outcome", "ok, tool_error, denied, timeout, downstream_down, error or unknown"),
     ):
         listing.add_argument(flag, help=what)
     listing.add_argument("--since", type=_time, help="rows at or after this time")
     listing.add_argument("--until", type=_time, help="rows before this time")
     listing.add_argument("--after", type=int, default=0, help="rows after this seq")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    listing.add_argument(
+        "--unsettled",
+        action="store_true",
+        help="only call intents that no outcome row settles (calls in flight, or cut off by "
+        "a crash and not yet settled by a restart); combines with --limit only",
+    )
     add_config(listing)
     add_json(listing)
     listing.set_defaults(handler=_list)
@@ -88,12 +99,31 @@ def register(commands: Any) -> None:
 
     export = actions.add_parser(
         "export",
-        help="every row as canonical JSON lines",
+        help="every row as canonical JSON lines (--follow: and new rows as they come)",
         description="Write every row after --after as one canonical JSON object per line, "
-        "with its hashes. To resume, pass the seq of the last line you have.",
+        "with its seq and hashes. To resume, pass the seq of the last line you have, or keep "
+        "a --cursor file. With --follow, keep running and write new rows as they are "
+        "appended, until SIGINT or SIGTERM.",
     )
     export.add_argument("--format", choices=["jsonl"], default="jsonl", help="jsonl only")
     export.add_argument("--after", type=int, default=0, metavar="SEQ", help="resume after SEQ")
+    export.add_argument(
+        "--follow", action="store_true", help="keep running: write new rows as they come"
+    )
+    export.add_argument(
+        "--cursor",
+        type=Path,
+        metavar="FILE",
+        help="file holding the seq of the last row written: read at start (it wins over "
+        "--after), replaced durably after each batch, so a restart resumes without gaps",
+    )
+    export.add_argument(
+        "--poll",
+        type=_positive_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --follow: how often to look for new rows while none come (default 1)",
+    )
     add_config(export)
     export.set_defaults(handler=_export)
 
@@ -138,8 +168,14 @@ def _list(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
 
+    if args.unsettled and which != AuditFilter(limit=args.limit):
+        return refuse("--unsettled combines with --limit only, not with other filters")
+
     async def act(services: Services) -> int:
-        rows = await list_rows(services.store.ledger, which)
+        if args.unsettled:
+            rows = (await unsettled_intents(services.store.ledger))[: max(args.limit, 0)]
+        else:
+            rows = await list_rows(services.store.ledger, which)
         print(render_json(rows) if args.json else render_table(rows))
         return 0
 
@@ -217,13 +253,58 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    cursor = ExportCursor(args.cursor) if args.cursor is not None else None
+
     async def act(services: Services) -> int:
-        async for line in export_jsonl(services.store.ledger, after_seq=args.after):
-            sys.stdout.write(line)
-        sys.stdout.flush()
+        saved = cursor.load() if cursor is not None else None
+        after = args.after if saved is None else saved
+        batches = follow_jsonl(
+            services.store.ledger, after_seq=after, follow=args.follow, poll=args.poll
+        )
+
+        async def write_out() -> None:
+            async for last_seq, lines in batches:
+                sys.stdout.writelines(lines)
+                sys.stdout.flush()
+                # Saved only once the batch is out: a crash repeats it, never skips it.
+                if cursor is not None:
+                    cursor.save(last_seq)
+
+        if not args.follow:
+            await write_out()
+            return 0
+        # Following ends on a signal (a clean exit, the cursor at the last batch written) or
+        # when the ledger cannot be read (refused like any other command).
+        failed: list[QuartermasterError] = []
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tasks:
+
+                async def follow() -> None:
+                    try:
+                        await write_out()
+                    except QuartermasterError as exc:
+                        failed.append(exc)
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(follow)
+                async for _ in signals:
+                    tasks.cancel_scope.cancel()
+                    break
+        if failed:
+            raise failed[0]
         return 0
 
     return with_services(args.config, act)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
 
 
 def _hash(args: argparse.Namespace) -> int:

@@ -48,6 +48,8 @@ async def _serve(args: argparse.Namespace) -> None:
     serve = loaded.config.serve
     transport = args.transport or serve.transport
     async with open_services(loaded) as services:
+        # Calls a crashed earlier run (or replica) left without an outcome get one now.
+        await services.ledger.settle_stopped()
         if transport == "stdio":
             principal = stdio_principal(
                 loaded.config.identity.stdio,

@@ -67,6 +67,7 @@ from ._servers import ServerConfig as ServerConfig
 from ._servers import Timeouts as Timeouts
 from ._servers import ToolSettings as ToolSettings
 from ._store import StoreConfig as StoreConfig
+from ._telemetry import TelemetryConfig as TelemetryConfig
 from ._vault import GLOBAL_TENANT as GLOBAL_TENANT
 from ._vault import VaultConfig as VaultConfig
 from ._vault import check_secret_name as check_secret_name

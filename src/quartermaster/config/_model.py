@@ -15,6 +15,7 @@ from ._policy import PolicyConfig
 from ._redaction import RedactionConfig
 from ._servers import ServerConfig
 from ._store import StoreConfig
+from ._telemetry import TelemetryConfig
 from ._vault import VaultConfig
 
 
@@ -36,6 +37,31 @@ class ServeConfig(ConfigModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
     name: str = Field(default="quartermaster", description="Server name shown to MCP clients.")
+    metrics_listen: str | None = Field(
+        default=None,
+        description="HOST:PORT of a separate listener that serves only Prometheus /metrics, "
+        "without authentication (keep it on a private network); turns Prometheus on, on "
+        "either transport.",
+    )
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(
+                f"metrics_listen must be HOST:PORT (such as 127.0.0.1:9464), got {value!r}"
+            )
+        return value
+
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``metrics_listen`` as (host, port), the brackets of an IPv6 host removed."""
+        if self.metrics_listen is None:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class StepUpConfig(ConfigModel):
@@ -100,6 +126,7 @@ class QuartermasterConfig(ConfigModel):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @field_validator("credentials")
     @classmethod

@@ -167,6 +167,8 @@ class CallContext:
     """The caller's own session of a per-identity server, chosen before the intent is written."""
     intent: Intent | None = None
     redactions: dict[str, int] = field(default_factory=dict)
+    outcome: str | None = None
+    """How the call ended, as the ledger records it (set by the settle stage)."""
     outgoing: Outgoing | None = None
     """What goes downstream, credentials delivered (set by the deliver stage)."""
 

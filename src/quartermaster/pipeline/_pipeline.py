@@ -27,18 +27,42 @@ class Stage(Protocol):
         ...
 
 
+class Observer(Protocol):
+    """Watches requests and stages go by (telemetry), without taking part in them.
+
+    The pipeline asks it once, when it is built, to wrap each step; with no observer the
+    steps are bound directly and a request costs nothing extra.
+    """
+
+    def stage(self, name: str, step: Next) -> Next:
+        """Wrap one stage (or the terminal step, named ``call``)."""
+        ...
+
+    def request(self, entry: Next) -> Next:
+        """Wrap the whole pipeline: one request."""
+        ...
+
+
+TERMINAL = "call"
+"""The name an observer sees for the terminal step (the downstream call)."""
+
+
 class Pipeline:
     """Stages composed around a terminal step that performs the downstream call."""
 
-    def __init__(self, stages: Sequence[Stage], terminal: Next) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], terminal: Next, *, observer: Observer | None = None
+    ) -> None:
         names = [stage.name for stage in stages]
-        if len(set(names)) != len(names):
-            raise ValueError(f"stage names must be unique, got {names}")
+        if len(set(names)) != len(names) or TERMINAL in names:
+            raise ValueError(f"stage names must be unique and not {TERMINAL!r}, got {names}")
         self.stages = tuple(stages)
-        chain = terminal
+        chain = terminal if observer is None else observer.stage(TERMINAL, terminal)
         for stage in reversed(self.stages):
             chain = _bind(stage, chain)
-        self._entry = chain
+            if observer is not None:
+                chain = observer.stage(stage.name, chain)
+        self._entry = chain if observer is None else observer.request(chain)
 
     async def run(self, ctx: CallContext) -> CallResult:
         """Run one call through every stage in order."""

@@ -64,6 +64,8 @@ MAX_SCHEMA_ERRORS = 20
 MAX_NOTIFIED_CONNECTIONS = 10_000
 RESOURCE_NOT_FOUND = -32002
 _RESERVED_META_PREFIXES = ("io.modelcontextprotocol/", "quartermaster/", "progress_token")
+_TRACE_HEADERS = ("traceparent", "tracestate")
+"""W3C trace context headers, taken into ``_meta`` when ``_meta`` has none."""
 _FORM = types.ClientCapabilities(
     elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
 )
@@ -308,7 +310,7 @@ class Front:
         call = ToolCall(
             name=route.exposed_name,
             arguments=arguments,
-            meta=_caller_meta(ctx.meta),
+            meta=_caller_meta(ctx.meta, ctx.request),
             method=method,
             input_responses=input_responses,
             request_state=request_state,
@@ -599,15 +601,23 @@ def _run_id(meta: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _caller_meta(meta: Any) -> dict[str, Any]:
-    """The caller's ``_meta`` without protocol keys or keys that only Quartermaster may set."""
-    if not meta:
-        return {}
-    return {
+def _caller_meta(meta: Any, request: Any = None) -> dict[str, Any]:
+    """The caller's ``_meta`` without protocol keys or keys that only Quartermaster may set.
+
+    A client that sends its W3C trace context as HTTP headers rather than in ``_meta`` has
+    it taken from there (``_meta`` wins when both carry one).
+    """
+    kept = {
         key: value
-        for key, value in dict(meta).items()
+        for key, value in dict(meta or {}).items()
         if not key.startswith(_RESERVED_META_PREFIXES)
     }
+    headers = getattr(request, "headers", None)
+    if headers is not None and "traceparent" not in kept and "traceparent" in headers:
+        for name in _TRACE_HEADERS:
+            if name in headers:
+                kept[name] = headers[name]
+    return kept
 
 
 def _page(

@@ -31,6 +31,7 @@ from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model
+from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
 from ._downstream import Connect, McpDownstream, Notice
@@ -97,9 +98,14 @@ class Proxy:
         self.http_routes = http_tool_routes(self.config.systems)
         self.catalog = Catalog()
         self._rebuilding = anyio.Lock()
+        self.telemetry = build_telemetry(
+            self.config.telemetry, prometheus=self.config.serve.metrics_listen is not None
+        )
         self._ready = anyio.Event()
         self.pipeline = Pipeline(
-            build_stages(services, sessions=self._pick_session), self._dispatch
+            build_stages(services, sessions=self._pick_session),
+            self._dispatch,
+            observer=self.telemetry,
         )
         self.front = Front(
             self,
@@ -133,6 +139,7 @@ class Proxy:
             await secrets.for_redaction()  # compiled before any downstream can say a word
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._housekeeping)
+                tasks.start_soon(self._telemetry_lifetime)
                 for downstream in self.downstreams.values():
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
                 for pool in self.pools.values():
@@ -176,6 +183,16 @@ class Proxy:
                     downstream.last_error or "not up yet",
                 )
         return self.catalog
+
+    async def _telemetry_lifetime(self) -> None:
+        if self.telemetry is None:
+            return
+        try:
+            await anyio.sleep_forever()
+        finally:
+            # What the exporters still hold goes out before the proxy stops.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.telemetry.shutdown)
 
     async def _housekeeping(self) -> None:
         """Periodic upkeep shared with other replicas through the store.

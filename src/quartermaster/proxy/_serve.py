@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import anyio
 import httpx2
 import uvicorn
+from anyio.abc import TaskGroup, TaskStatus
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
@@ -32,6 +33,7 @@ from ..identity import (
 from ._approvals_http import approval_routes
 from ._auth import McpTokenVerifier
 from ._introspection_http import introspection_route
+from ._metrics_http import metrics_app, metrics_routes
 from ._proxy import Proxy
 from ._stdio import serves_without_threads, stdio_transport
 
@@ -99,6 +101,7 @@ async def serve_stdio(proxy: Proxy) -> None:
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_on_signal, tasks.cancel_scope.cancel)
         await tasks.start(proxy.run)
+        await _start_metrics(proxy, tasks)
         tasks.start_soon(_say_when_ready, proxy, "stdio")
         server = proxy.front.server
         options = server.create_initialization_options(_ALL_CHANGES)
@@ -177,6 +180,7 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
             *health_routes(proxy),
             *approval_routes(services, verifier=verifier),
+            *metrics_routes(services, proxy.telemetry, verifier=verifier),
             introspection_route(services, verifier=verifier),
         ],
     )
@@ -264,6 +268,7 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_on_signal, stop)
         await tasks.start(proxy.run)
+        await _start_metrics(proxy, tasks)
         shown = f"[{host}]" if family == socket.AF_INET6 else host
         print(
             f"quartermaster: serving http://{shown}:{bound_port}/mcp", file=sys.stderr, flush=True
@@ -271,6 +276,64 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
         tasks.start_soon(_say_when_ready, proxy, "http")
         await server.serve(sockets=[sock])
         tasks.cancel_scope.cancel()
+
+
+async def _start_metrics(proxy: Proxy, tasks: TaskGroup) -> None:
+    if proxy.config.serve.metrics_listen is None:
+        return
+    host, port = await tasks.start(serve_metrics, proxy)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"quartermaster: metrics at http://{shown}:{port}/metrics", file=sys.stderr, flush=True)
+
+
+class MetricsListenFailed(QuartermasterError):
+    """The metrics listener could not bind ``serve.metrics_listen``."""
+
+
+async def serve_metrics(
+    proxy: Proxy, *, task_status: TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve ``/metrics`` alone on ``serve.metrics_listen`` until cancelled.
+
+    Reports the bound (host, port) once it listens (port 0 picks a free one).
+
+    Raises:
+        MetricsListenFailed: the address cannot be bound.
+    """
+    serve = proxy.config.serve
+    address = serve.metrics_address()
+    if address is None or proxy.telemetry is None:
+        raise RuntimeError("serve_metrics needs serve.metrics_listen")
+    host, port = address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise MetricsListenFailed(
+            f"cannot listen for metrics on {serve.metrics_listen} (serve.metrics_listen): "
+            f"{exc.strerror}"
+        ) from exc
+    config = uvicorn.Config(
+        metrics_app(proxy.services, proxy.telemetry),
+        log_level="warning",
+        lifespan="off",
+        # Plain HTTP/1.1 for one small GET: h11 (with uvicorn's httptools protocol, in-process
+        # tests saw connections dropped unanswered; not investigated further), no websockets.
+        http="h11",
+        ws="none",
+        access_log=False,
+        log_config=None,
+    )
+    sock.listen(config.backlog)
+    server = _UvicornServer(config)
+    task_status.started((host, sock.getsockname()[1]))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
 
 
 async def _on_signal(stop: Callable[[], None]) -> None:

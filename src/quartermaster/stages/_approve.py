@@ -38,6 +38,7 @@ from ..approval import (
     ApprovalDenied,
     ApprovalExpired,
     ApprovalMismatch,
+    ApprovalPrompt,
     ApprovalRequired,
     ApprovalService,
     CallBinding,
@@ -123,7 +124,7 @@ class Approve:
             )
             if ctx.human.way == "reply":
                 return types.InputRequiredResult(
-                    input_requests={INPUT_KEY: types.ElicitRequest(params=prompt.form_params())},
+                    input_requests={INPUT_KEY: types.ElicitRequest(params=_form(prompt))},
                     request_state=STATE_PREFIX + record.approval_id,
                 )
             # A human who does not answer in time casts no vote, like one who dismisses the
@@ -268,4 +269,11 @@ def _binding(ctx: CallContext) -> CallBinding:
         run_id=identity.run_id if _run_is_bound(ctx) else None,
         tool=ctx.route.exposed_name,
         args_sha256=ctx.args_sha256,
+    )
+
+
+def _form(prompt: ApprovalPrompt) -> types.ElicitRequestFormParams:
+    # The approval part words the question; the MCP shape of it belongs to this edge.
+    return types.ElicitRequestFormParams(
+        message=prompt.message, requested_schema=prompt.requested_schema
     )

@@ -88,6 +88,7 @@ class Settle:
     async def finish(self, ctx: CallContext, outcome: Outcome, error: str | None) -> None:
         """Write the intent (if the call never got that far) and the outcome; a request
         refused before anyone was identified becomes a ``call.refused`` event."""
+        ctx.outcome = outcome
         if ctx.identity is None:
             logger.warning(
                 "unattributed %s %r was refused: %s", ctx.call.method, ctx.call.name, error

@@ -69,6 +69,7 @@ class MemoryLedgerRepo:
         self._grants = grants
         self._entries: list[LedgerEntry] = []
         self._checkpoints: dict[int, Checkpoint] = {}
+        self._writers: set[str] = set()
 
     async def append(
         self,
@@ -129,6 +130,18 @@ class MemoryLedgerRepo:
     async def checkpoints(self) -> list[Checkpoint]:
         """Checkpoints by seq."""
         return [self._checkpoints[s] for s in sorted(self._checkpoints)]
+
+    async def claim_writer(self, boot: str) -> None:
+        """Live while this store object lives (it is one process's, by nature)."""
+        self._writers.add(boot)
+
+    async def writer_alive(self, boot: str) -> bool:
+        """Whether ``boot`` claimed and has not released."""
+        return boot in self._writers
+
+    async def release_writer(self, boot: str) -> None:
+        """Forget ``boot``."""
+        self._writers.discard(boot)
 
 
 class MemoryGrantRepo:

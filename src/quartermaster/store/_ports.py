@@ -81,6 +81,28 @@ class LedgerRepo(Protocol):
         """Every checkpoint, in ``seq`` order."""
         ...
 
+    async def claim_writer(self, boot: str) -> None:
+        """Mark the ledger writer ``boot`` (one per serving process) as live.
+
+        The mark lasts until ``release_writer`` or until the process dies, whichever comes
+        first, with no heartbeat to miss: a PostgreSQL session advisory lock (released when
+        the session ends), a ``flock`` on a file beside the SQLite database (released when
+        the process ends). A replica starting later asks ``writer_alive`` before it settles
+        another writer's unfinished intents.
+
+        Raises:
+            StoreUnavailable: the mark could not be taken.
+        """
+        ...
+
+    async def writer_alive(self, boot: str) -> bool:
+        """Whether the writer ``boot`` has claimed and still holds its mark."""
+        ...
+
+    async def release_writer(self, boot: str) -> None:
+        """Drop the mark ``claim_writer`` took (nothing happens if there is none)."""
+        ...
+
 
 class GrantRepo(Protocol):
     """Grants the broker minted, spent atomically, revoked in bulk."""

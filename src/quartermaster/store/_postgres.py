@@ -2,8 +2,11 @@
 
 Each process holds one writer connection (its transactions serialised by a lock) and one
 reader. Across replicas, ledger appends serialise on a transaction-scoped advisory lock, so
-the head is read and extended atomically and the chain stays linear. A broken connection is
-replaced on next use; the failed call itself fails closed with ``StoreUnavailable``.
+the head is read and extended atomically and the chain stays linear. A connection the server
+dropped (a restart, ``pg_terminate_backend``, a network cut) is replaced and the operation
+tried once more where that is safe: a read, or a transaction whose ``BEGIN`` failed (nothing
+was done). A transaction that fails later (its ``COMMIT`` may or may not have happened) fails
+closed with ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -86,6 +89,12 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+async def _fetch_all(conn: _Conn, sql: str, params: Sequence[Any]) -> list[_rows.Row]:
+    cursor = await conn.execute(_pg(sql), params)
+    rows: list[_rows.Row] = list(await cursor.fetchall())
+    return rows
+
+
 class _PgTx:
     def __init__(self, conn: _Conn, ledger_lock: int, keys_lock: int) -> None:
         self._conn = conn
@@ -104,9 +113,7 @@ class _PgTx:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         with _translated():
-            cursor = await self._conn.execute(_pg(sql), params)
-            rows: list[_rows.Row] = list(await cursor.fetchall())
-            return rows
+            return await _fetch_all(self._conn, sql, params)
 
     async def lock_ledger(self) -> None:
         with _translated():
@@ -121,6 +128,7 @@ class _PgBackend:
     def __init__(self, url: str, schema: str | None) -> None:
         self._url = url
         self._schema = schema
+        self.schema = schema
         self._ledger_lock = _lock_key(f"quartermaster.ledger:{schema or ''}")
         self._keys_lock = _lock_key(f"quartermaster.keys:{schema or ''}")
         self._lock = anyio.Lock()
@@ -155,8 +163,18 @@ class _PgBackend:
     async def transaction(self) -> AsyncIterator[_PgTx]:
         async with self._lock:
             conn = await self._writer_conn()
-            with _translated():
+            try:
                 await conn.execute("BEGIN")
+            except psycopg.OperationalError as exc:
+                # A connection the server dropped while idle fails its first statement;
+                # nothing has been done yet, so one fresh connection may try again.
+                if not conn.broken:
+                    raise translate_postgres_error(exc) from exc
+                conn = await self._writer_conn()
+                with _translated():
+                    await conn.execute("BEGIN")
+            except psycopg.Error as exc:
+                raise translate_postgres_error(exc) from exc
             try:
                 yield _PgTx(conn, self._ledger_lock, self._keys_lock)
                 with _translated():
@@ -169,10 +187,17 @@ class _PgBackend:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         async with self._read_lock:
             conn = await self._reader_conn()
+            try:
+                return await _fetch_all(conn, sql, params)
+            except psycopg.OperationalError as exc:
+                # Reads are idempotent: after a dropped connection, one retry on a new one.
+                if not conn.broken:
+                    raise translate_postgres_error(exc) from exc
+            except psycopg.Error as exc:
+                raise translate_postgres_error(exc) from exc
+            conn = await self._reader_conn()
             with _translated():
-                cursor = await conn.execute(_pg(sql), params)
-                rows: list[_rows.Row] = list(await cursor.fetchall())
-                return rows
+                return await _fetch_all(conn, sql, params)
 
     def json_text(self) -> str:
         return "(convert_from(payload, 'UTF8')::jsonb ->> CAST(? AS TEXT))"
@@ -214,12 +239,60 @@ class _PgBackend:
                     await conn.close()
 
 
+class _PgLedgerRepo(SqlLedgerRepo):
+    """The shared ledger repository; a live writer holds a session advisory lock.
+
+    The lock lives on a connection of its own, held for the writer's life: PostgreSQL
+    releases it when that session ends, so a replica killed outright stops being live as
+    soon as the server notices the connection is gone.
+    """
+
+    def __init__(self, backend: _PgBackend) -> None:
+        super().__init__(backend)
+        self._backend = backend
+        self._held: dict[str, _Conn] = {}
+
+    def _key(self, boot: str) -> int:
+        return _lock_key(f"quartermaster.writer:{self._backend.schema or ''}:{boot}")
+
+    async def claim_writer(self, boot: str) -> None:
+        """Hold the writer's advisory lock on a dedicated session."""
+        conn = await self._backend.connect()
+        with _translated():
+            await conn.execute("SELECT pg_advisory_lock(%s)", (self._key(boot),))
+        self._held[boot] = conn
+
+    async def writer_alive(self, boot: str) -> bool:
+        """Whether some session holds the writer's advisory lock."""
+        if boot in self._held:
+            return True
+        key = self._key(boot)
+        # Taking the lock for a moment is the test: it is free only if its holder is gone.
+        (free,) = (await self._backend.fetch("SELECT pg_try_advisory_lock(?)", (key,)))[0]
+        if free:
+            await self._backend.fetch("SELECT pg_advisory_unlock(?)", (key,))
+        return not free
+
+    async def release_writer(self, boot: str) -> None:
+        """Close the writer's session, which drops its lock."""
+        conn = self._held.pop(boot, None)
+        if conn is not None:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+
+    async def close(self) -> None:
+        """Drop every lock still held."""
+        for boot in list(self._held):
+            await self.release_writer(boot)
+
+
 class PostgresStore:
     """The shared store on a PostgreSQL database; open it with ``PostgresStore.open``."""
 
     def __init__(self, backend: _PgBackend) -> None:
         self._backend = backend
-        self.ledger: LedgerRepo = SqlLedgerRepo(backend)
+        self._ledger = _PgLedgerRepo(backend)
+        self.ledger: LedgerRepo = self._ledger
         self.grants: GrantRepo = SqlGrantRepo(backend)
         self.approvals: ApprovalRepo = SqlApprovalRepo(backend)
         self.secrets: SecretRepo = SqlSecretRepo(backend)
@@ -244,5 +317,6 @@ class PostgresStore:
         return cls(backend)
 
     async def close(self) -> None:
-        """Close both connections."""
+        """Close every connection."""
+        await self._ledger.close()
         await self._backend.close()

@@ -19,10 +19,12 @@ threads cost two more trips through the event loop per job than a plain hand-off
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from functools import partial
@@ -76,6 +78,19 @@ READERS = 4
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 
 
+def _read_only_part(path: str) -> str | None:
+    """What makes the database at ``path`` read-only, if anything: its file system, or the
+    first of the file, its journal files and its directory that may not be written."""
+    where = Path(path)
+    with suppress(OSError):
+        if os.statvfs(where.parent).f_flag & os.ST_RDONLY:
+            return f"the file system holding {where.parent} is mounted read-only"
+    for part in (where, Path(path + "-wal"), Path(path + "-shm"), where.parent):
+        if part.exists() and not os.access(part, os.W_OK):
+            return f"{part} is not writable"
+    return None
+
+
 def translate_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
     """The ``StoreError`` a user can act on for a driver error on the database at ``path``."""
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -88,6 +103,12 @@ def translate_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
         )
     if code == _FULL:
         return StoreFull(f"the database {path} is full: free disk space or raise store.max_bytes")
+    if code in (_READONLY, _IOERR) and (why := _read_only_part(path)) is not None:
+        # A file or mount turned read-only under a running store shows as an I/O error.
+        return StoreUnavailable(
+            f"the database {path} is read-only ({why}): make the file, its -wal and -shm "
+            "files and its directory writable, or remount the disk read-write"
+        )
     if code == _READONLY:
         return StoreUnavailable(
             f"the database {path} is read-only: make the file and its directory writable"
@@ -126,8 +147,13 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _in_transaction(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-    conn.execute("BEGIN IMMEDIATE")
+def _in_transaction(
+    work: Callable[[sqlite3.Connection], T],
+    conn: sqlite3.Connection,
+    *,
+    begin: Callable[[sqlite3.Connection], None],
+) -> T:
+    begin(conn)
     try:
         result = work(conn)
         conn.execute("COMMIT")
@@ -220,10 +246,16 @@ class _WriterThread:
 
 class _SqliteBackend:
     def __init__(
-        self, writer: sqlite3.Connection, readers: list[sqlite3.Connection], path: str
+        self,
+        writer: sqlite3.Connection,
+        readers: list[sqlite3.Connection],
+        path: str,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         self.writer = writer
         self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._writer_busy_ms = busy_timeout_ms
         # Uncontended, the lock costs no trip through the event loop.
         self._lock = anyio.Lock(fast_acquire=True)
         self._writer_thread = _WriterThread(path)
@@ -247,10 +279,33 @@ class _SqliteBackend:
             partial(_job, self.path, self.writer, work), abandon_on_cancel=abandon_on_cancel
         )
 
+    def _begin(self, asked_at: float) -> Callable[[sqlite3.Connection], None]:
+        """``BEGIN IMMEDIATE`` waiting for the file's lock only for what is left of the busy
+        timeout after the wait for this process's own writer lock: one budget per write, so
+        callers queued behind a held lock are refused in one busy timeout, not one each."""
+        left = self._busy_timeout_ms - int((time.monotonic() - asked_at) * 1000)
+        if left <= 0:
+            raise StoreLocked(
+                f"the database {self.path} stayed locked by another writer for the whole "
+                f"busy timeout ({self._busy_timeout_ms} ms); stop the other process or raise "
+                "store.busy_timeout_ms"
+            )
+        # Only a write that queued long enough to matter changes the connection's timeout.
+        wanted = self._busy_timeout_ms if left > self._busy_timeout_ms - 50 else left
+
+        def begin(conn: sqlite3.Connection) -> None:
+            if wanted != self._writer_busy_ms:
+                conn.execute(f"PRAGMA busy_timeout = {int(wanted)}")
+                self._writer_busy_ms = wanted
+            conn.execute("BEGIN IMMEDIATE")
+
+        return begin
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        asked_at = time.monotonic()
         async with self._lock:
-            await self.on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
+            await self.on_writer(self._begin(asked_at))
             try:
                 yield _SqliteTx(self)
                 await self.on_writer(lambda c: c.execute("COMMIT"))
@@ -267,8 +322,12 @@ class _SqliteBackend:
         A cancelled caller stops waiting at once (a hung disk must not hang it): the whole
         transaction is one job, so the next writer's job runs after it, never inside it.
         """
+        asked_at = time.monotonic()
         async with self._lock:
-            return await self.on_writer(partial(_in_transaction, work), abandon_on_cancel=True)
+            begin = self._begin(asked_at)
+            return await self.on_writer(
+                partial(_in_transaction, work, begin=begin), abandon_on_cancel=True
+            )
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[_rows.Row]:
         self._check_open()
@@ -306,11 +365,63 @@ class _SqliteBackend:
 
 
 class _SqliteLedgerRepo(SqlLedgerRepo):
-    """The shared ledger repository, with appends run as one thread job per transaction."""
+    """The shared ledger repository, with appends run as one thread job per transaction.
+
+    A live writer holds an exclusive ``flock`` on the empty file ``<database>.writer-<boot>``;
+    the kernel drops it when the process dies, however it dies.
+    """
 
     def __init__(self, backend: _SqliteBackend) -> None:
         super().__init__(backend)
         self._backend = backend
+        self._held: dict[str, int] = {}
+
+    def _writer_file(self, boot: str) -> Path:
+        if not boot.isalnum():
+            raise ValueError("a writer boot id is letters and digits only")
+        return Path(f"{self._backend.path}.writer-{boot}")
+
+    async def claim_writer(self, boot: str) -> None:
+        """Take the writer's lock file."""
+        where = self._writer_file(boot)
+        try:
+            fd = os.open(where, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the writer lock file {where} ({exc.strerror}): check that "
+                "the database's directory is writable"
+            ) from exc
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._held[boot] = fd
+
+    async def writer_alive(self, boot: str) -> bool:
+        """Whether some open file still holds the writer's lock."""
+        if boot in self._held:
+            return True
+        try:
+            fd = os.open(self._writer_file(boot), os.O_RDWR)
+        except (OSError, ValueError):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            # Its writer is gone for good (boot ids are never reused): tidy its file away.
+            with suppress(OSError):
+                self._writer_file(boot).unlink()
+        finally:
+            os.close(fd)
+        return False
+
+    async def release_writer(self, boot: str) -> None:
+        """Drop and remove the writer's lock file."""
+        fd = self._held.pop(boot, None)
+        if fd is None:
+            return
+        with suppress(OSError):
+            self._writer_file(boot).unlink()
+        os.close(fd)
 
     async def append(
         self,
@@ -465,7 +576,7 @@ class SQLiteStore:
         writer, readers = await anyio.to_thread.run_sync(
             _open_connections, where, busy_timeout_ms, max_bytes
         )
-        return cls(_SqliteBackend(writer, readers, where))
+        return cls(_SqliteBackend(writer, readers, where, busy_timeout_ms))
 
     async def close(self) -> None:
         """Close both connections."""
