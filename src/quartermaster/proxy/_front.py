@@ -101,6 +101,10 @@ class Backend(Protocol):
         """The route of an exposed tool (held back or not), ``None`` if there is none."""
         ...
 
+    async def wait_ready(self) -> None:
+        """Wait until every downstream has come up or failed once since the start."""
+        ...
+
     async def set_logging_level(self, level: types.LoggingLevel) -> None:
         """Relay a client's log level to the downstreams."""
         ...
@@ -397,7 +401,7 @@ class Front:
     ) -> types.ReadResourceResult:
         connection = self._remember(ctx)
         uri = str(params.uri)
-        route = self._resource_route(uri)
+        route = await self._resource_route(uri)
         result = await self._run(ctx, connection, route, "resources/read", {"uri": uri})
         return _expect(result, types.ReadResourceResult)
 
@@ -416,7 +420,7 @@ class Front:
     ) -> types.EmptyResult:
         """A handshake-era (un)subscription: decided like a read, then relayed downstream."""
         connection = self._remember(ctx)
-        route = self._resource_route(uri)
+        route = await self._resource_route(uri)
         subscribed = self._subscribers.setdefault(uri, set())
         # Listed before the downstream is asked: it may announce a change before it answers.
         if connection is not None and subscribe:
@@ -438,11 +442,14 @@ class Front:
         # A 2026-07-28 client subscribes to resources in its listen request: each one is a
         # subscription like a handshake-era client's, decided and recorded before it streams.
         for uri in params.notifications.resource_subscriptions or ():
-            route = self._resource_route(uri)
+            route = await self._resource_route(uri)
             await self._run(ctx, None, route, "resources/subscribe", {"uri": uri})
         return await self._listen(ctx, params)
 
-    def _resource_route(self, uri: str) -> ToolRoute:
+    async def _resource_route(self, uri: str) -> ToolRoute:
+        # ``initialize`` is answered while downstreams start: a client may ask for a resource,
+        # a prompt or a completion before the catalog that routes it is built.
+        await self._proxy.wait_ready()
         owner = self._resource_owner(uri)
         if owner is None:
             raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource '{uri}'")
@@ -475,13 +482,14 @@ class Front:
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         connection = self._remember(ctx)
-        route = self._prompt_route(params.name)
+        route = await self._prompt_route(params.name)
         result = await self._run(
             ctx, connection, route, "prompts/get", dict(params.arguments or {})
         )
         return _expect(result, types.GetPromptResult)
 
-    def _prompt_route(self, name: str) -> ToolRoute:
+    async def _prompt_route(self, name: str) -> ToolRoute:
+        await self._proxy.wait_ready()
         prompt = self._proxy.catalog.prompts.get(name)
         if prompt is None:
             held = self._proxy.catalog.quarantined_prompts.get(name)
@@ -504,9 +512,9 @@ class Front:
         connection = self._remember(ctx)
         ref = params.ref
         if isinstance(ref, types.PromptReference):
-            route = self._prompt_route(ref.name)
+            route = await self._prompt_route(ref.name)
         else:
-            route = self._template_route(ref.uri)
+            route = await self._template_route(ref.uri)
         arguments: dict[str, Any] = {
             "argument": {"name": params.argument.name, "value": params.argument.value},
             "context": dict(params.context.arguments or {}) if params.context else {},
@@ -514,7 +522,8 @@ class Front:
         result = await self._run(ctx, connection, route, "completion/complete", arguments)
         return _expect(result, types.CompleteResult)
 
-    def _template_route(self, uri_template: str) -> ToolRoute:
+    async def _template_route(self, uri_template: str) -> ToolRoute:
+        await self._proxy.wait_ready()
         for backend, template in self._proxy.catalog.templates:
             if template.uri_template == uri_template:
                 return _resource(backend, uri_template)
