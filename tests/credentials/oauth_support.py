@@ -8,8 +8,10 @@ Starlette app that verifies each bearer token against the authorization server's
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from typing import Any
 import anyio.to_thread
 import httpx2
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -53,13 +57,42 @@ class AuthServer:
         return f"{self.issuer}/token"
 
 
+class Idp:
+    """A test identity provider: one RSA key, published as a JWKS, signing callers' tokens."""
+
+    issuer = "https://idp.test"
+    audience = "https://quartermaster.test"
+
+    def __init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        self.jwks: dict[str, Any] = {"keys": [{**public, "kid": "idp-1", "alg": "RS256"}]}
+
+    def token(self, human: str, agent: str, tenant: str = "acme", ttl: int = 600) -> str:
+        """A token saying ``agent`` of ``tenant`` acts for ``human``."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer, "aud": self.audience, "sub": human, "azp": agent,
+            "tenant": tenant, "iat": now, "exp": now + ttl, "jti": secrets.token_hex(8),
+        }  # fmt: skip
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": "idp-1"})
+
+
 @contextmanager
 def auth_server(
-    secret: str, *, scopes: str = "orders:read orders:write", ttl: int = 300
+    secret: str,
+    *,
+    scopes: str = "orders:read orders:write",
+    ttl: int = 300,
+    trust: Idp | None = None,
 ) -> Iterator[AuthServer]:
-    """Start oidc-provider on a free loopback port; stop it afterwards."""
+    """Start oidc-provider on a free loopback port; stop it afterwards.
+
+    With ``trust``, it also exchanges that identity provider's tokens (RFC 8693).
+    """
+    trusted = [json.dumps({"issuer": trust.issuer, "jwks": trust.jwks})] if trust else []
     process = subprocess.Popen(
-        ["node", str(SERVER), CLIENT_ID, secret, RESOURCE, scopes, str(ttl)],
+        ["node", str(SERVER), CLIENT_ID, secret, RESOURCE, scopes, str(ttl), *trusted],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert process.stdout is not None
@@ -135,3 +168,32 @@ def resource_server(issuer: str) -> Iterator[tuple[str, Orders]]:
     )
     with serve_asgi(app) as (base, _):
         yield f"{base}/api", orders
+
+
+def orders_config(kind: str, server: AuthServer, base: str, secret_file: Path) -> str:
+    """A ``tools.yaml`` body: source ``orders-api`` of ``kind`` (scope ``orders:read``, with
+    ``orders__cancel`` asking for ``orders:write``) used by the ``orders`` system at ``base``."""
+    return f"""
+credentials:
+  orders-api:
+    kind: {kind}
+    token_url: {server.token_url}
+    client_id: {CLIENT_ID}
+    client_secret: file://{secret_file}
+    scope: [orders:read]
+    resource: {RESOURCE}
+    tools:
+      orders__cancel: {{scope: [orders:write]}}
+systems:
+  orders:
+    base_url: {base}
+    allow_private: true
+    auth: {{kind: credential, source: "credential://orders-api"}}
+    retries: {{attempts: 0}}
+    tools:
+      list: {{description: Orders., method: GET, path: /orders, risk: read}}
+      cancel: {{description: Cancel., method: POST, path: /orders/cancel, risk: read}}
+policy:
+  rules:
+    - {{id: reads, effect: permit, tool: "orders__*", risk: read}}
+"""

@@ -21,6 +21,12 @@ credentials:
     member_of: [app_read]
   key: {kind: static, secret: secret://crm-key}
   call: {kind: grant}
+  obo:
+    kind: oauth_token_exchange
+    token_url: http://127.0.0.1:9/token
+    client_id: quartermaster
+    client_secret: env://QM_AS_SECRET
+    audience: https://orders.test/api
 """
 
 
@@ -39,7 +45,7 @@ servers:
     command: shell-mcp
     isolation: shared
     env: {A: "credential://nope", B: "credential://key/password", C: "credential://call"}
-    args: ["credential://db/url"]
+    args: ["credential://db/url", "credential://obo"]
 systems:
   crm:
     base_url: http://127.0.0.1:9/api
@@ -50,18 +56,21 @@ systems:
 """
     )
     assert found == [
-        "tools.yaml:16:14: servers.shell.env.A: no source 'nope' under 'credentials:' "
-        "(declared: call, db, key)",
-        "tools.yaml:16:38: servers.shell.env.B: a static source issues value, not 'password' "
+        "tools.yaml:22:14: servers.shell.env.A: no source 'nope' under 'credentials:' "
+        "(declared: call, db, key, obo)",
+        "tools.yaml:22:38: servers.shell.env.B: a static source issues value, not 'password' "
         "(without a field: value)",
-        "tools.yaml:16:70: servers.shell.env.C: a grant source is made for one call, but a "
+        "tools.yaml:22:70: servers.shell.env.C: a grant source is made for one call, but a "
         "server's env, args and headers are fixed when it starts; use it from an HTTP system's "
         "auth",
-        "tools.yaml:17:12: servers.shell.args[0]: a postgres_role credential is issued to one "
+        "tools.yaml:23:12: servers.shell.args[0]: a postgres_role credential is issued to one "
         "identity, so a server that starts with it cannot be shared: set isolation to tenant, "
         "user or run (or leave it out: run)",
-        "tools.yaml:22:38: systems.crm.auth.source: no source 'missing' under 'credentials:' "
-        "(declared: call, db, key)",
+        "tools.yaml:23:35: servers.shell.args[1]: a oauth_token_exchange source is made for "
+        "one call, but a server's env, args and headers are fixed when it starts; use it from "
+        "an HTTP system's auth",
+        "tools.yaml:28:38: systems.crm.auth.source: no source 'missing' under 'credentials:' "
+        "(declared: call, db, key, obo)",
     ]
 
 
@@ -84,6 +93,17 @@ systems:
             "{kind: postgres_role, admin_url: env://A, connect_url: 'postgresql://h/db', "
             "member_of: [r], max_ttl: 2d}",
             "less than or equal to 43200",
+        ),
+        (
+            "{kind: oauth_token_exchange, token_url: 'http://as.test/token', client_id: qm, "
+            "client_secret: env://S, tools: {t: {scope: [read]}}}",
+            "name the token's target: give resource or audience (here or for each tool under "
+            "tools, missing for t)",
+        ),
+        (
+            "{kind: oauth_token_exchange, token_url: 'as.test/token', client_id: qm, "
+            "client_secret: env://S, audience: orders}",
+            "must be an http:// or https:// URL",
         ),
     ],
 )
@@ -168,6 +188,7 @@ def test_the_public_surface_is_pinned() -> None:
         "Leases",
         "NotRenewable",
         "OAuthClientCredentials",
+        "OAuthTokenExchange",
         "PostgresRoles",
         "RevokeFailed",
         "SourceSecret",

@@ -15,7 +15,14 @@ from pathlib import Path
 import jwt
 import mcp.types as types
 import pytest
-from oauth_support import CLIENT_ID, RESOURCE, AuthServer, auth_server, resource_server
+from oauth_support import (
+    CLIENT_ID,
+    RESOURCE,
+    AuthServer,
+    auth_server,
+    orders_config,
+    resource_server,
+)
 
 from harness import MODES, memory_client, run_cli_async
 from quartermaster._clock import ManualClock
@@ -127,31 +134,8 @@ async def test_calls_carry_a_token_narrowed_to_the_tool(
     (tmp_path / "client_secret").write_text(SECRET, encoding="utf-8")
     with resource_server(server.issuer) as (base, orders):
         config = write_config(
-            f"""
-version: 1
-credentials:
-  orders-api:
-    kind: oauth_client_credentials
-    token_url: {server.token_url}
-    client_id: {CLIENT_ID}
-    client_secret: file://{tmp_path}/client_secret
-    scope: [orders:read]
-    resource: {RESOURCE}
-    tools:
-      orders__cancel: {{scope: [orders:write]}}
-systems:
-  orders:
-    base_url: {base}
-    allow_private: true
-    auth: {{kind: credential, source: "credential://orders-api"}}
-    retries: {{attempts: 0}}
-    tools:
-      list: {{description: Orders., method: GET, path: /orders, risk: read}}
-      cancel: {{description: Cancel., method: POST, path: /orders/cancel, risk: read}}
-policy:
-  rules:
-    - {{id: reads, effect: permit, tool: "orders__*", risk: read}}
-"""
+            "version: 1\n"
+            + orders_config("oauth_client_credentials", server, base, tmp_path / "client_secret")
         )
         async with memory_client(config, mode) as client:
             listed = await client.call_tool("orders__list", {})

@@ -14,11 +14,13 @@ from ._checks import starts_with_a_lease as starts_with_a_lease
 from ._credentials import CREDENTIAL_SCHEME as CREDENTIAL_SCHEME
 from ._credentials import MAIN_FIELD as MAIN_FIELD
 from ._credentials import STS_MIN_DURATION as STS_MIN_DURATION
+from ._credentials import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE_GRANT
 from ._credentials import AwsStsSource as AwsStsSource
 from ._credentials import CredentialReference as CredentialReference
 from ._credentials import CredentialSource as CredentialSource
 from ._credentials import GrantSource as GrantSource
 from ._credentials import OAuthClientCredentialsSource as OAuthClientCredentialsSource
+from ._credentials import OAuthTokenExchangeSource as OAuthTokenExchangeSource
 from ._credentials import PostgresRoleSource as PostgresRoleSource
 from ._credentials import StaticSource as StaticSource
 from ._credentials import parse_reference as parse_reference

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import ConfigModel, SecretHandle
 from ._broker import Seconds
@@ -152,21 +152,14 @@ class OAuthNarrowing(ConfigModel):
     resource: str | None = Field(default=None, description="RFC 8707 resource indicator.")
 
 
-class OAuthClientCredentialsSource(_Source):
-    """An OAuth 2.0 access token (RFC 6749 client credentials), narrowed per tool.
+class _TokenEndpoint(_Source):
+    """What both OAuth sources need: the token endpoint, the client, the default narrowing."""
 
-    Each tool listed under ``tools`` (by its exposed name) asks for its own scope and RFC 8707
-    ``resource``; others ask for the defaults. Tokens are cached per (tenant, scope, resource)
-    until ``refresh_margin`` before they expire.
-    """
-
-    kind: Literal["oauth_client_credentials"]
     token_url: str = Field(description="The authorization server's token endpoint.")
     client_id: str = Field(min_length=1)
     client_secret: SecretHandle
     scope: list[str] = Field(default_factory=list, description="Default scope.")
     resource: str | None = Field(default=None, description="Default RFC 8707 resource.")
-    tools: dict[str, OAuthNarrowing] = Field(default_factory=dict)
     refresh_margin: Seconds = Field(default=30.0, ge=0)
     timeout: Seconds = Field(default=10.0, gt=0)
 
@@ -176,6 +169,55 @@ class OAuthClientCredentialsSource(_Source):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+
+class OAuthClientCredentialsSource(_TokenEndpoint):
+    """An OAuth 2.0 access token (RFC 6749 client credentials), narrowed per tool.
+
+    Each tool listed under ``tools`` (by its exposed name) asks for its own scope and RFC 8707
+    ``resource``; others ask for the defaults. Tokens are cached per (tenant, scope, resource)
+    until ``refresh_margin`` before they expire.
+    """
+
+    kind: Literal["oauth_client_credentials"]
+    tools: dict[str, OAuthNarrowing] = Field(default_factory=dict)
+
+
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
+"""RFC 8693's grant type."""
+
+
+class ExchangeNarrowing(OAuthNarrowing):
+    """The scope, resource and audience an exchanged token for one tool asks for."""
+
+    audience: str | None = Field(default=None, description="RFC 8693 logical audience.")
+
+
+class OAuthTokenExchangeSource(_TokenEndpoint):
+    """The caller's IdP token exchanged for one audience, on behalf of its human (RFC 8693).
+
+    Only callers that authenticated with an ``identity.idp`` token have one; an agent token or
+    stdio caller is refused. Quartermaster authenticates as ``client_id`` and sends no
+    ``actor_token`` (it holds none the authorization server could verify): the server names
+    the actor (``act``) from the subject token's client and the authenticated client. Tokens
+    are cached per (subject token, scope, resource, audience) until ``refresh_margin`` before
+    they expire, never across callers.
+    """
+
+    kind: Literal["oauth_token_exchange"]
+    audience: str | None = Field(default=None, description="Default RFC 8693 audience.")
+    tools: dict[str, ExchangeNarrowing] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> OAuthTokenExchangeSource:
+        if self.resource is None and self.audience is None:
+            missing = [t for t, n in self.tools.items() if not (n.resource or n.audience)]
+            if missing or not self.tools:
+                raise ValueError(
+                    "name the token's target: give resource or audience (here or for each tool "
+                    f"under tools{', missing for ' + ', '.join(missing) if missing else ''})"
+                )
+        return self
 
 
 STS_MIN_DURATION = 900.0
@@ -208,7 +250,12 @@ class AwsStsSource(_Source):
 
 
 CredentialSource = Annotated[
-    GrantSource | StaticSource | PostgresRoleSource | OAuthClientCredentialsSource | AwsStsSource,
+    GrantSource
+    | StaticSource
+    | PostgresRoleSource
+    | OAuthClientCredentialsSource
+    | OAuthTokenExchangeSource
+    | AwsStsSource,
     Field(discriminator="kind"),
 ]
 """One declared source, chosen by ``kind``."""
@@ -218,6 +265,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "static": frozenset({"value"}),
     "postgres_role": frozenset({"url", "user", "password"}),
     "oauth_client_credentials": frozenset({"access_token"}),
+    "oauth_token_exchange": frozenset({"access_token"}),
     "aws_sts": frozenset({"access_key_id", "secret_access_key", "session_token"}),
 }
 """The named values each kind of source issues (the first listed by ``MAIN_FIELD`` is the main)."""
@@ -227,12 +275,14 @@ MAIN_FIELD: dict[str, str] = {
     "static": "value",
     "postgres_role": "url",
     "oauth_client_credentials": "access_token",
+    "oauth_token_exchange": "access_token",
     "aws_sts": "session_token",
 }
 """What ``credential://NAME`` without a field means, per kind."""
 
-PER_CALL_ONLY = frozenset({"grant"})
-"""Kinds that exist only for one call, so they cannot be in what a downstream starts with."""
+PER_CALL_ONLY = frozenset({"grant", "oauth_token_exchange"})
+"""Kinds that exist only for one call, so they cannot be in what a downstream starts with (the
+grant is the call's; an exchanged token stands for the calling human's own IdP token)."""
 
 
 def references_in(values: dict[str, str] | list[str]) -> Iterator[tuple[str | int, str]]:

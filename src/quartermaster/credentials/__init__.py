@@ -13,6 +13,7 @@ from ._errors import LeaseNotFound as LeaseNotFound
 from ._errors import NotRenewable as NotRenewable
 from ._errors import RevokeFailed as RevokeFailed
 from ._errors import SourceUnavailable as SourceUnavailable
+from ._exchange import OAuthTokenExchange as OAuthTokenExchange
 from ._leases import LEASE_EXPIRED as LEASE_EXPIRED
 from ._leases import LEASE_ISSUED as LEASE_ISSUED
 from ._leases import LEASE_REVOKE_FAILED as LEASE_REVOKE_FAILED

@@ -11,12 +11,14 @@ from ..config import (
     AwsStsSource,
     GrantSource,
     OAuthClientCredentialsSource,
+    OAuthTokenExchangeSource,
     PostgresRoleSource,
     StaticSource,
 )
 from ..config import CredentialSource as DeclaredSource
 from ..vault import SecretValue
 from ._aws import AwsSts
+from ._exchange import OAuthTokenExchange
 from ._model import CredentialSource
 from ._oauth import OAuthClientCredentials
 from ._postgres import PostgresRoles
@@ -40,7 +42,7 @@ async def build_sources(
     it (naming itself and why) instead of keeping Quartermaster from starting.
     """
     sources: dict[str, CredentialSource] = {}
-    opened: list[PostgresRoles | OAuthClientCredentials] = []
+    opened: list[PostgresRoles | OAuthClientCredentials | OAuthTokenExchange] = []
     try:
         for name, source in declared.items():
             if isinstance(source, GrantSource):
@@ -62,6 +64,15 @@ async def build_sources(
                 )
                 opened.append(oauth)
                 sources[name] = oauth
+            elif isinstance(source, OAuthTokenExchangeSource):
+                exchange = OAuthTokenExchange(
+                    name,
+                    source,
+                    client_secret=_bind(resolve_own, source.client_secret, name),
+                    clock=clock,
+                )
+                opened.append(exchange)
+                sources[name] = exchange
             elif isinstance(source, AwsStsSource):
                 sources[name] = AwsSts(name, source, broker_key=_pair(resolve_own, source, name))
             else:

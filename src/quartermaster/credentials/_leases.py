@@ -105,7 +105,7 @@ class Leases:
                         exc.why,
                     )
             raise
-        return Lease(record, issued.values, issued.note, issued.public)
+        return Lease(record, issued.values, issued.note, issued.public, issued.redact)
 
     async def get(self, lease_id: str) -> LeaseRecord:
         """One lease.

@@ -40,6 +40,9 @@ class LeaseRequest:
     risk: str | None
     ttl: float
     grant: GrantHandover | None = None
+    subject_token: SecretValue | None = field(default=None, repr=False)
+    """The caller's own IdP token (only an ``identity.idp`` caller has one), for
+    ``oauth_token_exchange``; masked, never recorded."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Issued:
     ``ref`` is what the source needs to revoke them (never a secret); ``note`` says what the
     source changed from the request (a TTL capped to what the source allows). ``public`` names
     the values that are not secret (a role name, which the ledger records anyway).
+    ``redact`` are further secrets the call involved but does not hand over (the subject
+    token of an exchange): the redactor removes them too.
     """
 
     values: Mapping[str, SecretValue] = field(repr=False)
@@ -57,6 +62,7 @@ class Issued:
     ref: str = ""
     note: str | None = None
     public: frozenset[str] = frozenset()
+    redact: tuple[SecretValue, ...] = field(default=(), repr=False)
 
 
 class CredentialSource(Protocol):
@@ -115,10 +121,12 @@ class Lease:
     values: Mapping[str, SecretValue] = field(repr=False)
     note: str | None = None
     public: frozenset[str] = frozenset()
+    redact: tuple[SecretValue, ...] = field(default=(), repr=False)
 
     def secrets(self) -> list[str]:
         """The values the redactor must remove from anything that comes back."""
-        return [v.reveal() for k, v in self.values.items() if k not in self.public]
+        handed = [v.reveal() for k, v in self.values.items() if k not in self.public]
+        return handed + [v.reveal() for v in self.redact]
 
     def value(self, name: str) -> SecretValue:
         """One named value of the credential.

@@ -12,6 +12,7 @@ import jwt
 
 from quartermaster._clock import Clock
 from quartermaster.config import IdpConfig
+from quartermaster.vault import SecretValue
 
 from ._errors import JwksUnavailable, TokenAlgorithmRefused, TokenKeyUnknown
 from ._jose import (
@@ -203,4 +204,5 @@ async def verify_idp_token(
         subject=subject if isinstance(subject, str) else None,
         token_id=jti if isinstance(jti, str) else None,
         expires_at=expires_at,
+        idp_token=SecretValue(token),
     )

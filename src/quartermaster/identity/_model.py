@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from quartermaster.vault import SecretValue
 
 Mode = Literal["autonomous", "human_initiated"]
 """Whether the run acts on its own, or a human started it and is behind each step."""
@@ -31,6 +33,9 @@ class Principal:
     ``delegation`` lists the actors of an RFC 8693 ``act`` chain, outermost (the current
     actor) first. ``expires_at`` is when the credential that proved it stops being valid
     (``None`` for stdio, where the admin's configuration is the credential).
+
+    ``idp_token`` is the caller's own IdP token (``idp_jwt`` only), kept masked so that the
+    ``oauth_token_exchange`` source can exchange it; nothing shows, logs or stores it.
     """
 
     agent: str
@@ -44,6 +49,7 @@ class Principal:
     subject: str | None = None
     token_id: str | None = None
     expires_at: int | None = None
+    idp_token: SecretValue | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for label, value in (("agent", self.agent), ("tenant", self.tenant)):

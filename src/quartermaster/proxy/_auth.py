@@ -8,12 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mcp.server.auth.provider import AccessToken
+from pydantic import ConfigDict
 
 from ..identity import AuthenticationFailed, BearerVerifier, Principal
 
 
 class QuartermasterAccessToken(AccessToken):
     """The SDK's ``AccessToken`` with the verified :class:`Principal` attached."""
+
+    # The principal holds the caller's IdP token as a masked SecretValue, which pydantic
+    # has no schema for; it is only carried, never validated or dumped.
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     principal: Principal
 

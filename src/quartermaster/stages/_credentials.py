@@ -61,6 +61,7 @@ class Credentials:
                 action=route.original_name,
                 expires_at=grant.record.expires_at,
             ),
+            subject_token=ctx.principal.idp_token if ctx.principal is not None else None,
         )
         try:
             for source in route.credentials:
