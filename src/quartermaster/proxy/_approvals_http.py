@@ -39,7 +39,6 @@ from ..approval import (
 )
 from ..identity import (
     APPROVALS_SCOPE,
-    MAX_BEARER_LENGTH,
     Approver,
     ApproverAuthenticator,
     AuthenticationFailed,
@@ -48,6 +47,7 @@ from ..identity import (
 )
 from ..runtime import Services
 from ..store import ApprovalRecord
+from ._auth import bearer_token
 
 logger = logging.getLogger("quartermaster.proxy.approvals")
 
@@ -73,9 +73,8 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
     people = approver_authenticator(services, verifier)
 
     async def approver(request: Request) -> Approver | JSONResponse:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
+        token = bearer_token(request.headers.get("authorization", ""))
+        if token is None:
             return _error(401, "invalid_token", "a bearer token is required")
         try:
             return await people.authenticate(token)

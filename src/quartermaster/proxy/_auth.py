@@ -10,7 +10,7 @@ from collections.abc import Callable
 from mcp.server.auth.provider import AccessToken
 from pydantic import ConfigDict
 
-from ..identity import AuthenticationFailed, BearerVerifier, Principal
+from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier, Principal
 
 
 class QuartermasterAccessToken(AccessToken):
@@ -74,3 +74,13 @@ def principal_from_access_token(token: AccessToken) -> Principal:
     if not isinstance(token, QuartermasterAccessToken):
         raise AuthenticationFailed("the access token was not verified by Quartermaster")
     return token.principal
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer`` header value; ``None`` when there is none,
+    it is malformed, or it is too long to be worth verifying."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
+        return None
+    return token

@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..broker import GRANT_TYPE, GrantInvalid
-from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier
+from ..identity import AuthenticationFailed, BearerVerifier
 from ..runtime import Services
+from ._auth import bearer_token
 
 logger = logging.getLogger("quartermaster.proxy.introspection")
 
@@ -39,9 +40,8 @@ def introspection_route(services: Services, *, verifier: BearerVerifier) -> Rout
     """The ``POST /introspect`` route, to mount on the streamable HTTP app."""
 
     async def introspect(request: Request) -> JSONResponse:
-        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-        bearer = bearer.strip()
-        if scheme.lower() != "bearer" or not bearer or len(bearer) > MAX_BEARER_LENGTH:
+        bearer = bearer_token(request.headers.get("authorization", ""))
+        if bearer is None:
             return _error(401, "invalid_token", "a bearer token is required")
         try:
             caller = await verifier.verify(bearer)

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..identity import MAX_BEARER_LENGTH, AuthenticationFailed, BearerVerifier
+from ..identity import AuthenticationFailed, BearerVerifier
 from ..runtime import Services
 from ..telemetry import Telemetry, exposition
+from ._auth import bearer_token
 
 logger = logging.getLogger("quartermaster.proxy.metrics")
 
@@ -34,9 +35,8 @@ def metrics_routes(
         return []
 
     async def metrics(request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER_LENGTH:
+        token = bearer_token(request.headers.get("authorization", ""))
+        if token is None:
             return _error(401, "invalid_token", "a bearer token is required")
         try:
             principal = await verifier.verify(token)
