@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import contextlib
 import html
 import json
 import re
@@ -181,10 +182,10 @@ def _decoded(block: str) -> str | None:
         len(data) > 1 and data[0] == 0x78 and int.from_bytes(data[:2]) % 31 == 0
     ):
         inflate = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
-        try:
+        # A header's look-alike only (a downstream may prefix one on purpose): the bytes are
+        # then searched as they are.
+        with contextlib.suppress(zlib.error):
             data = inflate.decompress(data, _MAX_DECODED)
-        except zlib.error:
-            return None
     return data[:_MAX_DECODED].decode("utf-8", "replace")
 
 
