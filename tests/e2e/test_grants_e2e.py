@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import httpx2
 import mcp.types as types
 import pytest
@@ -36,6 +37,7 @@ from harness import (
 )
 from harness import run_cli as run_cli_in_process
 from quartermaster.broker import GrantKeySet, MemoryReplayCache, verify_grant
+from quartermaster.proxy import JWKS_RELOAD_INTERVAL
 
 pytestmark = pytest.mark.e2e  # the recording downstream (keeper) is a stdio process
 
@@ -381,8 +383,13 @@ async def test_key_rotation_while_serving(
             assert rotated.returncode == 0, rotated.stderr
             new_kid = json.loads(rotated.stdout)["active"]
             assert new_kid != old_kid
-            # The running server's JWKS shows the new key beside the retiring one at once.
+            # The running server's JWKS shows the new key beside the retiring one within its
+            # reload window (the desk may have fetched it less than that window ago).
             served = jwks_of(server.url)
+            with anyio.fail_after(JWKS_RELOAD_INTERVAL + 5):
+                while new_kid not in {k["kid"] for k in served["keys"]}:
+                    await anyio.sleep(JWKS_RELOAD_INTERVAL / 2)
+                    served = jwks_of(server.url)
             assert sorted(k["kid"] for k in served["keys"]) == sorted([old_kid, new_kid])
 
             # A grant signed by the retiring key still verifies, offline and online.

@@ -20,6 +20,7 @@ from ._downstream import in_memory as in_memory
 from ._downstream import process_transport as process_transport
 from ._downstream import resolve_command as resolve_command
 from ._proxy import Proxy as Proxy
+from ._serve import JWKS_RELOAD_INTERVAL as JWKS_RELOAD_INTERVAL
 from ._serve import MetricsListenFailed as MetricsListenFailed
 from ._serve import http_app as http_app
 from ._serve import serve_http as serve_http
