@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from harness import POSTGRES_URL, STDIO_IDENTITY, PipeReader
 from quartermaster.vault import write_master_key_file
+from tests.harness import POSTGRES_URL, STDIO_IDENTITY, PipeReader
 
 
 @pytest.fixture

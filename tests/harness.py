@@ -47,7 +47,7 @@ from quartermaster.demo import build_demo_server
 from quartermaster.identity import issue_agent_token, stdio_principal
 from quartermaster.proxy import Connect, DownstreamTransport, Proxy, http_app, in_memory
 from quartermaster.runtime import load, open_services
-from servers.probe_server import build_probe, parse_options
+from tests.servers.probe_server import build_probe, parse_options
 
 TESTS = Path(__file__).resolve().parent
 PROBE = TESTS / "servers" / "probe_server.py"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from broker_fakes import make_identity
 
 from quartermaster._clock import ManualClock
 from quartermaster.broker import Broker, KeyRing
 from quartermaster.config._broker import BrokerConfig
 from quartermaster.identity import RunIdentity
 from quartermaster.store import MemoryStore
+from tests.broker.broker_fakes import make_identity
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness import initialize_request
+from tests.harness import initialize_request
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT = 600.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from credentials_support import Playground, playground
+
+from tests.credentials.credentials_support import Playground, playground
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness import serve_asgi
+from tests.harness import serve_asgi
 
 SERVER = Path(__file__).with_name("oidc_server.mjs")
 RESOURCE = "https://orders.test/api"

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness import serve_asgi
+from tests.harness import serve_asgi
 
 
 @dataclass

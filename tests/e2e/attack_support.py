@@ -17,9 +17,9 @@ from typing import Any
 import anyio
 from mcp import Client
 
-from harness import running_proxy
 from quartermaster.proxy import Proxy
 from quartermaster.runtime import Services
+from tests.harness import running_proxy
 
 TIMEOUT = 30.0
 

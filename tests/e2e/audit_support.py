@@ -6,13 +6,12 @@ only after the server has exited (its ledger writes what is queued when it close
 Run as a script, it is the full-size concurrency benchmark (50 clients x 100 calls by
 default; the test suite runs 50 x 20 to stay within its time on two cores)::
 
-    PYTHONPATH=tests .venv/bin/python tests/e2e/audit_support.py --clients 50 --calls 100
+    .venv/bin/python -m tests.e2e.audit_support --clients 50 --calls 100
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ from typing import Any
 
 import anyio
 
-from harness import CliResult, http_client, probe_command, run_cli
 from quartermaster.vault import write_master_key_file
+from tests.harness import CliResult, http_client, probe_command, run_cli
 
 CLI_TIMEOUT = 60.0
 
@@ -183,16 +182,13 @@ def main() -> None:
     import argparse
     import tempfile
 
-    from harness import STDIO_IDENTITY, http_server, issue_token
+    from tests.harness import STDIO_IDENTITY, http_server, issue_token
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--mode", choices=["legacy", "auto"], default="auto")
     options = parser.parse_args()
-    # PYTHONPATH=tests found the harness for this process; in the server's it would shadow
-    # installed modules with the test folders of the same names.
-    os.environ.pop("PYTHONPATH", None)
 
     async def run() -> None:
         with tempfile.TemporaryDirectory() as directory:

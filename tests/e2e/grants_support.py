@@ -218,7 +218,7 @@ def serve_desk(*, audience: str = "desk", issuer: str = "quartermaster") -> Iter
     """Run the desk on a free loopback port for the duration of the block."""
     # Imported here: this file also runs as a script (the recording downstream), where the
     # tests folder and its harness are not importable.
-    from harness import serve_asgi
+    from tests.harness import serve_asgi
 
     state = DeskState(audience=audience, issuer=issuer)
     with serve_asgi(build_app(state)) as (url, port):

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
-    from harness import CliResult
+    from tests.harness import CliResult
 
 
 HERE = Path(__file__).resolve().parent
@@ -173,7 +173,7 @@ def cli(*args: str, stdin: str = "", cwd: Path | None = None) -> CliResult:
     """Run ``quartermaster ARGS`` to completion (in process), capturing its output."""
     # Imported here: the leaky downstream imports this module as a script, and the harness
     # (the whole CLI and proxy) would slow every start of it.
-    from harness import run_cli
+    from tests.harness import run_cli
 
     return run_cli(*args, stdin=stdin, cwd=cwd)
 

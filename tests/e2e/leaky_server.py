@@ -25,15 +25,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-# Run as a script, only this folder is on the path; leak_support needs the harness beside it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, only this folder is on the path; the repository root makes `tests` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import anyio
 import mcp.types as types
-from leak_support import leak_forms, leak_payload
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+
+from tests.e2e.leak_support import leak_forms, leak_payload
 
 GRANT_KEY = "quartermaster/grant"
 

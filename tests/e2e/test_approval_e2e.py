@@ -30,12 +30,12 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from harness import MODES, CliResult, http_client, http_front, issue_token, memory_client
-from harness import run_cli as run_cli_in_process
 from quartermaster.approval import cast_vote
 from quartermaster.identity import issue_approver_credential
 from quartermaster.runtime import Services, load, open_services
 from quartermaster.store import ApprovalRecord, RevocationFilter
+from tests.harness import MODES, CliResult, http_client, http_front, issue_token, memory_client
+from tests.harness import run_cli as run_cli_in_process
 
 APPROVAL_ID = re.compile(r"apr_[A-Za-z0-9_-]{22}")
 WAIT = 60.0

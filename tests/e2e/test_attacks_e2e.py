@@ -14,8 +14,10 @@ from pathlib import Path
 
 import mcp.types as types
 import pytest
-from attack_support import Running, in_process
-from leak_support import (
+
+from quartermaster.vault import read_master_key_file
+from tests.e2e.attack_support import Running, in_process
+from tests.e2e.leak_support import (
     LEAKY,
     assert_no_leak,
     clean_env,
@@ -27,9 +29,7 @@ from leak_support import (
     read_records,
     store_bytes,
 )
-
-from harness import MODES
-from quartermaster.vault import read_master_key_file
+from tests.harness import MODES
 
 pytestmark = pytest.mark.e2e  # the hostile downstream is a real child process
 

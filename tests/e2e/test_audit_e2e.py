@@ -21,7 +21,13 @@ from typing import Any, cast
 import anyio
 import mcp.types as types
 import pytest
-from audit_support import (
+from mcp.client.context import ClientRequestContext
+
+from quartermaster.audit import entry_hash, hash_value
+from quartermaster.policy import policy_version
+from quartermaster.runtime import derive_key, load
+from quartermaster.vault import read_master_key_file
+from tests.e2e.audit_support import (
     Call,
     audit_config,
     calls,
@@ -31,13 +37,7 @@ from audit_support import (
     hammer,
     listed,
 )
-from mcp.client.context import ClientRequestContext
-
-from harness import MODES, http_front, issue_token, memory_client
-from quartermaster.audit import entry_hash, hash_value
-from quartermaster.policy import policy_version
-from quartermaster.runtime import derive_key, load
-from quartermaster.vault import read_master_key_file
+from tests.harness import MODES, http_front, issue_token, memory_client
 
 CLIENT = types.Implementation(name="audit-tests", version="9.1")
 IDENTITY_FIELDS = ("run_id", "session_id", "agent", "tenant", "human", "tool", "server")

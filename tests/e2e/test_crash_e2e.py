@@ -18,9 +18,9 @@ from typing import TextIO
 
 import anyio
 import pytest
-from audit_support import audit_config, listed
 
-from harness import POSTGRES_URL, HttpServer, http_client, issue_token
+from tests.e2e.audit_support import audit_config, listed
+from tests.harness import POSTGRES_URL, HttpServer, http_client, issue_token
 
 WAIT = 60.0
 

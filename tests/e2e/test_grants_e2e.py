@@ -18,7 +18,10 @@ import anyio
 import httpx2
 import mcp.types as types
 import pytest
-from grants_support import (
+
+from quartermaster.broker import GrantKeySet, MemoryReplayCache, verify_grant
+from quartermaster.proxy import JWKS_RELOAD_INTERVAL
+from tests.e2e.grants_support import (
     RunningDesk,
     decode_segment,
     desk_systems,
@@ -26,8 +29,7 @@ from grants_support import (
     recorder_server,
     serve_desk,
 )
-
-from harness import (
+from tests.harness import (
     MODES,
     CliResult,
     http_client,
@@ -35,9 +37,7 @@ from harness import (
     issue_token,
     probe_command,
 )
-from harness import run_cli as run_cli_in_process
-from quartermaster.broker import GrantKeySet, MemoryReplayCache, verify_grant
-from quartermaster.proxy import JWKS_RELOAD_INTERVAL
+from tests.harness import run_cli as run_cli_in_process
 
 pytestmark = pytest.mark.e2e  # the recording downstream (keeper) is a stdio process
 

@@ -21,10 +21,13 @@ from typing import Any, cast
 import httpx2
 import mcp.types as types
 import pytest
-from grants_support import recorded, recorder_server
 from mcp import Client
 
-from harness import (
+from quartermaster.broker import GrantKeySet, verify_grant
+from quartermaster.identity import Principal, SessionFacts, resolve_identity
+from quartermaster.runtime import load, open_services
+from tests.e2e.grants_support import recorded, recorder_server
+from tests.harness import (
     MODES,
     CliResult,
     http_client,
@@ -33,10 +36,7 @@ from harness import (
     issue_token,
     memory_client,
 )
-from harness import run_cli as run_cli_in_process
-from quartermaster.broker import GrantKeySet, verify_grant
-from quartermaster.identity import Principal, SessionFacts, resolve_identity
-from quartermaster.runtime import load, open_services
+from tests.harness import run_cli as run_cli_in_process
 
 pytestmark = pytest.mark.e2e  # the recording downstream (keeper) is a stdio process
 

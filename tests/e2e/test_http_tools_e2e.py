@@ -17,10 +17,10 @@ from urllib.parse import parse_qs
 
 import mcp.types as types
 import pytest
-from grants_support import RunningDesk, closed_port, desk_systems, serve_desk
 from mcp import Client
 
-from harness import (
+from tests.e2e.grants_support import RunningDesk, closed_port, desk_systems, serve_desk
+from tests.harness import (
     MODES,
     CliResult,
     http_client,
@@ -28,7 +28,7 @@ from harness import (
     issue_token,
     memory_client,
 )
-from harness import run_cli as run_cli_in_process
+from tests.harness import run_cli as run_cli_in_process
 
 Connect = Callable[[Path], AbstractAsyncContextManager[Client]]
 

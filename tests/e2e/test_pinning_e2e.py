@@ -22,10 +22,10 @@ from typing import Any
 import anyio
 import mcp.types as types
 import pytest
-from audit_support import calls, cli, cli_ok, export
 from mcp import Client
 
-from harness import (
+from tests.e2e.audit_support import calls, cli, cli_ok, export
+from tests.harness import (
     FRONTS,
     MODES,
     ListChanges,

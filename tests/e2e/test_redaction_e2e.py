@@ -19,7 +19,10 @@ import mcp.types as types
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from leak_support import (
+from mcp.shared.exceptions import MCPError
+
+from quartermaster.vault import write_master_key_file
+from tests.e2e.leak_support import (
     ALNUM,
     QUARTERMASTER,
     assert_no_leak,
@@ -34,10 +37,7 @@ from leak_support import (
     serve_stdio,
     set_secret,
 )
-from mcp.shared.exceptions import MCPError
-
-from harness import MODES
-from quartermaster.vault import write_master_key_file
+from tests.harness import MODES
 
 pytestmark = pytest.mark.e2e
 

@@ -14,12 +14,12 @@ import httpx2
 import mcp.types as types
 import psycopg
 import pytest
-from grants_support import recorded, recorder_server
 from mcp import Client
 from psycopg import sql
 
-from harness import http_client, http_server, issue_token, run_cli_async
 from quartermaster.broker import GrantInactive, GrantIntrospector
+from tests.e2e.grants_support import recorded, recorder_server
+from tests.harness import http_client, http_server, issue_token, run_cli_async
 
 pytestmark = pytest.mark.e2e
 

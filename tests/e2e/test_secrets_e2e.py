@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from leak_support import (
+
+from quartermaster.vault import write_master_key_file
+from tests.e2e.leak_support import (
     QUARTERMASTER,
     assert_no_leak,
     clean_env,
@@ -27,9 +29,7 @@ from leak_support import (
     set_secret,
     store_bytes,
 )
-
-from harness import MODES
-from quartermaster.vault import write_master_key_file
+from tests.harness import MODES
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from httptools_service import Running, serve
+
+from tests.httptools.httptools_service import Running, serve
 
 
 @pytest.fixture(scope="module")

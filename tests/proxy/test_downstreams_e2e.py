@@ -14,7 +14,7 @@ import anyio
 import mcp.types as types
 import pytest
 
-from harness import MODES, START_TIMEOUT, PipeReader, probe_command, stdio_client
+from tests.harness import MODES, START_TIMEOUT, PipeReader, probe_command, stdio_client
 
 pytestmark = pytest.mark.e2e
 

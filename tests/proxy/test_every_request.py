@@ -22,10 +22,10 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from harness import FRONTS, MODES, TESTS, front_client, running_proxy
 from quartermaster.proxy import DownstreamTransport, in_memory
 from quartermaster.runtime import load, open_services
-from servers.library_server import build_library
+from tests.harness import FRONTS, MODES, TESTS, front_client, running_proxy
+from tests.servers.library_server import build_library
 
 WriteConfig = Callable[[str], Path]
 LIBRARY = TESTS / "servers" / "library_server.py"

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from test_every_request import (
+
+from tests.harness import MODES, http_client, http_server, issue_token, stdio_client
+from tests.proxy.test_every_request import (
     FORBID_ALL,
     SALARIES,
     WriteConfig,
@@ -22,8 +24,6 @@ from test_every_request import (
     ledger,
     library_config,
 )
-
-from harness import MODES, http_client, http_server, issue_token, stdio_client
 
 pytestmark = pytest.mark.e2e
 

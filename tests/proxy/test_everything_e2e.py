@@ -24,7 +24,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from harness import MODES, QUARTERMASTER, START_TIMEOUT, ListChanges, stdio_client
+from tests.harness import MODES, QUARTERMASTER, START_TIMEOUT, ListChanges, stdio_client
 
 pytestmark = pytest.mark.e2e
 

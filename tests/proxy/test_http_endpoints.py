@@ -13,9 +13,9 @@ import anyio
 import httpx2
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from harness import START_TIMEOUT, probe_command
 from quartermaster.proxy import Proxy, http_app
 from quartermaster.runtime import load, open_services
+from tests.harness import START_TIMEOUT, probe_command
 
 IDP = """
 identity:

@@ -20,7 +20,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from harness import MODES, PROBE, QUARTERMASTER, START_TIMEOUT, _connected, probe_command
+from tests.harness import MODES, PROBE, QUARTERMASTER, START_TIMEOUT, _connected, probe_command
 
 NEGOTIATED = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 MISSING = "no-such-command-for-quartermaster"

@@ -17,8 +17,8 @@ import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from harness import QUARTERMASTER, START_TIMEOUT, initialize_request, probe_command
 from quartermaster.proxy._stdio import watchable
+from tests.harness import QUARTERMASTER, START_TIMEOUT, initialize_request, probe_command
 
 pytestmark = pytest.mark.e2e
 

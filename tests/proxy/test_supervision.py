@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import (
+from tests.harness import (
     QUARTERMASTER,
     START_TIMEOUT,
     PipeReader,
