@@ -147,6 +147,7 @@ async def test_a_caller_without_an_idp_token_is_refused_naming_the_source(
         ("orders__list", f"not-a-jwt-{secrets.token_hex(8)}", "HTTP 400, invalid_request"),
         ("orders__elsewhere", IDP.token("alice", "agent-a"), "HTTP 400, invalid_target"),
     ],
+    ids=["not-a-jwt", "another-audience"],  # stable ids: the subjects are random
 )
 async def test_a_refusal_names_the_source_and_the_oauth_error(
     server: AuthServer, tool: str, subject: str, said: str

@@ -60,6 +60,7 @@ def test_key_id_is_a_stable_fingerprint() -> None:
         ("not base64 at all!", "not base64url"),
         (base64.b64encode(b"\xfb" * 32).decode(), "not base64url"),
     ],
+    ids=["empty", "blank", "16-bytes", "33-bytes", "not-base64", "standard-alphabet"],
 )
 def test_malformed_keys_are_refused_with_the_generation_command(text: str, reason: str) -> None:
     with pytest.raises(MasterKeyInvalid) as info:
