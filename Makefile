@@ -56,8 +56,11 @@ node_modules/.package-lock.json: package-lock.json
 system-packages:
 	@command -v zsh >/dev/null || { apt-get update -qq && apt-get install -y -qq zsh >/dev/null; }
 
+# Four workers on two cores: the tests mostly wait on processes and sockets. PYTEST_WORKERS=0
+# runs them in one process (for a debugger, or to read the output in order).
+PYTEST_WORKERS ?= 4
 unit: $(TEST_STAMP) node_modules/.package-lock.json system-packages
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck unit
 
