@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._errors import QuartermasterError
 from ..audit import (
@@ -29,7 +28,6 @@ from ..audit import (
     unsettled_intents,
     verify,
 )
-from ..broker import KeyRing
 from ..runtime import Services, derive_key
 from ..vault import read_master_key_file
 from ._admin import add_config, add_json, print_json, refuse, with_services
@@ -196,17 +194,6 @@ def _show(args: argparse.Namespace) -> int:
     return with_services(args.config, act)
 
 
-def public_keys(ring: KeyRing) -> dict[str, Ed25519PublicKey]:
-    """The checkpoint verification keys of the audit key ring, by kid."""
-    keys = ring.key_set()
-    found: dict[str, Ed25519PublicKey] = {}
-    for kid in keys.kids:
-        key = keys.get(kid)
-        if key is not None and isinstance(key.public_key, Ed25519PublicKey):
-            found[kid] = key.public_key
-    return found
-
-
 def _anchor(text: str) -> Anchor:
     try:
         return Anchor.parse(text)
@@ -217,7 +204,7 @@ def _anchor(text: str) -> Anchor:
 def _verify(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
         report = await verify(
-            services.store.ledger, public_keys(services.audit_keys), anchor=args.anchor
+            services.store.ledger, services.audit_keys.ed25519_public_keys(), anchor=args.anchor
         )
         # Approvals are evidence too: an approved or spent request must be backed by the
         # ledger's sealed rows, or the approvals table was edited behind Quartermaster.

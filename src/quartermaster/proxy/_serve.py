@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .._errors import QuartermasterError
+from ..console import console_routes
 from ..identity import (
     BearerVerifier,
     JwksSource,
@@ -30,7 +31,7 @@ from ..identity import (
     StaticJwks,
     httpx2_jwks_fetcher,
 )
-from ._approvals_http import approval_routes
+from ._approvals_http import approval_routes, approver_authenticator
 from ._auth import McpTokenVerifier
 from ._introspection_http import introspection_route
 from ._metrics_http import metrics_app, metrics_routes
@@ -125,7 +126,7 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
     """
     services = proxy.services
     config = services.config
-    base = f"http://{host}:{port}"
+    base = config.serve.model_copy(update={"host": host}).base_url(port)
     verifier = BearerVerifier(
         issuer=config.broker.issuer,
         clock=services.clock,
@@ -180,6 +181,7 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
             *health_routes(proxy),
             *approval_routes(services, verifier=verifier),
+            *console_routes(services, approver_authenticator(services)),
             *metrics_routes(services, proxy.telemetry, verifier=verifier),
             introspection_route(services, verifier=verifier),
         ],

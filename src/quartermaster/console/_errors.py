@@ -1,0 +1,21 @@
+"""Console errors: what a person opening the console is told.
+
+QuartermasterError
+└── ConsoleError
+    └── SignInRefused      a sign-in link that is unknown, used, revoked or expired
+"""
+
+from __future__ import annotations
+
+from quartermaster._errors import QuartermasterError
+
+
+class ConsoleError(QuartermasterError):
+    """The console refused a request."""
+
+
+class SignInRefused(ConsoleError):
+    """A sign-in link opened nothing; ask an admin for a new one."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"{why}; ask an admin for a new one ('quartermaster approvers link')")
