@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .._errors import QuartermasterError
+from ..config import ConfigError
 from ..console import console_routes
 from ..identity import (
     BearerVerifier,
@@ -100,7 +101,7 @@ async def serve_stdio(proxy: Proxy) -> None:
     have failed once), and then the ready line is printed on stderr.
     """
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_on_signal, tasks.cancel_scope.cancel)
+        tasks.start_soon(_on_signal, proxy, tasks.cancel_scope.cancel)
         await tasks.start(proxy.run)
         await _start_metrics(proxy, tasks)
         tasks.start_soon(_say_when_ready, proxy, "stdio")
@@ -268,7 +269,7 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
         server.should_exit = True
 
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_on_signal, stop)
+        tasks.start_soon(_on_signal, proxy, stop)
         await tasks.start(proxy.run)
         await _start_metrics(proxy, tasks)
         shown = f"[{host}]" if family == socket.AF_INET6 else host
@@ -338,10 +339,30 @@ async def serve_metrics(
         sock.close()
 
 
-async def _on_signal(stop: Callable[[], None]) -> None:
+async def _on_signal(proxy: Proxy, stop: Callable[[], None]) -> None:
     # Without this, SIGTERM would kill us before the downstream process groups are reaped.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for received in signals:
+            if received == signal.SIGHUP:
+                await reload_logged(proxy)
+                continue
             logger.info("received %s; shutting down", signal.Signals(received).name)
             stop()
             return
+
+
+async def reload_logged(proxy: Proxy) -> bool:
+    """Reload the configuration (SIGHUP, ``quartermaster reload``) and say in one log line
+    what was applied, or why nothing was; return whether it was applied."""
+    try:
+        plan = await proxy.reload()
+    except ConfigError as exc:
+        problems = "; ".join(str(p) for p in exc.problems)
+        logger.error("reload refused, still serving the previous configuration: %s", problems)
+        return False
+    except OSError as exc:
+        logger.error("reload refused, still serving the previous configuration: %s", exc)
+        return False
+    # A warning, so that the default log level shows it: the operator asked for it.
+    logger.warning("%s", plan.describe())
+    return True

@@ -152,6 +152,16 @@ class _LedgerLeaseEvents:
         )
 
 
+def policy_engine(config: QuartermasterConfig) -> PolicyEngine:
+    """The policy engine of ``config`` (at start and at every reload)."""
+    return PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl))
+
+
+def client_confirms_step_up(config: QuartermasterConfig) -> bool:
+    """Whether the caller's own client may confirm a plain step-up (``step_up: {via: client}``)."""
+    return config.approval.step_up.via == "client"
+
+
 @asynccontextmanager
 async def open_services(
     loaded: LoadedConfig,
@@ -264,12 +274,12 @@ async def open_services(
                 clock=clock,
                 revocations=RevocationList(store.ledger, ledger.record_event, clock),
             ),
-            engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
+            engine=policy_engine(config),
             approvals=ApprovalService(
                 store.approvals,
                 clock,
                 groups=config.policy.groups,
-                client_step_up=config.approval.step_up.via == "client",
+                client_step_up=client_confirms_step_up(config),
                 seal=ApprovalSeal(derive_key(master, "approval seal"), store.ledger),
             ),
             http=http,
