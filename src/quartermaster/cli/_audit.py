@@ -31,6 +31,7 @@ from ..audit import (
 from ..runtime import Services, derive_key
 from ..vault import read_master_key_file
 from ._admin import add_config, add_json, print_json, refuse, with_services
+from ._progress import Progress
 
 
 def register(commands: Any) -> None:
@@ -203,9 +204,17 @@ def _anchor(text: str) -> Anchor:
 
 def _verify(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
-        report = await verify(
-            services.store.ledger, services.audit_keys.ed25519_public_keys(), anchor=args.anchor
-        )
+        head = await services.store.ledger.head()
+        progress = Progress("verifying the audit ledger", "rows")
+        try:
+            report = await verify(
+                services.store.ledger,
+                services.audit_keys.ed25519_public_keys(),
+                anchor=args.anchor,
+                progress=lambda seq: progress.update(seq, head.seq if head else None),
+            )
+        finally:
+            progress.close()
         # Approvals are evidence too: an approved or spent request must be backed by the
         # ledger's sealed rows, or the approvals table was edited behind Quartermaster.
         unbacked = await services.approvals.unbacked()
@@ -249,13 +258,22 @@ def _export(args: argparse.Namespace) -> int:
             services.store.ledger, after_seq=after, follow=args.follow, poll=args.poll
         )
 
+        head = await services.store.ledger.head()
+        # Following has no end to count towards; a one-shot export counts to today's head.
+        total = None if args.follow or head is None else head.seq
+        progress = Progress("exporting the audit ledger", "rows", beside_output=True)
+
         async def write_out() -> None:
-            async for last_seq, lines in batches:
-                sys.stdout.writelines(lines)
-                sys.stdout.flush()
-                # Saved only once the batch is out: a crash repeats it, never skips it.
-                if cursor is not None:
-                    cursor.save(last_seq)
+            try:
+                async for last_seq, lines in batches:
+                    sys.stdout.writelines(lines)
+                    sys.stdout.flush()
+                    # Saved only once the batch is out: a crash repeats it, never skips it.
+                    if cursor is not None:
+                        cursor.save(last_seq)
+                    progress.update(last_seq, total)
+            finally:
+                progress.close()
 
         if not args.follow:
             await write_out()
