@@ -29,6 +29,7 @@ from ..audit import (
     verify,
 )
 from ..runtime import Services, derive_key
+from ..telemetry import OtlpAuditSink
 from ..vault import read_master_key_file
 from ._admin import add_config, add_json, print_json, refuse, with_services
 from ._progress import Progress
@@ -122,6 +123,13 @@ def register(commands: Any) -> None:
         default=1.0,
         metavar="SECONDS",
         help="with --follow: how often to look for new rows while none come (default 1)",
+    )
+    export.add_argument(
+        "--otlp",
+        action="store_true",
+        help="send the rows as OpenTelemetry logs to telemetry.endpoint (or the OTEL_* "
+        "variables) instead of standard output; the cursor moves only after the receiver "
+        "accepted a batch (needs the otel extra; fields in docs/observability.md)",
     )
     add_config(export)
     export.set_defaults(handler=_export)
@@ -261,19 +269,30 @@ def _export(args: argparse.Namespace) -> int:
         head = await services.store.ledger.head()
         # Following has no end to count towards; a one-shot export counts to today's head.
         total = None if args.follow or head is None else head.seq
-        progress = Progress("exporting the audit ledger", "rows", beside_output=True)
+        progress = Progress("exporting the audit ledger", "rows", beside_output=not args.otlp)
+        telemetry = services.config.telemetry
+        sink = (
+            OtlpAuditSink(telemetry.endpoint, service_name=telemetry.service_name)
+            if args.otlp
+            else None
+        )
 
         async def write_out() -> None:
             try:
                 async for last_seq, lines in batches:
-                    sys.stdout.writelines(lines)
-                    sys.stdout.flush()
+                    if sink is not None:
+                        await anyio.to_thread.run_sync(sink.send, lines)
+                    else:
+                        sys.stdout.writelines(lines)
+                        sys.stdout.flush()
                     # Saved only once the batch is out: a crash repeats it, never skips it.
                     if cursor is not None:
                         cursor.save(last_seq)
                     progress.update(last_seq, total)
             finally:
                 progress.close()
+                if sink is not None:
+                    sink.close()
 
         if not args.follow:
             await write_out()
