@@ -35,7 +35,7 @@ from ..identity import (
 from ._approvals_http import approval_routes, approver_authenticator
 from ._auth import McpTokenVerifier
 from ._introspection_http import introspection_route
-from ._metrics_http import metrics_app, metrics_routes
+from ._metrics_http import measure_levels_periodically, metrics_app, metrics_routes
 from ._proxy import Proxy
 from ._stdio import serves_without_threads, stdio_transport
 
@@ -282,6 +282,9 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
 
 
 async def _start_metrics(proxy: Proxy, tasks: TaskGroup) -> None:
+    if proxy.telemetry is not None and proxy.config.telemetry.enabled:
+        # OTLP reads the gauges at each export; Prometheus measures them at each scrape.
+        tasks.start_soon(measure_levels_periodically, proxy.services, proxy.telemetry)
     if proxy.config.serve.metrics_listen is None:
         return
     host, port = await tasks.start(serve_metrics, proxy)
