@@ -20,7 +20,7 @@ from quartermaster.console import CONTENT_SECURITY_POLICY, SESSION_TTL, console_
 from quartermaster.console import issue_signin_link as _issue
 from quartermaster.proxy._approvals_http import approver_authenticator
 from quartermaster.runtime import Services, load, open_services
-from quartermaster.store import LedgerQuery, RevocationFilter
+from quartermaster.store import LedgerQuery, PinRecord, RevocationFilter
 
 CONFIG = """
 version: 1
@@ -256,6 +256,14 @@ async def test_the_audit_browser_filters_within_the_tenant_and_verifies_the_chai
         bad = await bob.http.get("/console/audit", params={"since": "yesterday"})
         assert bad.status_code == 400
         assert "since must be a UTC time" in bad.text
+        await services.store.pins.propose(
+            PinRecord(
+                server="desk", kind="tool", name="delete_ticket", digest="e1" * 32,
+                definition="{}", state="pending", seen_at=services.clock.now(),
+            )
+        )  # fmt: skip
         state = await bob.http.get("/console/state")
+        assert "delete_ticket" in state.text
+        assert "e1e1e1e1e1e1e1e1" in state.text
         assert state.status_code == 200
         assert "Active grants" in state.text

@@ -15,7 +15,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from quartermaster.audit import AuditRow
-from quartermaster.store import ApprovalRecord, GrantRecord, LeaseRecord
+from quartermaster.store import ApprovalRecord, GrantRecord, LeaseRecord, PinRecord
 
 AUDIT_FILTERS = ("run_id", "agent", "human", "tool", "outcome")
 """The audit browser's text filters (``since``/``until`` are times, handled apart)."""
@@ -196,9 +196,14 @@ def _audit_row(row: AuditRow) -> str:
 
 
 def state(
-    grants: Sequence[GrantRecord], leases: Sequence[LeaseRecord], *, who: str, csrf: str
+    grants: Sequence[GrantRecord],
+    leases: Sequence[LeaseRecord],
+    held: Sequence[PinRecord],
+    *,
+    who: str,
+    csrf: str,
 ) -> str:
-    """Active grants and leases of one tenant."""
+    """Active grants and leases of one tenant, and the downstream definitions held back."""
     grant_rows = "".join(
         "<tr>"
         + "".join(
@@ -226,6 +231,14 @@ def state(
         + "</tr>"
         for lease in leases
     )
+    held_rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{_e(c)}</td>" for c in (p.server, p.kind, p.name, p.digest[:16], when(p.seen_at))
+        )
+        + "</tr>"
+        for p in held
+    )
     body = (
         "<h2>Active grants</h2><table><thead><tr><th>id</th><th>run</th><th>agent</th>"
         "<th>tool</th><th>target</th><th>expires</th><th>uses left</th></tr></thead>"
@@ -233,5 +246,10 @@ def state(
         "<h2>Active credential leases</h2><table><thead><tr><th>lease</th><th>source</th>"
         "<th>kind</th><th>run</th><th>agent</th><th>tool</th><th>scope</th><th>expires</th>"
         f"</tr></thead><tbody>{lease_rows or '<tr><td colspan=8>None.</td></tr>'}</tbody></table>"
+        "<h2>Quarantined definitions</h2><p>Changed or new downstream definitions held back "
+        "until an admin accepts them (<code>quartermaster tools diff|accept</code>); their "
+        "calls are refused meanwhile.</p><table><thead><tr><th>server</th><th>kind</th>"
+        "<th>name</th><th>digest</th><th>seen</th></tr></thead>"
+        f"<tbody>{held_rows or '<tr><td colspan=5>None.</td></tr>'}</tbody></table>"
     )
     return document("Grants and leases", body, who=who, csrf=csrf)

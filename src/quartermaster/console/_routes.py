@@ -4,7 +4,7 @@
     POST /console/approvals/{id}/vote      approve or deny (form: decision, reason, csrf)
     GET  /console/audit                    the audit browser (``verify=1`` checks the chain)
     GET  /console/audit/export             the filtered rows as JSON lines
-    GET  /console/state                    active grants and credential leases
+    GET  /console/state                    grants, leases and quarantined definitions
     GET  /console/signin?link=...          confirm a one-time sign-in link
     POST /console/signin                   spend it; the session cookie is set
     POST /console/signout                  the cookie is cleared
@@ -230,7 +230,8 @@ def console_routes(services: Services, people: ApproverAuthenticator) -> list[Ro
         leases = await services.store.leases.list(
             LeaseFilter(tenant=who.tenant, states=("active",)), limit=200
         )
-        html = pages.state(grants, leases, who=who.name, csrf=csrf_token(session))
+        held = [p for p in await services.store.pins.list() if p.state == "pending"]
+        html = pages.state(grants, leases, held, who=who.name, csrf=csrf_token(session))
         return page(html)
 
     return [
