@@ -9,6 +9,7 @@ from pydantic import Field, PositiveInt, field_validator
 
 from ._base import ConfigModel
 from ._broker import BrokerConfig, Seconds
+from ._console import ConsoleConfig
 from ._credentials import SOURCE_NAME, CredentialSource
 from ._http import HttpSystems
 from ._identity import IdentityConfig
@@ -156,6 +157,7 @@ class QuartermasterConfig(ConfigModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("credentials")
     @classmethod

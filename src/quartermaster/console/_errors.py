@@ -15,7 +15,4 @@ class ConsoleError(QuartermasterError):
 
 
 class SignInRefused(ConsoleError):
-    """A sign-in link opened nothing; ask an admin for a new one."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(f"{why}; ask an admin for a new one ('quartermaster approvers link')")
+    """A sign-in link or an identity-provider sign-in opened nothing (the message says why)."""

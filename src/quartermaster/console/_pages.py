@@ -89,14 +89,32 @@ def signin_confirm(link: str) -> str:
     return document("Sign in", body)
 
 
-def signed_out(message: str) -> str:
-    """The page for someone not signed in: why, and how to get in."""
+def signed_out(message: str, *, provider: bool = False) -> str:
+    """The page for someone not signed in: why, and how to get in (``provider``: an
+    identity provider's sign-in is offered too)."""
+    login = (
+        '<p><a class="button" href="/console/login">Sign in with your identity provider</a></p>'
+        if provider
+        else ""
+    )
     body = (
-        f'<p class="notice">{_e(message)}</p>'
-        "<p>Ask an admin for a sign-in link: <code>quartermaster approvers link NAME "
-        "--tenant TENANT</code>.</p>"
+        f'<p class="notice">{_e(message)}</p>{login}'
+        "<p>Or ask an admin for a one-time sign-in link: <code>quartermaster approvers link "
+        "NAME --tenant TENANT</code>.</p>"
     )
     return document("Sign in", body)
+
+
+def continue_to_console() -> str:
+    """What the identity provider's callback answers: a same-site step to the console, so
+    that the browser sends the new ``SameSite=Strict`` session cookie with it (a redirect
+    would still count as the provider's cross-site navigation)."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="refresh" content="0;url=/console"><title>Signed in</title>'
+        '<link rel="stylesheet" href="/console/console.css"></head><body><main>'
+        '<p>Signed in. <a href="/console">Continue to the console</a>.</p></main></body></html>'
+    )
 
 
 def inbox(

@@ -7,6 +7,8 @@
     GET  /console/state                    grants, leases and quarantined definitions
     GET  /console/signin?link=...          confirm a one-time sign-in link
     POST /console/signin                   spend it; the session cookie is set
+    GET  /console/login                    (console.oidc) off to the identity provider
+    GET  /console/oidc/callback            back from it; the session cookie is set
     POST /console/signout                  the cookie is cleared
 
 Everything but sign-in needs a session. A person sees and decides only their own tenant's
@@ -30,13 +32,16 @@ from starlette.routing import Route
 from quartermaster._errors import QuartermasterError
 from quartermaster.approval import ApprovalError, cast_vote
 from quartermaster.audit import AuditFilter, list_rows, verify
+from quartermaster.config import GLOBAL_TENANT
 from quartermaster.identity import Approver, ApproverAuthenticator, AuthenticationFailed
-from quartermaster.runtime import Services
+from quartermaster.runtime import CONSOLE_LOGIN_KEY, Services, derive_key
 from quartermaster.store import LeaseFilter, RevocationFilter
+from quartermaster.vault import SecretValue
 
 from . import _pages as pages
 from ._errors import SignInRefused
-from ._signin import SESSION_TTL, csrf_ok, csrf_token, redeem_signin_link
+from ._oidc import LOGIN_TTL, OidcLogin
+from ._signin import SESSION_TTL, csrf_ok, csrf_token, open_session, redeem_signin_link
 
 logger = logging.getLogger("quartermaster.console")
 
@@ -71,9 +76,75 @@ SignedIn = Callable[[Request, Approver, str], Awaitable[Response]]
 
 def console_routes(services: Services, people: ApproverAuthenticator) -> list[Route]:
     """The console's routes; ``people`` turns a session cookie into the person it proves."""
+    oidc = _oidc_login(services)
 
     def page(html: str, status: int = 200) -> Response:
         return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+    def refused(message: str, status: int) -> Response:
+        return page(pages.signed_out(message, provider=oidc is not None), status)
+
+    def set_session(response: Response, request: Request, token: str) -> None:
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(SESSION_TTL),
+            path="/console",
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="strict",
+        )
+
+    async def login(request: Request) -> Response:
+        if oidc is None:
+            return refused("Sign-in with an identity provider is not configured here.", 404)
+        try:
+            url, state = await oidc.start(_callback_url(services, request))
+        except SignInRefused as exc:
+            return refused(exc.message, 503)
+        response = RedirectResponse(url, status_code=303, headers=_HEADERS)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            state,
+            max_age=LOGIN_TTL,
+            path="/console/oidc",
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="lax",
+        )
+        return response
+
+    async def callback(request: Request) -> Response:
+        if oidc is None:
+            return refused("Sign-in with an identity provider is not configured here.", 404)
+        query = request.query_params
+        if "error" in query:
+            # The provider's own words (its error code) say why; nothing else is shown.
+            return refused(f"The identity provider did not sign you in ({query['error']}).", 403)
+        settings = services.config.identity.agent_tokens
+        try:
+            person = await oidc.finish(
+                code=query.get("code", ""),
+                state=query.get("state", ""),
+                cookie=request.cookies.get(LOGIN_COOKIE, ""),
+                redirect_uri=_callback_url(services, request),
+            )
+            issued = await open_session(
+                services.ledger,
+                services.agent_keys,
+                approver=person.name,
+                tenant=person.tenant,
+                detail={"via": "oidc", "issuer": oidc.issuer},
+                issuer=services.config.broker.issuer,
+                max_ttl=settings.max_ttl,
+                clock=services.clock,
+            )
+        except SignInRefused as exc:
+            return refused(exc.message, 403)
+        response = HTMLResponse(pages.continue_to_console(), headers=_HEADERS)
+        set_session(response, request, issued.token)
+        response.delete_cookie(LOGIN_COOKIE, path="/console/oidc")
+        return response
 
     def signed_in(handler: SignedIn) -> Handler:
         """Run ``handler`` for a valid session, else show the sign-in page (401)."""
@@ -81,12 +152,12 @@ def console_routes(services: Services, people: ApproverAuthenticator) -> list[Ro
         async def run(request: Request) -> Response:
             session = request.cookies.get(COOKIE)
             if not session:
-                return page(pages.signed_out("You are not signed in."), 401)
+                return refused("You are not signed in.", 401)
             try:
                 who = await people.authenticate(session)
             except AuthenticationFailed as exc:
                 logger.info("console session refused: %s", exc.message)
-                response = page(pages.signed_out("Your session has ended."), 401)
+                response = refused("Your session has ended.", 401)
                 response.delete_cookie(COOKIE, path="/console")
                 return response
             return await handler(request, who, session)
@@ -134,20 +205,12 @@ def console_routes(services: Services, people: ApproverAuthenticator) -> list[Ro
                 clock=services.clock,
             )
         except SignInRefused as exc:
-            return page(pages.signed_out(exc.message), 403)
+            return refused(exc.message, 403)
         except QuartermasterError as exc:
             logger.error("console sign-in failed: %s", exc.message)
-            return page(pages.signed_out("Sign-in is unavailable; try again shortly."), 503)
+            return refused("Sign-in is unavailable; try again shortly.", 503)
         response = RedirectResponse("/console", status_code=303, headers=_HEADERS)
-        response.set_cookie(
-            COOKIE,
-            issued.token,
-            max_age=int(SESSION_TTL),
-            path="/console",
-            httponly=True,
-            secure=request.url.scheme == "https",
-            samesite="strict",
-        )
+        set_session(response, request, issued.token)
         return response
 
     async def signout(request: Request, who: Approver, session: str) -> Response:
@@ -240,6 +303,8 @@ def console_routes(services: Services, people: ApproverAuthenticator) -> list[Ro
         Route("/console/signin", signin_form, methods=["GET"]),
         Route("/console/signin", signin, methods=["POST"]),
         Route("/console/signout", signed_in(posted(signout)), methods=["POST"]),
+        Route("/console/login", login, methods=["GET"]),
+        Route("/console/oidc/callback", callback, methods=["GET"]),
         Route("/console/approvals/{approval_id}/vote", signed_in(posted(vote)), methods=["POST"]),
         Route("/console/audit", signed_in(audit), methods=["GET"]),
         Route("/console/audit/export", signed_in(export), methods=["GET"]),
@@ -248,6 +313,35 @@ def console_routes(services: Services, people: ApproverAuthenticator) -> list[Ro
 
 
 _FILTER_NAMES = (*pages.AUDIT_FILTERS, "since", "until")
+
+LOGIN_COOKIE = "qm_console_login"
+"""The cookie carrying a login's state to the identity provider's callback."""
+
+
+def _oidc_login(services: Services) -> OidcLogin | None:
+    config = services.config.console.oidc
+    if config is None:
+        return None
+    handle = config.client_secret
+
+    async def client_secret() -> SecretValue:
+        return await services.vault.resolve(
+            handle, tenant=GLOBAL_TENANT, purpose="console sign-in", users=("console",)
+        )
+
+    return OidcLogin(
+        config,
+        client_secret=client_secret,
+        state_key=derive_key(services.master_key, CONSOLE_LOGIN_KEY),
+        clock=services.clock,
+    )
+
+
+def _callback_url(services: Services, request: Request) -> str:
+    """Where the provider sends the browser back: under ``serve.public_url`` where set (it
+    must be registered at the provider exactly), else under the address this request used."""
+    base = services.config.serve.public_url or f"{request.url.scheme}://{request.url.netloc}"
+    return f"{base}/console/oidc/callback"
 
 
 def _audit_filter(filters: dict[str, str], tenant: str) -> AuditFilter:

@@ -116,11 +116,12 @@ async def issue_signin_link(
     return SignInLink(token=token, approver=approver, tenant=tenant, expires_at=now + ttl)
 
 
+_ASK = "; ask an admin for a new one ('quartermaster approvers link')"
 _REFUSALS = {
-    ConsumeOutcome.UNKNOWN: "this sign-in link is not valid",
-    ConsumeOutcome.REVOKED: "this sign-in link was revoked",
-    ConsumeOutcome.EXPIRED: "this sign-in link has expired",
-    ConsumeOutcome.EXHAUSTED: "this sign-in link was already used",
+    ConsumeOutcome.UNKNOWN: "this sign-in link is not valid" + _ASK,
+    ConsumeOutcome.REVOKED: "this sign-in link was revoked" + _ASK,
+    ConsumeOutcome.EXPIRED: "this sign-in link has expired" + _ASK,
+    ConsumeOutcome.EXHAUSTED: "this sign-in link was already used" + _ASK,
 }
 
 
@@ -152,11 +153,40 @@ async def redeem_signin_link(
     # sign-in row ever opens a session.
     if record is None or record.tool != SIGNIN_TOOL or record.audience != SIGNIN_AUDIENCE:
         raise SignInRefused(_REFUSALS[ConsumeOutcome.UNKNOWN])
+    return await open_session(
+        events,
+        keys,
+        approver=record.agent,
+        tenant=record.tenant,
+        detail={"via": "link", "link_id": jti[:16]},
+        issuer=issuer,
+        max_ttl=max_ttl,
+        clock=clock,
+    )
+
+
+async def open_session(
+    events: EventRecorder,
+    keys: TokenKeys,
+    *,
+    approver: str,
+    tenant: str,
+    detail: dict[str, str],
+    issuer: str,
+    max_ttl: float,
+    clock: Clock,
+) -> IssuedApproverCredential:
+    """The session credential of a person who just signed in, recorded in the ledger
+    (``detail`` says how: a link or an identity provider).
+
+    Raises:
+        AuditUnavailable: the ledger row could not be written (no session is opened).
+    """
     issued = issue_approver_credential(
         keys,
         issuer=issuer,
-        approver=record.agent,
-        tenant=record.tenant,
+        approver=approver,
+        tenant=tenant,
         ttl=min(SESSION_TTL, max_ttl),
         max_ttl=max_ttl,
         clock=clock,
@@ -164,9 +194,9 @@ async def redeem_signin_link(
     await events.record_event(
         AuditEvent(
             kind=CONSOLE_SIGNED_IN,
-            tenant=record.tenant,
-            human=record.agent,
-            detail={"link_id": jti[:16], "session_jti": issued.approver.token_id},
+            tenant=tenant,
+            human=approver,
+            detail={**detail, "session_jti": str(issued.approver.token_id)},
         )
     )
     return issued

@@ -35,7 +35,10 @@ AUDIT_KEY_LIFETIME = 10 * 365 * 24 * 3600.0
 """Checkpoint keys are kept (for verification) far longer than any grant key."""
 
 
-DERIVED_KEYS = ("audit hmac", "request state")
+CONSOLE_LOGIN_KEY = "console login"
+"""The label of the key that signs a console login's state (``derive_key``)."""
+
+DERIVED_KEYS = ("audit hmac", "request state", CONSOLE_LOGIN_KEY)
 """The labels :func:`derive_key` is called with (each a key the redactor must know)."""
 
 
