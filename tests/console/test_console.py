@@ -7,11 +7,14 @@ prove each rule alone, quickly, including the refusals a browser would not show.
 from __future__ import annotations
 
 import re
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
+from mcp import types
 from starlette.applications import Starlette
 
 from quartermaster._clock import ManualClock
@@ -21,6 +24,7 @@ from quartermaster.console import issue_signin_link as _issue
 from quartermaster.proxy._approvals_http import approver_authenticator
 from quartermaster.runtime import Services, load, open_services
 from quartermaster.store import LedgerQuery, PinRecord, RevocationFilter
+from tests.harness import memory_client
 
 CONFIG = """
 version: 1
@@ -267,3 +271,32 @@ async def test_the_audit_browser_filters_within_the_tenant_and_verifies_the_chai
         assert "e1e1e1e1e1e1e1e1" in state.text
         assert state.status_code == 200
         assert "Active grants" in state.text
+
+
+async def test_a_waiting_call_names_the_console_at_the_public_url(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(
+        textwrap.dedent(
+            f"""
+            version: 1
+            serve: {{public_url: "https://qm.example.com"}}
+            servers:
+              desk:
+                command: "{sys.executable}"
+                args: ["-m", "quartermaster.demo"]
+                tools:
+                  append_note: {{risk: write, target: "ticket:{{ticket_id}}"}}
+            approval: {{out_of_band_wait: 0.1}}
+            policy:
+              rules:
+                - {{id: notes, effect: permit, tool: desk__append_note, approval: step_up}}
+            """
+        )
+    )
+    async with memory_client(config, "legacy") as client:
+        asked = await client.call_tool("desk__append_note", {"ticket_id": 4812, "text": "hi"})
+    assert asked.is_error is True
+    [content] = asked.content
+    assert isinstance(content, types.TextContent)
+    assert "or in the console at https://qm.example.com/console" in content.text
