@@ -7,8 +7,10 @@ prove each rule alone, quickly, including the refusals a browser would not show.
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -294,9 +296,19 @@ async def test_a_waiting_call_names_the_console_at_the_public_url(
             """
         )
     )
+    secret = "ghp_" + "".join(secrets.choice("abcdefghijKLMNOP0123456789") for _ in range(36))
     async with memory_client(config, "legacy") as client:
-        asked = await client.call_tool("desk__append_note", {"ticket_id": 4812, "text": "hi"})
+        asked = await client.call_tool(
+            "desk__append_note", {"ticket_id": 4812, "text": f"pasted {secret} here"}
+        )
     assert asked.is_error is True
     [content] = asked.content
     assert isinstance(content, types.TextContent)
     assert "or in the console at https://qm.example.com/console" in content.text
+    # The approver sees what is asked, with the secret the agent pasted redacted.
+    async with serving(config, ManualClock(start=time.time())) as (_, bob):
+        await bob.sign_in(await bob.link("bob@example.com"))
+        page = (await bob.http.get("/console")).text
+    assert "desk__append_note" in page
+    assert "[REDACTED:github_pat#1]" in page
+    assert secret not in page
