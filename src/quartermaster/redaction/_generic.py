@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 
-from ._providers import literal_prefixes
+from ._providers import literal_prefixes, misshapen
 from ._rule import (
     GENERIC,
     STRUCTURAL,
     Rule,
     is_placeholder,
+    jwt_well_formed,
     looks_random,
     mangled,
     patterned,
@@ -340,7 +341,28 @@ _OFF_ALPHABET = re.compile(r"[^A-Za-z0-9_\-./+=:~]")
 def _off_alphabet(value: str) -> bool:
     # Twenty characters and more: the length of generated keys, not of a typed secret.
     odd = len(_OFF_ALPHABET.findall(value))
-    return 0 < odd <= 2 and 20 <= len(value) < 64
+    return 0 < odd <= 3 and 20 <= len(value) < 64
+
+
+# What follows a value with no space between: up to whitespace, a quote or markup.
+_RUN = re.compile(r"[^\s\"'`<>(){}\[\]\\]{1,400}")
+# Characters a mangled key holds (a typo, a bad find-and-replace, a test's invalid key) and
+# no key alphabet does; "%" only when it does not start a percent-escape.
+_MANGLING = re.compile(r"[#?!*^$|]|%(?![0-9A-Fa-f]{2})")
+
+
+def _runs_on_mangled(m: re.Match[str]) -> bool:
+    """Whether the value runs on, with no space, into more key material that holds a
+    character no key alphabet has (``…R8wq,6TNc…%c^so…``, ``…UUr-PK#a8d3…``): the string
+    as written is one mangled key, and the part the rule took is not a key by itself. Items
+    of a list (``,``, ``;``, ``&``) are judged each on its own."""
+    run = _RUN.match(m.string, m.end("s"))
+    if run is None:
+        return False
+    for piece in re.split(r"[,;&]", run.group()):
+        if _MANGLING.search(piece) and sum(c.isalnum() for c in piece) >= 4:
+            return True
+    return False
 
 
 def _value_ok(name: str, value: str) -> bool:
@@ -355,7 +377,7 @@ def _value_ok(name: str, value: str) -> bool:
         return looks_random(value, min_len=6, min_entropy=2.3)
     if value.isdigit():
         return len(value) >= 16  # numeric bot tokens and app secrets; short ones are counters
-    if _off_alphabet(value):
+    if _off_alphabet(value) or misshapen(value):
         return False
     return looks_random(value)
 
@@ -374,7 +396,7 @@ def _generic_check(m: re.Match[str]) -> bool:
     name = _key_name(m)
     if _PASSWORDY.search(name) or not name_is_credential(name) or _templated(m):
         return False  # password-like names are the "password" rule's
-    return _value_ok(name, m.group("s"))
+    return _value_ok(name, m.group("s")) and not _runs_on_mangled(m)
 
 
 def keyed_value_kind(key: str, value: str) -> str | None:
@@ -438,6 +460,10 @@ def _inner_check(m: re.Match[str]) -> bool:
     return any(looks_random(part.strip("{}")) for part in m.group("s").split())
 
 
+def _jwt_check(m: re.Match[str]) -> bool:
+    return jwt_well_formed(m.group("s"))
+
+
 def _cookie_check(m: re.Match[str]) -> bool:
     return looks_random(m.group("s"), min_len=12)
 
@@ -463,9 +489,13 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "jwt",
-        r"(?<![A-Za-z0-9_\-])(?P<s>eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{0,1000})",
+        # Three parts (a signed JWT) or five (an encrypted one: header, wrapped key, iv,
+        # ciphertext, tag).
+        r"(?<![A-Za-z0-9_\-])(?P<s>eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{0,1000}"
+        r"(?:\.[A-Za-z0-9_\-]{0,4000}\.[A-Za-z0-9_\-]{0,1000})?)",
         ("eyj",),
         STRUCTURAL,
+        _jwt_check,
         max_len=4000,
         hs=r"eyJ[A-Za-z0-9_\-]{10}",
     ),
@@ -575,7 +605,7 @@ def _bare_check(m: re.Match[str]) -> bool:
     if quote and m.string[m.end("s") : m.end("s") + 1] != quote:
         return False
     words = name_words(m.group("k"))
-    if not words or any(w in _DENY or w in _BARE_DENY for w in words):
+    if not words or any(w in _DENY or w in _BARE_DENY for w in words) or _runs_on_mangled(m):
         return False
     value = m.group("s")
     if _HEXISH.match(value) or is_placeholder(value) or value.startswith("H4sI"):

@@ -284,6 +284,42 @@ def _literal(regex: str) -> str:
     return "".join(out)
 
 
+# Prefixes that are words (``key-``, ``live_``, ``secret-``): many vendors' tokens start
+# with them, so a value that does names no format by them alone.
+_WORD_PREFIXES = frozenset(["key", "live", "test", "secret", "api", "sdk", "mob", "access", "pat"])
+# Any character of any key alphabet: a format with this in place of each of its character
+# classes keeps only its structure (literal parts, separators, lengths).
+_ANY_KEY_CHAR = r"[A-Za-z0-9_\-.+/=~%]"
+
+
+def _shapes() -> dict[str, re.Pattern[str]]:
+    """Literal prefix → the structure (lengths and literals, any key alphabet) of every
+    format that starts with it."""
+    shapes: dict[str, list[str]] = {}
+    for entry in TOKENS:
+        prefix = _literal(entry[1])
+        if len(prefix) < 4 or re.sub(r"[^a-z]", "", prefix.lower()) in _WORD_PREFIXES:
+            continue
+        shapes.setdefault(prefix, []).append(re.sub(r"\[[^\]]*\]", _ANY_KEY_CHAR, entry[1]))
+    return {p: re.compile("|".join(f"(?:{r})" for r in rs)) for p, rs in shapes.items()}
+
+
+_SHAPES = _shapes()
+_SHAPE_LENGTHS = sorted({len(p) for p in _SHAPES})
+
+
+def misshapen(value: str) -> bool:
+    """Whether ``value`` starts with a self-identifying format's distinctive prefix (``NRAK-``,
+    ``HRKU-AA``) but has not that format's structure even in any key alphabet: the wrong
+    length, a missing separator. Detectors disagree on a format's alphabet (upper or lower
+    case), never on its length; such a value is a truncated, padded or invented token."""
+    for n in _SHAPE_LENGTHS:
+        shape = _SHAPES.get(value[:n])
+        if shape is not None:
+            return shape.fullmatch(value) is None
+    return False
+
+
 _FILLER = re.compile(r"(?i)x{6,}|0{10,}|\*{3,}|#{4,}|example|your[_\-]|<[^>]*>|abcdefgh")
 
 

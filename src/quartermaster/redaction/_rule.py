@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
+import json
 import math
 import re
 from collections import Counter
@@ -85,6 +88,9 @@ def is_placeholder(value: str) -> bool:
     return re.search(r"(.)\1{7,}", value) is not None
 
 
+# A value that ends in a host name (``….myshopify.com``, ``….windows.net:6381``): a random
+# subdomain names a tenant or a resource, it does not authenticate.
+_HOST_END = re.compile(r"\.[a-z][a-z0-9\-]{1,62}\.[a-z]{2,12}(?::\d{1,5})?$")
 _WORDY = re.compile(r"^[A-Za-z]+(?:[_\-. ][A-Za-z]+)*$")
 _DOTTED = re.compile(r"^[A-Za-z_$]+(?:\.[A-Za-z_$]+)+(?:\(\))?$")
 _VERSION = re.compile(r"^v?\d+(?:\.\d+)+(?:[-+][\w.\-]+)?$")
@@ -101,7 +107,7 @@ def looks_random(value: str, *, min_len: int = 8, min_entropy: float = 2.8) -> b
         return False
     if value.isdigit() or _VERSION.match(value) or _DOTTED.match(value):
         return False
-    if value.startswith(("http:", "https:")) or "://" in value:
+    if value.startswith(("http:", "https:")) or "://" in value or _HOST_END.search(value):
         return False
     if value.startswith(("/", "./", "~/", "../")) and sum(c.isupper() for c in value) <= 2:
         return False  # a file path; base64 may start with "/" but is rich in capitals
@@ -205,3 +211,29 @@ def patterned(value: str) -> bool:
     if steps / (n - 1) >= 0.35:
         return True
     return any(value[p:] == value[:-p] for p in range(1, n // 3 + 1))
+
+
+def _json_object_part(part: str) -> bool:
+    """Whether ``part`` is base64url of a JSON object (a JWT's header or claims)."""
+    try:
+        decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        return isinstance(json.loads(decoded), dict)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def jwt_well_formed(token: str) -> bool:
+    """Whether a token shaped like a JWT (``eyJ…`` header, claims, signature) passes the
+    format's own test: its claims (the second part, what makes it a bearer credential) are
+    base64url of a JSON object; with five parts (an encrypted JWT, whose second part is a
+    wrapped key) its header is. Claims that do not decode are a mangled token (a typo, a
+    test's invalid one), not a credential."""
+    parts = token.split(".")
+    if len(parts) < 2:
+        return False
+    return _json_object_part(parts[0] if len(parts) >= 5 else parts[1])
+
+
+def jwt_shaped(value: str) -> bool:
+    """Whether ``value`` is shaped like a JWT: a base64url JSON header and two more parts."""
+    return value.startswith("eyJ") and value.count(".") >= 2
