@@ -508,6 +508,9 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
         _url_check,
         max_len=420,
         hs=r"://[^\s:/?#@]{0,128}:[^\s/?#@]{1,256}@",
+        # The scheme, where a match starts: found in the window, not tried at each position.
+        lead=r"(?i)\b[a-z][a-z0-9+.\-]{1,30}://",
+        lead_back=420,
         back=34,  # a scheme of up to 31 characters, then "://"
     ),
     Rule(
@@ -663,9 +666,10 @@ GENERIC_RULES: tuple[Rule, ...] = (
         GENERIC,
         _bare_check,
         max_len=300,
-        # The separator and the start of the value, which every match holds; the name is at
+        # The separator and the start of the value, which every match holds, after a name's
+        # last character or a blank (so a quoted JSON key's ": " is no hit); the name is at
         # most 57 characters before it.
-        near=r"[:\"'`]=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
+        near=r"[:\"'`](?<=[A-Za-z0-9_ \t].)=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
         near_start=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}[ \t]{0,16}\Z",
         back=64,
         lead=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]{1,16}[\"'`]|[ \t]{0,16}:)",

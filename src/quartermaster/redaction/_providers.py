@@ -238,7 +238,7 @@ TOKENS: tuple[Entry, ...] = (
     ("hubspot_pat", r"pat-(?:na|eu|ap)\d-" + UUID, ("pat-na", "pat-eu", "pat-ap")),
     ("dropbox_token", r"sl\.[A-Za-z0-9_\-=]{130,160}", ("sl.",)),
     ("dropbox_long_lived", r"[a-z0-9]{11}AAAAAAAAAA[A-Za-z0-9_\-=]{43}", ("aaaaaaaaaa",)),
-    ("asana_pat", r"[12]/\d{10,16}/\d{10,16}:[a-f0-9]{32}", ("1/", "2/")),
+    ("asana_pat", r"[12]/[0-9]{10,16}/[0-9]{10,16}:[a-f0-9]{32}", tuple(f"{a}/{d}" for a in "12" for d in "0123456789")),  # noqa: E501
     ("trello_token", r"ATTA[A-Fa-f0-9]{60,70}"),
     ("intercom_token", r"dG9rOj[A-Za-z0-9+/]{40,60}={0,2}"),
     ("adobe_client_secret", r"p8e-[A-Za-z0-9]{32}"),
@@ -274,11 +274,15 @@ def _literal(regex: str) -> str:
     while i < len(regex):
         c = regex[i]
         if c == "\\" and i + 1 < len(regex) and regex[i + 1] in ".-$/":
+            if regex[i + 2 : i + 3] in ("?", "*", "{"):
+                break
             out.append(regex[i + 1])
             i += 2
             continue
         if c in "[](){}.*+?|^$\\":
             break
+        if regex[i + 1 : i + 2] in ("?", "*", "{"):
+            break  # an optional or repeated character is not part of every token
         out.append(c)
         i += 1
     return "".join(out)
@@ -329,6 +333,14 @@ def _not_placeholder(m: re.Match[str]) -> bool:
     return _FILLER.search(m.group("s")) is None
 
 
+# Rules whose explicit anchors are where their token starts (as a derived anchor always is),
+# so the fallback engine tries only the few positions before an anchor's end.
+_STARTS_AT_ANCHOR = frozenset(
+    ["sonarqube_token", "aws_access_key_id", "yandex_aws_key", "fauna_secret", "stripe_secret_key",
+     "shopify_access_token", "twilio_api_key", "facebook_access_token", "asana_pat"]
+)  # fmt: skip
+
+
 def provider_rules() -> tuple[Rule, ...]:
     """The self-identifying token rules."""
     rules = []
@@ -338,7 +350,8 @@ def provider_rules() -> tuple[Rule, ...]:
         if not anchors:
             raise ValueError(f"provider rule {kind} has no anchor")
         # A derived anchor is the token's literal prefix: a match starts right before its end.
-        back = len(anchors[0]) if len(entry) == 2 else None
+        starts = len(entry) == 2 or kind in _STARTS_AT_ANCHOR
+        back = max(map(len, anchors)) if starts else None
         rules.append(
             Rule(
                 kind,
@@ -348,6 +361,7 @@ def provider_rules() -> tuple[Rule, ...]:
                 _not_placeholder,
                 max_len=400,
                 back=back,
+                at_anchor=starts,
             )
         )
     return tuple(rules)

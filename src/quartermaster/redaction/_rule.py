@@ -36,7 +36,9 @@ class Rule:
     ``near`` is a cheap regex every match contains, for rules without anchors: the fallback
     engine searches it instead of running the whole rule over the whole text, and tries the
     rule where ``near_start`` (searched in the ``back`` characters before a hit, ending at
-    it: anchor it with a backslash-Z) starts.
+    it: anchor it with a backslash-Z) starts. ``at_anchor`` says a match starts where one of
+    its anchors starts (a token's literal prefix), so the fallback engine tries that one
+    position per hit.
     """
 
     kind: str
@@ -51,6 +53,7 @@ class Rule:
     back: int | None = None
     near: str | None = None
     near_start: str | None = None
+    at_anchor: bool = False
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     lead_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     near_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
