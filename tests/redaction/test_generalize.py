@@ -47,7 +47,7 @@ FLOORS = {
     "connection_string": (1.0, 1.0),
     "checksummed": (1.0, 1.0),
     "generic_key_value": (0.65, 0.4),
-    "prefixed_token": (0.3, 0.3),
+    "prefixed_token": (0.8, 0.8),
 }
 
 
@@ -80,6 +80,46 @@ def test_vendor_tokens_with_a_key_like_prefix_are_redacted_unseen(
     # The body must be key material beyond doubt; a random draw sometimes is not (runs of
     # one class), and is then kept rather than risking identifiers.
     assert found >= 85
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vendor=st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=6),
+    sep=st.sampled_from("_-"),
+    upper=st.booleans(),
+    length=st.integers(32, 64),
+    seed=st.integers(0, 2**32),
+)
+def test_a_long_generated_body_after_any_vendor_prefix_is_redacted(
+    redactor: Redactor, vendor: str, sep: str, upper: bool, length: int, seed: int
+) -> None:
+    # No key-like word in the prefix: the body's length (past the 14 to 29 characters of
+    # vendors' object ids) and randomness vouch for it.
+    rng = random.Random(seed)
+    body = _token(rng, length)
+    token = f"{vendor.upper() if upper else vendor}{sep}{body}"
+    if not strongly_random(body):
+        return  # a draw with runs of one class is kept, as identifiers are
+    out = redactor.redact(f"using {token} now")
+    assert _gone(body, out), token
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vendor=st.sampled_from(["cus", "msg", "pi", "evt", "ch", "file", "call", "req", "toolu"]),
+    length=st.integers(14, 29),
+    seed=st.integers(0, 2**32),
+)
+def test_vendor_object_ids_are_left_alone(
+    redactor: Redactor, vendor: str, length: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    for text in (
+        f"id: {vendor}_{_token(rng, length)}",
+        f'{{"object": "{vendor}-{_token(rng, length)}"}}',
+        f"trace_{''.join(rng.choice('0123456789abcdef') for _ in range(40))}",
+    ):
+        assert redactor.redact(text) == text
 
 
 @settings(max_examples=40, deadline=None)

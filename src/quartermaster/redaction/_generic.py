@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ._providers import literal_prefixes, misshapen
+from ._providers import literal_prefixes, misshapen, names_distinctive_format
 from ._rule import (
     GENERIC,
     STRUCTURAL,
@@ -423,12 +423,12 @@ def _neutral_ok(name: str, value: str) -> bool:
     return _value_alone_ok(value)
 
 
-def _value_alone_ok(value: str, min_len: int = 16) -> bool:
+def _value_alone_ok(value: str, min_len: int = 16, min_classes: int | None = None) -> bool:
     """With no credential-like name to vouch for it, a value must be key material beyond
     doubt, keep to its alphabet, and not name a format it fails."""
     if names_its_format(value) or _off_alphabet(value) or mangled(value) or patterned(value):
         return False
-    return strongly_random(value, min_len=min_len)
+    return strongly_random(value, min_len=min_len, min_classes=min_classes)
 
 
 def _pair_check(m: re.Match[str]) -> bool:
@@ -640,17 +640,36 @@ _KEYISH_PREFIX = re.compile(r"(?i)(?:^|[_\-]|(?<=[a-z]))(?:" + "|".join(_KEYISH)
 
 
 def _prefixed_check(m: re.Match[str]) -> bool:
-    prefix, body = m.group("p"), m.group("b")
+    """A key-like word in the prefix vouches for a body of 20 characters and two classes (a
+    lower-case alphanumeric key); a prefix without one (``tek_``, ``DR-``), only for a body
+    of 32 or more, longer than the object ids vendors prefix the same way (``cus_``, ``msg_``,
+    ``pi_``: 14 to 29 characters), never hex (request and trace ids)."""
+    prefix, body, token = m.group("p"), m.group("b"), m.group("s")
     words = name_words(prefix)
-    if any(w in _DENY or w in _BARE_DENY for w in words) or names_its_format(m.group("s")):
+    if any(w in _DENY or w in _BARE_DENY for w in words):
         return False
+    if names_its_format(token) or any(
+        names_distinctive_format(token[i:]) for i in range(1, len(prefix))
+    ):
+        return False  # a known format's prefix ends it ("step1ghp_…"): that format's rule judges
+
     if _KEYISH_PREFIX.search(prefix) is None:
-        return False
+        return len(body) >= 32 and not _HEXISH.match(body) and _value_alone_ok(body, 32)
     if _HEXISH.match(body):
         return len(body) >= 32  # hex after a key-like prefix, long enough not to be an id
-    return _value_alone_ok(body, min_len=20)
+    return _value_alone_ok(body, min_len=20, min_classes=2)
 
 
+# A vendor's prefix (a word, up to two short parts, a separator), then a generated body.
+# Not inside a longer token: after no key character, nor after "alnum:" (``123:AA…``).
+_PREFIXED = (
+    r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?P<s>(?P<p>(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})"
+    r"(?:[_\-][A-Za-z0-9]{2,8}){0,2}"
+    r"[_\-])(?P<b>[A-Za-z0-9_\-]{20,128}))(?![^\s\"'`,;)\]}>|])"
+)
+_PREFIXED_LEAD = (
+    r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-]"
+)
 # A keyword starts at most this far before the end of the anchor found in it ("api-key").
 _KW_BACK = 12
 _PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
@@ -691,17 +710,31 @@ GENERIC_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "prefixed_token",
-        r"(?<![A-Za-z0-9_\-+/.])(?P<s>(?P<p>(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})"
-        r"(?:[_\-][A-Za-z0-9]{2,8}){0,2}"
-        r"[_\-])(?P<b>[A-Za-z0-9_\-]{20,128}))(?![^\s\"'`,;)\]}>|])",
+        _PREFIXED,
         tuple(f"{word}{sep}" for word in _KEYISH for sep in "_-"),
         GENERIC,
         _prefixed_check,
         max_len=180,
-        lead=r"(?<![A-Za-z0-9_\-+/.])(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-]",
+        lead=_PREFIXED_LEAD,
         lead_back=64,
         back=36,  # the prefix starts at most this far before the end of its key-like word
         hs=r"(?i)(?:" + "|".join(_KEYISH) + r")[_\-][A-Za-z0-9_\-]{20}",
+    ),
+    Rule(
+        "prefixed_token",
+        # The same shape with any prefix: only a long body qualifies (``_prefixed_check``).
+        _PREFIXED,
+        (),
+        GENERIC,
+        _prefixed_check,
+        max_len=180,
+        lead=_PREFIXED_LEAD,
+        lead_back=64,
+        # A separator and 32 characters of body, where the prefix ends (found by near_start).
+        near=r"[_\-][A-Za-z0-9_\-]{32}",
+        near_start=r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})\Z",
+        back=48,
+        hs=r"(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-][A-Za-z0-9_\-]{32}",
     ),
     Rule(
         "generic_secret",

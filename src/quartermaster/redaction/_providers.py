@@ -312,6 +312,12 @@ _SHAPES = _shapes()
 _SHAPE_LENGTHS = sorted({len(p) for p in _SHAPES})
 
 
+def names_distinctive_format(value: str) -> bool:
+    """Whether ``value`` starts with a self-identifying format's prefix that is not a word
+    (``ghp_``, ``NRAK-``; not ``live_`` or ``key-``)."""
+    return any(value[:n] in _SHAPES for n in _SHAPE_LENGTHS)
+
+
 def misshapen(value: str) -> bool:
     """Whether ``value`` starts with a self-identifying format's distinctive prefix (``NRAK-``,
     ``HRKU-AA``) but has not that format's structure even in any key alphabet: the wrong

@@ -148,11 +148,11 @@ def class_changes(value: str) -> float:
     return changes / expected
 
 
-def strongly_random(value: str, *, min_len: int = 16) -> bool:
+def strongly_random(value: str, *, min_len: int = 16, min_classes: int | None = None) -> bool:
     """Whether ``value`` is key material beyond doubt, so no credential name is needed: long,
-    of at least three character classes (two when 32 or more long), changing class often,
-    with high entropy, and none of a digest, UUID, base64 of JSON or of a gzip stream, a path
-    or a dotted name."""
+    of at least three character classes (two when 32 or more long, or ``min_classes``),
+    changing class often, with high entropy, and none of a digest, UUID, base64 of JSON or of
+    a gzip stream, a path or a dotted name."""
     n = len(value)
     if n < min_len or not looks_random(value, min_len=min_len, min_entropy=3.3):
         return False
@@ -162,7 +162,9 @@ def strongly_random(value: str, *, min_len: int = 16) -> bool:
     if len(segments) > 2 and sum(map(len, segments)) / len(segments) < 10:
         return False  # a path
     present = {_char_class(c) for c in value}
-    if len(present - {3}) < (2 if n >= 32 else 3):
+    if min_classes is None:
+        min_classes = 2 if n >= 32 else 3
+    if len(present - {3}) < min_classes:
         return False
     needed = min(4.0, math.log2(n) - 0.6)
     return class_changes(value) >= 0.75 and entropy(value) >= needed
