@@ -46,7 +46,7 @@ FLOORS = {
     "url_credential": (1.0, 1.0),
     "connection_string": (1.0, 1.0),
     "checksummed": (1.0, 1.0),
-    "generic_key_value": (0.65, 0.4),
+    "generic_key_value": (0.85, 0.55),
     "prefixed_token": (0.8, 0.8),
 }
 
@@ -212,3 +212,41 @@ def test_class_changes_is_a_ratio(value: str) -> None:
     assert ratio >= 0
     if len(set(map(str.isdigit, value))) == 1 and (value.isupper() or value.islower()):
         assert ratio == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    qualifier=st.sampled_from(["integration", "root", "mobile", "webhook", "sync"]),
+    head=st.sampled_from(["credential", "passphrase", "passcode", "hmac", "otp", "mnemonic"]),
+    spell=st.sampled_from(["{q}{h}", "{q}_{h}", "{Q}_{H}", "{q}{Hc}", "{q}-{h}"]),
+    seed=st.integers(0, 2**32),
+)
+def test_compound_and_secret_material_names_vouch_for_a_hex_value(
+    redactor: Redactor, qualifier: str, head: str, spell: str, seed: int
+) -> None:
+    # Hex under a name that does not say "credential" is a digest and stays; a compound that
+    # ends in a credential word, or a word for secret material, says it.
+    name = spell.format(
+        q=qualifier, h=head, Q=qualifier.upper(), H=head.upper(), Hc=head.capitalize()
+    )
+    rng = random.Random(seed)
+    value = "".join(rng.choice("0123456789abcdef") for _ in range(48))
+    for text in (f"{name} = {value}", f"export {name}={value}", f'"{name}": "{value}"'):
+        assert value not in redactor.redact(text), text
+
+
+@pytest.mark.parametrize("name", ["author", "authority", "authored_by", "passenger"])
+def test_words_that_only_start_like_a_credential_word_do_not_vouch(
+    redactor: Redactor, name: str
+) -> None:
+    rng = random.Random(name)
+    value = "".join(rng.choice("0123456789abcdef") for _ in range(40))
+    text = f"{name}: {value}"
+    assert redactor.redact(text) == text
+
+
+@pytest.mark.parametrize("mark", "*^$&!")
+def test_a_password_flag_may_hold_any_symbol(redactor: Redactor, mark: str) -> None:
+    value = f"B1exQs{mark}2MLrv7"
+    for text in (f"run --db-password {value} --verbose", f"run --partnerpwd={value}"):
+        assert value not in redactor.redact(text), text

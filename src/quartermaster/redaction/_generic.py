@@ -26,11 +26,12 @@ from ._rule import (
 # Names that make the value next to them a credential.
 _KW = (
     r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_.\-]?key|key|auth|cred(?:s|entials?)?"
-    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt)"
+    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt"
+    r"|hmac|otp|seed|mnemonic)"
 )
 GENERIC_ANCHORS = (
     "pass", "pwd", "secret", "token", "key", "auth", "cred", "sess", "sid", "cookie",
-    "bearer", "private", "signing", "dsn", "salt",
+    "bearer", "private", "signing", "dsn", "salt", "hmac", "otp", "seed", "mnemonic",
 )  # fmt: skip
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -69,10 +70,25 @@ _CRED_EXACT = frozenset(
         "dsn",
         "salt",
         "jwt",
+        # Secret material by another name: an HMAC key, a one-time-password seed, a wallet's
+        # mnemonic, a passkey, an OAuth authorization or access code.
+        "hmac",
+        "otp",
+        "totp",
+        "hotp",
+        "seed",
+        "mnemonic",
+        "passkey",
+        "authcode",
+        "accesscode",
     ]
 )
-_CRED_SUFFIX = ("key", "token", "secret", "password", "passwd", "pass", "pwd", "creds")
-_CRED_PREFIX = ("password", "passwd", "secret", "token", "apikey", "credential", "bearer")
+# A compound that ends or starts with a credential word is a credential name
+# (integrationcredential, rootpassphrase, authcode).
+_CRED_SUFFIX = ("key", "token", "secret", "password", "passwd", "pass", "pwd", "creds",
+                "credential", "credentials", "passphrase", "passcode", "hmac", "otp",
+                "mnemonic")  # fmt: skip
+_CRED_PREFIX = ("password", "passwd", "secret", "token", "apikey", "credential", "bearer", "auth")
 _NOT_CRED = frozenset(
     [
         "monkey",
@@ -90,8 +106,17 @@ _NOT_CRED = frozenset(
         "overpass",
         "underpass",
         "surpass",
+        "author",
+        "authors",
+        "authored",
+        "authoring",
+        "authority",
+        "authorities",
+        "authorize",
+        "authorized",
     ]
 )
+_NOT_CRED_TUPLE = tuple(_NOT_CRED)
 # Words that make a name descriptive even though it holds a credential word (token_count,
 # private_key_id, public_key, key_name, secretStoreRef...).
 _DENY = frozenset(
@@ -244,8 +269,8 @@ def name_is_credential(name: str) -> bool:
     if any(w in _DENY for w in words):
         return False
     for word in [*words, "".join(words)]:
-        if word in _NOT_CRED:
-            continue
+        if word.startswith(_NOT_CRED_TUPLE):
+            continue  # "monkey", "authored" and compounds of them ("authoredby")
         if word in _CRED_EXACT or word.endswith(_CRED_SUFFIX) or word.startswith(_CRED_PREFIX):
             return True
     return False
@@ -700,8 +725,10 @@ GENERIC_RULES: tuple[Rule, ...] = (
     Rule(
         "generic_secret",
         # Command-line flags: --client-secret VALUE, --api-key=VALUE.
+        # The value runs to a blank or a quote: a password may hold any symbol, and the
+        # check judges the rest (a near-miss key, a path, a word).
         r"(?<![\w\-])(?P<f>--[A-Za-z][A-Za-z0-9_.\-]{1,60})[ =](?P<q>[\"']?)"
-        r"(?P<s>" + _BARE_VALUE + r"{8,300})(?!" + _BARE_VALUE + r")",
+        r"(?P<s>[^\s\"'`]{8,300})(?![^\s\"'`])",
         ("--",),
         GENERIC,
         _assigned_check,
