@@ -756,12 +756,13 @@ GENERIC_RULES: tuple[Rule, ...] = (
         _prefixed_check,
         max_len=180,
         lead=_PREFIXED_LEAD,
-        lead_back=64,
+        lead_back=80,
         # A separator and 32 characters of body, where the prefix ends (found by near_start).
+        # The same for hyperscan: a pure character-class prefix costs its whole scan.
         near=r"[_\-][A-Za-z0-9_\-]{32}",
         near_start=r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})\Z",
         back=48,
-        hs=r"(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-][A-Za-z0-9_\-]{32}",
+        hs=r"[_\-][A-Za-z0-9_\-]{32}",
     ),
     Rule(
         "generic_secret",
