@@ -36,6 +36,7 @@ LEASE_REVOKE_FAILED = "lease.revoke_failed"
 DEFINITION_PINNED = "definition.pinned"
 DEFINITION_QUARANTINED = "definition.quarantined"
 DEFINITION_ACCEPTED = "definition.accepted"
+CATALOG_LISTED = "catalog.listed"
 
 
 class EventRecorder(Protocol):
@@ -67,6 +68,7 @@ EVENT_KINDS = frozenset(
         DEFINITION_PINNED,
         DEFINITION_QUARANTINED,
         DEFINITION_ACCEPTED,
+        CATALOG_LISTED,
     }
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""

@@ -50,6 +50,11 @@ Method = Literal[
 ]
 """The MCP requests that reach a downstream, each of which the pipeline runs."""
 
+ListingMethod = Literal[
+    "tools/list", "resources/list", "resources/templates/list", "prompts/list"
+]  # fmt: skip
+"""The listings: answered from the catalog, decided per caller (never sent downstream)."""
+
 Ask = Callable[[str, dict[str, Any]], Awaitable[ElicitResult]]
 """Puts a form (message, requested JSON schema) to the human at the client and waits."""
 
@@ -127,6 +132,33 @@ class ToolCall:
     label for grouping calls, validated, never a source of authority."""
     connection_key: str | None = None
     """Identifies the client's connection (handshake era) so a run id can last a session."""
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    """One item a listing could show, with what policy needs to know about it."""
+
+    name: str
+    """The tool's or prompt's exposed name, the resource's URI, the template's URI template."""
+    subject: Subject
+    risk: str
+    """The tool's risk class as the classify stage finds it (``read`` for the others)."""
+    has_target: bool = False
+    """Whether calls of the tool render a target (a ``target`` template is declared)."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One listing request as the client sent it, with the items the catalog holds."""
+
+    method: ListingMethod
+    items: tuple[ListedItem, ...]
+    client_name: str | None = None
+    client_version: str | None = None
+    run_id: str | None = None
+    """The run the client names in ``_meta`` (a label, as for a call)."""
+    connection_key: str | None = None
+    """The client's connection (handshake era), so the listing shares the calls' run."""
 
 
 @dataclass

@@ -40,12 +40,16 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.uri_template import UriTemplate
 from pydantic import BaseModel
 
+from .._errors import QuartermasterError
 from ..config import QuartermasterConfig
-from ..identity import RUN_ID_META_KEY, Principal
+from ..identity import RUN_ID_META_KEY, InvalidRunId, Principal
 from ..pipeline import (
     CallContext,
     CallResult,
     HumanChannel,
+    ListedItem,
+    Listing,
+    ListingMethod,
     Method,
     Pipeline,
     ToolCall,
@@ -53,7 +57,7 @@ from ..pipeline import (
 )
 from ..redaction import RedactionSession
 from ..runtime import Services
-from ..stages import tool_error
+from ..stages import ListingGate, risk_of, tool_error
 from ._catalog import Catalog
 from ._downstream import Notice
 
@@ -88,6 +92,7 @@ class Backend(Protocol):
     config: QuartermasterConfig
     catalog: Catalog
     pipeline: Pipeline
+    listing: ListingGate
 
     def principal(self) -> Principal | None:
         """Who is calling this request."""
@@ -259,9 +264,15 @@ class Front:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("tools/list")
-        tools = [r.tool for r in catalog.tools.values() if r.tool is not None]
+        routes = [r for r in catalog.tools.values() if r.tool is not None]
+        items = [
+            ListedItem(r.exposed_name, "tool", risk_of(r), has_target=r.target_template is not None)
+            for r in routes
+        ]
+        shown = await self._shown(ctx, connection, "tools/list", items)
+        tools = [r.tool for r, ok in zip(routes, shown, strict=True) if ok and r.tool is not None]
         page, cursor = _page(tools, params)
         return types.ListToolsResult(tools=await self._proxy.redacted(page), next_cursor=cursor)
 
@@ -341,6 +352,33 @@ class Front:
         finally:
             flight.pop(token, None)
 
+    async def _shown(
+        self,
+        ctx: ServerRequestContext[Any],
+        connection: str | None,
+        method: ListingMethod,
+        items: list[ListedItem],
+    ) -> tuple[bool, ...]:
+        """Which of ``items`` this caller is shown (decided and recorded by the listing gate)."""
+        client_name, client_version = _client_info(ctx)
+        listing = Listing(
+            method=method,
+            items=tuple(items),
+            client_name=client_name,
+            client_version=client_version,
+            run_id=_run_id(ctx.meta),
+            connection_key=connection,
+        )
+        try:
+            return await self._proxy.listing.shown(listing, self._proxy.principal())
+        except InvalidRunId as exc:
+            raise MCPError(types.INVALID_PARAMS, f"{method}: {exc.message}") from None
+        except QuartermasterError as exc:
+            # Fail closed: a listing that cannot be recorded shows nothing.
+            raise MCPError(
+                types.INTERNAL_ERROR, f"{method}: {exc.message}; nothing was listed"
+            ) from None
+
     def _check_size(self, name: str, arguments: dict[str, Any]) -> None:
         limit = self._proxy.config.limits.max_argument_bytes
         size = len(json.dumps(arguments, ensure_ascii=False, separators=(",", ":")).encode())
@@ -377,9 +415,12 @@ class Front:
     async def _list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("resources/list")
-        resources = [resource for _, resource in catalog.resources.values()]
+        offered = [resource for _, resource in catalog.resources.values()]
+        items = [ListedItem(str(r.uri), "resource", "read") for r in offered]
+        shown = await self._shown(ctx, connection, "resources/list", items)
+        resources = [r for r, ok in zip(offered, shown, strict=True) if ok]
         page, cursor = _page(resources, params)
         return types.ListResourcesResult(
             resources=await self._proxy.redacted(page), next_cursor=cursor
@@ -388,9 +429,13 @@ class Front:
     async def _list_templates(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("resources/templates/list")
-        templates = [template for _, template in catalog.templates]
+        offered = [template for _, template in catalog.templates]
+        # A template is judged by the template itself, as its completions are.
+        items = [ListedItem(t.uri_template, "resource", "read") for t in offered]
+        shown = await self._shown(ctx, connection, "resources/templates/list", items)
+        templates = [t for t, ok in zip(offered, shown, strict=True) if ok]
         page, cursor = _page(templates, params)
         return types.ListResourceTemplatesResult(
             resource_templates=await self._proxy.redacted(page), next_cursor=cursor
@@ -472,9 +517,14 @@ class Front:
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("prompts/list")
-        prompts = [route.prompt for route in catalog.prompts.values()]
+        names = list(catalog.prompts)
+        items = [ListedItem(name, "prompt", "read") for name in names]
+        shown = await self._shown(ctx, connection, "prompts/list", items)
+        prompts = [
+            catalog.prompts[name].prompt for name, ok in zip(names, shown, strict=True) if ok
+        ]
         page, cursor = _page(prompts, params)
         return types.ListPromptsResult(prompts=await self._proxy.redacted(page), next_cursor=cursor)
 

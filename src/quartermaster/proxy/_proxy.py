@@ -29,8 +29,8 @@ from ..identity import Principal, RunIdentity
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
-from ..runtime import Services, build_stages, derive_key
-from ..stages import redact_model
+from ..runtime import Services, build_listing, build_stages, derive_key
+from ..stages import Identify, ListingGate, redact_model
 from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
@@ -102,11 +102,13 @@ class Proxy:
             self.config.telemetry, prometheus=self.config.serve.metrics_listen is not None
         )
         self._ready = anyio.Event()
+        identify = Identify()
         self.pipeline = Pipeline(
-            build_stages(services, sessions=self._pick_session),
+            build_stages(services, sessions=self._pick_session, identify=identify),
             self._dispatch,
             observer=self.telemetry,
         )
+        self.listing: ListingGate = build_listing(services, identify)
         self.front = Front(
             self,
             name=self.config.serve.name,

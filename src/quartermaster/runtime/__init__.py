@@ -5,4 +5,5 @@ from ._checks import load as load
 from ._services import Services as Services
 from ._services import derive_key as derive_key
 from ._services import open_services as open_services
+from ._stages import build_listing as build_listing
 from ._stages import build_stages as build_stages
