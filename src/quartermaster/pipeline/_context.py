@@ -47,6 +47,7 @@ Method = Literal[
     "resources/unsubscribe",
     "prompts/get",
     "completion/complete",
+    "logging/setLevel",
 ]
 """The MCP requests that reach a downstream, each of which the pipeline runs."""
 
@@ -99,7 +100,8 @@ class ToolRoute:
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
     subject: Subject = "tool"
-    """What the route leads to: a tool, a resource or a prompt."""
+    """What the route leads to: a tool, a resource, a prompt, or (``logging/setLevel``) a
+    downstream server's log messages."""
     credentials: tuple[str, ...] = ()
     """Credential sources a call leases from (``credentials:`` names), in order."""
     quarantined: str | None = None

@@ -299,6 +299,8 @@ class PolicyEngine:
                 + (
                     f"for this {facts.risk} tool"
                     if facts.subject == "tool"
+                    else f"for the log messages of server '{facts.tool}'"
+                    if facts.subject == "logging"
                     else f"for the {facts.subject} '{facts.tool}'"
                 )
             ),

@@ -110,8 +110,8 @@ class Backend(Protocol):
         """Wait until every downstream has come up or failed once since the start."""
         ...
 
-    async def set_logging_level(self, level: types.LoggingLevel) -> None:
-        """Relay a client's log level to the downstreams."""
+    def log_sources(self) -> list[str]:
+        """The running downstreams that log (names)."""
         ...
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
@@ -140,7 +140,9 @@ class Front:
         # Who gets a downstream's log messages and resource updates: the log level each
         # handshake-era connection asked for, the requests in flight per downstream, and the
         # connections subscribed to each resource (by the connection key of _remember).
-        self._log_levels: dict[str, types.LoggingLevel] = {}
+        self._log_levels: dict[str, tuple[types.LoggingLevel, frozenset[str]]] = {}
+        """Per handshake-era connection: the level it asked for, and the downstreams whose
+        messages policy lets it have."""
         self._in_flight: dict[str, dict[object, tuple[ServerSession, Any]]] = {}
         """Per downstream, the 2026-07-28 requests in flight there: (session, request id)."""
         self._subscribers: dict[str, set[str]] = {}
@@ -208,7 +210,7 @@ class Front:
         told: set[int] = set()
         for key, (_, session, connection) in list(self._legacy.items()):
             wanted = self._log_levels.get(connection)
-            if wanted is None or rank < _LOG_LEVELS.index(wanted):
+            if wanted is None or backend not in wanted[1] or rank < _LOG_LEVELS.index(wanted[0]):
                 continue
             told.add(id(session))
             await self._send(key, _log(session, notice.level, data, source, None))
@@ -342,8 +344,12 @@ class Front:
             principal=self._proxy.principal(),
             started=self._proxy.services.clock.monotonic(),
         )
-        if connection is not None:
+        if connection is not None or not self._proxy.listing.logs_shown(
+            context.principal, route.backend
+        ):
             return await self._proxy.pipeline.run(context)
+        # A 2026-07-28 request gets the downstream's log messages while it is in flight
+        # (those it opted in to, the SDK filters by level), where policy allows them.
         token = object()
         flight = self._in_flight.setdefault(route.backend, {})
         flight[token] = (ctx.session, ctx.request_id)
@@ -582,13 +588,36 @@ class Front:
     async def _set_logging_level(
         self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
     ) -> types.EmptyResult:
-        # Only who is calling matters here: a caller nobody vouched for gets no logs.
-        if self._proxy.principal() is None:
-            raise MCPError(-32001, "logging/setLevel needs an authenticated identity")
+        """Decide and record the level per downstream that logs, relay it where permitted.
+
+        Each such downstream is one request through the pipeline (``logging: NAME`` rules
+        decide it); the caller then gets the log messages of those that were permitted. A
+        refusal for some is silent (their messages are not sent); a refusal for all is the
+        error.
+        """
         connection = self._remember(ctx)
+        await self._proxy.wait_ready()
+        permitted: list[str] = []
+        refused: MCPError | None = None
+        for backend in self._proxy.log_sources():
+            route = ToolRoute(
+                exposed_name=backend,
+                backend=backend,
+                kind="mcp",
+                original_name=backend,
+                tool=None,
+                subject="logging",
+            )
+            try:
+                await self._run(ctx, connection, route, "logging/setLevel", {"level": params.level})
+            except MCPError as exc:
+                refused = refused or exc
+                continue
+            permitted.append(backend)
+        if refused is not None and not permitted:
+            raise refused
         if connection is not None:
-            self._log_levels[connection] = params.level
-        await self._proxy.set_logging_level(params.level)
+            self._log_levels[connection] = (params.level, frozenset(permitted))
         return types.EmptyResult()
 
 

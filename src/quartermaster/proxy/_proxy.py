@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import mcp.types as types
 from anyio.abc import TaskStatus
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
@@ -433,6 +432,10 @@ class Proxy:
             return await downstream.subscribe(
                 route.original_name, subscribe=method == "resources/subscribe"
             )
+        if method == "logging/setLevel":
+            level = cast(types.LoggingLevel, arguments["level"])
+            await downstream.set_logging_level(level)
+            return types.EmptyResult()
         if method == "prompts/get":
             return await downstream.get_prompt(
                 route.original_name, _strings(arguments), meta=outgoing.meta
@@ -449,15 +452,9 @@ class Proxy:
     async def _relay(self, downstream: McpDownstream, notice: Notice) -> None:
         await self.front.relay(downstream.name, notice, await self._session())
 
-    async def set_logging_level(self, level: types.LoggingLevel) -> None:
-        """Relay a client's ``logging/setLevel`` to every running downstream that logs."""
-        for downstream in self.downstreams.values():
-            if downstream.state != "up":
-                continue
-            try:
-                await downstream.set_logging_level(level)
-            except (QuartermasterError, MCPError) as exc:
-                logger.info("downstream %r did not take the log level: %s", downstream.name, exc)
+    def log_sources(self) -> list[str]:
+        """The running downstreams that log: those a ``logging/setLevel`` is decided for."""
+        return [name for name, downstream in self.downstreams.items() if downstream.logs]
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
         """Listed items (tools, resources, prompts) as agents may see them: downstream

@@ -103,6 +103,26 @@ class ListingGate:
         )
         return shown
 
+    def logs_shown(self, principal: Principal | None, server: str) -> bool:
+        """Whether a 2026-07-28 request's own log opt-in gets ``server``'s messages.
+
+        That era has no ``logging/setLevel``: a request asks for the log messages of its own
+        handling in its ``_meta``. The request is decided and recorded as itself; its logs
+        reach the caller only where a rule allows them that server's messages outright
+        (``logging: NAME``), as ``logging/setLevel`` would on the handshake era.
+        """
+        if principal is None:
+            return False
+        facts = CallFacts(
+            agent=principal.agent,
+            tenant=principal.tenant,
+            human=principal.on_behalf_of,
+            tool=server,
+            risk="read",
+            subject="logging",
+        )
+        return self._engine.decide(facts, now=self._clock.now()).effect == "allow"
+
     async def _record(
         self,
         listing: Listing,
