@@ -59,6 +59,10 @@ ListingMethod = Literal[
 Ask = Callable[[str, dict[str, Any]], Awaitable[ElicitResult]]
 """Puts a form (message, requested JSON schema) to the human at the client and waits."""
 
+OpenUrl = Callable[[str, str, str], Awaitable[ElicitResult]]
+"""Asks the human at the client to open a URL (message, URL, elicitation id) and waits for
+their consent; the answer says only whether they went there."""
+
 
 @dataclass(frozen=True)
 class HumanChannel:
@@ -73,6 +77,13 @@ class HumanChannel:
     retried request; ``none``: the client cannot be asked (it declared no form elicitation,
     cannot receive requests, or the request is not a tool call)."""
     ask: Ask | None = None
+    """Puts a form to the human (``ask``, and the client declared form elicitation)."""
+    form: bool = True
+    """Whether the client declared form elicitation (it can put a yes/no to its human)."""
+    url: bool = False
+    """Whether the client declared URL-mode elicitation (it can send its human to a page)."""
+    open_url: OpenUrl | None = None
+    """Sends the human to a page now (``ask``, and the client declared URL mode)."""
 
 
 @dataclass(frozen=True)

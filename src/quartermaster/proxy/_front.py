@@ -73,6 +73,9 @@ _TRACE_HEADERS = ("traceparent", "tracestate")
 _FORM = types.ClientCapabilities(
     elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
 )
+_URL = types.ClientCapabilities(
+    elicitation=types.ElicitationCapability(url=types.UrlElicitationCapability())
+)
 _LOG_LEVELS: tuple[types.LoggingLevel, ...] = (
     "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
 )  # fmt: skip
@@ -635,17 +638,26 @@ def _resource(backend: str, uri: str) -> ToolRoute:
 def _channel(ctx: ServerRequestContext[Any], method: Method) -> HumanChannel:
     """How the human at this client may be asked: the one place that looks at the era."""
     session = ctx.session
-    if method != "tools/call" or not session.check_client_capability(_FORM):
+    if method != "tools/call":
+        return HumanChannel()
+    form = session.check_client_capability(_FORM)
+    url = session.check_client_capability(_URL)
+    if not form and not url:
         return HumanChannel()
     if ctx.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS:
-        return HumanChannel("reply")
+        return HumanChannel("reply", form=form, url=url)
     if not session.can_send_request:
         return HumanChannel()
 
     async def ask(message: str, schema: dict[str, Any]) -> types.ElicitResult:
         return await session.elicit_form(message, schema)
 
-    return HumanChannel("ask", ask)
+    async def open_url(message: str, page: str, elicitation_id: str) -> types.ElicitResult:
+        return await session.elicit_url(message, page, elicitation_id)
+
+    return HumanChannel(
+        "ask", ask if form else None, form=form, url=url, open_url=open_url if url else None
+    )
 
 
 def _log(
