@@ -553,6 +553,12 @@ class McpDownstream:
             "resources/subscribe" if subscribe else "resources/unsubscribe",
         )
 
+    @property
+    def logs(self) -> bool:
+        """Whether this server is up and declared the logging capability."""
+        client = self._client
+        return client is not None and client.server_capabilities.logging is not None
+
     async def set_logging_level(self, level: types.LoggingLevel) -> bool:
         """Relay a client's ``logging/setLevel``; ``False`` if this server does not log."""
         client = self._require()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import mcp.types as types
 from anyio.abc import TaskStatus
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
@@ -33,12 +32,13 @@ from ..runtime import (
     ReloadPlan,
     Services,
     apply_reload,
+    build_listing,
     build_stages,
     derive_key,
     load,
     plan_reload,
 )
-from ..stages import redact_model
+from ..stages import Identify, ListingGate, redact_model
 from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
@@ -110,7 +110,11 @@ class Proxy:
             self.config.telemetry, prometheus=self.config.serve.metrics_listen is not None
         )
         self._ready = anyio.Event()
+        # One identify stage for the life of the process: a connection keeps its run across
+        # reloads, and its listings and calls share it.
+        self._identify = Identify()
         self.pipeline = self._build_pipeline()
+        self.listing: ListingGate = build_listing(services, self._identify)
         self.front = Front(
             self,
             name=self.config.serve.name,
@@ -120,7 +124,7 @@ class Proxy:
 
     def _build_pipeline(self) -> Pipeline:
         return Pipeline(
-            build_stages(self.services, sessions=self._pick_session),
+            build_stages(self.services, sessions=self._pick_session, identify=self._identify),
             self._dispatch,
             observer=self.telemetry,
         )
@@ -139,6 +143,7 @@ class Proxy:
         self.loaded = self.services.loaded
         self.config = self.services.config
         self.pipeline = self._build_pipeline()
+        self.listing = build_listing(self.services, self._identify)
         return plan
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -458,6 +463,10 @@ class Proxy:
             return await downstream.subscribe(
                 route.original_name, subscribe=method == "resources/subscribe"
             )
+        if method == "logging/setLevel":
+            level = cast(types.LoggingLevel, arguments["level"])
+            await downstream.set_logging_level(level)
+            return types.EmptyResult()
         if method == "prompts/get":
             return await downstream.get_prompt(
                 route.original_name, _strings(arguments), meta=outgoing.meta
@@ -474,15 +483,9 @@ class Proxy:
     async def _relay(self, downstream: McpDownstream, notice: Notice) -> None:
         await self.front.relay(downstream.name, notice, await self._session())
 
-    async def set_logging_level(self, level: types.LoggingLevel) -> None:
-        """Relay a client's ``logging/setLevel`` to every running downstream that logs."""
-        for downstream in self.downstreams.values():
-            if downstream.state != "up":
-                continue
-            try:
-                await downstream.set_logging_level(level)
-            except (QuartermasterError, MCPError) as exc:
-                logger.info("downstream %r did not take the log level: %s", downstream.name, exc)
+    def log_sources(self) -> list[str]:
+        """The running downstreams that log: those a ``logging/setLevel`` is decided for."""
+        return [name for name, downstream in self.downstreams.items() if downstream.logs]
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
         """Listed items (tools, resources, prompts) as agents may see them: downstream
