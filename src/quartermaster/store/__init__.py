@@ -36,7 +36,10 @@ from ._records import LedgerQuery as LedgerQuery
 from ._records import PinRecord as PinRecord
 from ._records import RevocationFilter as RevocationFilter
 from ._records import SecretRecord as SecretRecord
+from ._records import Settle as Settle
 from ._records import Vote as Vote
+from ._records import VoteResult as VoteResult
+from ._records import VoteStatus as VoteStatus
 from ._sqlite import SQLiteStore as SQLiteStore
 
 if TYPE_CHECKING:

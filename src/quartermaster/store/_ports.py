@@ -23,7 +23,9 @@ from ._records import (
     PinRecord,
     RevocationFilter,
     SecretRecord,
+    Settle,
     Vote,
+    VoteResult,
 )
 
 ChainFunction = Callable[[bytes, int, float, str, bytes], bytes]
@@ -156,8 +158,18 @@ class ApprovalRepo(Protocol):
         """One approval, votes in the order they were cast."""
         ...
 
-    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
-        """Add a vote; ``False`` (and nothing changes) if this approver already voted.
+    async def add_vote(
+        self, approval_id: str, vote: Vote, *, settle: Settle, open_state: str = "pending"
+    ) -> VoteResult:
+        """Take ``vote`` and what it decides in one step that excludes every other vote and
+        state change of the request, in this process or any other.
+
+        The vote is refused (``CLOSED``) unless the request is in ``open_state`` at that
+        moment, and refused (``DUPLICATE``) if this approver already voted. Otherwise it is
+        kept, ``settle`` is called with the request including it, and the state ``settle``
+        names (if any) is written in the same transaction, ``state_changed_at = vote.at``.
+        So two votes racing on two replicas never both count: the second one sees the first
+        one's decision and is refused.
 
         Raises:
             RecordNotFound: no approval has this id.
