@@ -170,17 +170,21 @@ class Proxy:
     async def listed(self, what: str) -> Catalog:
         """The catalog for a listing (``what``: ``tools/list``, ...), once start-up is over.
 
-        A downstream that is not up is named in the log, since its items are missing.
+        A downstream that is not up is named in the log: its items are missing if it never
+        came up, and fail until it is back if they are listed from its last listing.
         """
         await self.wait_ready()
         for downstream in self.downstreams.values():
             if downstream.state != "up":
                 logger.warning(
-                    "%s: downstream %r is %s (%s); its items are not listed",
+                    "%s: downstream %r is %s (%s); %s",
                     what,
                     downstream.name,
                     downstream.state,
                     downstream.last_error or "not up yet",
+                    "its items are listed from its last listing and fail until it is back"
+                    if downstream.ever_up
+                    else "its items are not listed",
                 )
         return self.catalog
 
@@ -317,32 +321,33 @@ class Proxy:
         """Rebuild the catalog from what each downstream offers and the pins in the store;
         return whether what is held back changed."""
         async with self._rebuilding:
-            offers = []
-            for d in self.downstreams.values():
-                up = d.state == "up"
-                offers.append(
-                    ServerOffer(
-                        name=d.name,
-                        namespace=d.namespace,
-                        config=d.config,
-                        tools=d.offer.tools if up else (),
-                        resources=d.offer.resources if up else (),
-                        templates=d.offer.templates if up else (),
-                        prompts=d.offer.prompts if up else (),
-                        held=await self._held(d) if up else {},
-                    )
+            # A downstream that is down (crashed, being restarted) keeps what it offered at
+            # its last listing: its tools stay listed, and their calls fail as
+            # downstream-down tool errors with their ledger rows, not as unknown tools. One
+            # that never came up has offered nothing.
+            offers = [
+                ServerOffer(
+                    name=d.name,
+                    namespace=d.namespace,
+                    config=d.config,
+                    tools=d.offer.tools,
+                    resources=d.offer.resources,
+                    templates=d.offer.templates,
+                    prompts=d.offer.prompts,
+                    held=await self._held(d),
                 )
+                for d in self.downstreams.values()
+            ]
             for p in self.pools.values():
                 # A per-identity server's resources and prompts would need the caller's
                 # session, which those requests do not pick yet: only its tools are offered.
-                up = p.state == "up"
                 offers.append(
                     ServerOffer(
                         name=p.name,
                         namespace=p.namespace,
                         config=p.config,
-                        tools=p.offer.tools if up else (),
-                        held=await self._held(p) if up else {},
+                        tools=p.offer.tools,
+                        held=await self._held(p),
                     )
                 )
             catalog = build_catalog(offers, self.http_routes)
