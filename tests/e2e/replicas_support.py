@@ -12,6 +12,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import mcp.types as types
 import psycopg
 from mcp import Client
@@ -29,8 +31,9 @@ LEADS = ("bob@example.com", "carol@example.com")
 
 
 def replicas_config(schema: str, *, out_of_band_wait: float = WAIT) -> str:
-    """A tools.yaml on the PostgreSQL ``schema``: the demo desk, reads allowed, a note needing
-    one approval of ``leads``; a deletion is never allowed."""
+    """A tools.yaml on the PostgreSQL ``schema`` serving the demo desk: ``get_ticket`` is a
+    read anyone may call, ``append_note`` needs one approval of ``leads`` (out of band),
+    ``echo`` a step-up the human confirms at their client."""
     return textwrap.dedent(
         f"""\
         version: 1
@@ -42,12 +45,14 @@ def replicas_config(schema: str, *, out_of_band_wait: float = WAIT) -> str:
             tools:
               get_ticket: {{risk: read, target: "ticket:{{ticket_id}}"}}
               append_note: {{risk: write, target: "ticket:{{ticket_id}}", ttl: 120}}
-        approval: {{out_of_band_wait: {out_of_band_wait}}}
+              echo: {{risk: write}}
+        approval: {{out_of_band_wait: {out_of_band_wait}, step_up: {{via: client}}}}
         policy:
           approval_timeout: 300
           groups: {{leads: [{", ".join(LEADS)}]}}
           rules:
             - {{id: desk-reads, effect: permit, tool: "desk__*", risk: read}}
+            - {{id: desk-echo, effect: permit, tool: desk__echo, approval: step_up}}
             - id: desk-notes
               effect: permit
               tool: desk__append_note
@@ -139,9 +144,68 @@ class Schema:
                 found.append(body)
         return found
 
+    def calls_after(self, seq: int, tool: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Every ``call.intent`` body of ``tool`` after ``seq`` with the outcome bodies that
+        settle it (an outcome is written just after the answer, so it may still be missing)."""
+        rows = self._rows(
+            "SELECT seq, kind, payload FROM ledger WHERE seq > %s "
+            "AND kind IN ('call.intent', 'call.outcome') ORDER BY seq",
+            seq,
+        )
+        intents: dict[int, dict[str, Any]] = {}
+        outcomes: dict[int, list[dict[str, Any]]] = {}
+        for row_seq, kind, payload in rows:
+            body = json.loads(bytes(payload))
+            if body.get("tool") != tool:
+                continue
+            if kind == "call.intent":
+                intents[row_seq] = body
+            else:
+                outcomes.setdefault(body["intent_seq"], []).append(body)
+        return [(intents[s], outcomes.get(s, [])) for s in sorted(intents)]
+
+    def head(self) -> int:
+        """The ledger's last ``seq`` (0 when empty)."""
+        [(seq,)] = self._rows("SELECT COALESCE(MAX(seq), 0) FROM ledger")
+        return int(seq)
+
     def chain(self) -> list[tuple[int, bytes, bytes]]:
         """Every ledger row's ``(seq, prev_hash, entry_hash)``, in order."""
         return [
             (r[0], bytes(r[1]), bytes(r[2]))
             for r in self._rows("SELECT seq, prev_hash, entry_hash FROM ledger ORDER BY seq")
         ]
+
+
+async def settled_calls(
+    schema: Schema, seq: int, tool: str
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(intent, outcome)`` of every call of ``tool`` after ``seq``, once each intent has its
+    outcome (bound the wait with the caller's deadline); fails on an intent settled twice."""
+    while True:
+        found = await anyio.to_thread.run_sync(schema.calls_after, seq, tool)
+        assert all(len(outcomes) <= 1 for _, outcomes in found), found
+        if all(outcomes for _, outcomes in found):
+            return [(intent, outcomes[0]) for intent, outcomes in found]
+        await anyio.sleep(0.05)
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """Sends each HTTP request to the next replica in turn, as a load balancer without
+    affinity would; ``sent`` lists ``(origin, body)`` of every request, in order."""
+
+    def __init__(self, servers: list[HttpServer]) -> None:
+        self._origins = [httpx2.URL(base(server)) for server in servers]
+        self._inner = httpx2.AsyncHTTPTransport()
+        self._next = 0
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        origin = self._origins[self._next % len(self._origins)]
+        self._next += 1
+        self.sent.append((str(origin), await request.aread()))
+        request.url = request.url.copy_with(host=origin.host, port=origin.port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
