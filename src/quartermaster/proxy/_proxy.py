@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
@@ -31,6 +32,7 @@ from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
 from ..runtime import Services, build_stages, derive_key
 from ..stages import redact_model
+from ..store import CHANGED_ANY, CHANGED_KEYS, CHANGED_PINS, CHANGED_REVOCATIONS
 from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
@@ -139,6 +141,7 @@ class Proxy:
             await secrets.for_redaction()  # compiled before any downstream can say a word
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._housekeeping)
+                tasks.start_soon(self._follow_changes)
                 tasks.start_soon(self._telemetry_lifetime)
                 for downstream in self.downstreams.values():
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
@@ -217,6 +220,31 @@ class Proxy:
                 await services.leases.sweep()
             except QuartermasterError as exc:
                 logger.error("housekeeping failed (it will be retried): %s", exc.message)
+
+    async def _follow_changes(self) -> None:
+        """Act at once on what other replicas and the CLI announce through the store
+        (PostgreSQL ``NOTIFY``): a key added or retired, a revocation, an accepted
+        definition. The periodic re-reads stay, for announcements lost with a connection
+        and for stores that announce nothing (SQLite)."""
+        services = self.services
+        async with aclosing(services.store.changes()) as changes:
+            async for topic in changes:
+                try:
+                    if topic in (CHANGED_KEYS, CHANGED_ANY):
+                        for ring in (services.grant_keys, services.agent_keys):
+                            await ring.load()
+                    if topic in (CHANGED_REVOCATIONS, CHANGED_ANY):
+                        revocations = services.broker.revocations
+                        if revocations is not None:
+                            revocations.mark_stale()
+                    if topic in (CHANGED_PINS, CHANGED_ANY):
+                        await self.recheck()
+                except QuartermasterError as exc:
+                    logger.error(
+                        "acting on a change announced by another replica failed (the periodic "
+                        "re-read will pick it up): %s",
+                        exc.message,
+                    )
 
     async def _start_values(self, name: str, identity: RunIdentity | None) -> StartValues:
         """A server's env, headers and args with handles and credential references resolved.

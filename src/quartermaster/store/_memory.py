@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+
+import anyio
 
 from ._errors import RecordNotFound, StoreConflict
 from ._ports import (
@@ -440,6 +442,11 @@ class MemoryStore:
         self.keys: KeyRepo = MemoryKeyRepo()
         self.leases: LeaseRepo = MemoryLeaseRepo()
         self.pins: PinRepo = MemoryPinRepo()
+
+    async def changes(self) -> AsyncGenerator[str, None]:
+        """Nothing to follow: no other process shares a memory store."""
+        await anyio.sleep_forever()
+        yield ""  # never reached: sleep_forever ends only by cancellation
 
     async def close(self) -> None:
         """Nothing to release."""

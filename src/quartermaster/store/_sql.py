@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from . import _rows
 from ._errors import RecordNotFound, StoreConflict
-from ._ports import GENESIS_HASH, ChainFunction
+from ._ports import CHANGED_KEYS, CHANGED_PINS, CHANGED_REVOCATIONS, GENESIS_HASH, ChainFunction
 from ._records import (
     ApprovalRecord,
     Checkpoint,
@@ -61,6 +61,11 @@ class Tx(Protocol):
 
     async def lock_keys(self) -> None:
         """Hold the signing keys' creation lock (across processes) until the transaction ends."""
+        ...
+
+    async def announce(self, topic: str) -> None:
+        """Tell the other processes on this store that ``topic`` changed, once the
+        transaction commits (``Store.changes``); a no-op where there is no such channel."""
         ...
 
 
@@ -249,6 +254,7 @@ class SqlGrantRepo:
             raise ValueError("a revocation needs at least one of jti, run_id, agent, tenant")
         where, params = _rows.grant_where(which, "?")
         async with self._db.transaction() as tx:
+            await tx.announce(CHANGED_REVOCATIONS)
             return await tx.execute(
                 "UPDATE grants SET revoked_at = ?, revoked_reason = ? "
                 f"WHERE revoked_at IS NULL AND {where}",
@@ -471,6 +477,7 @@ class SqlKeyRepo:
                 "retired_at = excluded.retired_at",
                 _rows.key_params(record),
             )
+            await tx.announce(CHANGED_KEYS)
 
     async def put_first(self, record: KeyRecord, prefix: str) -> bool:
         """Insert ``record`` unless an active key of ``prefix`` exists (under the keys' lock)."""
@@ -487,6 +494,7 @@ class SqlKeyRepo:
                 f"INSERT INTO signing_keys ({_rows.KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 _rows.key_params(record),
             )
+            await tx.announce(CHANGED_KEYS)
         return True
 
     async def list(self) -> list[KeyRecord]:
@@ -508,6 +516,7 @@ class SqlKeyRepo:
                 changed = await tx.execute(
                     "UPDATE signing_keys SET state = ? WHERE kid = ?", (state, kid)
                 )
+            await tx.announce(CHANGED_KEYS)
         if not changed:
             raise RecordNotFound(f"no signing key with kid {kid!r}")
 
@@ -562,6 +571,7 @@ class SqlPinRepo:
                     (record.server, record.kind, record.name),
                 )
                 await tx.execute(_PIN_INSERT, _rows.pin_params(record))
+            await tx.announce(CHANGED_PINS)
 
 
 class SqlLeaseRepo:
