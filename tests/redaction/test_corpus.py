@@ -54,6 +54,27 @@ def test_strict_recall_and_benign_precision(
     assert benign_same / benign >= 0.99
 
 
+def test_near_misses_left_alone_and_no_category_behind(
+    records: list[dict[str, Any]], redactor: Redactor
+) -> None:
+    # Strings shaped like a provider's token but invalid (trufflehog's "invalid pattern"
+    # inputs) come back unchanged at least 80% of the time, while every positive category
+    # keeps a strict recall of at least 0.90 (issue 19).
+    found: dict[str, list[int]] = {}
+    near = near_same = 0
+    for rec in records:
+        out = redactor.session(redactor.known(rec.get("known_secrets") or [])).text(rec["text"])
+        if rec["label"] == "positive":
+            row = found.setdefault(rec["category"], [0, 0])
+            row[0] += len(rec["secrets"])
+            row[1] += sum(_removed(s, out) for s in rec["secrets"])
+        elif rec["category"] == "near_miss_trufflehog_invalid":
+            near += 1
+            near_same += out == rec["text"]
+    assert near_same / near >= 0.80
+    assert all(hit / total >= 0.90 for total, hit in found.values()), found
+
+
 def test_known_values_all_removed(records: list[dict[str, Any]], redactor: Redactor) -> None:
     for rec in (r for r in records if r["category"] == "known_value"):
         out = redactor.session(redactor.known(rec["known_secrets"])).text(rec["text"])

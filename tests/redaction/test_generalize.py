@@ -46,8 +46,8 @@ FLOORS = {
     "url_credential": (1.0, 1.0),
     "connection_string": (1.0, 1.0),
     "checksummed": (1.0, 1.0),
-    "generic_key_value": (0.65, 0.4),
-    "prefixed_token": (0.3, 0.3),
+    "generic_key_value": (0.85, 0.55),
+    "prefixed_token": (0.8, 0.8),
 }
 
 
@@ -80,6 +80,46 @@ def test_vendor_tokens_with_a_key_like_prefix_are_redacted_unseen(
     # The body must be key material beyond doubt; a random draw sometimes is not (runs of
     # one class), and is then kept rather than risking identifiers.
     assert found >= 85
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vendor=st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=6),
+    sep=st.sampled_from("_-"),
+    upper=st.booleans(),
+    length=st.integers(32, 64),
+    seed=st.integers(0, 2**32),
+)
+def test_a_long_generated_body_after_any_vendor_prefix_is_redacted(
+    redactor: Redactor, vendor: str, sep: str, upper: bool, length: int, seed: int
+) -> None:
+    # No key-like word in the prefix: the body's length (past the 14 to 29 characters of
+    # vendors' object ids) and randomness vouch for it.
+    rng = random.Random(seed)
+    body = _token(rng, length)
+    token = f"{vendor.upper() if upper else vendor}{sep}{body}"
+    if not strongly_random(body):
+        return  # a draw with runs of one class is kept, as identifiers are
+    out = redactor.redact(f"using {token} now")
+    assert _gone(body, out), token
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vendor=st.sampled_from(["cus", "msg", "pi", "evt", "ch", "file", "call", "req", "toolu"]),
+    length=st.integers(14, 29),
+    seed=st.integers(0, 2**32),
+)
+def test_vendor_object_ids_are_left_alone(
+    redactor: Redactor, vendor: str, length: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    for text in (
+        f"id: {vendor}_{_token(rng, length)}",
+        f'{{"object": "{vendor}-{_token(rng, length)}"}}',
+        f"trace_{''.join(rng.choice('0123456789abcdef') for _ in range(40))}",
+    ):
+        assert redactor.redact(text) == text
 
 
 @settings(max_examples=40, deadline=None)
@@ -172,3 +212,41 @@ def test_class_changes_is_a_ratio(value: str) -> None:
     assert ratio >= 0
     if len(set(map(str.isdigit, value))) == 1 and (value.isupper() or value.islower()):
         assert ratio == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    qualifier=st.sampled_from(["integration", "root", "mobile", "webhook", "sync"]),
+    head=st.sampled_from(["credential", "passphrase", "passcode", "hmac", "otp", "mnemonic"]),
+    spell=st.sampled_from(["{q}{h}", "{q}_{h}", "{Q}_{H}", "{q}{Hc}", "{q}-{h}"]),
+    seed=st.integers(0, 2**32),
+)
+def test_compound_and_secret_material_names_vouch_for_a_hex_value(
+    redactor: Redactor, qualifier: str, head: str, spell: str, seed: int
+) -> None:
+    # Hex under a name that does not say "credential" is a digest and stays; a compound that
+    # ends in a credential word, or a word for secret material, says it.
+    name = spell.format(
+        q=qualifier, h=head, Q=qualifier.upper(), H=head.upper(), Hc=head.capitalize()
+    )
+    rng = random.Random(seed)
+    value = "".join(rng.choice("0123456789abcdef") for _ in range(48))
+    for text in (f"{name} = {value}", f"export {name}={value}", f'"{name}": "{value}"'):
+        assert value not in redactor.redact(text), text
+
+
+@pytest.mark.parametrize("name", ["author", "authority", "authored_by", "passenger"])
+def test_words_that_only_start_like_a_credential_word_do_not_vouch(
+    redactor: Redactor, name: str
+) -> None:
+    rng = random.Random(name)
+    value = "".join(rng.choice("0123456789abcdef") for _ in range(40))
+    text = f"{name}: {value}"
+    assert redactor.redact(text) == text
+
+
+@pytest.mark.parametrize("mark", "*^$&!")
+def test_a_password_flag_may_hold_any_symbol(redactor: Redactor, mark: str) -> None:
+    value = f"B1exQs{mark}2MLrv7"
+    for text in (f"run --db-password {value} --verbose", f"run --partnerpwd={value}"):
+        assert value not in redactor.redact(text), text

@@ -186,6 +186,7 @@ class FallbackEngine:
         self.starts = frozenset(
             i for i, r in enumerate(rules) if r.lead is None and (r.back is not None or r.near)
         )
+        self._at_anchor = frozenset(i for i in self.starts if rules[i].at_anchor)
         by_anchor: dict[str, list[int]] = {}
         for index, rule in enumerate(rules):
             for anchor in rule.anchors:
@@ -215,10 +216,25 @@ class FallbackEngine:
         size = len(text)
         if len(lowered) != size:  # pragma: no cover - lower() changed the length (rare scripts)
             return {i: [(0, size)] for i in range(len(self._rules))}
+        # Ends per anchor first, then per rule: an anchor shared by several rules ("key",
+        # "token") costs one step per hit, not one per rule.
+        ends: dict[str, list[int]] = {}
         for end, anchor in found:
+            ends.setdefault(anchor, []).append(end + 1)
+        exact: Windows = {}
+        for anchor, at in ends.items():
+            n = len(anchor)
             for index in self._by_anchor[anchor]:
-                hits.setdefault(index, []).append(end + 1)
+                if index in self._at_anchor:
+                    # One position per hit: where the anchor, the token's start, starts.
+                    exact.setdefault(index, []).extend((e - n, e - n + 1) for e in at)
+                elif index in hits:
+                    hits[index] += at
+                else:
+                    hits[index] = list(at)
         out = _windows(self._rules, hits, size, anchored=True)
+        for index, spans in exact.items():
+            out[index] = _merge(spans)
         for index in self._near:
             rule = self._rules[index]
             near, start = rule.near_compiled, rule.near_start_compiled

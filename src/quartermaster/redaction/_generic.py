@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 
-from ._providers import literal_prefixes
+from ._providers import literal_prefixes, misshapen, names_distinctive_format
 from ._rule import (
     GENERIC,
     STRUCTURAL,
     Rule,
     is_placeholder,
+    jwt_well_formed,
     looks_random,
     mangled,
     patterned,
@@ -25,11 +26,12 @@ from ._rule import (
 # Names that make the value next to them a credential.
 _KW = (
     r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_.\-]?key|key|auth|cred(?:s|entials?)?"
-    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt)"
+    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt"
+    r"|hmac|otp|seed|mnemonic)"
 )
 GENERIC_ANCHORS = (
     "pass", "pwd", "secret", "token", "key", "auth", "cred", "sess", "sid", "cookie",
-    "bearer", "private", "signing", "dsn", "salt",
+    "bearer", "private", "signing", "dsn", "salt", "hmac", "otp", "seed", "mnemonic",
 )  # fmt: skip
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -68,10 +70,25 @@ _CRED_EXACT = frozenset(
         "dsn",
         "salt",
         "jwt",
+        # Secret material by another name: an HMAC key, a one-time-password seed, a wallet's
+        # mnemonic, a passkey, an OAuth authorization or access code.
+        "hmac",
+        "otp",
+        "totp",
+        "hotp",
+        "seed",
+        "mnemonic",
+        "passkey",
+        "authcode",
+        "accesscode",
     ]
 )
-_CRED_SUFFIX = ("key", "token", "secret", "password", "passwd", "pass", "pwd", "creds")
-_CRED_PREFIX = ("password", "passwd", "secret", "token", "apikey", "credential", "bearer")
+# A compound that ends or starts with a credential word is a credential name
+# (integrationcredential, rootpassphrase, authcode).
+_CRED_SUFFIX = ("key", "token", "secret", "password", "passwd", "pass", "pwd", "creds",
+                "credential", "credentials", "passphrase", "passcode", "hmac", "otp",
+                "mnemonic")  # fmt: skip
+_CRED_PREFIX = ("password", "passwd", "secret", "token", "apikey", "credential", "bearer", "auth")
 _NOT_CRED = frozenset(
     [
         "monkey",
@@ -89,8 +106,17 @@ _NOT_CRED = frozenset(
         "overpass",
         "underpass",
         "surpass",
+        "author",
+        "authors",
+        "authored",
+        "authoring",
+        "authority",
+        "authorities",
+        "authorize",
+        "authorized",
     ]
 )
+_NOT_CRED_TUPLE = tuple(_NOT_CRED)
 # Words that make a name descriptive even though it holds a credential word (token_count,
 # private_key_id, public_key, key_name, secretStoreRef...).
 _DENY = frozenset(
@@ -243,8 +269,8 @@ def name_is_credential(name: str) -> bool:
     if any(w in _DENY for w in words):
         return False
     for word in [*words, "".join(words)]:
-        if word in _NOT_CRED:
-            continue
+        if word.startswith(_NOT_CRED_TUPLE):
+            continue  # "monkey", "authored" and compounds of them ("authoredby")
         if word in _CRED_EXACT or word.endswith(_CRED_SUFFIX) or word.startswith(_CRED_PREFIX):
             return True
     return False
@@ -340,7 +366,28 @@ _OFF_ALPHABET = re.compile(r"[^A-Za-z0-9_\-./+=:~]")
 def _off_alphabet(value: str) -> bool:
     # Twenty characters and more: the length of generated keys, not of a typed secret.
     odd = len(_OFF_ALPHABET.findall(value))
-    return 0 < odd <= 2 and 20 <= len(value) < 64
+    return 0 < odd <= 3 and 20 <= len(value) < 64
+
+
+# What follows a value with no space between: up to whitespace, a quote or markup.
+_RUN = re.compile(r"[^\s\"'`<>(){}\[\]\\]{1,400}")
+# Characters a mangled key holds (a typo, a bad find-and-replace, a test's invalid key) and
+# no key alphabet does; "%" only when it does not start a percent-escape.
+_MANGLING = re.compile(r"[#?!*^$|]|%(?![0-9A-Fa-f]{2})")
+
+
+def _runs_on_mangled(m: re.Match[str]) -> bool:
+    """Whether the value runs on, with no space, into more key material that holds a
+    character no key alphabet has (``…R8wq,6TNc…%c^so…``, ``…UUr-PK#a8d3…``): the string
+    as written is one mangled key, and the part the rule took is not a key by itself. Items
+    of a list (``,``, ``;``, ``&``) are judged each on its own."""
+    run = _RUN.match(m.string, m.end("s"))
+    if run is None:
+        return False
+    for piece in re.split(r"[,;&]", run.group()):
+        if _MANGLING.search(piece) and sum(c.isalnum() for c in piece) >= 4:
+            return True
+    return False
 
 
 def _value_ok(name: str, value: str) -> bool:
@@ -355,7 +402,7 @@ def _value_ok(name: str, value: str) -> bool:
         return looks_random(value, min_len=6, min_entropy=2.3)
     if value.isdigit():
         return len(value) >= 16  # numeric bot tokens and app secrets; short ones are counters
-    if _off_alphabet(value):
+    if _off_alphabet(value) or misshapen(value):
         return False
     return looks_random(value)
 
@@ -374,7 +421,7 @@ def _generic_check(m: re.Match[str]) -> bool:
     name = _key_name(m)
     if _PASSWORDY.search(name) or not name_is_credential(name) or _templated(m):
         return False  # password-like names are the "password" rule's
-    return _value_ok(name, m.group("s"))
+    return _value_ok(name, m.group("s")) and not _runs_on_mangled(m)
 
 
 def keyed_value_kind(key: str, value: str) -> str | None:
@@ -401,12 +448,12 @@ def _neutral_ok(name: str, value: str) -> bool:
     return _value_alone_ok(value)
 
 
-def _value_alone_ok(value: str, min_len: int = 16) -> bool:
+def _value_alone_ok(value: str, min_len: int = 16, min_classes: int | None = None) -> bool:
     """With no credential-like name to vouch for it, a value must be key material beyond
     doubt, keep to its alphabet, and not name a format it fails."""
     if names_its_format(value) or _off_alphabet(value) or mangled(value) or patterned(value):
         return False
-    return strongly_random(value, min_len=min_len)
+    return strongly_random(value, min_len=min_len, min_classes=min_classes)
 
 
 def _pair_check(m: re.Match[str]) -> bool:
@@ -438,6 +485,10 @@ def _inner_check(m: re.Match[str]) -> bool:
     return any(looks_random(part.strip("{}")) for part in m.group("s").split())
 
 
+def _jwt_check(m: re.Match[str]) -> bool:
+    return jwt_well_formed(m.group("s"))
+
+
 def _cookie_check(m: re.Match[str]) -> bool:
     return looks_random(m.group("s"), min_len=12)
 
@@ -463,9 +514,13 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "jwt",
-        r"(?<![A-Za-z0-9_\-])(?P<s>eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{0,1000})",
+        # Three parts (a signed JWT) or five (an encrypted one: header, wrapped key, iv,
+        # ciphertext, tag).
+        r"(?<![A-Za-z0-9_\-])(?P<s>eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{0,1000}"
+        r"(?:\.[A-Za-z0-9_\-]{0,4000}\.[A-Za-z0-9_\-]{0,1000})?)",
         ("eyj",),
         STRUCTURAL,
+        _jwt_check,
         max_len=4000,
         hs=r"eyJ[A-Za-z0-9_\-]{10}",
     ),
@@ -478,6 +533,9 @@ STRUCTURAL_RULES: tuple[Rule, ...] = (
         _url_check,
         max_len=420,
         hs=r"://[^\s:/?#@]{0,128}:[^\s/?#@]{1,256}@",
+        # The scheme, where a match starts: found in the window, not tried at each position.
+        lead=r"(?i)\b[a-z][a-z0-9+.\-]{1,30}://",
+        lead_back=420,
         back=34,  # a scheme of up to 31 characters, then "://"
     ),
     Rule(
@@ -575,7 +633,7 @@ def _bare_check(m: re.Match[str]) -> bool:
     if quote and m.string[m.end("s") : m.end("s") + 1] != quote:
         return False
     words = name_words(m.group("k"))
-    if not words or any(w in _DENY or w in _BARE_DENY for w in words):
+    if not words or any(w in _DENY or w in _BARE_DENY for w in words) or _runs_on_mangled(m):
         return False
     value = m.group("s")
     if _HEXISH.match(value) or is_placeholder(value) or value.startswith("H4sI"):
@@ -607,17 +665,36 @@ _KEYISH_PREFIX = re.compile(r"(?i)(?:^|[_\-]|(?<=[a-z]))(?:" + "|".join(_KEYISH)
 
 
 def _prefixed_check(m: re.Match[str]) -> bool:
-    prefix, body = m.group("p"), m.group("b")
+    """A key-like word in the prefix vouches for a body of 20 characters and two classes (a
+    lower-case alphanumeric key); a prefix without one (``tek_``, ``DR-``), only for a body
+    of 32 or more, longer than the object ids vendors prefix the same way (``cus_``, ``msg_``,
+    ``pi_``: 14 to 29 characters), never hex (request and trace ids)."""
+    prefix, body, token = m.group("p"), m.group("b"), m.group("s")
     words = name_words(prefix)
-    if any(w in _DENY or w in _BARE_DENY for w in words) or names_its_format(m.group("s")):
+    if any(w in _DENY or w in _BARE_DENY for w in words):
         return False
+    if names_its_format(token) or any(
+        names_distinctive_format(token[i:]) for i in range(1, len(prefix))
+    ):
+        return False  # a known format's prefix ends it ("step1ghp_…"): that format's rule judges
+
     if _KEYISH_PREFIX.search(prefix) is None:
-        return False
+        return len(body) >= 32 and not _HEXISH.match(body) and _value_alone_ok(body, 32)
     if _HEXISH.match(body):
         return len(body) >= 32  # hex after a key-like prefix, long enough not to be an id
-    return _value_alone_ok(body, min_len=20)
+    return _value_alone_ok(body, min_len=20, min_classes=2)
 
 
+# A vendor's prefix (a word, up to two short parts, a separator), then a generated body.
+# Not inside a longer token: after no key character, nor after "alnum:" (``123:AA…``).
+_PREFIXED = (
+    r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?P<s>(?P<p>(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})"
+    r"(?:[_\-][A-Za-z0-9]{2,8}){0,2}"
+    r"[_\-])(?P<b>[A-Za-z0-9_\-]{20,128}))(?![^\s\"'`,;)\]}>|])"
+)
+_PREFIXED_LEAD = (
+    r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-]"
+)
 # A keyword starts at most this far before the end of the anchor found in it ("api-key").
 _KW_BACK = 12
 _PASS_KW = r"(?:pass(?:word|wd|phrase|code)?|pwd)"  # noqa: S105 - a regex, not a password
@@ -633,9 +710,10 @@ GENERIC_RULES: tuple[Rule, ...] = (
         GENERIC,
         _bare_check,
         max_len=300,
-        # The separator and the start of the value, which every match holds; the name is at
+        # The separator and the start of the value, which every match holds, after a name's
+        # last character or a blank (so a quoted JSON key's ": " is no hit); the name is at
         # most 57 characters before it.
-        near=r"[:\"'`]=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
+        near=r"[:\"'`](?<=[A-Za-z0-9_ \t].)=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
         near_start=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}[ \t]{0,16}\Z",
         back=64,
         lead=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]{1,16}[\"'`]|[ \t]{0,16}:)",
@@ -647,8 +725,10 @@ GENERIC_RULES: tuple[Rule, ...] = (
     Rule(
         "generic_secret",
         # Command-line flags: --client-secret VALUE, --api-key=VALUE.
+        # The value runs to a blank or a quote: a password may hold any symbol, and the
+        # check judges the rest (a near-miss key, a path, a word).
         r"(?<![\w\-])(?P<f>--[A-Za-z][A-Za-z0-9_.\-]{1,60})[ =](?P<q>[\"']?)"
-        r"(?P<s>" + _BARE_VALUE + r"{8,300})(?!" + _BARE_VALUE + r")",
+        r"(?P<s>[^\s\"'`]{8,300})(?![^\s\"'`])",
         ("--",),
         GENERIC,
         _assigned_check,
@@ -657,17 +737,32 @@ GENERIC_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "prefixed_token",
-        r"(?<![A-Za-z0-9_\-+/.])(?P<s>(?P<p>(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})"
-        r"(?:[_\-][A-Za-z0-9]{2,8}){0,2}"
-        r"[_\-])(?P<b>[A-Za-z0-9_\-]{20,128}))(?![^\s\"'`,;)\]}>|])",
+        _PREFIXED,
         tuple(f"{word}{sep}" for word in _KEYISH for sep in "_-"),
         GENERIC,
         _prefixed_check,
         max_len=180,
-        lead=r"(?<![A-Za-z0-9_\-+/.])(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})[_\-]",
+        lead=_PREFIXED_LEAD,
         lead_back=64,
         back=36,  # the prefix starts at most this far before the end of its key-like word
         hs=r"(?i)(?:" + "|".join(_KEYISH) + r")[_\-][A-Za-z0-9_\-]{20}",
+    ),
+    Rule(
+        "prefixed_token",
+        # The same shape with any prefix: only a long body qualifies (``_prefixed_check``).
+        _PREFIXED,
+        (),
+        GENERIC,
+        _prefixed_check,
+        max_len=180,
+        lead=_PREFIXED_LEAD,
+        lead_back=80,
+        # A separator and 32 characters of body, where the prefix ends (found by near_start).
+        # The same for hyperscan: a pure character-class prefix costs its whole scan.
+        near=r"[_\-][A-Za-z0-9_\-]{32}",
+        near_start=r"(?<![A-Za-z0-9_\-+/.])(?<![A-Za-z0-9]:)(?:[a-z][a-z0-9]{1,11}|[A-Z][A-Z0-9]{1,11})\Z",
+        back=48,
+        hs=r"[_\-][A-Za-z0-9_\-]{32}",
     ),
     Rule(
         "generic_secret",

@@ -268,9 +268,19 @@ def _body(code: str) -> str:
     return _CODES[code[0]] + "{" + code[1:] + "}"
 
 
+# Five or more words in a row, each after a single space: a sentence. A provider's name
+# followed by prose before the key ("mapquest keyword is not close to the real key") is the
+# subject of that sentence, not the name of the key; a key's name is one word, an assignment
+# or a short label ("Using airbrake Key=").
+_PROSE = re.compile(r"(?:[A-Za-z]{2,} ){4,}[A-Za-z]{2,}")
+
+
 def _check(m: re.Match[str]) -> bool:
-    # The shape is the provider's and its name is near: only placeholders and filler are out.
+    # The shape is the provider's and its name is near: only placeholders, filler and a name
+    # that prose separates from the key are out.
     value = m.group("s")
+    if _PROSE.search(m.string, m.end("kw"), m.start("s")):
+        return False
     return not is_placeholder(value) and entropy(value) >= min(3.0, math.log2(len(value)) - 1)
 
 
@@ -283,7 +293,7 @@ def keyed_rules() -> tuple[Rule, ...]:
         alternation = "|".join(names)
         body = _body(code)
         regex = (
-            r"(?i:" + alternation + r")[\s\S]{0,80}?(?<![A-Za-z0-9_\-+/.])"
+            r"(?P<kw>(?i:" + alternation + r"))[\s\S]{0,80}?(?<![A-Za-z0-9_\-+/.])"
             r"(?P<s>" + body + r")(?![A-Za-z0-9_\-])"
         )
         anchors = tuple(re.sub(r"\\(.)", r"\1", n).lower() for n in names)

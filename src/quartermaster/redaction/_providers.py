@@ -238,7 +238,7 @@ TOKENS: tuple[Entry, ...] = (
     ("hubspot_pat", r"pat-(?:na|eu|ap)\d-" + UUID, ("pat-na", "pat-eu", "pat-ap")),
     ("dropbox_token", r"sl\.[A-Za-z0-9_\-=]{130,160}", ("sl.",)),
     ("dropbox_long_lived", r"[a-z0-9]{11}AAAAAAAAAA[A-Za-z0-9_\-=]{43}", ("aaaaaaaaaa",)),
-    ("asana_pat", r"[12]/\d{10,16}/\d{10,16}:[a-f0-9]{32}", ("1/", "2/")),
+    ("asana_pat", r"[12]/[0-9]{10,16}/[0-9]{10,16}:[a-f0-9]{32}", tuple(f"{a}/{d}" for a in "12" for d in "0123456789")),  # noqa: E501
     ("trello_token", r"ATTA[A-Fa-f0-9]{60,70}"),
     ("intercom_token", r"dG9rOj[A-Za-z0-9+/]{40,60}={0,2}"),
     ("adobe_client_secret", r"p8e-[A-Za-z0-9]{32}"),
@@ -274,14 +274,60 @@ def _literal(regex: str) -> str:
     while i < len(regex):
         c = regex[i]
         if c == "\\" and i + 1 < len(regex) and regex[i + 1] in ".-$/":
+            if regex[i + 2 : i + 3] in ("?", "*", "{"):
+                break
             out.append(regex[i + 1])
             i += 2
             continue
         if c in "[](){}.*+?|^$\\":
             break
+        if regex[i + 1 : i + 2] in ("?", "*", "{"):
+            break  # an optional or repeated character is not part of every token
         out.append(c)
         i += 1
     return "".join(out)
+
+
+# Prefixes that are words (``key-``, ``live_``, ``secret-``): many vendors' tokens start
+# with them, so a value that does names no format by them alone.
+_WORD_PREFIXES = frozenset(["key", "live", "test", "secret", "api", "sdk", "mob", "access", "pat"])
+# Any character of any key alphabet: a format with this in place of each of its character
+# classes keeps only its structure (literal parts, separators, lengths).
+_ANY_KEY_CHAR = r"[A-Za-z0-9_\-.+/=~%]"
+
+
+def _shapes() -> dict[str, re.Pattern[str]]:
+    """Literal prefix → the structure (lengths and literals, any key alphabet) of every
+    format that starts with it."""
+    shapes: dict[str, list[str]] = {}
+    for entry in TOKENS:
+        prefix = _literal(entry[1])
+        if len(prefix) < 4 or re.sub(r"[^a-z]", "", prefix.lower()) in _WORD_PREFIXES:
+            continue
+        shapes.setdefault(prefix, []).append(re.sub(r"\[[^\]]*\]", _ANY_KEY_CHAR, entry[1]))
+    return {p: re.compile("|".join(f"(?:{r})" for r in rs)) for p, rs in shapes.items()}
+
+
+_SHAPES = _shapes()
+_SHAPE_LENGTHS = sorted({len(p) for p in _SHAPES})
+
+
+def names_distinctive_format(value: str) -> bool:
+    """Whether ``value`` starts with a self-identifying format's prefix that is not a word
+    (``ghp_``, ``NRAK-``; not ``live_`` or ``key-``)."""
+    return any(value[:n] in _SHAPES for n in _SHAPE_LENGTHS)
+
+
+def misshapen(value: str) -> bool:
+    """Whether ``value`` starts with a self-identifying format's distinctive prefix (``NRAK-``,
+    ``HRKU-AA``) but has not that format's structure even in any key alphabet: the wrong
+    length, a missing separator. Detectors disagree on a format's alphabet (upper or lower
+    case), never on its length; such a value is a truncated, padded or invented token."""
+    for n in _SHAPE_LENGTHS:
+        shape = _SHAPES.get(value[:n])
+        if shape is not None:
+            return shape.fullmatch(value) is None
+    return False
 
 
 _FILLER = re.compile(r"(?i)x{6,}|0{10,}|\*{3,}|#{4,}|example|your[_\-]|<[^>]*>|abcdefgh")
@@ -293,6 +339,14 @@ def _not_placeholder(m: re.Match[str]) -> bool:
     return _FILLER.search(m.group("s")) is None
 
 
+# Rules whose explicit anchors are where their token starts (as a derived anchor always is),
+# so the fallback engine tries only the few positions before an anchor's end.
+_STARTS_AT_ANCHOR = frozenset(
+    ["sonarqube_token", "aws_access_key_id", "yandex_aws_key", "fauna_secret", "stripe_secret_key",
+     "shopify_access_token", "twilio_api_key", "facebook_access_token", "asana_pat"]
+)  # fmt: skip
+
+
 def provider_rules() -> tuple[Rule, ...]:
     """The self-identifying token rules."""
     rules = []
@@ -302,7 +356,8 @@ def provider_rules() -> tuple[Rule, ...]:
         if not anchors:
             raise ValueError(f"provider rule {kind} has no anchor")
         # A derived anchor is the token's literal prefix: a match starts right before its end.
-        back = len(anchors[0]) if len(entry) == 2 else None
+        starts = len(entry) == 2 or kind in _STARTS_AT_ANCHOR
+        back = max(map(len, anchors)) if starts else None
         rules.append(
             Rule(
                 kind,
@@ -312,6 +367,7 @@ def provider_rules() -> tuple[Rule, ...]:
                 _not_placeholder,
                 max_len=400,
                 back=back,
+                at_anchor=starts,
             )
         )
     return tuple(rules)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
+import json
 import math
 import re
 from collections import Counter
@@ -33,7 +36,9 @@ class Rule:
     ``near`` is a cheap regex every match contains, for rules without anchors: the fallback
     engine searches it instead of running the whole rule over the whole text, and tries the
     rule where ``near_start`` (searched in the ``back`` characters before a hit, ending at
-    it: anchor it with a backslash-Z) starts.
+    it: anchor it with a backslash-Z) starts. ``at_anchor`` says a match starts where one of
+    its anchors starts (a token's literal prefix), so the fallback engine tries that one
+    position per hit.
     """
 
     kind: str
@@ -48,6 +53,7 @@ class Rule:
     back: int | None = None
     near: str | None = None
     near_start: str | None = None
+    at_anchor: bool = False
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     lead_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     near_compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
@@ -85,6 +91,9 @@ def is_placeholder(value: str) -> bool:
     return re.search(r"(.)\1{7,}", value) is not None
 
 
+# A value that ends in a host name (``….myshopify.com``, ``….windows.net:6381``): a random
+# subdomain names a tenant or a resource, it does not authenticate.
+_HOST_END = re.compile(r"\.[a-z][a-z0-9\-]{1,62}\.[a-z]{2,12}(?::\d{1,5})?$")
 _WORDY = re.compile(r"^[A-Za-z]+(?:[_\-. ][A-Za-z]+)*$")
 _DOTTED = re.compile(r"^[A-Za-z_$]+(?:\.[A-Za-z_$]+)+(?:\(\))?$")
 _VERSION = re.compile(r"^v?\d+(?:\.\d+)+(?:[-+][\w.\-]+)?$")
@@ -101,7 +110,7 @@ def looks_random(value: str, *, min_len: int = 8, min_entropy: float = 2.8) -> b
         return False
     if value.isdigit() or _VERSION.match(value) or _DOTTED.match(value):
         return False
-    if value.startswith(("http:", "https:")) or "://" in value:
+    if value.startswith(("http:", "https:")) or "://" in value or _HOST_END.search(value):
         return False
     if value.startswith(("/", "./", "~/", "../")) and sum(c.isupper() for c in value) <= 2:
         return False  # a file path; base64 may start with "/" but is rich in capitals
@@ -139,11 +148,11 @@ def class_changes(value: str) -> float:
     return changes / expected
 
 
-def strongly_random(value: str, *, min_len: int = 16) -> bool:
+def strongly_random(value: str, *, min_len: int = 16, min_classes: int | None = None) -> bool:
     """Whether ``value`` is key material beyond doubt, so no credential name is needed: long,
-    of at least three character classes (two when 32 or more long), changing class often,
-    with high entropy, and none of a digest, UUID, base64 of JSON or of a gzip stream, a path
-    or a dotted name."""
+    of at least three character classes (two when 32 or more long, or ``min_classes``),
+    changing class often, with high entropy, and none of a digest, UUID, base64 of JSON or of
+    a gzip stream, a path or a dotted name."""
     n = len(value)
     if n < min_len or not looks_random(value, min_len=min_len, min_entropy=3.3):
         return False
@@ -153,7 +162,9 @@ def strongly_random(value: str, *, min_len: int = 16) -> bool:
     if len(segments) > 2 and sum(map(len, segments)) / len(segments) < 10:
         return False  # a path
     present = {_char_class(c) for c in value}
-    if len(present - {3}) < (2 if n >= 32 else 3):
+    if min_classes is None:
+        min_classes = 2 if n >= 32 else 3
+    if len(present - {3}) < min_classes:
         return False
     needed = min(4.0, math.log2(n) - 0.6)
     return class_changes(value) >= 0.75 and entropy(value) >= needed
@@ -205,3 +216,29 @@ def patterned(value: str) -> bool:
     if steps / (n - 1) >= 0.35:
         return True
     return any(value[p:] == value[:-p] for p in range(1, n // 3 + 1))
+
+
+def _json_object_part(part: str) -> bool:
+    """Whether ``part`` is base64url of a JSON object (a JWT's header or claims)."""
+    try:
+        decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        return isinstance(json.loads(decoded), dict)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def jwt_well_formed(token: str) -> bool:
+    """Whether a token shaped like a JWT (``eyJ…`` header, claims, signature) passes the
+    format's own test: its claims (the second part, what makes it a bearer credential) are
+    base64url of a JSON object; with five parts (an encrypted JWT, whose second part is a
+    wrapped key) its header is. Claims that do not decode are a mangled token (a typo, a
+    test's invalid one), not a credential."""
+    parts = token.split(".")
+    if len(parts) < 2:
+        return False
+    return _json_object_part(parts[0] if len(parts) >= 5 else parts[1])
+
+
+def jwt_shaped(value: str) -> bool:
+    """Whether ``value`` is shaped like a JWT: a base64url JSON header and two more parts."""
+    return value.startswith("eyJ") and value.count(".") >= 2

@@ -1,0 +1,35 @@
+"""The fallback engine's shortcuts are exact: the positions it tries are where matches start,
+and it finds what hyperscan finds."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from quartermaster.config._redaction import RedactionConfig
+from quartermaster.redaction import Redactor
+from quartermaster.redaction._engine import hyperscan_available
+from quartermaster.redaction._providers import TOKENS, provider_rules
+from tests.redaction.secret_cases import cases
+
+_AT_ANCHOR = {r.kind: r.anchors for r in provider_rules() if r.at_anchor}
+_REGEX = {e[0]: e[1] for e in TOKENS}
+
+
+@pytest.mark.parametrize("kind", sorted(_AT_ANCHOR))
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_rule_tried_only_at_its_anchors_starts_with_one(kind: str, data: st.DataObject) -> None:
+    # The fallback engine tries an at_anchor rule at one position per hit, where the anchor
+    # starts; every token of the format must start with one of its anchors.
+    token = data.draw(st.from_regex(_REGEX[kind], fullmatch=True))
+    assert token.lower().startswith(_AT_ANCHOR[kind]), (kind, token)
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="compares against hyperscan")
+def test_the_fallback_engine_redacts_generated_cases_as_hyperscan_does() -> None:
+    hyperscan = Redactor(RedactionConfig(engine="hyperscan"))
+    fallback = Redactor(RedactionConfig(engine="fallback"))
+    for case in cases(seed=3, per_family=20):
+        assert fallback.redact(case.text) == hyperscan.redact(case.text), case.text
