@@ -398,18 +398,22 @@ class Proxy:
                 )
                 for d in self.downstreams.values()
             ]
-            for p in self.pools.values():
-                # A per-identity server's resources and prompts would need the caller's
-                # session, which those requests do not pick yet: only its tools are offered.
-                offers.append(
-                    ServerOffer(
-                        name=p.name,
-                        namespace=p.namespace,
-                        config=p.config,
-                        tools=p.offer.tools,
-                        held=await self._held(p),
-                    )
+            # A per-identity server offers what its catalog session listed; every request to
+            # it (a call, a read, a prompt, a completion) is served by the caller's own
+            # session, which the credentials stage picks.
+            offers += [
+                ServerOffer(
+                    name=p.name,
+                    namespace=p.namespace,
+                    config=p.config,
+                    tools=p.offer.tools,
+                    resources=p.offer.resources,
+                    templates=p.offer.templates,
+                    prompts=p.offer.prompts,
+                    held=await self._held(p),
                 )
+                for p in self.pools.values()
+            ]
             catalog = build_catalog(offers, self.http_routes)
             for problem in catalog.problems:
                 logger.error("%s", problem)
@@ -542,8 +546,10 @@ class Proxy:
         downstream = self.downstreams.get(backend)
         if downstream is None:
             if backend in self.pools:
+                # The credentials stage picks the caller's session; without a caller there
+                # is none to serve from, and another identity's is never used.
                 raise DownstreamUnavailable(
-                    backend, "runs a session per caller; only its tools are offered"
+                    backend, "runs a session per caller, and this request has none"
                 )
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream
