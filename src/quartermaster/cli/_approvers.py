@@ -32,15 +32,9 @@ def register(commands: Any) -> None:
         "issue alice --tenant acme) works); details go to standard error, or to standard "
         "output as JSON with --json.",
     )
-    issue.add_argument("name", metavar="NAME", help="the person, as approver groups name them")
-    issue.add_argument("--tenant", required=True, help="the tenant whose requests they decide")
-    issue.add_argument(
-        "--ttl",
-        default="8h",
-        help="lifetime: 3600, 90m, 8h (default 8h; at most identity.agent_tokens.max_ttl)",
+    _person(
+        issue, ttl="8h", ttl_help="lifetime: 3600, 90m, 8h (at most identity.agent_tokens.max_ttl)"
     )
-    add_config(issue)
-    add_json(issue)
     issue.set_defaults(handler=_issue)
     link = actions.add_parser(
         "link",
@@ -50,16 +44,17 @@ def register(commands: Any) -> None:
         "NAME (30 minutes). The link is spent on first use, on whichever replica opens it; "
         "its address comes from serve.public_url. See docs/console.md.",
     )
-    link.add_argument("name", metavar="NAME", help="the person, as approver groups name them")
-    link.add_argument("--tenant", required=True, help="the tenant whose requests they decide")
-    link.add_argument(
-        "--ttl",
-        default=f"{int(LINK_TTL // 60)}m",
-        help=f"how long the link may wait to be opened (default {int(LINK_TTL // 60)}m)",
-    )
-    add_config(link)
-    add_json(link)
+    _person(link, ttl=f"{int(LINK_TTL // 60)}m", ttl_help="how long the link may wait to be opened")
     link.set_defaults(handler=_link)
+
+
+def _person(parser: argparse.ArgumentParser, *, ttl: str, ttl_help: str) -> None:
+    """The arguments of a command that issues something to one person of one tenant."""
+    parser.add_argument("name", metavar="NAME", help="the person, as approver groups name them")
+    parser.add_argument("--tenant", required=True, help="the tenant whose requests they decide")
+    parser.add_argument("--ttl", default=ttl, help=f"{ttl_help} (default {ttl})")
+    add_config(parser)
+    add_json(parser)
 
 
 def _issue(args: argparse.Namespace) -> int:

@@ -384,7 +384,14 @@ class Proxy:
             # A downstream that is down (crashed, being restarted) keeps what it offered at
             # its last listing: its tools stay listed, and their calls fail as
             # downstream-down tool errors with their ledger rows, not as unknown tools. One
-            # that never came up has offered nothing.
+            # that never came up has offered nothing. A per-identity server offers what its
+            # catalog session listed; every request to it (a call, a read, a prompt, a
+            # completion) is served by the caller's own session, which the credentials stage
+            # picks.
+            servers: list[McpDownstream | SessionPool] = [
+                *self.downstreams.values(),
+                *self.pools.values(),
+            ]
             offers = [
                 ServerOffer(
                     name=d.name,
@@ -396,23 +403,7 @@ class Proxy:
                     prompts=d.offer.prompts,
                     held=await self._held(d),
                 )
-                for d in self.downstreams.values()
-            ]
-            # A per-identity server offers what its catalog session listed; every request to
-            # it (a call, a read, a prompt, a completion) is served by the caller's own
-            # session, which the credentials stage picks.
-            offers += [
-                ServerOffer(
-                    name=p.name,
-                    namespace=p.namespace,
-                    config=p.config,
-                    tools=p.offer.tools,
-                    resources=p.offer.resources,
-                    templates=p.offer.templates,
-                    prompts=p.offer.prompts,
-                    held=await self._held(p),
-                )
-                for p in self.pools.values()
+                for d in servers
             ]
             catalog = build_catalog(offers, self.http_routes)
             for problem in catalog.problems:
