@@ -41,6 +41,7 @@ def _token(rng: random.Random, n: int) -> str:
 FLOORS = {
     "benign": (1.0, 1.0),
     "near_miss": (0.9, 0.8),
+    "format_near_miss": (0.95, 0.95),
     "jwt": (1.0, 1.0),
     "pem": (1.0, 1.0),
     "url_credential": (1.0, 1.0),
