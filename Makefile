@@ -52,9 +52,11 @@ typecheck: $(TEST_STAMP)
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
-# Debian packages the tests use: zsh, for the test that `quartermaster completion zsh` loads.
+# Debian packages the tests use: zsh, for the test that `quartermaster completion zsh` loads,
+# and Chromium, which Playwright drives for the console's browser tests.
 system-packages:
-	@command -v zsh >/dev/null || { apt-get update -qq && apt-get install -y -qq zsh >/dev/null; }
+	@{ command -v zsh && test -x /usr/lib/chromium/chromium; } >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq zsh chromium >/dev/null; }
 
 # Four workers on two cores: the tests mostly wait on processes and sockets. PYTEST_WORKERS=0
 # runs them in one process (for a debugger, or to read the output in order).

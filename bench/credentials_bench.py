@@ -8,7 +8,9 @@ server-postgres row, ``npm ci`` first):
 Leases: ``Leases.issue`` as a call does it (the source issues, the lease is recorded in the
 SQLite store, ``lease.issued`` is appended to the ledger), for the ``static``, ``grant``,
 ``postgres_role``, ``oauth_client_credentials`` (oidc-provider from npm on loopback; first
-token and cached) and ``aws_sts`` (moto's server in this process) sources; each lease is ended
+token and cached), ``oauth_token_exchange`` (RFC 8693 at the same oidc-provider, which trusts
+a bench identity provider's RSA key: a new caller's token each time, then cached) and
+``aws_sts`` (moto's server in this process) sources; each lease is ended
 again (timed separately; for ``postgres_role`` that drops the role). The
 same-run baseline is one durable ledger append (``Ledger.record_event``), so the ratio says
 what a lease costs beyond the audit write every lease makes anyway.
@@ -29,13 +31,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import boto3  # type: ignore[import-untyped]
+import jwt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 from moto.server import ThreadedMotoServer
 from psycopg import sql
 
@@ -59,15 +65,35 @@ def p50(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def start_oidc() -> tuple[subprocess.Popen[str], str]:
-    """oidc-provider with a client ``bench``/``bench-secret`` for one resource."""
+class BenchIdp:
+    """The identity provider whose tokens callers present (and the exchange trusts)."""
+
+    issuer = "https://idp.bench"
+
+    def __init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        self.jwks = {"keys": [{**public, "kid": "bench-1", "alg": "RS256"}]}
+
+    def token(self, human: str) -> str:
+        now = int(time.time())
+        claims = {"iss": self.issuer, "aud": "https://quartermaster.bench", "sub": human,
+                  "azp": "bench", "iat": now, "exp": now + 600}  # fmt: skip
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": "bench-1"})
+
+
+def start_oidc(idp: BenchIdp) -> tuple[subprocess.Popen[str], str]:
+    """oidc-provider with a client ``bench``/``bench-secret`` for one resource, trusting
+    ``idp`` for token exchange. Its log lines are drained so that it never blocks on them."""
+    trust = json.dumps({"issuer": idp.issuer, "jwks": idp.jwks})
     process = subprocess.Popen(
-        ["node", str(OIDC), "bench", "bench-secret", "https://bench.test/", "read", "300"],
+        ["node", str(OIDC), "bench", "bench-secret", "https://bench.test/", "read", "300", trust],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("listening "):
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return process, line.split()[1]
     raise RuntimeError("oidc-provider did not start")
 
@@ -116,6 +142,13 @@ credentials:
     role_prefix: qmb{tag}_
   oauth:
     kind: oauth_client_credentials
+    token_url: {issuer}/token
+    client_id: bench
+    client_secret: "file://{base}/oauth"
+    scope: [read]
+    resource: https://bench.test/
+  exchange:
+    kind: oauth_token_exchange
     token_url: {issuer}/token
     client_id: bench
     client_secret: "file://{base}/oauth"
@@ -178,7 +211,7 @@ def identity(i: int) -> RunIdentity:
     )
 
 
-async def bench_leases(services: Services, n: int, pg_n: int) -> dict[str, Any]:
+async def bench_leases(services: Services, idp: BenchIdp, n: int, pg_n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     baseline = []
     for i in range(n):
@@ -219,6 +252,22 @@ async def bench_leases(services: Services, n: int, pg_n: int) -> dict[str, Any]:
         cached.append(time.perf_counter() - began)
     out["oauth_cached_issue_p50_ms"] = p50(cached)
     out["oauth_cached_issue_ratio"] = p50(cached) / p50(baseline)
+    exchanged, reused = [], []
+    for i in range(pg_n):
+        # A new caller's token each time (no cached exchange), then the same token again.
+        caller = dataclasses.replace(
+            request(i), human=f"human-{i}", subject_token=SecretValue(idp.token(f"human-{i}"))
+        )
+        began = time.perf_counter()
+        await services.leases.issue("exchange", caller)
+        exchanged.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await services.leases.issue("exchange", caller)
+        reused.append(time.perf_counter() - began)
+    out["exchange_first_issue_p50_ms"] = p50(exchanged)
+    out["exchange_first_issue_ratio"] = p50(exchanged) / p50(baseline)
+    out["exchange_cached_issue_p50_ms"] = p50(reused)
+    out["exchange_cached_issue_ratio"] = p50(reused) / p50(baseline)
     for source, count in sources:
         issued, revoked = [], []
         for i in range(count):
@@ -277,7 +326,8 @@ def cleanup(tag: str) -> None:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     tag = secrets.token_hex(3)
     prepare(tag)
-    oidc, issuer = start_oidc()
+    idp = BenchIdp()
+    oidc, issuer = start_oidc(idp)
     moto, moto_url = start_moto()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -286,7 +336,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             (base / "tools.yaml").write_text(text, encoding="utf-8")
             loaded = load(base / "tools.yaml")
             async with open_services(loaded) as services:
-                results = await bench_leases(services, args.leases, args.pg_leases)
+                results = await bench_leases(services, idp, args.leases, args.pg_leases)
                 proxy = Proxy(services)
                 async with anyio.create_task_group() as tasks:
                     await tasks.start(proxy.run)

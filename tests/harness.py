@@ -401,16 +401,18 @@ async def http_front(
     clock: Clock | None = None,
     connect: Mapping[str, Connect] | None = None,
     environ: Mapping[str, str] | None = None,
+    port: int = 0,
 ) -> AsyncIterator[tuple[str, Proxy]]:
     """Serve the proxy of ``config`` over streamable HTTP in this process; yield its /mcp URL.
 
     The app is the one ``serve --transport http`` runs (bearer authentication, the JWKS, the
-    approval routes), served by uvicorn inside the test's event loop on a free loopback port.
+    approval routes), served by uvicorn inside the test's event loop on a free loopback port
+    (``port``: that one, for a test that must name the address before the server starts).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
+    sock.bind(("127.0.0.1", port))
+    port = sock.getsockname()[1]
     try:
         async with running_proxy(
             config, clock=clock, connect=connect, environ=environ, stdio=False

@@ -15,7 +15,17 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "quartermaster"
 
-NO_MCP = ("policy", "approval", "identity", "broker", "vault", "audit", "store", "redaction")
+NO_MCP = (
+    "policy",
+    "approval",
+    "identity",
+    "broker",
+    "vault",
+    "audit",
+    "store",
+    "redaction",
+    "console",
+)
 """Parts that hold rules, not protocol: they must not import the MCP SDK."""
 
 

@@ -26,6 +26,8 @@ def test_public_names() -> None:
         "AuditError",
         "AuditEvent",
         "EventRecorder",
+        "CONSOLE_LINK_ISSUED",
+        "CONSOLE_SIGNED_IN",
         "GRANT_REVOKED",
         "KEY_ROTATED",
         "MASTER_KEY_ROTATED",

@@ -61,6 +61,23 @@ async def test_metadata_names_the_identity_provider_as_the_authorization_server(
     assert metadata.json()["resource"] == "http://127.0.0.1:8765/mcp"
 
 
+async def test_behind_a_tls_proxy_the_metadata_names_the_public_url(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(
+        "version: 1\nserve: {public_url: 'https://qm.example.com'}\n"
+        + IDP.replace("http://127.0.0.1:8765", "https://qm.example.com")
+    )
+    async with app_client(config) as (_, http):
+        refused = await http.post("/mcp", json={})
+        metadata = await http.get("/.well-known/oauth-protected-resource/mcp")
+    assert metadata.json()["resource"] == "https://qm.example.com/mcp"
+    assert (
+        "https://qm.example.com/.well-known/oauth-protected-resource/mcp"
+        in refused.headers["www-authenticate"]
+    )
+
+
 async def test_without_an_identity_provider_no_metadata_is_advertised(
     write_config: Callable[[str], Path],
 ) -> None:

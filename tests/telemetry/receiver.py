@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -55,6 +59,16 @@ class Received:
             for metric in scope.metrics
         ]
 
+    def logs(self) -> list[Any]:
+        """Every log record received, decoded, in arrival order."""
+        return [
+            record
+            for request in self._decoded("/v1/logs", ExportLogsServiceRequest)
+            for resource in request.resource_logs
+            for scope in resource.scope_logs
+            for record in scope.log_records
+        ]
+
     def _decoded(self, path: str, message: Any) -> list[Any]:
         with self.lock:
             bodies = list(self.bodies.get(path, []))
@@ -73,11 +87,11 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
                 body = gzip.decompress(body)
             with received.lock:
                 received.bodies.setdefault(self.path, []).append(body)
-            reply = (
-                ExportTraceServiceResponse()
-                if self.path == "/v1/traces"
-                else ExportMetricsServiceResponse()
-            ).SerializeToString()
+            replies: dict[str, Any] = {
+                "/v1/traces": ExportTraceServiceResponse,
+                "/v1/logs": ExportLogsServiceResponse,
+            }
+            reply = replies.get(self.path, ExportMetricsServiceResponse)().SerializeToString()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", str(len(reply)))

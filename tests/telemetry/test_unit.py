@@ -229,6 +229,8 @@ def test_a_bad_endpoint_is_a_config_error_with_its_line() -> None:
 
 def test_exported_members() -> None:
     assert {name for name in dir(telemetry) if not name.startswith("_")} == {
+        "AuditSinkFailed",
+        "OtlpAuditSink",
         "Metrics",
         "Telemetry",
         "TelemetryUnavailable",

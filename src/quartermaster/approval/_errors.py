@@ -41,17 +41,23 @@ class ApprovalRequired(ApprovalError):
     """The call may run only once people approve it."""
 
     def __init__(
-        self, approval_id: str, detail: str = "", *, config_path: str | None = None
+        self,
+        approval_id: str,
+        detail: str = "",
+        *,
+        config_path: str | None = None,
+        console_url: str | None = None,
     ) -> None:
         # The command is printed so that it works exactly as shown, from any directory, for
         # an approver whose credential is in the environment.
         config = f" --config {shlex.quote(config_path)}" if config_path else ""
+        console = f", or in the console at {console_url}" if console_url else ""
         super().__init__(
             approval_id,
             f"approval {approval_id} is waiting for approvers{detail}; an approver can decide "
             f"with 'quartermaster approvals approve {approval_id}{config}' (or deny; with "
             "their approver credential in $QUARTERMASTER_APPROVER_CREDENTIAL) or through the "
-            "HTTP approval API, then retry the same call with the same arguments",
+            f"HTTP approval API{console}, then retry the same call with the same arguments",
         )
 
 

@@ -40,12 +40,13 @@ Event = Literal["quorum_reached", "denied", "timed_out", "spent"]
 Decision = Literal["approve", "deny"]
 """An approver's vote."""
 
-VIAS: Final[frozenset[str]] = frozenset({"elicitation", "cli", "http"})
+VIAS: Final[frozenset[str]] = frozenset({"elicitation", "cli", "http", "console"})
 """Where a vote can come from (recorded with it): ``elicitation`` is the caller's own MCP
-client answering a form; ``cli`` and ``http`` are approvers authenticated as themselves (an
-approver credential or an identity-provider token)."""
+client answering a form; ``cli``, ``http`` and ``console`` (the browser console) are
+approvers authenticated as themselves (an approver credential or an identity-provider
+token)."""
 
-PERSON_VIAS: Final[frozenset[str]] = frozenset({"cli", "http"})
+PERSON_VIAS: Final[frozenset[str]] = frozenset({"cli", "http", "console"})
 """The ways of voting that authenticate the approver as a person."""
 
 TRANSITIONS: Final[Mapping[tuple[str, str], State]] = MappingProxyType(

@@ -85,6 +85,12 @@ class ApprovalService:
         self._events: dict[str, anyio.Event] = {}
         self._waiters: dict[str, int] = {}
 
+    def reconfigure(self, *, groups: Mapping[str, Collection[str]], client_step_up: bool) -> None:
+        """Take the approver groups and the step-up setting of a reloaded configuration;
+        pending requests are judged against them from now on."""
+        self._groups = {name: frozenset(members) for name, members in groups.items()}
+        self._client_step_up = client_step_up
+
     def _members(self, record: ApprovalRecord) -> Set[str] | None:
         # An unknown group (the configuration changed since the request) has no members,
         # so nobody can approve: fail closed.

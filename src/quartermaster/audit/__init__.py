@@ -11,6 +11,8 @@ from ._follow import CursorInvalid as CursorInvalid
 from ._follow import ExportCursor as ExportCursor
 from ._follow import follow_jsonl as follow_jsonl
 from ._ledger import Ledger as Ledger
+from ._model import CONSOLE_LINK_ISSUED as CONSOLE_LINK_ISSUED
+from ._model import CONSOLE_SIGNED_IN as CONSOLE_SIGNED_IN
 from ._model import EVENT_KINDS as EVENT_KINDS
 from ._model import GRANT_REVOKED as GRANT_REVOKED
 from ._model import KEY_ROTATED as KEY_ROTATED

@@ -36,6 +36,8 @@ LEASE_REVOKE_FAILED = "lease.revoke_failed"
 DEFINITION_PINNED = "definition.pinned"
 DEFINITION_QUARANTINED = "definition.quarantined"
 DEFINITION_ACCEPTED = "definition.accepted"
+CONSOLE_LINK_ISSUED = "console.link_issued"
+CONSOLE_SIGNED_IN = "console.signed_in"
 
 
 class EventRecorder(Protocol):
@@ -67,6 +69,8 @@ EVENT_KINDS = frozenset(
         DEFINITION_PINNED,
         DEFINITION_QUARANTINED,
         DEFINITION_ACCEPTED,
+        CONSOLE_LINK_ISSUED,
+        CONSOLE_SIGNED_IN,
     }
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""

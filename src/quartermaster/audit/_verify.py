@@ -26,7 +26,7 @@ import hashlib
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import anyio
@@ -298,13 +298,17 @@ def _check_signature(cp: Checkpoint, keys: PublicKeys) -> str | None:
 
 
 async def verify(
-    repo: LedgerRepo, public_keys: PublicKeys, *, anchor: Anchor | None = None
+    repo: LedgerRepo,
+    public_keys: PublicKeys,
+    *,
+    anchor: Anchor | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Recompute the whole chain and check every checkpoint against it.
 
     ``anchor`` is a head kept outside the store (from an earlier verification): it also
     catches a truncation of rows no checkpoint covers, or one that deleted the checkpoints
-    along with the rows.
+    along with the rows. ``progress`` is told the last row checked after every page.
 
     Raises:
         AuditUnavailable: the ledger could not be read.
@@ -326,6 +330,8 @@ async def verify(
             # Let the read reach the store's thread, then hash this page meanwhile.
             await anyio.lowlevel.checkpoint()
             scan.page(page)
+        if progress is not None:
+            progress(after)
         page = upcoming[0]
     head_seq = after
     last_good = 0

@@ -15,7 +15,7 @@ import jwt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -277,6 +277,17 @@ class KeyRing:
             self._key_set = GrantKeySet(live)
             self._key_set_until = min(deadlines, default=None)
         return self._key_set
+
+    def ed25519_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The live Ed25519 public keys by kid: what ``audit.verify`` checks checkpoints with
+        (the audit ring signs them with Ed25519 only)."""
+        keys = self.key_set()
+        found: dict[str, Ed25519PublicKey] = {}
+        for kid in keys.kids:
+            key = keys.get(kid)
+            if key is not None and isinstance(key.public_key, Ed25519PublicKey):
+                found[kid] = key.public_key
+        return found
 
     def describe(self) -> list[KeyInfo]:
         """Every key of this ring as last loaded, oldest first (no private material)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._errors import QuartermasterError
 from ..audit import (
@@ -29,10 +28,11 @@ from ..audit import (
     unsettled_intents,
     verify,
 )
-from ..broker import KeyRing
 from ..runtime import Services, derive_key
+from ..telemetry import OtlpAuditSink
 from ..vault import read_master_key_file
 from ._admin import add_config, add_json, print_json, refuse, with_services
+from ._progress import Progress
 
 
 def register(commands: Any) -> None:
@@ -124,6 +124,13 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="with --follow: how often to look for new rows while none come (default 1)",
     )
+    export.add_argument(
+        "--otlp",
+        action="store_true",
+        help="send the rows as OpenTelemetry logs to telemetry.endpoint (or the OTEL_* "
+        "variables) instead of standard output; the cursor moves only after the receiver "
+        "accepted a batch (needs the otel extra; fields in docs/observability.md)",
+    )
     add_config(export)
     export.set_defaults(handler=_export)
 
@@ -196,17 +203,6 @@ def _show(args: argparse.Namespace) -> int:
     return with_services(args.config, act)
 
 
-def public_keys(ring: KeyRing) -> dict[str, Ed25519PublicKey]:
-    """The checkpoint verification keys of the audit key ring, by kid."""
-    keys = ring.key_set()
-    found: dict[str, Ed25519PublicKey] = {}
-    for kid in keys.kids:
-        key = keys.get(kid)
-        if key is not None and isinstance(key.public_key, Ed25519PublicKey):
-            found[kid] = key.public_key
-    return found
-
-
 def _anchor(text: str) -> Anchor:
     try:
         return Anchor.parse(text)
@@ -216,9 +212,17 @@ def _anchor(text: str) -> Anchor:
 
 def _verify(args: argparse.Namespace) -> int:
     async def act(services: Services) -> int:
-        report = await verify(
-            services.store.ledger, public_keys(services.audit_keys), anchor=args.anchor
-        )
+        head = await services.store.ledger.head()
+        progress = Progress("verifying the audit ledger", "rows")
+        try:
+            report = await verify(
+                services.store.ledger,
+                services.audit_keys.ed25519_public_keys(),
+                anchor=args.anchor,
+                progress=lambda seq: progress.update(seq, head.seq if head else None),
+            )
+        finally:
+            progress.close()
         # Approvals are evidence too: an approved or spent request must be backed by the
         # ledger's sealed rows, or the approvals table was edited behind Quartermaster.
         unbacked = await services.approvals.unbacked()
@@ -262,13 +266,33 @@ def _export(args: argparse.Namespace) -> int:
             services.store.ledger, after_seq=after, follow=args.follow, poll=args.poll
         )
 
+        head = await services.store.ledger.head()
+        # Following has no end to count towards; a one-shot export counts to today's head.
+        total = None if args.follow or head is None else head.seq
+        progress = Progress("exporting the audit ledger", "rows", beside_output=not args.otlp)
+        telemetry = services.config.telemetry
+        sink = (
+            OtlpAuditSink(telemetry.endpoint, service_name=telemetry.service_name)
+            if args.otlp
+            else None
+        )
+
         async def write_out() -> None:
-            async for last_seq, lines in batches:
-                sys.stdout.writelines(lines)
-                sys.stdout.flush()
-                # Saved only once the batch is out: a crash repeats it, never skips it.
-                if cursor is not None:
-                    cursor.save(last_seq)
+            try:
+                async for last_seq, lines in batches:
+                    if sink is not None:
+                        await anyio.to_thread.run_sync(sink.send, lines)
+                    else:
+                        sys.stdout.writelines(lines)
+                        sys.stdout.flush()
+                    # Saved only once the batch is out: a crash repeats it, never skips it.
+                    if cursor is not None:
+                        cursor.save(last_seq)
+                    progress.update(last_seq, total)
+            finally:
+                progress.close()
+                if sink is not None:
+                    sink.close()
 
         if not args.follow:
             await write_out()

@@ -25,6 +25,7 @@ from . import (
     _leases,
     _policy,
     _redact,
+    _reload,
     _secrets,
     _serve,
     _tools,
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _policy.register(commands)
     _audit.register(commands)
     _redact.register(commands)
+    _reload.register(commands)
     _import.register(commands)
     _tools.register(commands)
     _completion.register(commands, build_parser)

@@ -37,6 +37,7 @@ from ..vault import (
     write_master_key_file,
 )
 from ._admin import add_config, add_json, print_json, table, when, with_services
+from ._progress import Progress
 
 
 def register(commands: Any) -> None:
@@ -209,7 +210,14 @@ async def _rotate_store(loaded: LoadedConfig, old: MasterKey, new: MasterKey) ->
             await store.keys.put(record)
         if stored and all(r.key_id == new.key_id for r in stored):
             return 0, len(rewrapped)
-        return await rotate_master_key(store.secrets, old, new), len(rewrapped)
+        progress = Progress("re-encrypting the vault", "secrets")
+        try:
+            return (
+                await rotate_master_key(store.secrets, old, new, progress=progress.update),
+                len(rewrapped),
+            )
+        finally:
+            progress.close()
     finally:
         await store.close()
 

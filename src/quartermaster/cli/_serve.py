@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 
+from ..config import LoadedConfig
 from ..identity import stdio_principal
 from ..proxy import Proxy, serve_http, serve_stdio
 from ..runtime import load, open_services
@@ -34,6 +38,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--agent", help="stdio: the agent's identity")
     parser.add_argument("--tenant", help="stdio: the tenant the agent works for")
     parser.add_argument("--on-behalf-of", help="stdio: the human the agent acts for")
+    parser.add_argument(
+        "--pid-file",
+        type=Path,
+        help="write this process's id here while serving ('quartermaster reload --pid-file')",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -47,6 +56,24 @@ async def _serve(args: argparse.Namespace) -> None:
     loaded = load(args.config)
     serve = loaded.config.serve
     transport = args.transport or serve.transport
+    with _pid_file(args.pid_file):
+        await _serve_loaded(args, loaded, transport)
+
+
+@contextmanager
+def _pid_file(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    path.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _serve_loaded(args: argparse.Namespace, loaded: LoadedConfig, transport: str) -> None:
+    serve = loaded.config.serve
     async with open_services(loaded) as services:
         # Calls a crashed earlier run (or replica) left without an outcome get one now.
         await services.ledger.settle_stopped()

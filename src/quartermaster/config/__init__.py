@@ -11,6 +11,8 @@ from ._checks import TOOL_SEPARATOR as TOOL_SEPARATOR
 from ._checks import Check as Check
 from ._checks import effective_isolation as effective_isolation
 from ._checks import starts_with_a_lease as starts_with_a_lease
+from ._console import ConsoleConfig as ConsoleConfig
+from ._console import ConsoleOidcConfig as ConsoleOidcConfig
 from ._credentials import CREDENTIAL_SCHEME as CREDENTIAL_SCHEME
 from ._credentials import MAIN_FIELD as MAIN_FIELD
 from ._credentials import STS_MIN_DURATION as STS_MIN_DURATION

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PositiveInt, field_validator
 
 from ._base import ConfigModel
 from ._broker import BrokerConfig, Seconds
+from ._console import ConsoleConfig
 from ._credentials import SOURCE_NAME, CredentialSource
 from ._http import HttpSystems
 from ._identity import IdentityConfig
@@ -37,12 +39,40 @@ class ServeConfig(ConfigModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
     name: str = Field(default="quartermaster", description="Server name shown to MCP clients.")
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients and people reach this server at (https://qm.example.com "
+        "behind a TLS proxy): what the protected-resource metadata, console sign-in links and "
+        "approval links name. Default: http://HOST:PORT of the listener.",
+    )
     metrics_listen: str | None = Field(
         default=None,
         description="HOST:PORT of a separate listener that serves only Prometheus /metrics, "
         "without authentication (keep it on a private network); turns Prometheus on, on "
         "either transport.",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"public_url must be an http(s) URL such as https://qm.example.com, got {value!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("public_url must not carry a query or a fragment")
+        return value.rstrip("/")
+
+    def base_url(self, port: int | None = None) -> str:
+        """Where this server is reached: ``public_url``, else the listener (``port``
+        overrides the configured one, for a port chosen at start)."""
+        if self.public_url is not None:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port if port is None else port}"
 
     @field_validator("metrics_listen")
     @classmethod
@@ -127,6 +157,7 @@ class QuartermasterConfig(ConfigModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("credentials")
     @classmethod

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._errors import QuartermasterError
 from ..identity import AuthenticationFailed, BearerVerifier
 from ..runtime import Services
+from ..store import LeaseFilter
 from ..telemetry import Telemetry, exposition
 from ._auth import bearer_token
 
 logger = logging.getLogger("quartermaster.proxy.metrics")
+
+_COUNT_LIMIT = 1_000_000
+"""Counted by listing: beyond this many pending approvals or leases the gauge stops growing."""
 
 METRICS_SCOPE = "metrics"
 """The scope a scraper's token must carry."""
@@ -64,11 +70,32 @@ def metrics_app(services: Services, telemetry: Telemetry) -> Starlette:
 
 
 async def _scrape(services: Services, telemetry: Telemetry) -> Response:
-    # Measured at scrape time: one store query per scrape, nothing per call.
-    pending = await services.store.approvals.list(state="pending")
-    telemetry.metrics.approvals_pending(len(pending))
+    await measure_levels(services, telemetry)
     body, content_type = exposition(telemetry)
     return Response(body, media_type=content_type)
+
+
+async def measure_levels(services: Services, telemetry: Telemetry) -> None:
+    """Count the pending approvals and active leases for the gauges: at each Prometheus
+    scrape, and every ``telemetry.metric_interval`` for OTLP; nothing is counted per call.
+
+    Raises:
+        StoreError: the store could not be read (the gauges keep their last values).
+    """
+    pending = await services.store.approvals.list(state="pending", limit=_COUNT_LIMIT)
+    leases = await services.store.leases.list(LeaseFilter(states=("active",)), limit=_COUNT_LIMIT)
+    telemetry.metrics.levels(approvals_pending=len(pending), leases_active=len(leases))
+
+
+async def measure_levels_periodically(services: Services, telemetry: Telemetry) -> None:
+    """:func:`measure_levels` every ``telemetry.metric_interval`` seconds, forever; a store
+    that cannot be read is logged and measured again next time."""
+    while True:
+        try:
+            await measure_levels(services, telemetry)
+        except QuartermasterError as exc:
+            logger.warning("cannot measure pending approvals and leases: %s", exc.message)
+        await anyio.sleep(services.config.telemetry.metric_interval)
 
 
 def _error(status: int, error: str, message: str) -> JSONResponse:

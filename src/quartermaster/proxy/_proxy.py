@@ -29,7 +29,15 @@ from ..identity import Principal, RunIdentity
 from ..pinning import Held, definitions_of
 from ..pipeline import CallContext, CallResult, Pipeline, ToolRoute
 from ..redaction import RedactingFilter, RedactionSession, redacted_logs
-from ..runtime import Services, build_stages, derive_key
+from ..runtime import (
+    ReloadPlan,
+    Services,
+    apply_reload,
+    build_stages,
+    derive_key,
+    load,
+    plan_reload,
+)
 from ..stages import redact_model
 from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
@@ -102,17 +110,36 @@ class Proxy:
             self.config.telemetry, prometheus=self.config.serve.metrics_listen is not None
         )
         self._ready = anyio.Event()
-        self.pipeline = Pipeline(
-            build_stages(services, sessions=self._pick_session),
-            self._dispatch,
-            observer=self.telemetry,
-        )
+        self.pipeline = self._build_pipeline()
         self.front = Front(
             self,
             name=self.config.serve.name,
             version=__version__,
             request_state_key=derive_key(services.master_key, "request state"),
         )
+
+    def _build_pipeline(self) -> Pipeline:
+        return Pipeline(
+            build_stages(self.services, sessions=self._pick_session),
+            self._dispatch,
+            observer=self.telemetry,
+        )
+
+    async def reload(self) -> ReloadPlan:
+        """Re-read the configuration file and decide every request from now on under its
+        policy and approval settings (see ``runtime.plan_reload``); requests already in the
+        pipeline finish under the stages they started with.
+
+        Raises:
+            ConfigError: the file is invalid; nothing changed, the running one keeps serving.
+        """
+        new = await anyio.to_thread.run_sync(load, self.loaded.path)
+        plan = plan_reload(self.loaded, new)
+        apply_reload(self.services, plan)
+        self.loaded = self.services.loaded
+        self.config = self.services.config
+        self.pipeline = self._build_pipeline()
+        return plan
 
     # -- lifecycle -----------------------------------------------------------------------------
 

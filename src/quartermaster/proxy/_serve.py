@@ -23,6 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .._errors import QuartermasterError
+from ..config import ConfigError
+from ..console import console_routes
 from ..identity import (
     BearerVerifier,
     JwksSource,
@@ -30,10 +32,10 @@ from ..identity import (
     StaticJwks,
     httpx2_jwks_fetcher,
 )
-from ._approvals_http import approval_routes
+from ._approvals_http import approval_routes, approver_authenticator
 from ._auth import McpTokenVerifier
 from ._introspection_http import introspection_route
-from ._metrics_http import metrics_app, metrics_routes
+from ._metrics_http import measure_levels_periodically, metrics_app, metrics_routes
 from ._proxy import Proxy
 from ._stdio import serves_without_threads, stdio_transport
 
@@ -99,7 +101,7 @@ async def serve_stdio(proxy: Proxy) -> None:
     have failed once), and then the ready line is printed on stderr.
     """
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_on_signal, tasks.cancel_scope.cancel)
+        tasks.start_soon(_on_signal, proxy, tasks.cancel_scope.cancel)
         await tasks.start(proxy.run)
         await _start_metrics(proxy, tasks)
         tasks.start_soon(_say_when_ready, proxy, "stdio")
@@ -125,7 +127,7 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
     """
     services = proxy.services
     config = services.config
-    base = f"http://{host}:{port}"
+    base = config.serve.model_copy(update={"host": host}).base_url(port)
     verifier = BearerVerifier(
         issuer=config.broker.issuer,
         clock=services.clock,
@@ -180,6 +182,7 @@ def http_app(proxy: Proxy, *, host: str, port: int) -> Starlette:
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
             *health_routes(proxy),
             *approval_routes(services, verifier=verifier),
+            *console_routes(services, approver_authenticator(services)),
             *metrics_routes(services, proxy.telemetry, verifier=verifier),
             introspection_route(services, verifier=verifier),
         ],
@@ -266,7 +269,7 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
         server.should_exit = True
 
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_on_signal, stop)
+        tasks.start_soon(_on_signal, proxy, stop)
         await tasks.start(proxy.run)
         await _start_metrics(proxy, tasks)
         shown = f"[{host}]" if family == socket.AF_INET6 else host
@@ -279,6 +282,9 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
 
 
 async def _start_metrics(proxy: Proxy, tasks: TaskGroup) -> None:
+    if proxy.telemetry is not None and proxy.config.telemetry.enabled:
+        # OTLP reads the gauges at each export; Prometheus measures them at each scrape.
+        tasks.start_soon(measure_levels_periodically, proxy.services, proxy.telemetry)
     if proxy.config.serve.metrics_listen is None:
         return
     host, port = await tasks.start(serve_metrics, proxy)
@@ -336,10 +342,30 @@ async def serve_metrics(
         sock.close()
 
 
-async def _on_signal(stop: Callable[[], None]) -> None:
+async def _on_signal(proxy: Proxy, stop: Callable[[], None]) -> None:
     # Without this, SIGTERM would kill us before the downstream process groups are reaped.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for received in signals:
+            if received == signal.SIGHUP:
+                await reload_logged(proxy)
+                continue
             logger.info("received %s; shutting down", signal.Signals(received).name)
             stop()
             return
+
+
+async def reload_logged(proxy: Proxy) -> bool:
+    """Reload the configuration (SIGHUP, ``quartermaster reload``) and say in one log line
+    what was applied, or why nothing was; return whether it was applied."""
+    try:
+        plan = await proxy.reload()
+    except ConfigError as exc:
+        problems = "; ".join(str(p) for p in exc.problems)
+        logger.error("reload refused, still serving the previous configuration: %s", problems)
+        return False
+    except OSError as exc:
+        logger.error("reload refused, still serving the previous configuration: %s", exc)
+        return False
+    # A warning, so that the default log level shows it: the operator asked for it.
+    logger.warning("%s", plan.describe())
+    return True

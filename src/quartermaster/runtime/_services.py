@@ -35,7 +35,10 @@ AUDIT_KEY_LIFETIME = 10 * 365 * 24 * 3600.0
 """Checkpoint keys are kept (for verification) far longer than any grant key."""
 
 
-DERIVED_KEYS = ("audit hmac", "request state")
+CONSOLE_LOGIN_KEY = "console login"
+"""The label of the key that signs a console login's state (``derive_key``)."""
+
+DERIVED_KEYS = ("audit hmac", "request state", CONSOLE_LOGIN_KEY)
 """The labels :func:`derive_key` is called with (each a key the redactor must know)."""
 
 
@@ -152,6 +155,16 @@ class _LedgerLeaseEvents:
         )
 
 
+def policy_engine(config: QuartermasterConfig) -> PolicyEngine:
+    """The policy engine of ``config`` (at start and at every reload)."""
+    return PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl))
+
+
+def client_confirms_step_up(config: QuartermasterConfig) -> bool:
+    """Whether the caller's own client may confirm a plain step-up (``step_up: {via: client}``)."""
+    return config.approval.step_up.via == "client"
+
+
 @asynccontextmanager
 async def open_services(
     loaded: LoadedConfig,
@@ -264,12 +277,12 @@ async def open_services(
                 clock=clock,
                 revocations=RevocationList(store.ledger, ledger.record_event, clock),
             ),
-            engine=PolicyEngine(config.policy, max_ttl=int(config.broker.max_ttl)),
+            engine=policy_engine(config),
             approvals=ApprovalService(
                 store.approvals,
                 clock,
                 groups=config.policy.groups,
-                client_step_up=config.approval.step_up.via == "client",
+                client_step_up=client_confirms_step_up(config),
                 seal=ApprovalSeal(derive_key(master, "approval seal"), store.ledger),
             ),
             http=http,

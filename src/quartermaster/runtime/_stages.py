@@ -48,6 +48,9 @@ def build_stages(services: Services, *, sessions: SessionHook | None = None) -> 
             approval_ttl=float(config.policy.approval_timeout),
             default_grant_ttl=float(config.broker.default_ttl),
             config_path=str(services.loaded.path.resolve()),
+            # Only an address the admin declared is advertised: a listener's own address may
+            # not be where approvers reach it.
+            console_url=f"{config.serve.public_url}/console" if config.serve.public_url else None,
         ),
         Grant(services.broker),
         Credentials(services.leases, sessions),

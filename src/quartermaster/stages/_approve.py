@@ -80,6 +80,7 @@ class Approve:
         approval_ttl: float,
         default_grant_ttl: float,
         config_path: str | None = None,
+        console_url: str | None = None,
     ) -> None:
         self._service = service
         self._repo = repo
@@ -90,6 +91,7 @@ class Approve:
         self._ttl = approval_ttl
         self._default_grant_ttl = default_grant_ttl
         self._config_path = config_path
+        self._console_url = console_url
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
         """Continue only with a granted, spent approval (or ask the client for one)."""
@@ -220,7 +222,10 @@ class Approve:
             raise ApprovalExpired(record.approval_id)
         missing = current.required - sum(1 for vote in current.votes if vote.decision == "approve")
         raise ApprovalRequired(
-            record.approval_id, f" ({missing} more needed)", config_path=self._config_path
+            record.approval_id,
+            f" ({missing} more needed)",
+            config_path=self._config_path,
+            console_url=self._console_url,
         )
 
     async def _approved_earlier(self, ctx: CallContext) -> ApprovalRecord | None:

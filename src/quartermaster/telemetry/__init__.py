@@ -5,6 +5,8 @@ classes and counts read from the typed call context.
 """
 
 from ._attributes import call_attributes as call_attributes
+from ._audit_logs import AuditSinkFailed as AuditSinkFailed
+from ._audit_logs import OtlpAuditSink as OtlpAuditSink
 from ._metrics import Metrics as Metrics
 from ._observer import Telemetry as Telemetry
 from ._observer import caller_context as caller_context

@@ -7,11 +7,12 @@ values: method, outcome, stage, redaction kind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Meter
+    from opentelemetry.metrics import CallbackOptions, Meter, Observation
     from prometheus_client import CollectorRegistry
 
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -25,7 +26,8 @@ class Metrics:
         self, *, meter: Meter | None = None, registry: CollectorRegistry | None = None
     ) -> None:
         self.registry = registry
-        self._otel = _OtelInstruments(meter) if meter is not None else None
+        self._levels = Levels()
+        self._otel = _OtelInstruments(meter, self._levels) if meter is not None else None
         self._prom = _PromInstruments(registry) if registry is not None else None
 
     def request_done(self, method: str, outcome: str, seconds: float) -> None:
@@ -55,14 +57,43 @@ class Metrics:
             if self._prom is not None:
                 self._prom.redactions.labels(kind).inc(count)
 
-    def approvals_pending(self, count: int) -> None:
-        """The number of approval requests waiting (measured when Prometheus scrapes)."""
+    def levels(self, *, approvals_pending: int, leases_active: int) -> None:
+        """How many approval requests wait and how many credential leases are active, as
+        last measured (the gauges report these until the next measurement)."""
+        self._levels.approvals_pending = approvals_pending
+        self._levels.leases_active = leases_active
         if self._prom is not None:
-            self._prom.approvals_pending.set(count)
+            self._prom.approvals_pending.set(approvals_pending)
+            self._prom.leases_active.set(leases_active)
+
+
+@dataclass
+class Levels:
+    """The last measured state behind the gauges (OpenTelemetry reads it at each export)."""
+
+    approvals_pending: int = 0
+    leases_active: int = 0
 
 
 class _OtelInstruments:
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, levels: Levels) -> None:
+        from opentelemetry.metrics import Observation
+
+        def observe(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+            return lambda _: [Observation(getattr(levels, name))]
+
+        meter.create_observable_gauge(
+            "quartermaster.approvals.pending",
+            callbacks=[observe("approvals_pending")],
+            unit="{request}",
+            description="Approval requests waiting for a decision.",
+        )
+        meter.create_observable_gauge(
+            "quartermaster.leases.active",
+            callbacks=[observe("leases_active")],
+            unit="{lease}",
+            description="Credential leases issued and not yet ended.",
+        )
         self.requests = meter.create_counter(
             "quartermaster.requests", unit="{request}", description="Requests by outcome."
         )
@@ -116,5 +147,10 @@ class _PromInstruments:
         self.approvals_pending = Gauge(
             "quartermaster_approvals_pending",
             "Approval requests waiting for a decision.",
+            registry=registry,
+        )
+        self.leases_active = Gauge(
+            "quartermaster_leases_active",
+            "Credential leases issued and not yet ended.",
             registry=registry,
         )

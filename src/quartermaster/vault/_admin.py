@@ -168,13 +168,19 @@ def master_key_rotated(old: MasterKey, new: MasterKey, *, secrets: int, keys: in
     )
 
 
-async def rotate_master_key(repo: SecretRepo, old: MasterKey, new: MasterKey) -> int:
+async def rotate_master_key(
+    repo: SecretRepo,
+    old: MasterKey,
+    new: MasterKey,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Re-encrypt every secret from ``old`` to ``new`` in one transaction; return the count.
 
     Every row is decrypted before anything is written, and all rows are replaced at once, so a
     failure at any point (wrong key, corrupted row, store error) leaves the old state intact.
     Timestamps are kept: the values did not change. Stop servers using the vault first, then
-    start them with the new key.
+    start them with the new key. ``progress`` is told (done, total) as rows are re-encrypted.
 
     Raises:
         VaultError: ``new`` is the same key as ``old``.
@@ -185,18 +191,21 @@ async def rotate_master_key(repo: SecretRepo, old: MasterKey, new: MasterKey) ->
     if new.key_id == old.key_id:
         raise VaultError(f"the new master key is the old one ({old.key_id}); generate a new key")
     records = await _check_key(repo, old)
-    rotated = [
-        seal(
-            new,
-            tenant=r.tenant,
-            name=r.name,
-            value=unseal(old, r),
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            last_used_at=r.last_used_at,
+    rotated = []
+    for r in records:
+        rotated.append(
+            seal(
+                new,
+                tenant=r.tenant,
+                name=r.name,
+                value=unseal(old, r),
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+                last_used_at=r.last_used_at,
+            )
         )
-        for r in records
-    ]
+        if progress is not None:
+            progress(len(rotated), len(records))
     await repo.replace_all(rotated)
     return len(rotated)
 
