@@ -715,10 +715,12 @@ GENERIC_RULES: tuple[Rule, ...] = (
         GENERIC,
         _bare_check,
         max_len=300,
-        # The separator and the start of the value, which every match holds, after a name's
-        # last character or a blank (so a quoted JSON key's ": " is no hit); the name is at
-        # most 57 characters before it.
-        near=r"[:\"'`](?<=[A-Za-z0-9_ \t].)=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
+        # The separator and the start of the value, which every match holds: a colon after a
+        # name's last character or a blank, or a quote after a blank after one (so neither a
+        # quoted JSON key's ": " nor the quote of its value is a hit); the name is at most 57
+        # characters before it.
+        near=r"[:\"'`](?:(?<=[A-Za-z0-9_ \t]:)|(?<=[A-Za-z0-9_ \t][ \t][\"'`]))"
+        r"=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
         near_start=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}[ \t]{0,16}\Z",
         back=64,
         lead=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]{1,16}[\"'`]|[ \t]{0,16}:)",
