@@ -222,9 +222,9 @@ def _json_object_part(part: str) -> bool:
     """Whether ``part`` is base64url of a JSON object (a JWT's header or claims)."""
     try:
         decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        return isinstance(json.loads(decoded), dict)
-    except (binascii.Error, ValueError):
-        return False
+        return decoded.lstrip()[:1] == b"{" and isinstance(json.loads(decoded), dict)
+    except (binascii.Error, ValueError, RecursionError):
+        return False  # not base64url, not UTF-8 or not JSON; nested past any real claims
 
 
 def jwt_well_formed(token: str) -> bool:
@@ -238,7 +238,3 @@ def jwt_well_formed(token: str) -> bool:
         return False
     return _json_object_part(parts[0] if len(parts) >= 5 else parts[1])
 
-
-def jwt_shaped(value: str) -> bool:
-    """Whether ``value`` is shaped like a JWT: a base64url JSON header and two more parts."""
-    return value.startswith("eyJ") and value.count(".") >= 2
