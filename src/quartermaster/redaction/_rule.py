@@ -237,4 +237,3 @@ def jwt_well_formed(token: str) -> bool:
     if len(parts) < 2:
         return False
     return _json_object_part(parts[0] if len(parts) >= 5 else parts[1])
-
