@@ -5,7 +5,8 @@ Run from the repository root:
     PYTHONPATH=src .venv/bin/python bench/policy_bench.py [--rules 1000] [--calls 20000]
 
 Prints p50/p99 latency per decision and decisions per second for both, checks that both
-reach the same decisions, and writes the figures to ``bench/results/policy_bench.json``.
+reach the same decisions, times a whole ``tools/list`` decision (``PolicyEngine.listable``
+for every tool, one caller), and writes the figures to ``bench/results/policy_bench.json``.
 Figures only: nothing here passes or fails on time.
 """
 
@@ -159,6 +160,36 @@ def _latencies(decide: Any, calls: list[CallFacts]) -> dict[str, float]:
     }
 
 
+def _listing_latencies(
+    engine: PolicyEngine, servers: int, tools_per_server: int, seed: int, listings: int = 200
+) -> dict[str, float]:
+    """Milliseconds to decide one whole tools/list (every tool) for one caller, warm memo."""
+    rng = random.Random(seed + 2)
+    names = [f"srv{s}__tool{t}" for s in range(servers) for t in range(tools_per_server)]
+    risks = {name: rng.choice(RISKS) for name in names}
+    samples, shown = [], []
+    for _ in range(listings):
+        agent, tenant = f"agent-{rng.randrange(60)}", f"tenant-{rng.randrange(12)}"
+        human = rng.choice([None, "alice@example.com"])
+        started = time.perf_counter_ns()
+        visible = sum(
+            engine.listable(
+                CallFacts(agent=agent, tenant=tenant, human=human, tool=name, risk=risks[name]),
+                has_target=True,
+                now=NOW,
+            )
+            for name in names
+        )
+        samples.append(time.perf_counter_ns() - started)
+        shown.append(visible)
+    samples.sort()
+    return {
+        "p50_ms": samples[len(samples) // 2] / 1e6,
+        "p99_ms": samples[int(len(samples) * 0.99)] / 1e6,
+        "shown_mean": statistics.fmean(shown),
+    }
+
+
 def main() -> None:
     """Run the benchmark and write ``bench/results/policy_bench.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -189,6 +220,7 @@ def main() -> None:
     naive = _latencies(lambda f: naive_decide(policy, f, NOW), naive_calls)
     naive["decisions_per_s"] = _throughput(lambda f: naive_decide(policy, f, NOW), naive_calls, 1)
     allowed = sum(engine.decide(f, now=NOW).allowed for f in calls)
+    listing = _listing_latencies(engine, args.servers, args.tools_per_server, args.seed)
 
     result = {
         "benchmark": "policy decide",
@@ -201,6 +233,7 @@ def main() -> None:
         "engine_first_pass": {k: round(v, 2) for k, v in cold.items()},
         "engine": {k: round(v, 2) for k, v in warm.items()},
         "naive_linear_scan": {k: round(v, 2) for k, v in naive.items()},
+        "listing_all_tools": {k: round(v, 2) for k, v in listing.items()},
         "speedup_p50": round(naive["p50_us"] / warm["p50_us"], 1),
         "disagreements_with_naive": disagreements,
         "python": sys.version.split()[0],
@@ -217,6 +250,11 @@ def main() -> None:
             f"{name:18} p50 {figures['p50_us']:9.2f} us   p99 {figures['p99_us']:9.2f} us"
             + ("" if rate is None else f"   {rate:12,.0f} decisions/s")
         )
+    print(
+        f"{'listing':18} p50 {listing['p50_ms']:9.2f} ms   p99 {listing['p99_ms']:9.2f} ms"
+        f"   (every one of {args.servers * args.tools_per_server} tools, one caller;"
+        f" {listing['shown_mean']:.0f} shown on average)"
+    )
     print(
         f"compile {compile_ms:.1f} ms for {args.rules} rules; "
         f"{disagreements} disagreements with the naive scan"

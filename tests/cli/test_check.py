@@ -148,7 +148,7 @@ def test_a_rule_for_tools_resources_and_prompts_at_once_is_refused(
     result = run("check", "--offline", str(config))
     assert result.returncode == 1
     assert result.stderr.startswith(
-        f"{config}:5:7: policy.rules[0]: a rule covers tools, resources or prompts, not "
+        f"{config}:5:7: policy.rules[0]: a rule covers tools, resources, prompts or logging, not "
         "several: it gives tool and resource; split it into one rule each"
     )
 

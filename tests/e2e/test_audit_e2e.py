@@ -334,64 +334,66 @@ def verify_report(config: Path) -> tuple[int, dict[str, Any]]:
 async def test_tampering_with_the_database_is_found_and_located(
     tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
-    # Pinning off: only the calls' rows, at the seqs the tampering below names.
+    # Pinning off: the listing's row (seq 1), then only the calls' rows, at the seqs the
+    # tampering below names.
     config = write_config(audit_config(tmp_path, pinning="off"))
     async with memory_client(config, "legacy") as client:
+        await client.list_tools()
         for n in range(4):
             await client.call_tool("probe__echo", {"text": f"call {n}"})
     rows = export(config)
-    assert len(rows) == 8
+    assert len(rows) == 9
 
     untouched = cli("audit", "verify", "--config", str(config))
     assert untouched.returncode == 0, untouched.stdout + untouched.stderr
     assert "result: OK" in untouched.stdout
 
     edited = tamper_copy(tmp_path, tmp_path / "edited")
-    payload = json.dumps(rows[2]["body"], sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(rows[3]["body"], sort_keys=True, separators=(",", ":"))
     forged = payload.replace("call 1", "call X").encode()
     assert forged != payload.encode()
-    execute(edited, ("UPDATE ledger SET payload = ? WHERE seq = 3", (forged,)))
+    execute(edited, ("UPDATE ledger SET payload = ? WHERE seq = 4", (forged,)))
     status = cli("audit", "verify", "--config", str(edited))
     assert status.returncode == 1
-    assert "result: TAMPERED, first bad row 3" in status.stdout
+    assert "result: TAMPERED, first bad row 4" in status.stdout
 
     deleted = tamper_copy(tmp_path, tmp_path / "deleted")
-    execute(deleted, ("DELETE FROM ledger WHERE seq = 4", ()))
+    execute(deleted, ("DELETE FROM ledger WHERE seq = 5", ()))
 
     inserted = tamper_copy(tmp_path, tmp_path / "inserted")
     with sqlite3.connect(tmp_path / ".quartermaster" / "quartermaster.db") as db:
         ts, kind, prev = db.execute(
-            "SELECT ts, kind, entry_hash FROM ledger WHERE seq = 4"
+            "SELECT ts, kind, entry_hash FROM ledger WHERE seq = 5"
         ).fetchone()
     ghost = b'{"outcome":"ok","run_id":"ghost"}'
     execute(
         inserted,
-        ("UPDATE ledger SET seq = seq + 100 WHERE seq >= 5", ()),
-        ("UPDATE ledger SET seq = seq - 99 WHERE seq >= 105", ()),
+        ("UPDATE ledger SET seq = seq + 100 WHERE seq >= 6", ()),
+        ("UPDATE ledger SET seq = seq - 99 WHERE seq >= 106", ()),
         (
             "INSERT INTO ledger (seq, ts, kind, payload, prev_hash, entry_hash) "
-            "VALUES (5, ?, ?, ?, ?, ?)",
-            (ts, kind, ghost, prev, entry_hash(bytes(prev), 5, ts, kind, ghost)),
+            "VALUES (6, ?, ?, ?, ?, ?)",
+            (ts, kind, ghost, prev, entry_hash(bytes(prev), 6, ts, kind, ghost)),
         ),
     )
 
     reordered = tamper_copy(tmp_path, tmp_path / "reordered")
     execute(
         reordered,
-        ("UPDATE ledger SET seq = -1 WHERE seq = 5", ()),
-        ("UPDATE ledger SET seq = 5 WHERE seq = 6", ()),
-        ("UPDATE ledger SET seq = 6 WHERE seq = -1", ()),
+        ("UPDATE ledger SET seq = -1 WHERE seq = 6", ()),
+        ("UPDATE ledger SET seq = 6 WHERE seq = 7", ()),
+        ("UPDATE ledger SET seq = 7 WHERE seq = -1", ()),
     )
 
     truncated = tamper_copy(tmp_path, tmp_path / "truncated")
-    execute(truncated, ("DELETE FROM ledger WHERE seq > 6", ()))
+    execute(truncated, ("DELETE FROM ledger WHERE seq > 7", ()))
 
     for copy, first_bad, kind in (
-        (edited, 3, "altered"),
-        (deleted, 4, "deleted"),
-        (inserted, 5, None),
-        (reordered, 5, None),
-        (truncated, 7, "truncated"),
+        (edited, 4, "altered"),
+        (deleted, 5, "deleted"),
+        (inserted, 6, None),
+        (reordered, 6, None),
+        (truncated, 8, "truncated"),
     ):
         status_code, report = verify_report(copy)
         assert status_code == 1, (copy.parent.name, report)
@@ -512,14 +514,16 @@ async def test_list_filters_and_resumable_export(
     tmp_path: Path, write_config: Callable[[str], Path]
 ) -> None:
     # The client's era does not change what is filtered: one era suffices here. Pinning off:
-    # the calls' rows are then seqs 1 to 6.
+    # each client's listing and then its calls' rows are seqs 1 to 8.
     config = write_config(audit_config(tmp_path, pinning="off"))
     async with memory_client(config, "legacy") as client:
+        await client.list_tools()
         await client.call_tool("probe__echo", {"text": "from tester"})
         await client.call_tool("probe__destroy", {})
     other = {"QUARTERMASTER_AGENT": "other-bot", "QUARTERMASTER_TENANT": "beta",
              "QUARTERMASTER_ON_BEHALF_OF": "bob@example.com"}  # fmt: skip
     async with memory_client(config, "legacy", environ={**os.environ, **other}) as client:
+        await client.list_tools()
         await client.call_tool("probe__echo", {"text": "from other-bot"})
     rows = export(config)
     found = calls(rows)
@@ -527,9 +531,10 @@ async def test_list_filters_and_resumable_export(
     tester_run = found[0].intent["body"]["run_id"]
     other_run = found[2].intent["body"]["run_id"]
     assert tester_run != other_run
-    mine = [1, 2, 3, 4]
-    theirs = [5, 6]
-    assert [seqs([c.intent, c.outcome]) for c in found] == [[1, 2], [3, 4], [5, 6]]
+    # A listing shares its connection's run.
+    mine = [1, 2, 3, 4, 5]
+    theirs = [6, 7, 8]
+    assert [seqs([c.intent, c.outcome]) for c in found] == [[2, 3], [4, 5], [7, 8]]
 
     def filtered(*flags: str) -> list[int]:
         return seqs(listed(config, *flags))
@@ -539,18 +544,18 @@ async def test_list_filters_and_resumable_export(
     assert filtered("--agent", "other-bot") == theirs
     assert filtered("--tenant", "acme") == mine
     assert filtered("--human", "bob@example.com") == theirs
-    assert filtered("--tool", "probe__destroy") == [3, 4]
-    assert filtered("--outcome", "denied") == [4]
-    assert filtered("--agent", "tester", "--tool", "probe__echo") == [1, 2]
+    assert filtered("--tool", "probe__destroy") == [4, 5]
+    assert filtered("--outcome", "denied") == [5]
+    assert filtered("--agent", "tester", "--tool", "probe__echo") == [2, 3]
     assert filtered("--agent", "nobody") == []
-    boundary = repr(rows[4]["ts"])
+    boundary = repr(rows[5]["ts"])
     assert filtered("--since", boundary) == theirs
     assert filtered("--until", boundary) == mine
-    assert filtered("--since", repr(rows[1]["ts"]), "--until", repr(rows[3]["ts"])) == [2, 3]
+    assert filtered("--since", repr(rows[2]["ts"]), "--until", repr(rows[4]["ts"])) == [3, 4]
 
     lines = cli_ok("audit", "export", "--format", "jsonl", "--config", str(config)).splitlines()
     assert [json.loads(line) for line in lines] == rows
-    resumed = cli_ok("audit", "export", "--format", "jsonl", "--after", "4", "--config",
+    resumed = cli_ok("audit", "export", "--format", "jsonl", "--after", "5", "--config",
                      str(config)).splitlines()  # fmt: skip
-    assert resumed == lines[4:]
-    assert cli_ok("audit", "export", "--after", "6", "--config", str(config)) == ""
+    assert resumed == lines[5:]
+    assert cli_ok("audit", "export", "--after", "8", "--config", str(config)) == ""

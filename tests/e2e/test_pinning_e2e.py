@@ -252,15 +252,16 @@ async def test_a_read_only_hint_does_not_make_an_undeclared_tool_a_read(
     config = write_config(rug_pull_config(rules=rules, pinning="tools: {meta: {risk: read}}"))
     async with memory_client(config, mode) as client:
         assert_era(client, mode)
-        echo = (await tools(client))["probe__echo"]
-        assert echo.annotations is not None
-        assert echo.annotations.read_only_hint is True
+        listed_tools = await tools(client)
+        # Not even listed: the read permit can never let this (write) tool run.
+        assert "probe__echo" not in listed_tools
+        assert "probe__meta" in listed_tools
         result = await client.call_tool("probe__echo", {"text": "hi"})
         declared = await client.call_tool("probe__meta", {})
     assert result.is_error is True
     assert "policy denied" in text(result)
     assert declared.is_error is not True, text(declared)
-    listed = cli("check", str(config))
-    assert listed.returncode == 0, listed.stderr
-    line = next(row for row in listed.stdout.splitlines() if row.startswith("probe__echo "))
+    checked = cli("check", str(config))
+    assert checked.returncode == 0, checked.stderr
+    line = next(row for row in checked.stdout.splitlines() if row.startswith("probe__echo "))
     assert line.split()[2] == "write"

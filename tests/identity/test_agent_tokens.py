@@ -257,3 +257,46 @@ async def test_agents_issue_for_the_cli(agent_ring: KeyRing, clock: ManualClock)
             agent_ring, AgentTokensConfig(enabled=False), issuer=ISSUER, agent="A", tenant="T",
             clock=clock,
         )  # fmt: skip
+
+
+# RFC 8693 section 4.1: the principal (the human) in `sub`, the actor (the agent) in `act.sub`.
+
+
+async def test_an_agent_token_names_the_human_as_subject_and_the_agent_as_actor(
+    agent_ring: KeyRing, clock: ManualClock
+) -> None:
+    claims = claims_of(issue(agent_ring, clock))
+    assert (claims["sub"], claims["act"], claims["client_id"]) == (
+        "alice@example.com",
+        {"sub": "support-bot"},
+        "support-bot",
+    )
+    autonomous = claims_of(issue(agent_ring, clock, on_behalf_of=None))
+    assert (autonomous["sub"], autonomous["client_id"]) == ("support-bot", "support-bot")
+    assert "act" not in autonomous
+    principal = await verifier(agent_ring, clock).verify(issue(agent_ring, clock))
+    assert (principal.agent, principal.on_behalf_of) == ("support-bot", "alice@example.com")
+
+
+async def test_a_token_of_the_old_layout_or_inconsistent_is_refused(
+    agent_ring: KeyRing, clock: ManualClock
+) -> None:
+    check = verifier(agent_ring, clock)
+    claims = claims_of(issue(agent_ring, clock))
+    # The layout before the fix: the agent in `sub`, the human in `act`, no client_id. Read
+    # the RFC's way it would swap the two, so it is refused with what to do.
+    old = {**claims, "sub": "support-bot", "act": {"sub": "alice@example.com"}}
+    del old["client_id"]
+    with pytest.raises(TokenMalformed, match="agents issue"):
+        await check.verify(resign(agent_ring, old))
+    for change in (
+        {"act": {"sub": "someone-else"}},  # the actor is not the client
+        {"sub": "someone-else", "act": None},  # autonomous, but sub is not the client
+    ):
+        changed = {k: v for k, v in {**claims, **change}.items() if v is not None}
+        with pytest.raises(TokenMalformed):
+            await check.verify(resign(agent_ring, changed))
+    # An old autonomous token reads the same both ways, and still works.
+    autonomous = claims_of(issue(agent_ring, clock, on_behalf_of=None))
+    del autonomous["client_id"]
+    assert (await check.verify(resign(agent_ring, autonomous))).agent == "support-bot"

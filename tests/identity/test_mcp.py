@@ -50,12 +50,18 @@ async def test_it_is_an_sdk_token_verifier(agent_ring: KeyRing, clock: ManualClo
     verifier: TokenVerifier = adapter(agent_ring, clock, [])
     access = await verifier.verify_token(token(agent_ring, clock))
     assert access is not None
+    # RFC 8693 section 4.1: the human is the subject, the agent the actor (and the client).
     assert (access.client_id, access.subject, access.resource) == (
         "support-bot",
-        "support-bot",
+        "alice@example.com",
         ISSUER + "/mcp",
     )
-    assert access.claims == {"iss": ISSUER, "tenant": "acme", "act": {"sub": "alice@example.com"}}
+    assert access.claims == {
+        "iss": ISSUER,
+        "tenant": "acme",
+        "sub": "alice@example.com",
+        "act": {"sub": "support-bot"},
+    }
     assert access.expires_at == 1_800_000_600
     principal = principal_from_access_token(access)
     assert (principal.agent, principal.tenant, principal.on_behalf_of) == (

@@ -225,33 +225,6 @@ async def test_a_call_without_identity_is_refused_on_record(
     assert SECRET not in json.dumps(rows)
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_a_downstream_log_message_arrives_redacted(
-    mode: str, tmp_path: Path, write_config: WriteConfig
-) -> None:
-    logged: list[types.LoggingMessageNotificationParams] = []
-    arrived = anyio.Event()
-
-    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-        logged.append(params)
-        arrived.set()
-
-    config = library_config(tmp_path, write_config, READ_ALL)
-    options: dict[str, Any] = {"logging_callback": on_log}
-    if mode == "auto":
-        options["log_level"] = "debug"  # 2026-07-28: logs are a per-request opt-in
-    async with proxied(config, mode, **options) as client:
-        if mode == "legacy":
-            await request(
-                client, types.SetLevelRequest(params=types.SetLevelRequestParams(level="debug"))
-            )
-        await client.call_tool("library__shout", {"text": "hi"})
-        with anyio.fail_after(WAIT):
-            await arrived.wait()
-    assert "shouting hi with " in str(logged[0].data)
-    assert SECRET not in str(logged[0].data)
-
-
 async def test_a_subscription_is_decided_and_its_updates_relayed(
     tmp_path: Path, write_config: WriteConfig
 ) -> None:

@@ -20,10 +20,23 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.harness import MODES, PROBE, QUARTERMASTER, START_TIMEOUT, _connected, probe_command
+from tests.harness import (
+    MODES,
+    PROBE,
+    QUARTERMASTER,
+    START_TIMEOUT,
+    STDIO_IDENTITY,
+    _connected,
+    probe_command,
+)
 
 NEGOTIATED = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 MISSING = "no-such-command-for-quartermaster"
+LISTED = (
+    # A listing shows a caller what policy could let them call: an identity and a permit.
+    STDIO_IDENTITY.replace("\n", "\n        ")
+    + "policy: {rules: [{id: tools, effect: permit, tool: '*'}]}"
+)
 
 
 @asynccontextmanager
@@ -70,6 +83,7 @@ async def test_initialize_is_answered_before_a_slow_downstream_is_up(
             args: ["-c", 'read go < "$0" && exec "$1" "$2"', "{gate}", "{sys.executable}",
                    "{PROBE}"]
             timeouts: {{connect: 120}}
+        {LISTED}
         """
     )
     log = tmp_path / "stderr.txt"
@@ -111,6 +125,7 @@ async def test_a_downstream_that_never_comes_up_is_named_once_and_in_the_listing
           ghost:
             command: {MISSING}
             restart: {{initial_backoff: 0.01, max_backoff: 0.02}}
+        {LISTED}
         """
     )
     log = tmp_path / "stderr.txt"

@@ -64,6 +64,10 @@ async def test_bad_lines_are_skipped_and_the_session_goes_on(
           probe:
             command: "{sys.executable}"
             args: {probe_command()}
+        identity:
+          stdio: {{agent: tester, tenant: acme}}
+        policy:
+          rules: [{{id: tools, effect: permit, tool: "*"}}]
         """
     )
     # 6 x 1000 bytes of arguments + 1,000,000 of room: a line of 2 MB is over the limit.

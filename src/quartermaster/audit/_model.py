@@ -38,6 +38,7 @@ DEFINITION_QUARANTINED = "definition.quarantined"
 DEFINITION_ACCEPTED = "definition.accepted"
 CONSOLE_LINK_ISSUED = "console.link_issued"
 CONSOLE_SIGNED_IN = "console.signed_in"
+CATALOG_LISTED = "catalog.listed"
 
 
 class EventRecorder(Protocol):
@@ -71,6 +72,7 @@ EVENT_KINDS = frozenset(
         DEFINITION_ACCEPTED,
         CONSOLE_LINK_ISSUED,
         CONSOLE_SIGNED_IN,
+        CATALOG_LISTED,
     }
 )
 """Kinds ``Ledger.record_event`` accepts (calls go through ``record_intent``/``settle``)."""

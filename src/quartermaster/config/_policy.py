@@ -145,9 +145,10 @@ ApprovalSpec = Literal["none", "step_up"] | StepUpApproval | QuorumApproval
 class PolicyRule(ConfigModel):
     """One ``permit`` or ``forbid`` rule. Every key left out matches anything.
 
-    A rule names what it covers with at most one of ``tool``, ``resource`` (URIs) or
-    ``prompt`` (names); with none of them it covers every request: tool calls, resource
-    reads and subscriptions, prompts and completions. ``human`` and ``target`` are special:
+    A rule names what it covers with at most one of ``tool``, ``resource`` (URIs),
+    ``prompt`` (names) or ``logging`` (server names, for ``logging/setLevel``); with none of
+    them it covers every request: tool calls, resource reads and subscriptions, prompts,
+    completions and log levels. ``human`` and ``target`` are special:
     once given, a call without a delegating human (or without a target object) does not match.
     """
 
@@ -171,6 +172,11 @@ class PolicyRule(ConfigModel):
         default=None,
         description="Namespaced prompt names as agents see them (prompts/get and their "
         "completions), e.g. 'docs__*'.",
+    )
+    logging: Globs | None = Field(
+        default=None,
+        description="Downstream server names whose log messages the caller may ask for "
+        "(logging/setLevel), e.g. '*'.",
     )
     risk: Annotated[tuple[RiskClass, ...], BeforeValidator(_as_tuple)] | None = None
     target: Globs | None = Field(
@@ -202,27 +208,33 @@ class PolicyRule(ConfigModel):
 
     @model_validator(mode="after")
     def _one_subject(self) -> PolicyRule:
-        given = [key for key in ("tool", "resource", "prompt") if getattr(self, key) is not None]
+        given = [
+            key
+            for key in ("tool", "resource", "prompt", "logging")
+            if getattr(self, key) is not None
+        ]
         if len(given) > 1:
             raise ValueError(
-                f"a rule covers tools, resources or prompts, not several: it gives "
+                f"a rule covers tools, resources, prompts or logging, not several: it gives "
                 f"{' and '.join(given)}; split it into one rule each"
             )
         return self
 
     @property
-    def subject(self) -> Literal["tool", "resource", "prompt"] | None:
+    def subject(self) -> Literal["tool", "resource", "prompt", "logging"] | None:
         """What the rule covers (``None``: every kind of request)."""
         if self.resource is not None:
             return "resource"
         if self.prompt is not None:
             return "prompt"
+        if self.logging is not None:
+            return "logging"
         return "tool" if self.tool is not None else None
 
     @property
     def names(self) -> tuple[str, ...] | None:
-        """The globs of the rule's subject (tool names, URIs or prompt names)."""
-        return self.tool or self.resource or self.prompt
+        """The globs of the rule's subject (tool names, URIs, prompt or server names)."""
+        return self.tool or self.resource or self.prompt or self.logging
 
     @model_validator(mode="after")
     def _forbid_has_no_grant(self) -> PolicyRule:

@@ -78,7 +78,10 @@ def issue_agent_token(
     """Sign a bearer token for ``agent`` in ``tenant`` (``quartermaster agents issue``).
 
     The token's audience is ``issuer`` itself: it authenticates callers of this
-    Quartermaster and nothing else.
+    Quartermaster and nothing else. Its claims follow RFC 8693 section 4.1: with a human,
+    ``sub`` is the principal (the human) and ``act.sub`` the actor (the agent); an autonomous
+    agent is its own ``sub``, without ``act``. ``client_id`` (RFC 8693 section 4.3) names the
+    agent either way.
 
     Raises:
         ValueError: a name is malformed, or ``ttl`` is not in ``(0, max_ttl]``.
@@ -98,7 +101,8 @@ def issue_agent_token(
     claims: dict[str, Any] = {
         "iss": issuer,
         "aud": issuer,
-        "sub": agent,
+        "sub": agent if on_behalf_of is None else on_behalf_of,
+        "client_id": agent,
         "tenant": tenant,
         "mode": mode,
         "iat": issued_at,
@@ -107,7 +111,7 @@ def issue_agent_token(
         "jti": secrets.token_urlsafe(16),
     }
     if on_behalf_of is not None:
-        claims["act"] = {"sub": on_behalf_of}
+        claims["act"] = {"sub": agent}
     if scopes:
         claims["scope"] = " ".join(scopes)
     return IssuedAgentToken(
@@ -167,14 +171,11 @@ def verify_agent_token(
     mode = claims.get("mode")
     if mode not in MODES:
         raise TokenMalformed("the agent token's 'mode' claim is missing or unknown")
-    # Like grants, an agent token's `act` names the human the agent works for: one level.
-    humans = delegation_chain(claims)
-    if len(humans) > 1:
-        raise TokenMalformed("an agent token's 'act' names one human, without nesting")
+    agent, human = _agent_and_human(claims)
     return Principal(
-        agent=name_claim(claims, "sub", "agent"),
+        agent=agent,
         tenant=name_claim(claims, "tenant", "tenant"),
-        on_behalf_of=humans[0] if humans else None,
+        on_behalf_of=human,
         delegation=(),
         mode=mode,
         auth="agent_token",
@@ -184,3 +185,32 @@ def verify_agent_token(
         token_id=claims.get("jti") if isinstance(claims.get("jti"), str) else None,
         expires_at=expires_at,
     )
+
+
+def _agent_and_human(claims: dict[str, Any]) -> tuple[str, str | None]:
+    """The agent and the human of an agent token, read as RFC 8693 section 4.1 lays them out.
+
+    Raises:
+        TokenMalformed: the claims do not name one agent consistently, nest ``act``, or the
+            token predates the RFC 8693 layout and names a human (issue it again).
+    """
+    actors = delegation_chain(claims)
+    if len(actors) > 1:
+        raise TokenMalformed("an agent token's 'act' names the agent alone, without nesting")
+    if "client_id" not in claims:
+        # Tokens issued before the layout was fixed put the human in 'act'; read backwards
+        # they would swap the agent and the human, so they are refused, not guessed at.
+        if actors:
+            raise TokenMalformed(
+                "the agent token names its human the pre-RFC 8693 way (in 'act'); issue a "
+                "new one with quartermaster agents issue"
+            )
+        return name_claim(claims, "sub", "agent"), None
+    agent = name_claim(claims, "client_id", "agent")
+    if not actors:
+        if claims.get("sub") != agent:
+            raise TokenMalformed("an autonomous agent token's 'sub' must be its 'client_id'")
+        return agent, None
+    if actors[0] != agent:
+        raise TokenMalformed("an agent token's 'act.sub' must be its 'client_id' (the agent)")
+    return agent, name_claim(claims, "sub", "human")

@@ -47,11 +47,21 @@ Method = Literal[
     "resources/unsubscribe",
     "prompts/get",
     "completion/complete",
+    "logging/setLevel",
 ]
 """The MCP requests that reach a downstream, each of which the pipeline runs."""
 
+ListingMethod = Literal[
+    "tools/list", "resources/list", "resources/templates/list", "prompts/list"
+]  # fmt: skip
+"""The listings: answered from the catalog, decided per caller (never sent downstream)."""
+
 Ask = Callable[[str, dict[str, Any]], Awaitable[ElicitResult]]
 """Puts a form (message, requested JSON schema) to the human at the client and waits."""
+
+OpenUrl = Callable[[str, str, str], Awaitable[ElicitResult]]
+"""Asks the human at the client to open a URL (message, URL, elicitation id) and waits for
+their consent; the answer says only whether they went there."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,13 @@ class HumanChannel:
     retried request; ``none``: the client cannot be asked (it declared no form elicitation,
     cannot receive requests, or the request is not a tool call)."""
     ask: Ask | None = None
+    """Puts a form to the human (``ask``, and the client declared form elicitation)."""
+    form: bool = True
+    """Whether the client declared form elicitation (it can put a yes/no to its human)."""
+    url: bool = False
+    """Whether the client declared URL-mode elicitation (it can send its human to a page)."""
+    open_url: OpenUrl | None = None
+    """Sends the human to a page now (``ask``, and the client declared URL mode)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +111,8 @@ class ToolRoute:
     handle_arguments: tuple[str, ...] = ()
     """Argument paths where the agent may pass a ``secret://`` handle."""
     subject: Subject = "tool"
-    """What the route leads to: a tool, a resource or a prompt."""
+    """What the route leads to: a tool, a resource, a prompt, or (``logging/setLevel``) a
+    downstream server's log messages."""
     credentials: tuple[str, ...] = ()
     """Credential sources a call leases from (``credentials:`` names), in order."""
     quarantined: str | None = None
@@ -127,6 +145,33 @@ class ToolCall:
     label for grouping calls, validated, never a source of authority."""
     connection_key: str | None = None
     """Identifies the client's connection (handshake era) so a run id can last a session."""
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    """One item a listing could show, with what policy needs to know about it."""
+
+    name: str
+    """The tool's or prompt's exposed name, the resource's URI, the template's URI template."""
+    subject: Subject
+    risk: str
+    """The tool's risk class as the classify stage finds it (``read`` for the others)."""
+    has_target: bool = False
+    """Whether calls of the tool render a target (a ``target`` template is declared)."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One listing request as the client sent it, with the items the catalog holds."""
+
+    method: ListingMethod
+    items: tuple[ListedItem, ...]
+    client_name: str | None = None
+    client_version: str | None = None
+    run_id: str | None = None
+    """The run the client names in ``_meta`` (a label, as for a call)."""
+    connection_key: str | None = None
+    """The client's connection (handshake era), so the listing shares the calls' run."""
 
 
 @dataclass

@@ -12,6 +12,10 @@ Evaluation order, which ``docs/policy.md`` documents for admins:
 
 Then the floors: a permit can never auto-approve a dangerous tool; such a permit becomes a
 step-up and the decision records ``floor_applied``.
+
+``listable`` answers the listings' question (may this caller see this item at all?) with the
+same rules: see its docstring for how the facts a listing cannot know (the target, the hour)
+are read.
 """
 
 from __future__ import annotations
@@ -131,6 +135,35 @@ class CompiledRule:
             )
             and (self.window is None or self.window.contains(now))
         )
+
+    def could_match(self, facts: CallFacts, now: float, *, has_target: bool) -> bool:
+        """Whether some call with these identity facts, name and risk can match the rule,
+        whatever its target and whenever it is made from ``now`` on (``facts.target`` is
+        ignored; ``has_target`` says whether calls of it render one)."""
+        if self.target is not None and not has_target:
+            return False
+        if self.window is not None and (
+            self.window.why_empty() is not None
+            or (self.window.not_after is not None and self.window.not_after < now)
+        ):
+            return False
+        return (
+            (self.risks is None or facts.risk in self.risks)
+            and (self.subject is None or self.subject == facts.subject)
+            and (self.tool is None or self.tool.match(facts.tool) is not None)
+            and (self.agent is None or self.agent.match(facts.agent) is not None)
+            and (self.tenant is None or self.tenant.match(facts.tenant) is not None)
+            and (
+                self.human is None
+                or (facts.human is not None and self.human.match(facts.human) is not None)
+            )
+        )
+
+    @property
+    def unconditional(self) -> bool:
+        """Whether the rule holds for every target and at every moment (no ``target``, no
+        ``when``): a forbid like that refuses every call it could match."""
+        return self.target is None and self.window is None
 
     def mismatch(self, facts: CallFacts, now: float) -> str | None:
         """The first condition that does not hold, in words, or ``None`` if all hold."""
@@ -266,6 +299,8 @@ class PolicyEngine:
                 + (
                     f"for this {facts.risk} tool"
                     if facts.subject == "tool"
+                    else f"for the log messages of server '{facts.tool}'"
+                    if facts.subject == "logging"
                     else f"for the {facts.subject} '{facts.tool}'"
                 )
             ),
@@ -273,6 +308,24 @@ class PolicyEngine:
             approval=NO_APPROVAL,
             policy_version=self.version,
         )
+
+    def listable(self, facts: CallFacts, *, has_target: bool, now: float) -> bool:
+        """Whether a listing shows this caller the item of ``facts`` (a tool, resource,
+        template or prompt): whether policy could let them use it.
+
+        A listing knows the caller, the name and the risk class, but not the target of a
+        later call nor its hour. So it leaves out what every call would be refused: no permit
+        can match (default deny; a permit whose ``target`` the item never renders, or whose
+        window is empty or over, cannot), or a forbid without ``target`` and ``when`` matches.
+        A forbid that depends on the target or the hour hides nothing (other calls pass it),
+        and a permit limited to office hours lists its tool all day: the listing does not
+        change with the clock, and a call outside the hours is refused with the reason.
+        """
+        forbids, permits = self.candidates(facts.tool, facts.subject)
+        for compiled in forbids:
+            if compiled.unconditional and compiled.could_match(facts, now, has_target=has_target):
+                return False
+        return any(p.could_match(facts, now, has_target=has_target) for p in permits)
 
     def _forbidden(self, compiled: CompiledRule) -> Decision:
         detail = compiled.rule.description or "forbidden"

@@ -13,8 +13,9 @@ Effect = Literal["deny", "allow", "allow_after_approval"]
 ApprovalKind = Literal["none", "step_up", "quorum"]
 """No approval, one human, or M distinct members of a group."""
 
-Subject = Literal["tool", "resource", "prompt"]
-"""What a request acts on: a tool (call), a resource (read, subscription) or a prompt."""
+Subject = Literal["tool", "resource", "prompt", "logging"]
+"""What a request acts on: a tool (call), a resource (read, subscription), a prompt, or a
+downstream server's log messages (``logging/setLevel``)."""
 
 
 @dataclass(frozen=True, slots=True)

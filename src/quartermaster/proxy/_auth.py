@@ -50,9 +50,12 @@ class McpTokenVerifier:
             if self._on_refused is not None:
                 self._on_refused(refusal)
             return None
+        # RFC 8693 section 4.1: the human (the principal) in 'sub', the agent (the actor) in
+        # 'act.sub', earlier actors nested inside.
         claims: dict[str, object] = {"iss": principal.issuer, "tenant": principal.tenant}
         if principal.on_behalf_of is not None:
-            claims["act"] = {"sub": principal.on_behalf_of}
+            claims["sub"] = principal.on_behalf_of
+            claims["act"] = _act(principal)
         return QuartermasterAccessToken(
             token=token,
             client_id=principal.agent,
@@ -63,6 +66,19 @@ class McpTokenVerifier:
             claims=claims,
             principal=principal,
         )
+
+
+def _act(principal: Principal) -> dict[str, object]:
+    """The ``act`` chain of a call made for a human: the agent, then the earlier actors of the
+    inbound token's chain (which names the agent first when the agent is its actor)."""
+    earlier = principal.delegation
+    if earlier[:1] == (principal.agent,):
+        earlier = earlier[1:]
+    chain = (principal.agent, *earlier)
+    act: dict[str, object] = {"sub": chain[-1]}
+    for actor in reversed(chain[:-1]):
+        act = {"sub": actor, "act": act}
+    return act
 
 
 def principal_from_access_token(token: AccessToken) -> Principal:

@@ -40,12 +40,16 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.uri_template import UriTemplate
 from pydantic import BaseModel
 
+from .._errors import QuartermasterError
 from ..config import QuartermasterConfig
-from ..identity import RUN_ID_META_KEY, Principal
+from ..identity import RUN_ID_META_KEY, InvalidRunId, Principal
 from ..pipeline import (
     CallContext,
     CallResult,
     HumanChannel,
+    ListedItem,
+    Listing,
+    ListingMethod,
     Method,
     Pipeline,
     ToolCall,
@@ -53,7 +57,7 @@ from ..pipeline import (
 )
 from ..redaction import RedactionSession
 from ..runtime import Services
-from ..stages import tool_error
+from ..stages import ListingGate, risk_of, tool_error
 from ._catalog import Catalog
 from ._downstream import Notice
 
@@ -68,6 +72,9 @@ _TRACE_HEADERS = ("traceparent", "tracestate")
 """W3C trace context headers, taken into ``_meta`` when ``_meta`` has none."""
 _FORM = types.ClientCapabilities(
     elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
+)
+_URL = types.ClientCapabilities(
+    elicitation=types.ElicitationCapability(url=types.UrlElicitationCapability())
 )
 _LOG_LEVELS: tuple[types.LoggingLevel, ...] = (
     "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
@@ -88,6 +95,7 @@ class Backend(Protocol):
     config: QuartermasterConfig
     catalog: Catalog
     pipeline: Pipeline
+    listing: ListingGate
 
     def principal(self) -> Principal | None:
         """Who is calling this request."""
@@ -105,8 +113,8 @@ class Backend(Protocol):
         """Wait until every downstream has come up or failed once since the start."""
         ...
 
-    async def set_logging_level(self, level: types.LoggingLevel) -> None:
-        """Relay a client's log level to the downstreams."""
+    def log_sources(self) -> list[str]:
+        """The running downstreams that log (names)."""
         ...
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
@@ -135,7 +143,9 @@ class Front:
         # Who gets a downstream's log messages and resource updates: the log level each
         # handshake-era connection asked for, the requests in flight per downstream, and the
         # connections subscribed to each resource (by the connection key of _remember).
-        self._log_levels: dict[str, types.LoggingLevel] = {}
+        self._log_levels: dict[str, tuple[types.LoggingLevel, frozenset[str]]] = {}
+        """Per handshake-era connection: the level it asked for, and the downstreams whose
+        messages policy lets it have."""
         self._in_flight: dict[str, dict[object, tuple[ServerSession, Any]]] = {}
         """Per downstream, the 2026-07-28 requests in flight there: (session, request id)."""
         self._subscribers: dict[str, set[str]] = {}
@@ -203,7 +213,7 @@ class Front:
         told: set[int] = set()
         for key, (_, session, connection) in list(self._legacy.items()):
             wanted = self._log_levels.get(connection)
-            if wanted is None or rank < _LOG_LEVELS.index(wanted):
+            if wanted is None or backend not in wanted[1] or rank < _LOG_LEVELS.index(wanted[0]):
                 continue
             told.add(id(session))
             await self._send(key, _log(session, notice.level, data, source, None))
@@ -259,9 +269,15 @@ class Front:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("tools/list")
-        tools = [r.tool for r in catalog.tools.values() if r.tool is not None]
+        routes = [r for r in catalog.tools.values() if r.tool is not None]
+        items = [
+            ListedItem(r.exposed_name, "tool", risk_of(r), has_target=r.target_template is not None)
+            for r in routes
+        ]
+        shown = await self._shown(ctx, connection, "tools/list", items)
+        tools = [r.tool for r, ok in zip(routes, shown, strict=True) if ok and r.tool is not None]
         page, cursor = _page(tools, params)
         return types.ListToolsResult(tools=await self._proxy.redacted(page), next_cursor=cursor)
 
@@ -331,8 +347,12 @@ class Front:
             principal=self._proxy.principal(),
             started=self._proxy.services.clock.monotonic(),
         )
-        if connection is not None:
+        if connection is not None or not self._proxy.listing.logs_shown(
+            context.principal, route.backend
+        ):
             return await self._proxy.pipeline.run(context)
+        # A 2026-07-28 request gets the downstream's log messages while it is in flight
+        # (those it opted in to, the SDK filters by level), where policy allows them.
         token = object()
         flight = self._in_flight.setdefault(route.backend, {})
         flight[token] = (ctx.session, ctx.request_id)
@@ -340,6 +360,33 @@ class Front:
             return await self._proxy.pipeline.run(context)
         finally:
             flight.pop(token, None)
+
+    async def _shown(
+        self,
+        ctx: ServerRequestContext[Any],
+        connection: str | None,
+        method: ListingMethod,
+        items: list[ListedItem],
+    ) -> tuple[bool, ...]:
+        """Which of ``items`` this caller is shown (decided and recorded by the listing gate)."""
+        client_name, client_version = _client_info(ctx)
+        listing = Listing(
+            method=method,
+            items=tuple(items),
+            client_name=client_name,
+            client_version=client_version,
+            run_id=_run_id(ctx.meta),
+            connection_key=connection,
+        )
+        try:
+            return await self._proxy.listing.shown(listing, self._proxy.principal())
+        except InvalidRunId as exc:
+            raise MCPError(types.INVALID_PARAMS, f"{method}: {exc.message}") from None
+        except QuartermasterError as exc:
+            # Fail closed: a listing that cannot be recorded shows nothing.
+            raise MCPError(
+                types.INTERNAL_ERROR, f"{method}: {exc.message}; nothing was listed"
+            ) from None
 
     def _check_size(self, name: str, arguments: dict[str, Any]) -> None:
         limit = self._proxy.config.limits.max_argument_bytes
@@ -377,9 +424,12 @@ class Front:
     async def _list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("resources/list")
-        resources = [resource for _, resource in catalog.resources.values()]
+        offered = [resource for _, resource in catalog.resources.values()]
+        items = [ListedItem(str(r.uri), "resource", "read") for r in offered]
+        shown = await self._shown(ctx, connection, "resources/list", items)
+        resources = [r for r, ok in zip(offered, shown, strict=True) if ok]
         page, cursor = _page(resources, params)
         return types.ListResourcesResult(
             resources=await self._proxy.redacted(page), next_cursor=cursor
@@ -388,9 +438,13 @@ class Front:
     async def _list_templates(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("resources/templates/list")
-        templates = [template for _, template in catalog.templates]
+        offered = [template for _, template in catalog.templates]
+        # A template is judged by the template itself, as its completions are.
+        items = [ListedItem(t.uri_template, "resource", "read") for t in offered]
+        shown = await self._shown(ctx, connection, "resources/templates/list", items)
+        templates = [t for t, ok in zip(offered, shown, strict=True) if ok]
         page, cursor = _page(templates, params)
         return types.ListResourceTemplatesResult(
             resource_templates=await self._proxy.redacted(page), next_cursor=cursor
@@ -472,9 +526,14 @@ class Front:
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        self._remember(ctx)
+        connection = self._remember(ctx)
         catalog = await self._proxy.listed("prompts/list")
-        prompts = [route.prompt for route in catalog.prompts.values()]
+        names = list(catalog.prompts)
+        items = [ListedItem(name, "prompt", "read") for name in names]
+        shown = await self._shown(ctx, connection, "prompts/list", items)
+        prompts = [
+            catalog.prompts[name].prompt for name, ok in zip(names, shown, strict=True) if ok
+        ]
         page, cursor = _page(prompts, params)
         return types.ListPromptsResult(prompts=await self._proxy.redacted(page), next_cursor=cursor)
 
@@ -532,13 +591,36 @@ class Front:
     async def _set_logging_level(
         self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
     ) -> types.EmptyResult:
-        # Only who is calling matters here: a caller nobody vouched for gets no logs.
-        if self._proxy.principal() is None:
-            raise MCPError(-32001, "logging/setLevel needs an authenticated identity")
+        """Decide and record the level per downstream that logs, relay it where permitted.
+
+        Each such downstream is one request through the pipeline (``logging: NAME`` rules
+        decide it); the caller then gets the log messages of those that were permitted. A
+        refusal for some is silent (their messages are not sent); a refusal for all is the
+        error.
+        """
         connection = self._remember(ctx)
+        await self._proxy.wait_ready()
+        permitted: list[str] = []
+        refused: MCPError | None = None
+        for backend in self._proxy.log_sources():
+            route = ToolRoute(
+                exposed_name=backend,
+                backend=backend,
+                kind="mcp",
+                original_name=backend,
+                tool=None,
+                subject="logging",
+            )
+            try:
+                await self._run(ctx, connection, route, "logging/setLevel", {"level": params.level})
+            except MCPError as exc:
+                refused = refused or exc
+                continue
+            permitted.append(backend)
+        if refused is not None and not permitted:
+            raise refused
         if connection is not None:
-            self._log_levels[connection] = params.level
-        await self._proxy.set_logging_level(params.level)
+            self._log_levels[connection] = (params.level, frozenset(permitted))
         return types.EmptyResult()
 
 
@@ -556,17 +638,26 @@ def _resource(backend: str, uri: str) -> ToolRoute:
 def _channel(ctx: ServerRequestContext[Any], method: Method) -> HumanChannel:
     """How the human at this client may be asked: the one place that looks at the era."""
     session = ctx.session
-    if method != "tools/call" or not session.check_client_capability(_FORM):
+    if method != "tools/call":
+        return HumanChannel()
+    form = session.check_client_capability(_FORM)
+    url = session.check_client_capability(_URL)
+    if not form and not url:
         return HumanChannel()
     if ctx.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS:
-        return HumanChannel("reply")
+        return HumanChannel("reply", form=form, url=url)
     if not session.can_send_request:
         return HumanChannel()
 
     async def ask(message: str, schema: dict[str, Any]) -> types.ElicitResult:
         return await session.elicit_form(message, schema)
 
-    return HumanChannel("ask", ask)
+    async def open_url(message: str, page: str, elicitation_id: str) -> types.ElicitResult:
+        return await session.elicit_url(message, page, elicitation_id)
+
+    return HumanChannel(
+        "ask", ask if form else None, form=form, url=url, open_url=open_url if url else None
+    )
 
 
 def _log(

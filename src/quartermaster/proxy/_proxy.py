@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from contextlib import aclosing
+from typing import Any, TypeVar, cast
 
 import anyio
 import mcp.types as types
 from anyio.abc import TaskStatus
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .._errors import DownstreamUnavailable, QuartermasterError
@@ -33,12 +33,14 @@ from ..runtime import (
     ReloadPlan,
     Services,
     apply_reload,
+    build_listing,
     build_stages,
     derive_key,
     load,
     plan_reload,
 )
-from ..stages import redact_model
+from ..stages import Identify, ListingGate, redact_model
+from ..store import CHANGED_ANY, CHANGED_KEYS, CHANGED_PINS, CHANGED_REVOCATIONS
 from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
@@ -110,7 +112,11 @@ class Proxy:
             self.config.telemetry, prometheus=self.config.serve.metrics_listen is not None
         )
         self._ready = anyio.Event()
+        # One identify stage for the life of the process: a connection keeps its run across
+        # reloads, and its listings and calls share it.
+        self._identify = Identify()
         self.pipeline = self._build_pipeline()
+        self.listing: ListingGate = build_listing(services, self._identify)
         self.front = Front(
             self,
             name=self.config.serve.name,
@@ -120,7 +126,7 @@ class Proxy:
 
     def _build_pipeline(self) -> Pipeline:
         return Pipeline(
-            build_stages(self.services, sessions=self._pick_session),
+            build_stages(self.services, sessions=self._pick_session, identify=self._identify),
             self._dispatch,
             observer=self.telemetry,
         )
@@ -139,6 +145,7 @@ class Proxy:
         self.loaded = self.services.loaded
         self.config = self.services.config
         self.pipeline = self._build_pipeline()
+        self.listing = build_listing(self.services, self._identify)
         return plan
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -166,6 +173,7 @@ class Proxy:
             await secrets.for_redaction()  # compiled before any downstream can say a word
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._housekeeping)
+                tasks.start_soon(self._follow_changes)
                 tasks.start_soon(self._telemetry_lifetime)
                 for downstream in self.downstreams.values():
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
@@ -197,17 +205,21 @@ class Proxy:
     async def listed(self, what: str) -> Catalog:
         """The catalog for a listing (``what``: ``tools/list``, ...), once start-up is over.
 
-        A downstream that is not up is named in the log, since its items are missing.
+        A downstream that is not up is named in the log: its items are missing if it never
+        came up, and fail until it is back if they are listed from its last listing.
         """
         await self.wait_ready()
         for downstream in self.downstreams.values():
             if downstream.state != "up":
                 logger.warning(
-                    "%s: downstream %r is %s (%s); its items are not listed",
+                    "%s: downstream %r is %s (%s); %s",
                     what,
                     downstream.name,
                     downstream.state,
                     downstream.last_error or "not up yet",
+                    "its items are listed from its last listing and fail until it is back"
+                    if downstream.ever_up
+                    else "its items are not listed",
                 )
         return self.catalog
 
@@ -240,6 +252,31 @@ class Proxy:
                 await services.leases.sweep()
             except QuartermasterError as exc:
                 logger.error("housekeeping failed (it will be retried): %s", exc.message)
+
+    async def _follow_changes(self) -> None:
+        """Act at once on what other replicas and the CLI announce through the store
+        (PostgreSQL ``NOTIFY``): a key added or retired, a revocation, an accepted
+        definition. The periodic re-reads stay, for announcements lost with a connection
+        and for stores that announce nothing (SQLite)."""
+        services = self.services
+        async with aclosing(services.store.changes()) as changes:
+            async for topic in changes:
+                try:
+                    if topic in (CHANGED_KEYS, CHANGED_ANY):
+                        for ring in (services.grant_keys, services.agent_keys):
+                            await ring.load()
+                    if topic in (CHANGED_REVOCATIONS, CHANGED_ANY):
+                        revocations = services.broker.revocations
+                        if revocations is not None:
+                            revocations.mark_stale()
+                    if topic in (CHANGED_PINS, CHANGED_ANY):
+                        await self.recheck()
+                except QuartermasterError as exc:
+                    logger.error(
+                        "acting on a change announced by another replica failed (the periodic "
+                        "re-read will pick it up): %s",
+                        exc.message,
+                    )
 
     async def _start_values(self, name: str, identity: RunIdentity | None) -> StartValues:
         """A server's env, headers and args with handles and credential references resolved.
@@ -344,34 +381,39 @@ class Proxy:
         """Rebuild the catalog from what each downstream offers and the pins in the store;
         return whether what is held back changed."""
         async with self._rebuilding:
-            offers = []
-            for d in self.downstreams.values():
-                up = d.state == "up"
-                offers.append(
-                    ServerOffer(
-                        name=d.name,
-                        namespace=d.namespace,
-                        config=d.config,
-                        tools=d.offer.tools if up else (),
-                        resources=d.offer.resources if up else (),
-                        templates=d.offer.templates if up else (),
-                        prompts=d.offer.prompts if up else (),
-                        held=await self._held(d) if up else {},
-                    )
+            # A downstream that is down (crashed, being restarted) keeps what it offered at
+            # its last listing: its tools stay listed, and their calls fail as
+            # downstream-down tool errors with their ledger rows, not as unknown tools. One
+            # that never came up has offered nothing.
+            offers = [
+                ServerOffer(
+                    name=d.name,
+                    namespace=d.namespace,
+                    config=d.config,
+                    tools=d.offer.tools,
+                    resources=d.offer.resources,
+                    templates=d.offer.templates,
+                    prompts=d.offer.prompts,
+                    held=await self._held(d),
                 )
-            for p in self.pools.values():
-                # A per-identity server's resources and prompts would need the caller's
-                # session, which those requests do not pick yet: only its tools are offered.
-                up = p.state == "up"
-                offers.append(
-                    ServerOffer(
-                        name=p.name,
-                        namespace=p.namespace,
-                        config=p.config,
-                        tools=p.offer.tools if up else (),
-                        held=await self._held(p) if up else {},
-                    )
+                for d in self.downstreams.values()
+            ]
+            # A per-identity server offers what its catalog session listed; every request to
+            # it (a call, a read, a prompt, a completion) is served by the caller's own
+            # session, which the credentials stage picks.
+            offers += [
+                ServerOffer(
+                    name=p.name,
+                    namespace=p.namespace,
+                    config=p.config,
+                    tools=p.offer.tools,
+                    resources=p.offer.resources,
+                    templates=p.offer.templates,
+                    prompts=p.offer.prompts,
+                    held=await self._held(p),
                 )
+                for p in self.pools.values()
+            ]
             catalog = build_catalog(offers, self.http_routes)
             for problem in catalog.problems:
                 logger.error("%s", problem)
@@ -458,6 +500,10 @@ class Proxy:
             return await downstream.subscribe(
                 route.original_name, subscribe=method == "resources/subscribe"
             )
+        if method == "logging/setLevel":
+            level = cast(types.LoggingLevel, arguments["level"])
+            await downstream.set_logging_level(level)
+            return types.EmptyResult()
         if method == "prompts/get":
             return await downstream.get_prompt(
                 route.original_name, _strings(arguments), meta=outgoing.meta
@@ -474,15 +520,9 @@ class Proxy:
     async def _relay(self, downstream: McpDownstream, notice: Notice) -> None:
         await self.front.relay(downstream.name, notice, await self._session())
 
-    async def set_logging_level(self, level: types.LoggingLevel) -> None:
-        """Relay a client's ``logging/setLevel`` to every running downstream that logs."""
-        for downstream in self.downstreams.values():
-            if downstream.state != "up":
-                continue
-            try:
-                await downstream.set_logging_level(level)
-            except (QuartermasterError, MCPError) as exc:
-                logger.info("downstream %r did not take the log level: %s", downstream.name, exc)
+    def log_sources(self) -> list[str]:
+        """The running downstreams that log: those a ``logging/setLevel`` is decided for."""
+        return [name for name, downstream in self.downstreams.items() if downstream.logs]
 
     async def redacted(self, items: Sequence[M]) -> list[M]:
         """Listed items (tools, resources, prompts) as agents may see them: downstream
@@ -506,8 +546,10 @@ class Proxy:
         downstream = self.downstreams.get(backend)
         if downstream is None:
             if backend in self.pools:
+                # The credentials stage picks the caller's session; without a caller there
+                # is none to serve from, and another identity's is never used.
                 raise DownstreamUnavailable(
-                    backend, "runs a session per caller; only its tools are offered"
+                    backend, "runs a session per caller, and this request has none"
                 )
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream

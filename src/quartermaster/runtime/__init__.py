@@ -10,4 +10,5 @@ from ._services import CONSOLE_LOGIN_KEY as CONSOLE_LOGIN_KEY
 from ._services import Services as Services
 from ._services import derive_key as derive_key
 from ._services import open_services as open_services
+from ._stages import build_listing as build_listing
 from ._stages import build_stages as build_stages

@@ -13,6 +13,7 @@ from ..stages import (
     Grant,
     Identify,
     LimitResult,
+    ListingGate,
     Record,
     Redact,
     ScreenArguments,
@@ -22,9 +23,15 @@ from ..stages import (
 from ._services import Services
 
 
-def build_stages(services: Services, *, sessions: SessionHook | None = None) -> list[Stage]:
+def build_stages(
+    services: Services,
+    *,
+    sessions: SessionHook | None = None,
+    identify: Identify | None = None,
+) -> list[Stage]:
     """Every stage, outermost first, wired to the open services (``sessions`` picks a caller's
-    own session of a per-identity downstream).
+    own session of a per-identity downstream; ``identify`` is the identify stage, when the
+    listings share it).
 
     Every request that reaches a downstream runs through all of them; the terminal step
     after the last one only sends what ``Deliver`` prepared.
@@ -34,7 +41,7 @@ def build_stages(services: Services, *, sessions: SessionHook | None = None) -> 
     return [
         ErrorBoundary(services.redactor, services.secrets),
         Settle(services.ledger, services.redactor, services.secrets, clock),
-        Identify(),
+        identify or Identify(),
         ScreenArguments(services.secrets, mode=config.vault.raw_values),
         Classify(),
         Decide(services.engine, clock),
@@ -59,3 +66,16 @@ def build_stages(services: Services, *, sessions: SessionHook | None = None) -> 
         Deliver(services.vault, config.systems),
         LimitResult(config.limits.max_result_bytes),
     ]
+
+
+def build_listing(services: Services, identify: Identify) -> ListingGate:
+    """What decides and records listings, identifying callers with the calls' ``identify``
+    stage (so a connection's listings and calls share its run)."""
+    return ListingGate(
+        identify,
+        services.engine,
+        services.ledger,
+        services.redactor,
+        services.secrets,
+        services.clock,
+    )

@@ -6,6 +6,7 @@ from ._audit import Settle as Settle
 from ._boundary import ErrorBoundary as ErrorBoundary
 from ._boundary import tool_error as tool_error
 from ._classify import Classify as Classify
+from ._classify import risk_of as risk_of
 from ._credentials import Credentials as Credentials
 from ._credentials import SessionHook as SessionHook
 from ._decide import Decide as Decide
@@ -17,6 +18,7 @@ from ._identify import NotAuthenticated as NotAuthenticated
 from ._known import SecretsInPlay as SecretsInPlay
 from ._limit import LimitResult as LimitResult
 from ._limit import ResultTooLarge as ResultTooLarge
+from ._listing import ListingGate as ListingGate
 from ._redact import Redact as Redact
 from ._redact import redact_model as redact_model
 from ._screen import ScreenArguments as ScreenArguments

@@ -8,7 +8,12 @@ How the human is asked depends on the client:
   with the retried call, together with the sealed ``request_state`` naming the approval;
 - any client, and every quorum beyond the first vote, can be approved out of band
   (``quartermaster approvals approve ID``): the call waits for a while, and otherwise tells
-  the agent the approval id so that a retry with the same arguments uses it once granted.
+  the agent the approval id so that a retry with the same arguments uses it once granted;
+- where a person must approve (a dangerous tool's floor, an approver group, a quorum, a
+  step-up the client may not confirm) and ``approval.page_url`` is set, a client that declared
+  URL-mode elicitation is asked to send its human to Quartermaster's approval page, where an
+  authenticated approver votes. The client's answer only says whether the human went there:
+  it is never a vote.
 
 An approval covers one exact call: the agent, tenant and human, the run, the tool and the
 digest of the arguments. It is spent by the one execution that uses it (the store's state
@@ -28,13 +33,16 @@ approvals of that run.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anyio
 import mcp.types as types
 from pydantic import BaseModel
 
+from .._errors import QuartermasterError
 from ..approval import (
+    ApprovalClosed,
     ApprovalDenied,
     ApprovalExpired,
     ApprovalMismatch,
@@ -58,9 +66,13 @@ from ..redaction import Redactor
 from ..store import ApprovalRecord, ApprovalRepo
 from ._known import SecretsInPlay
 
+logger = logging.getLogger("quartermaster.approval")
+
 INPUT_KEY = "approval"
 """The key of the approval question in an ``InputRequiredResult``."""
 STATE_PREFIX = "qm-approval:"
+PAGE_STATE_PREFIX = "qm-approval-page:"
+"""The request state of a retry that follows a URL elicitation: its answer is no vote."""
 
 
 class Approve:
@@ -82,6 +94,7 @@ class Approve:
         config_path: str | None = None,
         console_url: str | None = None,
     ) -> None:
+        """``config.page_url``, when set, is where approvers find the approval page."""
         self._service = service
         self._repo = repo
         self._ledger = ledger
@@ -138,7 +151,56 @@ class Approve:
                     answer = await ask(prompt.message, prompt.requested_schema)
             if answer is not None:
                 await self._vote(ctx, record, answer)
+        elif self._config.page_url is not None and ctx.human.url:
+            return await self._via_page(ctx, record, self._config.page_url)
         return await self._outcome(ctx, record)
+
+    async def _via_page(
+        self, ctx: CallContext, record: ApprovalRecord, page_url: str
+    ) -> ApprovalRecord | types.InputRequiredResult:
+        """Point the human at the approval page (URL-mode elicitation), then wait for the
+        approvers as out of band: whatever the client answers, only a person voting on the
+        page (or with the CLI or the HTTP API) approves."""
+        page = f"{page_url}/approve/{record.approval_id}"
+        who = f"{record.required} of {record.group}" if record.group else "an approver"
+        message = (
+            f"{ctx.route.exposed_name} needs approval by {who}, authenticated as a person; "
+            f"this client cannot give it. Open {page} to decide, or pass it on to an approver "
+            f"(request {record.approval_id})."
+        )
+        if ctx.human.way == "reply":
+            params = types.ElicitRequestURLParams(
+                message=message, url=page, elicitation_id=record.approval_id
+            )
+            return types.InputRequiredResult(
+                input_requests={INPUT_KEY: types.ElicitRequest(params=params)},
+                request_state=PAGE_STATE_PREFIX + record.approval_id,
+            )
+        open_url = ctx.human.open_url
+        if open_url is None:
+            return await self._outcome(ctx, record)
+
+        async def send() -> None:
+            # The answer (the human went to the page, or not) decides nothing, and a client
+            # that fails to show the page leaves the approvers' other ways open.
+            with anyio.move_on_after(self._config.elicitation_timeout):
+                try:
+                    await open_url(message, page, record.approval_id)
+                except Exception as exc:
+                    logger.info("the client did not take the approval page: %s", exc)
+
+        refused: QuartermasterError | None = None
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(send)
+            try:
+                approved = await self._outcome(ctx, record)
+            except QuartermasterError as exc:
+                refused = exc  # raised outside the task group, as itself
+            finally:
+                tasks.cancel_scope.cancel()
+        if refused is not None:
+            raise refused
+        return approved
 
     def _grant_ttl(self, ctx: CallContext, decision: Decision) -> float:
         # The same lifetime the grant stage mints: the shorter of the rule's and the tool's.
@@ -168,6 +230,11 @@ class Approve:
 
     async def _answered(self, ctx: CallContext) -> ApprovalRecord:
         state = ctx.call.request_state or ""
+        if state.startswith(PAGE_STATE_PREFIX):
+            # The retry after the approval page: the client's answer is not a vote.
+            record = await self._service.get(state.removeprefix(PAGE_STATE_PREFIX))
+            self._check_binding(ctx, record)
+            return await self._outcome(ctx, record)
         if not state.startswith(STATE_PREFIX):
             raise ApprovalMismatch("unknown", "another request (the request state is not ours)")
         record = await self._service.get(state.removeprefix(STATE_PREFIX))
@@ -207,6 +274,10 @@ class Approve:
             # An answer nobody asked for (a 2026-07-28 client retrying with "accept" where a
             # person must approve): no vote; the call waits for approvers as if unanswered.
             return
+        except ApprovalClosed:
+            # An approver decided out of band (on any replica) while the human answered: the
+            # answer did not count, and the decision taken stands (spent or refused below).
+            return
         ctx.approval_via = "elicitation"
 
     async def _outcome(self, ctx: CallContext, record: ApprovalRecord) -> ApprovalRecord:
@@ -244,6 +315,9 @@ class Approve:
         return await self._service.get(record.approval_id)
 
     def _can_elicit(self, ctx: CallContext) -> bool:
+        # A form can be put to the human: now (ask), or in the answer (reply).
+        if not ctx.human.form:
+            return False
         return ctx.human.way == "reply" or (ctx.human.way == "ask" and ctx.human.ask is not None)
 
     async def _redacted_arguments(self, ctx: CallContext) -> dict[str, Any]:

@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .._errors import QuartermasterError
-from ..identity import RUN_ID_META_KEY, SessionFacts, new_run_id, resolve_identity
-from ..pipeline import CallContext, CallResult, Next
+from ..identity import (
+    RUN_ID_META_KEY,
+    Principal,
+    RunIdentity,
+    SessionFacts,
+    new_run_id,
+    resolve_identity,
+)
+from ..pipeline import CallContext, CallResult, Listing, Next, ToolCall
 
 
 class NotAuthenticated(QuartermasterError):
@@ -38,11 +45,13 @@ class Identify:
                 self._runs.popitem(last=False)
         return run
 
-    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
-        """Attach the run identity to the call (none if nobody authenticated)."""
-        if ctx.principal is None:
-            return await call_next(ctx)
-        call = ctx.call
+    def identity_of(self, principal: Principal, call: ToolCall | Listing) -> RunIdentity:
+        """The run identity of a request ``principal`` made (a call, or a listing): one run
+        per connection unless the client names its run.
+
+        Raises:
+            InvalidRunId: the client named a run with an id that is not a safe short string.
+        """
         run = self._run_for(call.connection_key)
         session = SessionFacts(
             session_id=call.connection_key or run,
@@ -51,5 +60,10 @@ class Identify:
             client_version=call.client_version,
         )
         claimed = {RUN_ID_META_KEY: call.run_id} if call.run_id is not None else {}
-        ctx.identity = resolve_identity(ctx.principal, claimed, session)
+        return resolve_identity(principal, claimed, session)
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> CallResult:
+        """Attach the run identity to the call (none if nobody authenticated)."""
+        if ctx.principal is not None:
+            ctx.identity = self.identity_of(ctx.principal, ctx.call)
         return await call_next(ctx)
