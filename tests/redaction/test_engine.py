@@ -3,6 +3,8 @@ and it finds what hyperscan finds."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,7 @@ from quartermaster.redaction import Redactor
 from quartermaster.redaction._catalog import builtin_rules
 from quartermaster.redaction._engine import hyperscan_available
 from quartermaster.redaction._providers import TOKENS, provider_rules
-from tests.redaction.secret_cases import cases
+from tests.redaction.secret_cases import ALNUM, cases
 
 _AT_ANCHOR = {r.kind: r.anchors for r in provider_rules() if r.at_anchor}
 _REGEX = {e[0]: e[1] for e in TOKENS}
@@ -55,3 +57,13 @@ def test_a_folded_lead_finds_what_the_case_insensitive_lead_finds(
         return  # the redactor falls back to the (?i) lead here
     expected = [m.start() for m in rule.lead_compiled.finditer(text)]
     assert [m.start() for m in rule.lead_folded.finditer(lowered)] == expected, rule.kind
+
+
+@pytest.mark.parametrize("engine", ["fallback", "hyperscan"])
+def test_an_open_ended_format_is_taken_whole_past_400_characters(engine: str) -> None:
+    if engine == "hyperscan" and not hyperscan_available():
+        pytest.skip("hyperscan is not installed")
+    rng = random.Random(8)
+    token = "ops_eyJ" + "".join(rng.choice(ALNUM + "+/") for _ in range(700))
+    out = Redactor(RedactionConfig(engine=engine)).redact(f"OP_SERVICE_ACCOUNT={token}\n")  # type: ignore[arg-type]
+    assert out == "OP_SERVICE_ACCOUNT=[REDACTED:onepassword_service_token#1]\n"
