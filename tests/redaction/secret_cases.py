@@ -23,6 +23,8 @@ ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
 URLSAFE = ALNUM + "-_"
 UPPER32 = string.ascii_uppercase + "234567"
+UPPER36 = string.ascii_uppercase + string.digits
+LOWER36 = string.ascii_lowercase + string.digits
 
 
 @dataclass(frozen=True)
@@ -331,6 +333,59 @@ def _near_miss(rng: random.Random, held: bool) -> Case:
     return Case("near_miss", f"{name} = '{mangled}'", (), held)
 
 
+# Near-misses of a format's own tests, one mechanism each; what varies (provider, domain,
+# mangling character, format prefix) is split into developed and held-out parts.
+_PROSE_PROVIDERS = [("loyverse", LOWER36, 32), ("weatherbit", LOWER36, 32), ("mapquest", ALNUM, 32),
+                    ("airbrake", HEX, 32), ("amplitude", HEX, 32), ("flickr", HEX, 32),
+                    ("gitter", HEX, 40), ("datadog", HEX, 32), ("bugsnag", HEX, 32)]  # fmt: skip
+_PROSE_DEV, _PROSE_HELD = _split([p[0] for p in _PROSE_PROVIDERS])
+_PROSE_OF = {p[0]: p for p in _PROSE_PROVIDERS}
+_WORDS = ["the", "value", "below", "is", "not", "for", "this", "service", "anymore", "see",
+          "docs", "old", "was", "rotated", "last", "year", "kept", "here"]  # fmt: skip
+_DOMAINS = ["myshopify.com", "cache.windows.net:6380", "example.io", "corp.net",
+            "azurewebsites.net", "herokuapp.com", "internal.dev",
+            "blob.core.windows.net"]  # fmt: skip
+_DOMAINS_DEV, _DOMAINS_HELD = _split(_DOMAINS)
+_MARKS_DEV, _MARKS_HELD = _split(list("#?!*^$|"))
+# (prefix, body length, body alphabet) of self-identifying formats with a literal prefix
+# and one fixed length.
+_FIXED = [("NRAK-", 27, UPPER36), ("HRKU-AA", 58, URLSAFE), ("ghp_", 36, ALNUM),
+          ("npm_", 36, ALNUM), ("dckr_pat_", 27, URLSAFE), ("sntryu_", 64, HEX),
+          ("gsk_", 52, ALNUM), ("pplx-", 48, ALNUM), ("xai-", 80, ALNUM)]  # fmt: skip
+_FIXED_DEV, _FIXED_HELD = _split([f[0] for f in _FIXED])
+_FIXED_OF = {f[0]: f for f in _FIXED}
+
+
+def _format_near_miss(rng: random.Random, held: bool) -> Case:
+    kind = rng.choice(["prose", "jwt", "host", "run_on", "length"])
+    name = _spell(rng, [rng.choice(QUALIFIERS_DEV), rng.choice(["key", "token"])])
+    if kind == "prose":
+        provider, alphabet, length = _PROSE_OF[rng.choice(_PROSE_HELD if held else _PROSE_DEV)]
+        words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 9)))
+        text = f"{provider} {words}\n = '{_rand(rng, alphabet, length)}'"
+    elif kind == "jwt":
+
+        def part(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        header = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        claims = part(bytes([rng.randrange(128, 256)]) + rng.randbytes(rng.randint(20, 60)))
+        token = f"{header}.{claims}.{part(rng.randbytes(32))}"
+        # Not after a credential header or name: those vouch for whatever follows them.
+        text = rng.choice([f"got {token} back", f"id: {token}", token])
+    elif kind == "host":
+        domain = rng.choice(_DOMAINS_HELD if held else _DOMAINS_DEV)
+        text = f"{name}: Z9{_rand(rng, ALNUM, 26)}.{domain}"
+    elif kind == "run_on":
+        mark = rng.choice(_MARKS_HELD if held else _MARKS_DEV)
+        text = f'{name} = "Z9{_rand(rng, ALNUM, 20)}{mark}{_rand(rng, ALNUM, 30)}"'
+    else:
+        prefix, length, alphabet = _FIXED_OF[rng.choice(_FIXED_HELD if held else _FIXED_DEV)]
+        off = rng.choice([-5, -3, -2, -1, 1, 2, 4])
+        text = f"{name} = '{prefix}{_rand(rng, alphabet, length + off)}'"
+    return Case("format_near_miss", text, (), held)
+
+
 FAMILIES: dict[str, Family] = {
     "prefixed_token": _prefixed,
     "generic_key_value": _keyed,
@@ -341,6 +396,7 @@ FAMILIES: dict[str, Family] = {
     "checksummed": _github,
     "benign": _benign,
     "near_miss": _near_miss,
+    "format_near_miss": _format_near_miss,
 }
 
 

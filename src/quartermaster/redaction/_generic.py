@@ -24,15 +24,20 @@ from ._rule import (
 )
 
 # Names that make the value next to them a credential.
-_KW = (
+_KW_COMMON = (
     r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_.\-]?key|key|auth|cred(?:s|entials?)?"
-    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt"
-    r"|hmac|otp|seed|mnemonic)"
+    r"|sess(?:ion)?(?:[_.\-]?id)?|sessid|sid|cookie|bearer|private|signing|dsn|salt)"
 )
-GENERIC_ANCHORS = (
+# Words for secret material: rare in text, so their own assignment rule, which keeps the
+# common words' rule (tried wherever "token" or "key" occurs) as short as it was.
+_KW_MATERIAL = r"(?:hmac|otp|seed|mnemonic)"
+_KW = r"(?:" + _KW_COMMON + "|" + _KW_MATERIAL + ")"
+_COMMON_ANCHORS = (
     "pass", "pwd", "secret", "token", "key", "auth", "cred", "sess", "sid", "cookie",
-    "bearer", "private", "signing", "dsn", "salt", "hmac", "otp", "seed", "mnemonic",
+    "bearer", "private", "signing", "dsn", "salt",
 )  # fmt: skip
+_MATERIAL_ANCHORS = ("hmac", "otp", "seed", "mnemonic")
+GENERIC_ANCHORS = _COMMON_ANCHORS + _MATERIAL_ANCHORS
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _CRED_EXACT = frozenset(
@@ -710,10 +715,12 @@ GENERIC_RULES: tuple[Rule, ...] = (
         GENERIC,
         _bare_check,
         max_len=300,
-        # The separator and the start of the value, which every match holds, after a name's
-        # last character or a blank (so a quoted JSON key's ": " is no hit); the name is at
-        # most 57 characters before it.
-        near=r"[:\"'`](?<=[A-Za-z0-9_ \t].)=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
+        # The separator and the start of the value, which every match holds: a colon after a
+        # name's last character or a blank, or a quote after a blank after one (so neither a
+        # quoted JSON key's ": " nor the quote of its value is a hit); the name is at most 57
+        # characters before it.
+        near=r"[:\"'`](?:(?<=[A-Za-z0-9_ \t]:)|(?<=[A-Za-z0-9_ \t][ \t][\"'`]))"
+        r"=?[ \t]{0,16}[\"'`]?" + _BARE_VALUE + r"{16}",
         near_start=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}[ \t]{0,16}\Z",
         back=64,
         lead=r"(?:(?<=[\s,;({\[])|^)[A-Za-z][A-Za-z0-9_]{2,40}(?:[ \t]{1,16}[\"'`]|[ \t]{0,16}:)",
@@ -787,15 +794,18 @@ GENERIC_RULES: tuple[Rule, ...] = (
         lead="(?i)" + _PASS_KW,
         back=_KW_BACK,
     ),
-    Rule(
-        "generic_secret",
-        _assignment(_KW)[0],
-        GENERIC_ANCHORS,
-        GENERIC,
-        _generic_check,
-        max_len=2100,
-        hs=_assignment(_KW)[1],
-        lead="(?i)" + _KW,
-        back=_KW_BACK,
+    *(
+        Rule(
+            "generic_secret",
+            _assignment(words)[0],
+            anchors,
+            GENERIC,
+            _generic_check,
+            max_len=2100,
+            hs=_assignment(words)[1],
+            lead="(?i)" + words,
+            back=_KW_BACK,
+        )
+        for words, anchors in ((_KW_COMMON, _COMMON_ANCHORS), (_KW_MATERIAL, _MATERIAL_ANCHORS))
     ),
 )

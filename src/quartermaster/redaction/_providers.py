@@ -365,7 +365,9 @@ def provider_rules() -> tuple[Rule, ...]:
                 anchors,
                 PROVIDER,
                 _not_placeholder,
-                max_len=400,
+                # A format with an open-ended length ("{250,}": 1Password's ops_eyJ…) may run
+                # past 400 characters; bounding its match there would cut it short.
+                max_len=2000 if re.search(r"\{\d+,\}|[+*]", regex) else 400,
                 back=back,
                 at_anchor=starts,
             )

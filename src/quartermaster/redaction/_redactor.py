@@ -172,10 +172,18 @@ def _matches(
     pattern = rule.compiled
     after = lo
     size = len(text)
-    for start in lead.finditer(text, lo, hi):
-        if start.start() < after:
+    folded, window = rule.lead_folded, ""
+    if folded is not None:
+        window = text[lo:hi].lower()
+    if folded is not None and len(window) == hi - lo:
+        # The lead over the lower-cased window, case-sensitively: same hits, far faster.
+        begins = [lo + s.start() for s in folded.finditer(window)]
+    else:
+        begins = [s.start() for s in lead.finditer(text, lo, hi)]
+    for begin in begins:
+        if begin < after:
             continue
-        m = pattern.match(text, start.start(), min(size, start.start() + rule.max_len))
+        m = pattern.match(text, begin, min(size, begin + rule.max_len))
         if m is not None:
             after = m.end()
             yield m
