@@ -189,3 +189,25 @@ async def test_an_unauthenticated_caller_is_shown_nothing_on_record(
     assert row["agent"] is None
     assert row["detail"]["reason"] == "no authenticated identity"
     assert row["detail"]["hidden_names"] == ["library__shout"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_revoked_agent_is_shown_nothing_on_record(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    config = library_config(tmp_path, write_config, SOME)
+    async with running_proxy(config, connect={"library": library}) as proxy:
+        front = in_memory(proxy.front.server)(env={}, headers={})
+        async with Client(front, mode=mode) as client:
+            assert client.session.protocol_version == expected_version(mode)
+            before = await client.list_tools(cache_mode="bypass")
+            # What `quartermaster agents revoke --agent tester` does, from this process.
+            await proxy.services.broker.revoke(agent="tester", via="cli")
+            after = await client.list_tools(cache_mode="bypass")
+    assert [tool.name for tool in before.tools] == ["library__shout"]
+    assert after.tools == []
+    rows = calls(await ledger(config), "catalog.listed")
+    assert [(r["agent"], r["detail"].get("reason")) for r in rows] == [
+        ("tester", None),
+        ("tester", "revoked: agent tester"),
+    ]
