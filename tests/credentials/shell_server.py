@@ -1,7 +1,8 @@
 """A shell-like MCP server that keeps a working directory between calls (session state).
 
 Run it on stdio: ``python shell_server.py``. ``cd`` changes the directory it remembers,
-``pwd`` says what it is; nothing touches the file system.
+``pwd`` says what it is, and so do the resource ``shell://cwd`` and the prompt ``where``;
+nothing touches the file system.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def cd(path: str) -> str:
 def pwd() -> str:
     """The working directory."""
     return state["cwd"]
+
+
+@shell.resource("shell://cwd")
+def cwd() -> str:
+    """The working directory, as a resource."""
+    return state["cwd"]
+
+
+@shell.prompt()
+def where() -> str:
+    """A prompt that names the working directory."""
+    return f"You are in {state['cwd']}."
 
 
 if __name__ == "__main__":

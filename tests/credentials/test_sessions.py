@@ -66,6 +66,56 @@ servers:
     assert text_of(seen_by_a) == "/home/tenant-a/private"
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_resources_and_prompts_are_served_by_the_callers_own_session(
+    mode: str, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(
+        f"""
+version: 1
+servers:
+  shell:
+    command: {sys.executable}
+    args: ["{SHELL}"]
+    isolation: tenant
+    tools: {{cd: {{risk: read}}, pwd: {{risk: read}}}}
+policy:
+  rules:
+    - {{id: reads, effect: permit, tool: "*", risk: read}}
+    - {{id: cwd, effect: permit, resource: "shell://cwd"}}
+    - {{id: where, effect: permit, prompt: "shell__where"}}
+"""
+    )
+    token_a = await issue_token(config, agent="agent-a", tenant="tenant-a", on_behalf_of=None)
+    token_b = await issue_token(config, agent="agent-b", tenant="tenant-b", on_behalf_of=None)
+    async with http_front(config) as (url, proxy):
+        async with http_client(url, mode, token=token_a) as a:
+            await a.call_tool("shell__cd", {"path": "/home/tenant-a/private"})
+            listed = [r.uri for r in (await a.list_resources()).resources]
+            read_by_a = await a.read_resource("shell://cwd")
+            prompt_a = await a.get_prompt("shell__where", {})
+        async with http_client(url, mode, token=token_b) as b:
+            read_by_b = await b.read_resource("shell://cwd")
+            prompt_b = await b.get_prompt("shell__where", {})
+        assert proxy.pools["shell"].open_sessions == 2
+    assert "shell://cwd" in listed
+
+    def contents(result: types.ReadResourceResult) -> str:
+        [item] = result.contents
+        assert isinstance(item, types.TextResourceContents)
+        return item.text
+
+    def said(result: types.GetPromptResult) -> str:
+        [message] = result.messages
+        assert isinstance(message.content, types.TextContent)
+        return message.content.text
+
+    assert contents(read_by_a) == "/home/tenant-a/private"
+    assert contents(read_by_b) == "/home"
+    assert said(prompt_a) == "You are in /home/tenant-a/private."
+    assert said(prompt_b) == "You are in /home."
+
+
 async def test_past_max_sessions_a_call_is_refused_not_shared(
     write_config: Callable[[str], Path],
 ) -> None:

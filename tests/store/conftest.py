@@ -44,3 +44,21 @@ async def store(
         yield made
     finally:
         await made.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def replica_stores(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_schema: str
+) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on one database, as two replicas hold them (each its own connections)."""
+    made: list[Store] = []
+    try:
+        for _ in range(2):
+            if request.param == "sqlite":
+                made.append(await SQLiteStore.open(tmp_path / "qm.db"))
+            else:
+                made.append(await PostgresStore.open(POSTGRES_URL, schema=pg_schema))
+        yield made[0], made[1]
+    finally:
+        for store in made:
+            await store.close()

@@ -25,6 +25,8 @@ from quartermaster.store import (
     Store,
     StoreConflict,
     Vote,
+    VoteResult,
+    VoteStatus,
 )
 
 
@@ -264,34 +266,134 @@ async def test_approval_create_get_conflict(store: Store) -> None:
         await store.approvals.create(rec)
 
 
+def undecided(_: ApprovalRecord) -> str | None:
+    return None
+
+
+def any_deny_wins(record: ApprovalRecord) -> str | None:
+    """A stand-in for the approval part's rule: a deny denies, one approve approves."""
+    if any(v.decision == "deny" for v in record.votes):
+        return "denied"
+    return "approved" if record.votes else None
+
+
 async def test_approval_votes_once_per_approver(store: Store) -> None:
     await store.approvals.create(approval("ap1"))
     bob = Vote("bob", "approve", 11.0, "elicitation")
     carol = Vote("carol", "deny", 12.0, "http")
-    assert await store.approvals.add_vote("ap1", bob) is True
-    assert await store.approvals.add_vote("ap1", Vote("bob", "deny", 13.0, "cli")) is False
-    assert await store.approvals.add_vote("ap1", carol) is True
+    first = await store.approvals.add_vote("ap1", bob, settle=undecided)
+    assert (first.status, first.decided, first.record.votes) == (VoteStatus.STORED, False, (bob,))
+    twice = Vote("bob", "deny", 13.0, "cli")
+    again = await store.approvals.add_vote("ap1", twice, settle=undecided)
+    assert (again.status, again.decided) == (VoteStatus.DUPLICATE, False)
+    assert (await store.approvals.add_vote("ap1", carol, settle=undecided)).status is (
+        VoteStatus.STORED
+    )
     got = await store.approvals.get("ap1")
     assert got is not None
-    assert got.votes == (bob, carol)
+    assert (got.votes, got.state) == ((bob, carol), "pending")
     with pytest.raises(RecordNotFound):
-        await store.approvals.add_vote("missing", bob)
+        await store.approvals.add_vote("missing", bob, settle=undecided)
+
+
+async def test_a_vote_is_taken_with_its_decision_and_a_closed_request_takes_none(
+    store: Store,
+) -> None:
+    await store.approvals.create(approval("ap1"))
+    seen: list[ApprovalRecord] = []
+
+    def settle(record: ApprovalRecord) -> str | None:
+        seen.append(record)
+        return any_deny_wins(record)
+
+    bob = Vote("bob", "approve", 11.0, "http")
+    won = await store.approvals.add_vote("ap1", bob, settle=settle)
+    assert (won.status, won.decided) == (VoteStatus.STORED, True)
+    assert (won.record.state, won.record.state_changed_at, won.record.votes) == (
+        "approved",
+        11.0,
+        (bob,),
+    )
+    assert [r.votes for r in seen] == [(bob,)]
+    late = await store.approvals.add_vote("ap1", Vote("carol", "deny", 12.0, "http"), settle=settle)
+    assert (late.status, late.decided, late.record.state) == (VoteStatus.CLOSED, False, "approved")
+    assert len(seen) == 1, "a closed request's votes are not settled"
+    assert await store.approvals.get("ap1") == won.record
 
 
 async def test_approval_concurrent_votes_by_one_approver_count_once(store: Store) -> None:
     await store.approvals.create(approval("ap1"))
-    results: list[bool] = []
+    results: list[VoteStatus] = []
 
     async def vote(i: int) -> None:
-        results.append(await store.approvals.add_vote("ap1", Vote("bob", "approve", i, "cli")))
+        cast = Vote("bob", "approve", i, "cli")
+        results.append((await store.approvals.add_vote("ap1", cast, settle=undecided)).status)
 
     async with anyio.create_task_group() as tg:
         for i in range(6):
             tg.start_soon(vote, i)
-    assert results.count(True) == 1
+    assert results.count(VoteStatus.STORED) == 1
     got = await store.approvals.get("ap1")
     assert got is not None
     assert len(got.votes) == 1
+
+
+async def votes_at_once(
+    casts: list[tuple[Store, str, str]], approval_id: str
+) -> dict[str, VoteResult]:
+    """Cast every ``(store, approver, decision)`` vote on ``approval_id`` concurrently, under
+    ``any_deny_wins``; each approver's result."""
+    results: dict[str, VoteResult] = {}
+
+    async def vote(store: Store, who: str, decision: str) -> None:
+        cast = Vote(who, decision, 11.0, "http")
+        results[who] = await store.approvals.add_vote(approval_id, cast, settle=any_deny_wins)
+
+    async with anyio.create_task_group() as tg:
+        for store, who, decision in casts:
+            tg.start_soon(vote, store, who, decision)
+    return results
+
+
+def the_one_winner(results: dict[str, VoteResult]) -> str:
+    """The one approver whose vote was stored (and decided); every other one was refused."""
+    [winner] = [who for who, r in results.items() if r.status is VoteStatus.STORED]
+    assert results[winner].decided
+    others = [r for who, r in results.items() if who != winner]
+    assert all((r.status, r.decided) == (VoteStatus.CLOSED, False) for r in others), results
+    return winner
+
+
+async def test_concurrent_approves_and_denies_decide_once(store: Store) -> None:
+    for trial in range(5):
+        await store.approvals.create(approval(f"ap{trial}"))
+        casts = [(store, f"voter{i}", "deny" if i % 2 else "approve") for i in range(4)]
+        winner = the_one_winner(await votes_at_once(casts, f"ap{trial}"))
+        got = await store.approvals.get(f"ap{trial}")
+        assert got is not None
+        assert [v.approver for v in got.votes] == [winner]
+
+
+async def test_an_approve_and_a_deny_on_two_replicas_decide_once(
+    replica_stores: tuple[Store, Store],
+) -> None:
+    # Each vote used to be a read, a check and two writes in separate steps: an approve on
+    # one replica and a deny on the other both counted (issue 17, finding 1).
+    a, b = replica_stores
+    for trial in range(8):
+        approval_id = f"ap{trial}"
+        await a.approvals.create(approval(approval_id))
+        first, second = (a, b) if trial % 2 else (b, a)
+        results = await votes_at_once(
+            [(first, "bob", "approve"), (second, "carol", "deny")], approval_id
+        )
+        winner = the_one_winner(results)
+        for store in (a, b):
+            got = await store.approvals.get(approval_id)
+            assert got == results[winner].record
+            assert got is not None
+            assert [v.approver for v in got.votes] == [winner]
+            assert got.state == ("approved" if winner == "bob" else "denied")
 
 
 async def test_approval_transition_is_compare_and_set(store: Store) -> None:

@@ -12,6 +12,10 @@ def test_public_names() -> None:
     assert public >= {
         "ApprovalRecord",
         "ApprovalRepo",
+        "CHANGED_ANY",
+        "CHANGED_KEYS",
+        "CHANGED_PINS",
+        "CHANGED_REVOCATIONS",
         "ChainFunction",
         "Checkpoint",
         "ConsumeOutcome",
@@ -39,6 +43,8 @@ def test_public_names() -> None:
         "StoreLocked",
         "StoreUnavailable",
         "Vote",
+        "VoteResult",
+        "VoteStatus",
         "open_store",
     }
     assert store.PostgresStore.__name__ == "PostgresStore"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from contextlib import aclosing
 
 import anyio
 import psycopg
@@ -14,6 +15,7 @@ from quartermaster.config._store import StoreConfig
 from quartermaster.store import (
     KeyRecord,
     PostgresStore,
+    RevocationFilter,
     SchemaVersionError,
     StoreUnavailable,
     open_store,
@@ -100,3 +102,66 @@ async def test_reads_and_writes_survive_the_server_dropping_the_connections(
         assert [k.kid for k in await store.keys.list()] == ["grant-a", "grant-b"]
     finally:
         await store.close()
+
+
+def key(kid: str) -> KeyRecord:
+    return KeyRecord(kid, "EdDSA", b"w", "{}", 1.0, "active", None)
+
+
+async def test_changes_announced_by_one_replica_reach_the_other_and_no_other_schema(
+    pg_schema: str,
+) -> None:
+    url = f"{POSTGRES_URL}?application_name={pg_schema}-listener"
+    listener = await PostgresStore.open(url, schema=pg_schema)
+    writer = await PostgresStore.open(POSTGRES_URL, schema=pg_schema)
+    elsewhere = await PostgresStore.open(POSTGRES_URL, schema=f"{pg_schema}_other")
+    send, heard = anyio.create_memory_object_stream[str](100)
+    try:
+        async with (
+            send,
+            heard,
+            aclosing(listener.changes()) as changes,
+            anyio.create_task_group() as tg,
+        ):
+
+            async def follow() -> None:
+                async for topic in changes:
+                    await send.send(topic)
+
+            tg.start_soon(follow)
+            with anyio.fail_after(10):
+                # LISTEN takes effect a moment after the feed starts: announce until heard.
+                while True:
+                    await writer.pins.pin([])
+                    with anyio.move_on_after(0.1):
+                        assert await heard.receive() == "pins"
+                        break
+                while heard.statistics().current_buffer_used:
+                    await heard.receive()
+                await elsewhere.keys.put(key("grant-x"))
+                await writer.keys.put(key("grant-a"))
+                await writer.grants.revoke(RevocationFilter(agent="bot"), 2.0, "test")
+                # In commit order, and nothing from the other schema.
+                assert [await heard.receive(), await heard.receive()] == ["keys", "revocations"]
+
+                # The feed's connection dropped: it listens again and says it may have missed
+                # something, so the replica re-reads everything.
+                with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = %s",
+                        (f"{pg_schema}-listener",),
+                    )
+                assert await heard.receive() == "*"
+                await writer.keys.set_state("grant-a", "retiring", 3.0)
+                assert await heard.receive() == "keys"
+            tg.cancel_scope.cancel()
+    finally:
+        for store in (listener, writer, elsewhere):
+            await store.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(f"{pg_schema}_other")
+                )
+            )

@@ -1,7 +1,8 @@
 """``ApprovalService``: the approval state machine driven against a store.
 
-Every state change is a compare-and-set on the store, so several processes (replicas,
-the CLI of an approver) can act on the same request and exactly one change wins. A waiter
+Every state change is a compare-and-set on the store, and a vote is taken together with
+the decision it brings, so several processes (replicas, the CLI of an approver) can act on
+the same request and exactly one change wins. A waiter
 in this process is woken at once by an in-process event; changes made by other processes
 are seen by polling the store with a bounded exponential backoff.
 """
@@ -15,9 +16,10 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Set
 import anyio
 
 from quartermaster._clock import Clock
-from quartermaster.store import ApprovalRecord, ApprovalRepo, Vote
+from quartermaster.store import ApprovalRecord, ApprovalRepo, Vote, VoteStatus
 
 from ._errors import (
+    ApprovalClosed,
     ApprovalDenied,
     ApprovalExpired,
     ApprovalMismatch,
@@ -228,12 +230,25 @@ class ApprovalService:
         *,
         before_store: Callable[[Vote], Awaitable[object]] | None = None,
     ) -> tuple[ApprovalRecord, bool]:
-        """Like :meth:`vote`; also whether this vote's settling decided the request (so
-        that exactly one caller records the decision, however many vote at once).
+        """Like :meth:`vote`; also whether this vote decided the request (so that exactly
+        one caller records the decision, however many vote at once).
+
+        The vote and the decision it brings are one store step (``ApprovalRepo.add_vote``),
+        atomic across replicas: of an approve and a deny cast at the same moment, whichever
+        the store takes first decides, and the other is refused with ``ApprovalClosed``.
+        So a deny cast before the decision always wins, and a vote that did not count is
+        never reported as if it had.
 
         ``before_store`` runs once the vote is found admissible and before it is stored
-        (``cast_vote`` makes it durable in the ledger there, so a waiting call woken by the
-        vote always finds the vote's sealed row)."""
+        (``cast_vote`` makes an approval durable in the ledger there, so a waiting call
+        woken by the vote always finds the vote's sealed row).
+
+        Raises:
+            ApprovalClosed: the request was decided (by another vote, or it expired) before
+                this vote was taken.
+            ApprovalNotFound, ApprovalExpired, SelfApprovalRefused, NotInApproverGroup,
+                ClientApprovalRefused, DuplicateVote: see ``check_vote``.
+        """
         record = await self.get(approval_id)
         if await self._settle(record) != record.state:
             record = await self.get(approval_id)
@@ -249,10 +264,22 @@ class ApprovalService:
         )
         if before_store is not None:
             await before_store(vote)
-        if not await self._repo.add_vote(approval_id, vote):
+
+        def settle(voted: ApprovalRecord) -> str | None:
+            event = outcome(
+                voted, members=members, now=vote.at, client_step_up=self._client_step_up
+            )
+            return None if event is None else next_state(voted.state, event)
+
+        result = await self._repo.add_vote(approval_id, vote, settle=settle)
+        self._notify(approval_id)
+        if result.status is VoteStatus.DUPLICATE:
             raise DuplicateVote(approval_id, approver)
-        decided = await self._settle_won(await self.get(approval_id))
-        return await self.get(approval_id), decided
+        if result.status is VoteStatus.CLOSED:
+            if result.record.state == "expired":
+                raise ApprovalExpired(approval_id)
+            raise ApprovalClosed(approval_id, result.record.state)
+        return result.record, result.decided
 
     # The timeout is part of the answer ("still pending"), not a cancellation, so it is a
     # parameter rather than the caller's cancel scope.
@@ -355,11 +382,6 @@ class ApprovalService:
         await self._advance(record.approval_id, record.state, event)
         # Whether this call or a concurrent one made the change, the store now knows.
         return (await self.get(record.approval_id)).state
-
-    async def _settle_won(self, record: ApprovalRecord) -> bool:
-        """Apply what the votes and the clock say; whether this call made the change."""
-        event = self._due(record)
-        return event is not None and await self._advance(record.approval_id, record.state, event)
 
     async def _advance(self, approval_id: str, state: str, event: str) -> bool:
         new = next_state(state, event)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quartermaster.audit import AuditEvent, Ledger
-from quartermaster.store import ApprovalRecord, Vote
+from quartermaster.store import ApprovalRecord
 
 from ._errors import ApprovalNotFound
 from ._seal import APPROVAL_REQUESTED, APPROVAL_VOTED
@@ -88,6 +88,10 @@ async def cast_vote(
     is cut to :data:`MAX_REASON` characters and passed through ``redact`` before it is
     recorded.
 
+    Exactly one of several votes cast at once decides the request; a vote that came too
+    late (the request was decided meanwhile, possibly on another replica) raises
+    ``ApprovalClosed`` and did not count.
+
     Raises:
         ApprovalNotFound, ApprovalClosed, ApprovalExpired, SelfApprovalRefused,
             NotInApproverGroup, ClientApprovalRefused, DuplicateVote: from
@@ -109,13 +113,20 @@ async def cast_vote(
     if seal is not None:
         detail["seal"] = seal.vote(approval_id, approver, decision, via)
 
-    async def keep(_: Vote) -> None:
-        # Durable before the vote is stored: whoever it wakes finds the sealed row.
+    async def keep() -> None:
         await ledger.record_event(_event(current, APPROVAL_VOTED, detail))
 
+    # An approval is durable in the ledger before it is stored: a call it wakes, on any
+    # replica, finds its sealed row when it spends the approval. A denial is recorded only
+    # once the store took it: a denial that lost the race to an approval must not stand in
+    # the ledger beside the call that approval let run (and a call woken by a denial needs
+    # no evidence to stop).
+    approving = decision == "approve"
     record, decided = await approvals.vote_and_settle(
-        approval_id, approver, decision, via, before_store=keep
+        approval_id, approver, decision, via, before_store=(lambda _: keep()) if approving else None
     )
+    if not approving:
+        await keep()
     if decided:
         await ledger.record_event(
             _event(

@@ -104,6 +104,11 @@ class Broker:
         """The key ring grants are signed with."""
         return self._keys
 
+    @property
+    def revocations(self) -> RevocationList | None:
+        """The revocation list mint and verify consult, if any."""
+        return self._revocations
+
     async def mint(
         self,
         identity: RunIdentity,

@@ -142,6 +142,10 @@ class RevocationList:
         await self._record(revocation_event(which, via=via))
         self._read_at = None  # read our own row (and any others) on the next check
 
+    def mark_stale(self) -> None:
+        """Re-read the list at the next check (another process announced a revocation)."""
+        self._read_at = None
+
     async def refusal(self, call: Revocation) -> Revocation | None:
         """The revocation that refuses ``call``, or ``None``.
 

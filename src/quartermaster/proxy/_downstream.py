@@ -253,6 +253,7 @@ class McpDownstream:
         # ``check`` reports a server that does not come up itself, so it turns this off.
         self._announce = announce
         self._failures = 0
+        self._ever_up = False
         self._client: Client | None = None
         self._lost = anyio.Event()
         self._changed = anyio.Event()
@@ -304,13 +305,21 @@ class McpDownstream:
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, self.config.restart.max_backoff)
 
+    @property
+    def ever_up(self) -> bool:
+        """Whether the downstream has come up since the start (then its last listing is
+        still offered while it is down, and its calls fail as downstream-down)."""
+        return self._ever_up
+
     def _log_down(self, failures: int) -> None:
         if failures == 1:
             logger.warning(
-                "downstream %r is down (%s); its tools are not offered until it is back. "
-                "Retrying with backoff up to %g s",
+                "downstream %r is down (%s); %s. Retrying with backoff up to %g s",
                 self.name,
                 self.last_error,
+                "its tools stay listed and their calls fail as downstream_down until it is back"
+                if self._ever_up
+                else "its tools are not offered until it is back",
                 self.config.restart.max_backoff,
             )
         else:
@@ -337,6 +346,7 @@ class McpDownstream:
                     self.offer = await self._list_everything(client)
                     scope.deadline = math.inf
                     self._client, self.state, came_up = client, "up", True
+                    self._ever_up = True
                     self.last_error = None
                     self._settled.set()
                     if self._failures and self._announce:

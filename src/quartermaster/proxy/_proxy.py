@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -39,6 +40,7 @@ from ..runtime import (
     plan_reload,
 )
 from ..stages import Identify, ListingGate, redact_model
+from ..store import CHANGED_ANY, CHANGED_KEYS, CHANGED_PINS, CHANGED_REVOCATIONS
 from ..telemetry import build_telemetry
 from ._auth import principal_from_access_token
 from ._catalog import Catalog, ServerOffer, build_catalog, http_tool_routes
@@ -174,6 +176,7 @@ class Proxy:
             await secrets.for_redaction()  # compiled before any downstream can say a word
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._housekeeping)
+                tasks.start_soon(self._follow_changes)
                 tasks.start_soon(self._telemetry_lifetime)
                 for downstream in self.downstreams.values():
                     tasks.start_soon(downstream.run, name=f"downstream {downstream.name}")
@@ -205,17 +208,21 @@ class Proxy:
     async def listed(self, what: str) -> Catalog:
         """The catalog for a listing (``what``: ``tools/list``, ...), once start-up is over.
 
-        A downstream that is not up is named in the log, since its items are missing.
+        A downstream that is not up is named in the log: its items are missing if it never
+        came up, and fail until it is back if they are listed from its last listing.
         """
         await self.wait_ready()
         for downstream in self.downstreams.values():
             if downstream.state != "up":
                 logger.warning(
-                    "%s: downstream %r is %s (%s); its items are not listed",
+                    "%s: downstream %r is %s (%s); %s",
                     what,
                     downstream.name,
                     downstream.state,
                     downstream.last_error or "not up yet",
+                    "its items are listed from its last listing and fail until it is back"
+                    if downstream.ever_up
+                    else "its items are not listed",
                 )
         return self.catalog
 
@@ -248,6 +255,31 @@ class Proxy:
                 await services.leases.sweep()
             except QuartermasterError as exc:
                 logger.error("housekeeping failed (it will be retried): %s", exc.message)
+
+    async def _follow_changes(self) -> None:
+        """Act at once on what other replicas and the CLI announce through the store
+        (PostgreSQL ``NOTIFY``): a key added or retired, a revocation, an accepted
+        definition. The periodic re-reads stay, for announcements lost with a connection
+        and for stores that announce nothing (SQLite)."""
+        services = self.services
+        async with aclosing(services.store.changes()) as changes:
+            async for topic in changes:
+                try:
+                    if topic in (CHANGED_KEYS, CHANGED_ANY):
+                        for ring in (services.grant_keys, services.agent_keys):
+                            await ring.load()
+                    if topic in (CHANGED_REVOCATIONS, CHANGED_ANY):
+                        revocations = services.broker.revocations
+                        if revocations is not None:
+                            revocations.mark_stale()
+                    if topic in (CHANGED_PINS, CHANGED_ANY):
+                        await self.recheck()
+                except QuartermasterError as exc:
+                    logger.error(
+                        "acting on a change announced by another replica failed (the periodic "
+                        "re-read will pick it up): %s",
+                        exc.message,
+                    )
 
     async def _start_values(self, name: str, identity: RunIdentity | None) -> StartValues:
         """A server's env, headers and args with handles and credential references resolved.
@@ -352,34 +384,39 @@ class Proxy:
         """Rebuild the catalog from what each downstream offers and the pins in the store;
         return whether what is held back changed."""
         async with self._rebuilding:
-            offers = []
-            for d in self.downstreams.values():
-                up = d.state == "up"
-                offers.append(
-                    ServerOffer(
-                        name=d.name,
-                        namespace=d.namespace,
-                        config=d.config,
-                        tools=d.offer.tools if up else (),
-                        resources=d.offer.resources if up else (),
-                        templates=d.offer.templates if up else (),
-                        prompts=d.offer.prompts if up else (),
-                        held=await self._held(d) if up else {},
-                    )
+            # A downstream that is down (crashed, being restarted) keeps what it offered at
+            # its last listing: its tools stay listed, and their calls fail as
+            # downstream-down tool errors with their ledger rows, not as unknown tools. One
+            # that never came up has offered nothing.
+            offers = [
+                ServerOffer(
+                    name=d.name,
+                    namespace=d.namespace,
+                    config=d.config,
+                    tools=d.offer.tools,
+                    resources=d.offer.resources,
+                    templates=d.offer.templates,
+                    prompts=d.offer.prompts,
+                    held=await self._held(d),
                 )
-            for p in self.pools.values():
-                # A per-identity server's resources and prompts would need the caller's
-                # session, which those requests do not pick yet: only its tools are offered.
-                up = p.state == "up"
-                offers.append(
-                    ServerOffer(
-                        name=p.name,
-                        namespace=p.namespace,
-                        config=p.config,
-                        tools=p.offer.tools if up else (),
-                        held=await self._held(p) if up else {},
-                    )
+                for d in self.downstreams.values()
+            ]
+            # A per-identity server offers what its catalog session listed; every request to
+            # it (a call, a read, a prompt, a completion) is served by the caller's own
+            # session, which the credentials stage picks.
+            offers += [
+                ServerOffer(
+                    name=p.name,
+                    namespace=p.namespace,
+                    config=p.config,
+                    tools=p.offer.tools,
+                    resources=p.offer.resources,
+                    templates=p.offer.templates,
+                    prompts=p.offer.prompts,
+                    held=await self._held(p),
                 )
+                for p in self.pools.values()
+            ]
             catalog = build_catalog(offers, self.http_routes)
             for problem in catalog.problems:
                 logger.error("%s", problem)
@@ -512,8 +549,10 @@ class Proxy:
         downstream = self.downstreams.get(backend)
         if downstream is None:
             if backend in self.pools:
+                # The credentials stage picks the caller's session; without a caller there
+                # is none to serve from, and another identity's is never used.
                 raise DownstreamUnavailable(
-                    backend, "runs a session per caller; only its tools are offered"
+                    backend, "runs a session per caller, and this request has none"
                 )
             raise DownstreamUnavailable(backend, "is not configured")
         return downstream

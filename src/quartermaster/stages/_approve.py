@@ -42,6 +42,7 @@ from pydantic import BaseModel
 
 from .._errors import QuartermasterError
 from ..approval import (
+    ApprovalClosed,
     ApprovalDenied,
     ApprovalExpired,
     ApprovalMismatch,
@@ -273,6 +274,10 @@ class Approve:
         except ClientApprovalRefused:
             # An answer nobody asked for (a 2026-07-28 client retrying with "accept" where a
             # person must approve): no vote; the call waits for approvers as if unanswered.
+            return
+        except ApprovalClosed:
+            # An approver decided out of band (on any replica) while the human answered: the
+            # answer did not count, and the decision taken stands (spent or refused below).
             return
         ctx.approval_via = "elicitation"
 

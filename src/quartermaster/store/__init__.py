@@ -14,6 +14,10 @@ from ._errors import StoreLocked as StoreLocked
 from ._errors import StoreUnavailable as StoreUnavailable
 from ._memory import MemoryStore as MemoryStore
 from ._open import open_store as open_store
+from ._ports import CHANGED_ANY as CHANGED_ANY
+from ._ports import CHANGED_KEYS as CHANGED_KEYS
+from ._ports import CHANGED_PINS as CHANGED_PINS
+from ._ports import CHANGED_REVOCATIONS as CHANGED_REVOCATIONS
 from ._ports import GENESIS_HASH as GENESIS_HASH
 from ._ports import ApprovalRepo as ApprovalRepo
 from ._ports import ChainFunction as ChainFunction
@@ -36,7 +40,10 @@ from ._records import LedgerQuery as LedgerQuery
 from ._records import PinRecord as PinRecord
 from ._records import RevocationFilter as RevocationFilter
 from ._records import SecretRecord as SecretRecord
+from ._records import Settle as Settle
 from ._records import Vote as Vote
+from ._records import VoteResult as VoteResult
+from ._records import VoteStatus as VoteStatus
 from ._sqlite import SQLiteStore as SQLiteStore
 
 if TYPE_CHECKING:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+
+import anyio
 
 from ._errors import RecordNotFound, StoreConflict
 from ._ports import (
@@ -35,7 +37,10 @@ from ._records import (
     PinRecord,
     RevocationFilter,
     SecretRecord,
+    Settle,
     Vote,
+    VoteResult,
+    VoteStatus,
 )
 
 
@@ -225,15 +230,24 @@ class MemoryApprovalRepo:
         """One approval."""
         return self._approvals.get(approval_id)
 
-    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
-        """Add a vote unless this approver already voted."""
+    async def add_vote(
+        self, approval_id: str, vote: Vote, *, settle: Settle, open_state: str = "pending"
+    ) -> VoteResult:
+        """Take a vote and what it decides (no await in between: one step on the loop)."""
         record = self._approvals.get(approval_id)
         if record is None:
             raise RecordNotFound(f"no approval with id {approval_id!r}")
+        if record.state != open_state:
+            return VoteResult(VoteStatus.CLOSED, record)
         if any(v.approver == vote.approver for v in record.votes):
-            return False
-        self._approvals[approval_id] = dataclasses.replace(record, votes=(*record.votes, vote))
-        return True
+            return VoteResult(VoteStatus.DUPLICATE, record)
+        record = dataclasses.replace(record, votes=(*record.votes, vote))
+        new = settle(record)
+        decided = new is not None and new != record.state
+        if new is not None and decided:
+            record = dataclasses.replace(record, state=new, state_changed_at=vote.at)
+        self._approvals[approval_id] = record
+        return VoteResult(VoteStatus.STORED, record, decided=decided)
 
     async def transition(self, approval_id: str, expected: str, new: str, at: float) -> bool:
         """Compare-and-set the state."""
@@ -428,6 +442,11 @@ class MemoryStore:
         self.keys: KeyRepo = MemoryKeyRepo()
         self.leases: LeaseRepo = MemoryLeaseRepo()
         self.pins: PinRepo = MemoryPinRepo()
+
+    async def changes(self) -> AsyncGenerator[str, None]:
+        """Nothing to follow: no other process shares a memory store."""
+        await anyio.sleep_forever()
+        yield ""  # never reached: sleep_forever ends only by cancellation
 
     async def close(self) -> None:
         """Nothing to release."""

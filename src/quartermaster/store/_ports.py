@@ -7,7 +7,7 @@ failing backend raises a ``StoreError`` subclass, never a driver exception.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Protocol
 
 from ._records import (
@@ -23,7 +23,9 @@ from ._records import (
     PinRecord,
     RevocationFilter,
     SecretRecord,
+    Settle,
     Vote,
+    VoteResult,
 )
 
 ChainFunction = Callable[[bytes, int, float, str, bytes], bytes]
@@ -31,6 +33,15 @@ ChainFunction = Callable[[bytes, int, float, str, bytes], bytes]
 
 GENESIS_HASH = b"\x00" * 32
 """The ``prev_hash`` of the first ledger entry."""
+
+CHANGED_KEYS = "keys"
+"""``Store.changes`` topic: a signing key was added or changed state (reload the key rings)."""
+CHANGED_REVOCATIONS = "revocations"
+"""``Store.changes`` topic: grants were revoked (re-read the revocation list)."""
+CHANGED_PINS = "pins"
+"""``Store.changes`` topic: definition pins were accepted (re-check what is held back)."""
+CHANGED_ANY = "*"
+"""``Store.changes`` topic: changes may have been missed (the feed reconnected): re-read all."""
 
 
 class LedgerRepo(Protocol):
@@ -156,8 +167,18 @@ class ApprovalRepo(Protocol):
         """One approval, votes in the order they were cast."""
         ...
 
-    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
-        """Add a vote; ``False`` (and nothing changes) if this approver already voted.
+    async def add_vote(
+        self, approval_id: str, vote: Vote, *, settle: Settle, open_state: str = "pending"
+    ) -> VoteResult:
+        """Take ``vote`` and what it decides in one step that excludes every other vote and
+        state change of the request, in this process or any other.
+
+        The vote is refused (``CLOSED``) unless the request is in ``open_state`` at that
+        moment, and refused (``DUPLICATE``) if this approver already voted. Otherwise it is
+        kept, ``settle`` is called with the request including it, and the state ``settle``
+        names (if any) is written in the same transaction, ``state_changed_at = vote.at``.
+        So two votes racing on two replicas never both count: the second one sees the first
+        one's decision and is refused.
 
         Raises:
             RecordNotFound: no approval has this id.
@@ -293,6 +314,18 @@ class Store(Protocol):
     keys: KeyRepo
     leases: LeaseRepo
     pins: PinRepo
+
+    def changes(self) -> AsyncGenerator[str, None]:
+        """Topics (``CHANGED_*``) other processes sharing this store changed, as they commit.
+
+        On PostgreSQL a ``LISTEN`` on a connection of its own (``NOTIFY`` is sent by the
+        writing transaction), reconnected with backoff when it drops, after which
+        ``CHANGED_ANY`` is yielded once. The feed is a prompt hint, never the only way: a
+        reader still re-reads periodically, since a notification can be lost with its
+        connection. SQLite and memory stores yield nothing (wait forever). Close the
+        iterator (``contextlib.aclosing``) to stop listening.
+        """
+        ...
 
     async def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

@@ -12,7 +12,8 @@ closed with ``StoreUnavailable``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 
@@ -30,7 +31,16 @@ from ._errors import (
     StoreLocked,
     StoreUnavailable,
 )
-from ._ports import ApprovalRepo, GrantRepo, KeyRepo, LeaseRepo, LedgerRepo, PinRepo, SecretRepo
+from ._ports import (
+    CHANGED_ANY,
+    ApprovalRepo,
+    GrantRepo,
+    KeyRepo,
+    LeaseRepo,
+    LedgerRepo,
+    PinRepo,
+    SecretRepo,
+)
 from ._postgres_schema import LATEST_VERSION, MIGRATIONS
 from ._sql import (
     SqlApprovalRepo,
@@ -43,6 +53,13 @@ from ._sql import (
 )
 
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+logger = logging.getLogger("quartermaster.store")
+
+_FEED_BACKOFF = 0.5
+"""First wait before listening again after the change feed's connection failed."""
+_FEED_MAX_BACKOFF = 30.0
+"""The longest wait between attempts to listen again (the periodic reload covers the gap)."""
 
 
 def translate_postgres_error(exc: psycopg.Error) -> StoreError:
@@ -96,10 +113,16 @@ async def _fetch_all(conn: _Conn, sql: str, params: Sequence[Any]) -> list[_rows
 
 
 class _PgTx:
-    def __init__(self, conn: _Conn, ledger_lock: int, keys_lock: int) -> None:
+    def __init__(self, conn: _Conn, ledger_lock: int, keys_lock: int, channel: str) -> None:
         self._conn = conn
         self._ledger_lock = ledger_lock
         self._keys_lock = keys_lock
+        self._channel = channel
+
+    async def announce(self, topic: str) -> None:
+        # Delivered when (and only if) the transaction commits.
+        with _translated():
+            await self._conn.execute("SELECT pg_notify(%s, %s)", (self._channel, topic))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with _translated():
@@ -131,6 +154,8 @@ class _PgBackend:
         self.schema = schema
         self._ledger_lock = _lock_key(f"quartermaster.ledger:{schema or ''}")
         self._keys_lock = _lock_key(f"quartermaster.keys:{schema or ''}")
+        # One channel per schema: stores on other schemas of the database hear nothing.
+        self.channel = "quartermaster_" + hashlib.sha256((schema or "").encode()).hexdigest()[:16]
         self._lock = anyio.Lock()
         self._read_lock = anyio.Lock()
         self._writer: _Conn | None = None
@@ -176,7 +201,7 @@ class _PgBackend:
             except psycopg.Error as exc:
                 raise translate_postgres_error(exc) from exc
             try:
-                yield _PgTx(conn, self._ledger_lock, self._keys_lock)
+                yield _PgTx(conn, self._ledger_lock, self._keys_lock, self.channel)
                 with _translated():
                     await conn.execute("COMMIT")
             except BaseException:
@@ -315,6 +340,43 @@ class PostgresStore:
             await backend.close()
             raise
         return cls(backend)
+
+    async def changes(self) -> AsyncGenerator[str, None]:
+        """Topics other processes announced (``NOTIFY`` on the schema's channel), from a
+        ``LISTEN`` on a connection of its own; see ``Store.changes``."""
+        backoff = _FEED_BACKOFF
+        listened = False
+        while True:
+            try:
+                conn = await self._backend.connect()
+            except StoreError as exc:
+                logger.warning(
+                    "cannot follow changes on PostgreSQL (%s); retrying in %g s, and "
+                    "re-reading periodically meanwhile",
+                    exc.message,
+                    backoff,
+                )
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, _FEED_MAX_BACKOFF)
+                continue
+            try:
+                async with conn:
+                    await conn.execute(
+                        pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(self._backend.channel))
+                    )
+                    if listened:
+                        yield CHANGED_ANY  # what was announced while not listening is lost
+                    listened, backoff = True, _FEED_BACKOFF
+                    async for notice in conn.notifies():
+                        yield notice.payload
+            except psycopg.Error as exc:
+                logger.warning(
+                    "the PostgreSQL change feed dropped (%s); reconnecting in %g s",
+                    translate_postgres_error(exc).message,
+                    backoff,
+                )
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, _FEED_MAX_BACKOFF)
 
     async def close(self) -> None:
         """Close every connection."""

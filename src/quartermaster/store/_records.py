@@ -1,15 +1,15 @@
 """The rows every store keeps: frozen values that cross the store seam unchanged.
 
 The store never interprets them beyond what its own contract says (ordering, the compare-and-set
-of an approval's state, the atomic spending of a grant). Business rules live in the parts that
-own each record: audit, broker, approval, vault.
+of an approval's state, a vote taken together with what it decides, the atomic spending of a
+grant). Business rules live in the parts that own each record: audit, broker, approval, vault.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -171,6 +171,35 @@ class ApprovalRecord:
     votes: tuple[Vote, ...] = ()
     state_changed_at: float | None = None
     arguments: str | None = None
+
+
+class VoteStatus(enum.Enum):
+    """What became of a vote handed to ``ApprovalRepo.add_vote``."""
+
+    STORED = "stored"
+    """Kept, together with the state its settling named (if any)."""
+    DUPLICATE = "duplicate"
+    """This approver had already voted on the request; nothing changed."""
+    CLOSED = "closed"
+    """The request had left the state that takes votes; nothing changed."""
+
+
+Settle = Callable[["ApprovalRecord"], str | None]
+"""``settle(record) -> new state | None``: what a request's votes decide, supplied by the
+approval part (the store never judges votes itself)."""
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """A vote's fate and the request as it stood once the vote was (or was not) taken.
+
+    ``decided`` is true for the one vote whose settling changed the request's state (there
+    is exactly one such vote per decision, however many approvers vote at once).
+    """
+
+    status: VoteStatus
+    record: ApprovalRecord
+    decided: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ clauses) only; every value travels as a bound parameter, hence the file-wide S60
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from . import _rows
 from ._errors import RecordNotFound, StoreConflict
-from ._ports import GENESIS_HASH, ChainFunction
+from ._ports import CHANGED_KEYS, CHANGED_PINS, CHANGED_REVOCATIONS, GENESIS_HASH, ChainFunction
 from ._records import (
     ApprovalRecord,
     Checkpoint,
@@ -32,7 +33,10 @@ from ._records import (
     PinRecord,
     RevocationFilter,
     SecretRecord,
+    Settle,
     Vote,
+    VoteResult,
+    VoteStatus,
 )
 
 
@@ -57,6 +61,11 @@ class Tx(Protocol):
 
     async def lock_keys(self) -> None:
         """Hold the signing keys' creation lock (across processes) until the transaction ends."""
+        ...
+
+    async def announce(self, topic: str) -> None:
+        """Tell the other processes on this store that ``topic`` changed, once the
+        transaction commits (``Store.changes``); a no-op where there is no such channel."""
         ...
 
 
@@ -245,6 +254,7 @@ class SqlGrantRepo:
             raise ValueError("a revocation needs at least one of jti, run_id, agent, tenant")
         where, params = _rows.grant_where(which, "?")
         async with self._db.transaction() as tx:
+            await tx.announce(CHANGED_REVOCATIONS)
             return await tx.execute(
                 "UPDATE grants SET revoked_at = ?, revoked_reason = ? "
                 f"WHERE revoked_at IS NULL AND {where}",
@@ -309,11 +319,14 @@ class SqlApprovalRepo:
                 f"an approval with id {record.approval_id!r} already exists"
             ) from exc
 
-    async def _select(self, where: str, params: Sequence[Any]) -> list[ApprovalRecord]:
+    async def _select(
+        self, where: str, params: Sequence[Any], *, within: Tx | None = None
+    ) -> list[ApprovalRecord]:
         # One statement, so an approval and its votes come from the same snapshot.
         cols = ", ".join(f"a.{c.strip()}" for c in _rows.APPROVAL_COLUMNS.split(","))
         inner = f"SELECT * FROM approvals WHERE {where}"
-        rows = await self._db.fetch(_APPROVALS_WITH_VOTES.format(cols=cols, inner=inner), params)
+        query = _APPROVALS_WITH_VOTES.format(cols=cols, inner=inner)
+        rows = await (within.fetch(query, params) if within else self._db.fetch(query, params))
         found: dict[str, tuple[_rows.Row, list[_rows.Row]]] = {}
         width = len(_rows.APPROVAL_COLUMNS.split(","))
         for row in rows:
@@ -328,18 +341,46 @@ class SqlApprovalRepo:
         found = await self._select("approval_id = ?", (approval_id,))
         return found[0] if found else None
 
-    async def add_vote(self, approval_id: str, vote: Vote) -> bool:
-        """Add a vote unless this approver already voted."""
+    async def add_vote(
+        self, approval_id: str, vote: Vote, *, settle: Settle, open_state: str = "pending"
+    ) -> VoteResult:
+        """Take a vote and what it decides in one transaction.
+
+        The first statement is a write to the request's row that matches only while it is
+        open: it takes the row's lock (PostgreSQL) or the database's write lock (SQLite), so
+        a concurrent voter on another replica waits here, then finds the request closed by
+        this vote's decision (PostgreSQL re-reads the row it waited for).
+        """
         async with self._db.transaction() as tx:
-            exists = await tx.fetch("SELECT 1 FROM approvals WHERE approval_id = ?", (approval_id,))
-            if not exists:
+            still_open = await tx.execute(
+                "UPDATE approvals SET state = state WHERE approval_id = ? AND state = ?",
+                (approval_id, open_state),
+            )
+            found = await self._select("approval_id = ?", (approval_id,), within=tx)
+            if not found:
                 raise RecordNotFound(f"no approval with id {approval_id!r}")
-            added = await tx.execute(
-                f"INSERT INTO approval_votes ({_rows.VOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (approval_id, approver) DO NOTHING",
+            [record] = found
+            if still_open != 1:
+                return VoteResult(VoteStatus.CLOSED, record)
+            if any(v.approver == vote.approver for v in record.votes):
+                return VoteResult(VoteStatus.DUPLICATE, record)
+            await tx.execute(
+                f"INSERT INTO approval_votes ({_rows.VOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                 (approval_id, vote.approver, vote.decision, vote.at, vote.via),
             )
-        return added == 1
+            record = dataclasses.replace(record, votes=(*record.votes, vote))
+            new = settle(record)
+            if new is None or new == record.state:
+                return VoteResult(VoteStatus.STORED, record)
+            await tx.execute(
+                "UPDATE approvals SET state = ?, state_changed_at = ? WHERE approval_id = ?",
+                (new, vote.at, approval_id),
+            )
+        return VoteResult(
+            VoteStatus.STORED,
+            dataclasses.replace(record, state=new, state_changed_at=vote.at),
+            decided=True,
+        )
 
     async def transition(self, approval_id: str, expected: str, new: str, at: float) -> bool:
         """Compare-and-set the state."""
@@ -436,6 +477,7 @@ class SqlKeyRepo:
                 "retired_at = excluded.retired_at",
                 _rows.key_params(record),
             )
+            await tx.announce(CHANGED_KEYS)
 
     async def put_first(self, record: KeyRecord, prefix: str) -> bool:
         """Insert ``record`` unless an active key of ``prefix`` exists (under the keys' lock)."""
@@ -452,6 +494,7 @@ class SqlKeyRepo:
                 f"INSERT INTO signing_keys ({_rows.KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 _rows.key_params(record),
             )
+            await tx.announce(CHANGED_KEYS)
         return True
 
     async def list(self) -> list[KeyRecord]:
@@ -473,6 +516,7 @@ class SqlKeyRepo:
                 changed = await tx.execute(
                     "UPDATE signing_keys SET state = ? WHERE kid = ?", (state, kid)
                 )
+            await tx.announce(CHANGED_KEYS)
         if not changed:
             raise RecordNotFound(f"no signing key with kid {kid!r}")
 
@@ -527,6 +571,7 @@ class SqlPinRepo:
                     (record.server, record.kind, record.name),
                 )
                 await tx.execute(_PIN_INSERT, _rows.pin_params(record))
+            await tx.announce(CHANGED_PINS)
 
 
 class SqlLeaseRepo:

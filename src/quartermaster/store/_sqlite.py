@@ -25,7 +25,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from functools import partial
 from pathlib import Path
@@ -186,6 +186,9 @@ class _SqliteTx:
 
     async def lock_keys(self) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the only write lock."""
+
+    async def announce(self, topic: str) -> None:
+        """Nothing to do: SQLite has no channel to other processes (they re-read periodically)."""
 
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
@@ -577,6 +580,11 @@ class SQLiteStore:
             _open_connections, where, busy_timeout_ms, max_bytes
         )
         return cls(_SqliteBackend(writer, readers, where, busy_timeout_ms))
+
+    async def changes(self) -> AsyncGenerator[str, None]:
+        """Nothing to follow: processes sharing a SQLite file re-read periodically."""
+        await anyio.sleep_forever()
+        yield ""  # never reached: sleep_forever ends only by cancellation
 
     async def close(self) -> None:
         """Close both connections."""
