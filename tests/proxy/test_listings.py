@@ -16,7 +16,15 @@ import pytest
 from mcp import Client
 
 from quartermaster.proxy import in_memory
-from tests.harness import FRONTS, MODES, http_client, http_front, issue_token, running_proxy
+from tests.harness import (
+    FRONTS,
+    MODES,
+    ListChanges,
+    http_client,
+    http_front,
+    issue_token,
+    running_proxy,
+)
 from tests.proxy.test_every_request import (
     SALARIES,
     SECRET,
@@ -189,3 +197,50 @@ async def test_an_unauthenticated_caller_is_shown_nothing_on_record(
     assert row["agent"] is None
     assert row["detail"]["reason"] == "no authenticated identity"
     assert row["detail"]["hidden_names"] == ["library__shout"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_revoked_agent_is_shown_nothing_on_record(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    config = library_config(tmp_path, write_config, SOME)
+    async with running_proxy(config, connect={"library": library}) as proxy:
+        front = in_memory(proxy.front.server)(env={}, headers={})
+        async with Client(front, mode=mode) as client:
+            assert client.session.protocol_version == expected_version(mode)
+            before = await client.list_tools(cache_mode="bypass")
+            # What `quartermaster agents revoke --agent tester` does, from this process.
+            await proxy.services.broker.revoke(agent="tester", via="cli")
+            after = await client.list_tools(cache_mode="bypass")
+    assert [tool.name for tool in before.tools] == ["library__shout"]
+    assert after.tools == []
+    rows = calls(await ledger(config), "catalog.listed")
+    assert [(r["agent"], r["detail"].get("reason")) for r in rows] == [
+        ("tester", None),
+        ("tester", "revoked: agent tester"),
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_reloaded_policy_tells_clients_to_list_again(
+    mode: str, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    config = library_config(tmp_path, write_config, SOME)
+    with ListChanges("tools") as changes:
+        async with running_proxy(config, connect={"library": library}) as proxy:
+            front = in_memory(proxy.front.server)(env={}, headers={})
+            async with Client(front, mode=mode, message_handler=changes.handler) as client:
+                assert client.session.protocol_version == expected_version(mode)
+                assert [t.name for t in (await client.list_tools()).tools] == ["library__shout"]
+                async with changes.watching(client):
+                    config.write_text(
+                        config.read_text().replace('tool: "library__*"', 'tool: "other__*"'),
+                        encoding="utf-8",
+                    )
+                    await proxy.reload()
+                    after = await changes.until(
+                        lambda: client.list_tools(cache_mode="bypass"),
+                        lambda listed: not listed.tools,
+                        changes=1,
+                    )
+    assert after.tools == []

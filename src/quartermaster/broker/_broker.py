@@ -79,6 +79,26 @@ class Broker:
         self._clock = clock
         self._revocations = revocations
 
+    async def revoked(self, identity: RunIdentity) -> str | None:
+        """What revoked this identity's run, agent, tenant or agent token, in words (``run
+        run-7 of tenant acme``), or ``None``: what :meth:`mint` refuses, asked beforehand (a
+        listing shows a revoked caller nothing).
+
+        Raises:
+            StoreError: the revocations could not be read; treat the caller as revoked.
+        """
+        if self._revocations is None:
+            return None
+        found = await self._revocations.refusal(
+            Revocation(
+                run_id=identity.run_id,
+                agent=identity.agent,
+                tenant=identity.tenant,
+                token_jti=identity.token_id,
+            )
+        )
+        return found.describe() if found is not None else None
+
     @property
     def keys(self) -> KeyRing:
         """The key ring grants are signed with."""
@@ -128,17 +148,9 @@ class Broker:
             raise ValueError(f"uses must be between 1 and {MAX_USES}")
         if approval_id is not None and not is_valid_name(approval_id):
             raise ValueError("approval_id must be 1-256 printable characters without spaces")
-        if self._revocations is not None:
-            revoked = await self._revocations.refusal(
-                Revocation(
-                    run_id=identity.run_id,
-                    agent=identity.agent,
-                    tenant=identity.tenant,
-                    token_jti=identity.token_id,
-                )
-            )
-            if revoked is not None:
-                raise CallRevoked(revoked.describe())
+        revoked = await self.revoked(identity)
+        if revoked is not None:
+            raise CallRevoked(revoked)
         now = self._clock.now()
         issued_at = int(now)
         expires_at = issued_at + max(1, int(min(lifetime, self._config.max_ttl)))

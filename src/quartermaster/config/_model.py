@@ -121,24 +121,6 @@ class ApprovalConfig(ConfigModel):
         "then uses the approval once it is granted).",
     )
     step_up: StepUpConfig = Field(default_factory=StepUpConfig)
-    page_url: str | None = Field(
-        default=None,
-        description="Where people reach this Quartermaster's HTTP endpoint (e.g. "
-        "https://qm.example.com). Set, a call that needs a person's approval points clients "
-        "that support URL-mode elicitation to its approval page, PAGE_URL/approve/ID.",
-    )
-
-    @field_validator("page_url")
-    @classmethod
-    def _page_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL, e.g. https://qm.example.com")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must have no query, fragment or user info")
-        return value.rstrip("/")
 
 
 class AuditConfig(ConfigModel):

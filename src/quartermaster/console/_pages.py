@@ -151,7 +151,9 @@ def _approval_card(record: ApprovalRecord, csrf: str) -> str:
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts.items())
     action = f"/console/approvals/{_e(record.approval_id)}"
     return (
-        f'<section class="card" data-approval="{_e(record.approval_id)}">'
+        # The id is the anchor a URL elicitation points to (/console#apr_...).
+        f'<section class="card" id="{_e(record.approval_id)}" '
+        f'data-approval="{_e(record.approval_id)}">'
         f"<h2>{_e(record.summary)}</h2>"
         f'<p>Risk: <span class="risk-{_e(record.risk)}">{_e(record.risk)}</span></p>'
         f"<dl>{rows}</dl><h3>Arguments (secrets redacted)</h3>{arguments}"

@@ -4,8 +4,6 @@
     GET  /approvals/{id}             one request
     POST /approvals/{id}/approve     body: {"reason": "..."} (optional)
     POST /approvals/{id}/deny
-    GET  /approve/{id}               the approval page (HTML; a URL elicitation points here)
-    GET  /approve.js                 its script
 
 An approver authenticates as a person with a bearer token: an approver credential from
 ``quartermaster approvers issue NAME --tenant T``, or an identity-provider token naming a
@@ -13,11 +11,6 @@ human and carrying the ``approvals`` scope. An agent token is never an approver'
 (an agent must not approve its own calls). The vote is cast as that person, ``via="http"``;
 the approval service refuses self-approval and second votes. Approvers see
 and decide only requests of their own tenant; others answer 404, as unknown ids do.
-
-The approval page holds no data of its own: the approver pastes their credential into it,
-and its script calls the routes above with it, so the page answers to the same people, with
-the same refusals. It is served with a strict content security policy (its own script only,
-no frames, no referrer) and never cached.
 
 Votes go through ``quartermaster.approval.cast_vote``, as the CLI's do: every vote is recorded
 in the audit ledger (``approval.voted``, and ``approval.decided`` once, for the vote that
@@ -31,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..approval import (
@@ -143,81 +136,11 @@ def approval_routes(services: Services, *, verifier: BearerVerifier | None = Non
         return vote
 
     return [
-        Route("/approve/{approval_id}", _page, methods=["GET"]),
-        Route("/approve.js", _script, methods=["GET"]),
         Route("/approvals", listing, methods=["GET"]),
         Route("/approvals/{approval_id}", show, methods=["GET"]),
         Route("/approvals/{approval_id}/approve", voter("approve"), methods=["POST"]),
         Route("/approvals/{approval_id}/deny", voter("deny"), methods=["POST"]),
     ]
-
-
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-}
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Quartermaster approval</title>
-<script src="../approve.js" defer></script></head>
-<body>
-<h1>Approval request <span id="id"></span></h1>
-<p>An agent's call waits for a person's decision. Sign in with your approver credential
-(<code>quartermaster approvers issue NAME --tenant T</code>) or an identity-provider token
-with the <code>approvals</code> scope; it stays in this page and is sent only to this
-Quartermaster.</p>
-<p><label>Credential <input id="token" type="password" autocomplete="off"></label>
-<button id="show" type="button">Show the request</button></p>
-<pre id="request"></pre>
-<p><label>Reason <input id="reason" type="text" maxlength="500"></label>
-<button id="approve" type="button">Approve</button>
-<button id="deny" type="button">Deny</button></p>
-<p id="status" role="status"></p>
-</body>
-</html>
-"""
-
-_SCRIPT = """"use strict";
-const id = decodeURIComponent(location.pathname.split("/").pop());
-const api = "../approvals/" + encodeURIComponent(id);
-const $ = (name) => document.getElementById(name);
-$("id").textContent = id;
-async function call(path, method, body) {
-  const headers = {"Authorization": "Bearer " + $("token").value.trim()};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(api + path, {method, headers, body, credentials: "omit"});
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.message || response.statusText);
-  return data;
-}
-function show(record) {
-  // Text only: the request's fields are downstream and agent data.
-  $("request").textContent = JSON.stringify(record, null, 2);
-  $("status").textContent = "state: " + record.state;
-}
-async function run(step) {
-  try { show(await step()); } catch (error) { $("status").textContent = error.message; }
-}
-$("show").addEventListener("click", () => run(() => call("", "GET")));
-for (const decision of ["approve", "deny"]) {
-  $(decision).addEventListener("click", () => run(() =>
-    call("/" + decision, "POST", JSON.stringify({reason: $("reason").value || null}))));
-}
-"""
-
-
-async def _page(request: Request) -> Response:
-    # The id is not echoed into the page: the script reads it from the address, as text.
-    return Response(_PAGE, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
-
-
-async def _script(request: Request) -> Response:
-    return Response(_SCRIPT, media_type="text/javascript; charset=utf-8", headers=_PAGE_HEADERS)
 
 
 async def _reason(request: Request) -> str | JSONResponse | None:

@@ -134,7 +134,8 @@ class Proxy:
     async def reload(self) -> ReloadPlan:
         """Re-read the configuration file and decide every request from now on under its
         policy and approval settings (see ``runtime.plan_reload``); requests already in the
-        pipeline finish under the stages they started with.
+        pipeline finish under the stages they started with. Clients are told that the lists
+        changed, since what a listing shows each caller follows the policy.
 
         Raises:
             ConfigError: the file is invalid; nothing changed, the running one keeps serving.
@@ -146,6 +147,8 @@ class Proxy:
         self.config = self.services.config
         self.pipeline = self._build_pipeline()
         self.listing = build_listing(self.services, self._identify)
+        # What each caller is shown follows the policy: clients are told to list again.
+        await self.front.announce_changes()
         return plan
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -78,4 +78,5 @@ def build_listing(services: Services, identify: Identify) -> ListingGate:
         services.redactor,
         services.secrets,
         services.clock,
+        broker=services.broker,
     )

@@ -10,10 +10,10 @@ How the human is asked depends on the client:
   (``quartermaster approvals approve ID``): the call waits for a while, and otherwise tells
   the agent the approval id so that a retry with the same arguments uses it once granted;
 - where a person must approve (a dangerous tool's floor, an approver group, a quorum, a
-  step-up the client may not confirm) and ``approval.page_url`` is set, a client that declared
-  URL-mode elicitation is asked to send its human to Quartermaster's approval page, where an
-  authenticated approver votes. The client's answer only says whether the human went there:
-  it is never a vote.
+  step-up the client may not confirm) and ``serve.public_url`` names the console, a client
+  that declared URL-mode elicitation is asked to send its human to the request in the console
+  (``/console#ID``), where an approver signed in as a person votes. The client's answer only
+  says whether the human went there: it is never a vote.
 
 An approval covers one exact call: the agent, tenant and human, the run, the tool and the
 digest of the arguments. It is spent by the one execution that uses it (the store's state
@@ -72,7 +72,8 @@ INPUT_KEY = "approval"
 """The key of the approval question in an ``InputRequiredResult``."""
 STATE_PREFIX = "qm-approval:"
 PAGE_STATE_PREFIX = "qm-approval-page:"
-"""The request state of a retry that follows a URL elicitation: its answer is no vote."""
+"""The request state of a retry that follows a URL elicitation (the console): its answer is
+no vote."""
 
 
 class Approve:
@@ -94,7 +95,7 @@ class Approve:
         config_path: str | None = None,
         console_url: str | None = None,
     ) -> None:
-        """``config.page_url``, when set, is where approvers find the approval page."""
+        """``console_url`` (under ``serve.public_url``) is where approvers find the console."""
         self._service = service
         self._repo = repo
         self._ledger = ledger
@@ -151,22 +152,22 @@ class Approve:
                     answer = await ask(prompt.message, prompt.requested_schema)
             if answer is not None:
                 await self._vote(ctx, record, answer)
-        elif self._config.page_url is not None and ctx.human.url:
-            return await self._via_page(ctx, record, self._config.page_url)
+        elif self._console_url is not None and ctx.human.url:
+            return await self._via_page(ctx, record, self._console_url)
         return await self._outcome(ctx, record)
 
     async def _via_page(
-        self, ctx: CallContext, record: ApprovalRecord, page_url: str
+        self, ctx: CallContext, record: ApprovalRecord, console_url: str
     ) -> ApprovalRecord | types.InputRequiredResult:
-        """Point the human at the approval page (URL-mode elicitation), then wait for the
-        approvers as out of band: whatever the client answers, only a person voting on the
-        page (or with the CLI or the HTTP API) approves."""
-        page = f"{page_url}/approve/{record.approval_id}"
+        """Point the human at the request in the console (URL-mode elicitation), then wait for
+        the approvers as out of band: whatever the client answers, only a person voting in
+        the console (or with the CLI or the HTTP API) approves."""
+        page = f"{console_url}#{record.approval_id}"
         who = f"{record.required} of {record.group}" if record.group else "an approver"
         message = (
             f"{ctx.route.exposed_name} needs approval by {who}, authenticated as a person; "
-            f"this client cannot give it. Open {page} to decide, or pass it on to an approver "
-            f"(request {record.approval_id})."
+            f"this client cannot give it. An approver decides in Quartermaster's console at "
+            f"{page} (request {record.approval_id})."
         )
         if ctx.human.way == "reply":
             params = types.ElicitRequestURLParams(
@@ -181,13 +182,13 @@ class Approve:
             return await self._outcome(ctx, record)
 
         async def send() -> None:
-            # The answer (the human went to the page, or not) decides nothing, and a client
-            # that fails to show the page leaves the approvers' other ways open.
+            # The answer (the human went to the console, or not) decides nothing, and a client
+            # that fails to show it leaves the approvers' other ways open.
             with anyio.move_on_after(self._config.elicitation_timeout):
                 try:
                     await open_url(message, page, record.approval_id)
                 except Exception as exc:
-                    logger.info("the client did not take the approval page: %s", exc)
+                    logger.info("the client did not take the console's address: %s", exc)
 
         refused: QuartermasterError | None = None
         async with anyio.create_task_group() as tasks:
@@ -231,7 +232,7 @@ class Approve:
     async def _answered(self, ctx: CallContext) -> ApprovalRecord:
         state = ctx.call.request_state or ""
         if state.startswith(PAGE_STATE_PREFIX):
-            # The retry after the approval page: the client's answer is not a vote.
+            # The retry after the console's address: the client's answer is not a vote.
             record = await self._service.get(state.removeprefix(PAGE_STATE_PREFIX))
             self._check_binding(ctx, record)
             return await self._outcome(ctx, record)

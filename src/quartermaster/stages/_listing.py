@@ -24,6 +24,7 @@ from typing import cast
 
 from .._clock import Clock
 from ..audit import AuditEvent, Ledger
+from ..broker import Broker
 from ..config import RiskClass
 from ..identity import Principal
 from ..pipeline import Listing
@@ -52,8 +53,10 @@ class ListingGate:
         secrets: SecretsInPlay,
         clock: Clock,
         *,
+        broker: Broker | None = None,
         max_views: int = 10_000,
     ) -> None:
+        """``broker``, when given, says which callers are revoked (they are shown nothing)."""
         self._identify = identify
         self._engine = engine
         self._ledger = ledger
@@ -62,15 +65,18 @@ class ListingGate:
         self._clock = clock
         self._views: OrderedDict[tuple[str | None, ...], str] = OrderedDict()
         self._max_views = max_views
+        self._broker = broker
 
     async def shown(self, listing: Listing, principal: Principal | None) -> tuple[bool, ...]:
         """Per item of ``listing``, whether this caller is shown it; the view is recorded.
 
-        A caller nobody authenticated is shown nothing (every call of theirs is refused).
+        A caller nobody authenticated is shown nothing (every call of theirs is refused), and
+        so is one whose run, agent, tenant or agent token was revoked.
 
         Raises:
             InvalidRunId: the client named a run with an unsafe id.
             AuditUnavailable: the ledger could not record a new view; show nothing.
+            StoreError: the revocations could not be read; show nothing.
         """
         now = self._clock.now()
         if principal is None:
@@ -78,6 +84,19 @@ class ListingGate:
             await self._record(listing, shown, None, None, None, None)
             return shown
         identity = self._identify.identity_of(principal, listing)
+        revoked = await self._broker.revoked(identity) if self._broker is not None else None
+        if revoked is not None:
+            shown = tuple(False for _ in listing.items)
+            await self._record(
+                listing,
+                shown,
+                identity.run_id,
+                identity.agent,
+                identity.tenant,
+                identity.on_behalf_of,
+                reason=f"revoked: {revoked}",
+            )
+            return shown
         shown = tuple(
             self._engine.listable(
                 CallFacts(
@@ -131,7 +150,11 @@ class ListingGate:
         agent: str | None,
         tenant: str | None,
         human: str | None,
+        *,
+        reason: str | None = None,
     ) -> None:
+        if agent is None:
+            reason = "no authenticated identity"
         session = self._redactor.session(await self._secrets.for_redaction())
         # Names are downstream data (a URI may carry anything): redacted before they are
         # digested or written.
@@ -139,7 +162,7 @@ class ListingGate:
         visible = sorted(name for name, ok in zip(names, shown, strict=True) if ok)
         hidden = sorted(name for name, ok in zip(names, shown, strict=True) if not ok)
         digest = hashlib.sha256("\n".join(visible).encode("utf-8")).hexdigest()
-        key = (agent, tenant, human, listing.method)
+        key = (agent, tenant, human, listing.method, reason)
         if self._views.get(key) == digest:
             self._views.move_to_end(key)
             return
@@ -156,7 +179,7 @@ class ListingGate:
                     "hidden": len(hidden),
                     "hidden_names": hidden[:MAX_HIDDEN_NAMED],
                     "names_sha256": digest,
-                    **({} if agent is not None else {"reason": "no authenticated identity"}),
+                    **({} if reason is None else {"reason": reason}),
                 },
             )
         )
@@ -167,7 +190,7 @@ class ListingGate:
             f"agent {agent!r} of tenant {tenant!r}" if agent is not None else "a caller",
             len(visible),
             len(hidden),
-            "" if agent is not None else " (no authenticated identity: nothing is shown)",
+            "" if reason is None else f" ({reason}: nothing is shown)",
         )
         self._views[key] = digest
         self._views.move_to_end(key)
