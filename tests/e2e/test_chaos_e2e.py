@@ -87,11 +87,14 @@ async def test_kill_9_mid_load_then_restart_accounts_for_every_acknowledged_call
     finally:
         node.stop()
     answered_before_kill = set(acked)
+    # What the killed process left without an outcome, before anything starts again.
+    cut_off = {row["seq"] for row in listed(config, "--unsettled")}
     # Restarted on the same store: it settles what the killed process left, then serves.
     with http_server(config) as again:
         async with http_client(again.url, "auto", token=token) as session:
             after = await session.call_tool("probe__echo", {"text": "after-restart"})
     assert after.is_error is not True, text(after)
+    assert not any("Traceback" in line for line in again.stderr_lines), again.stderr_lines
 
     assert listed(config, "--unsettled") == []
     found = calls(export(config))  # fails on an intent with no outcome, or two
@@ -106,6 +109,9 @@ async def test_kill_9_mid_load_then_restart_accounts_for_every_acknowledged_call
         if outcome["outcome"] == "unknown":
             assert outcome["error"] == "Quartermaster stopped", outcome
     assert by_text["after-restart"].outcome["body"]["outcome"] == "ok"
+    # Exactly what was left open got the restart's 'unknown' row; nothing else did.
+    unknown = {c.intent["seq"] for c in found if c.outcome["body"]["outcome"] == "unknown"}
+    assert unknown == cut_off
     _verify(config)
 
 
@@ -167,12 +173,68 @@ async def test_a_full_disk_refuses_at_once_and_recovers_without_a_restart(
             filler.unlink()
             after = await session.call_tool("probe__echo", {"text": "after"})
             assert after.is_error is not True, text(after)
+    assert not any("Traceback" in line for line in node.stderr_lines), node.stderr_lines
     found = calls(export(config))
     echoed = [_echoed(call.intent) for call in found if call.tool == "probe__echo"]
     # Nothing of the refused call was written; the others are whole.
     assert echoed == ["before", "after"]
     assert {call.outcome["body"]["outcome"] for call in found} == {"ok"}
     assert listed(config, "--unsettled") == []
+    _verify(config)
+
+
+_OUTCOME_NOT_WRITTEN = "the audit ledger could not write 1 queued outcome row(s), will retry"
+
+
+async def test_a_disk_filling_under_a_call_in_flight_settles_it_once_space_is_back(
+    small_disk: Path,
+    tmp_path: Path,
+    write_config: Callable[[str], Path],
+    signal_pipe: Path,
+    pipe_reader: PipeReader,
+) -> None:
+    database = small_disk / "qm.db"
+    config = write_config(
+        audit_config(
+            tmp_path,
+            probe_args=("--signal", str(signal_pipe)),
+            call_timeout=1,
+            pinning="off",
+            store=f"store: {{url: 'sqlite:///{database}'}}",
+        )
+    )
+    token = await issue_token(config)
+    with http_server(config) as node:
+        async with http_client(node.url, "auto", token=token) as session:
+            hung: list[types.CallToolResult] = []
+            with anyio.fail_after(WAIT):
+                async with anyio.create_task_group() as tasks:
+
+                    async def hang() -> None:
+                        hung.append(await session.call_tool("probe__hang", {}))
+
+                    tasks.start_soon(hang)
+                    # Its intent is durable before the probe is asked; then the disk fills.
+                    await pipe_reader.await_for(lambda r: "hanging" in r.lines)
+                    filler = _fill(small_disk)
+            (timed_out,) = hung
+            assert timed_out.is_error is True
+            assert "no answer to tools/call 'hang' within 1 s" in text(timed_out)
+            # Space comes back only once the ledger has failed to write that outcome (a
+            # bounded poll: the harness's reader thread fills stderr_lines, with no event).
+            with anyio.fail_after(WAIT):
+                while not any(_OUTCOME_NOT_WRITTEN in line for line in node.stderr_lines):  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            filler.unlink()
+            after = await session.call_tool("probe__echo", {"text": "after"})
+            assert after.is_error is not True, text(after)
+    assert not any("Traceback" in line for line in node.stderr_lines), node.stderr_lines
+    # The outcome that could not be written while the disk was full was written after.
+    found = calls(export(config))
+    assert [(call.tool, call.outcome["body"]["outcome"]) for call in found] == [
+        ("probe__hang", "timeout"),
+        ("probe__echo", "ok"),
+    ]
     _verify(config)
 
 
@@ -214,6 +276,7 @@ async def test_a_held_lock_refuses_calls_within_the_bound_and_clears(
                 lock.close()
             after = await session.call_tool("probe__echo", {"text": "after"})
             assert after.is_error is not True, text(after)
+    assert not any("Traceback" in line for line in node.stderr_lines), node.stderr_lines
     assert len(refused) == LOCK_CALLERS
     for result in refused:
         assert result.is_error is True
