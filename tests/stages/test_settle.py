@@ -8,12 +8,14 @@ import mcp.types as types
 import pytest
 
 from quartermaster._clock import ManualClock
-from quartermaster.audit import Ledger
+from quartermaster.audit import AuditUnavailable, Ledger
+from quartermaster.broker import GrantClaims, IssuedGrant
 from quartermaster.identity import RunIdentity
 from quartermaster.pipeline import CallContext, CallResult, ToolCall, ToolRoute
 from quartermaster.redaction import Redactor
 from quartermaster.stages import SecretsInPlay, Settle
 from quartermaster.store import MemoryStore
+from tests.audit.audit_fakes import grant_row
 
 
 def context() -> CallContext:
@@ -59,3 +61,51 @@ async def test_an_unexpected_failure_still_settles_the_call() -> None:
     outcome = next(body for kind, body in rows if kind == "call.outcome")
     assert outcome["outcome"] == "error"
     assert outcome["error"] == "internal error"
+
+
+def unkept_grant(jti: str) -> IssuedGrant:
+    """A grant minted for the call whose record the store never kept (``recorded=False``)."""
+    row = grant_row(jti)
+    claims = GrantClaims(
+        issuer="https://qm.test",
+        agent=row.agent,
+        on_behalf_of=None,
+        audience=row.audience,
+        scope="",
+        tool=row.tool,
+        action="write",
+        target=row.target,
+        tenant=row.tenant,
+        run_id=row.run_id,
+        approval_id=None,
+        args_sha256="0" * 64,
+        issued_at=int(row.issued_at),
+        not_before=int(row.issued_at),
+        expires_at=int(row.expires_at),
+        jti=jti,
+        uses=1,
+    )
+    return IssuedGrant(token="t", claims=claims, record=row, recorded=False)
+
+
+async def test_a_refused_intent_is_recorded_without_the_grant_it_never_kept() -> None:
+    # The intent's write (which keeps the grant) was refused, say by a lock that then
+    # cleared: the refusal's own row may be written, but it must not name that grant.
+    store = MemoryStore()
+    clock = ManualClock()
+    redactor = Redactor()
+
+    async def refused(_: CallContext) -> CallResult:
+        raise AuditUnavailable("the audit ledger could not record this (nothing was written)")
+
+    ctx = context()
+    ctx.grant = unkept_grant("never-kept")
+    async with Ledger(store.ledger, hmac_key=b"k" * 32, clock=clock) as ledger:
+        settle = Settle(ledger, redactor, SecretsInPlay(None, redactor, clock=clock), clock)
+        with pytest.raises(AuditUnavailable):
+            await settle(ctx, refused)
+    rows = [(entry.kind, json.loads(entry.payload)) for entry in await store.ledger.read()]
+    (intent,) = [body for kind, body in rows if kind == "call.intent"]
+    (outcome,) = [body for kind, body in rows if kind == "call.outcome"]
+    assert intent["grant"] is None
+    assert outcome["outcome"] == "error"

@@ -106,6 +106,10 @@ class Settle:
             )
             return
         if ctx.intent is None:
+            if ctx.grant is not None and not ctx.grant.recorded:
+                # Minted but never kept (its intent was refused, or the call stopped before
+                # it): the grant never existed for anyone, so the refusal's row names none.
+                ctx.grant = None
             record = await call_record(ctx, self._redactor, self._secrets)
             ctx.intent = await self._ledger.record_intent(record, _screened(ctx))
         latency_ms = (self._clock.monotonic() - ctx.started) * 1000
