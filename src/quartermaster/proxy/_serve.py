@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -50,6 +51,42 @@ READY_STORE_TIMEOUT = 5.0
 LISTEN_BACKLOG = 2048
 
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+
+
+SDK_HTTP_LOGGER = "mcp.server._streamable_http_modern"
+"""The SDK's logger for 2026-07-28 HTTP requests (it logs a failed header-validation listing)."""
+
+
+class RefusalWithoutTraceback(logging.Filter):
+    """Logs the SDK's failed internal listing as one line: the refusal's own message.
+
+    Before a 2026-07-28 ``tools/call`` runs, the SDK lists the tools to check the
+    ``Mcp-Param`` headers, and logs a listing that fails with its whole traceback. When it
+    is Quartermaster's refusal (the store is locked or full, so the view cannot be
+    recorded), the message already says what is wrong and what to do; a traceback per call
+    would bury it. Other exceptions keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the traceback of an :class:`MCPError` by its message; keep the record."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, MCPError):
+            record.msg = f"{record.getMessage()}: {exc.error.message}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextmanager
+def _sdk_refusals_on_one_line() -> Iterator[None]:
+    sdk = logging.getLogger(SDK_HTTP_LOGGER)
+    one_line = RefusalWithoutTraceback()
+    sdk.addFilter(one_line)
+    try:
+        yield
+    finally:
+        sdk.removeFilter(one_line)
 
 
 class _UvicornServer(uvicorn.Server):
@@ -268,17 +305,21 @@ async def serve_http(proxy: Proxy, *, host: str, port: int) -> None:
     def stop() -> None:
         server.should_exit = True
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_on_signal, proxy, stop)
-        await tasks.start(proxy.run)
-        await _start_metrics(proxy, tasks)
-        shown = f"[{host}]" if family == socket.AF_INET6 else host
-        print(
-            f"quartermaster: serving http://{shown}:{bound_port}/mcp", file=sys.stderr, flush=True
-        )
-        tasks.start_soon(_say_when_ready, proxy, "http")
-        await server.serve(sockets=[sock])
-        tasks.cancel_scope.cancel()
+    # The SDK's log of a refused header-validation listing: one line, no traceback.
+    with _sdk_refusals_on_one_line():
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_on_signal, proxy, stop)
+            await tasks.start(proxy.run)
+            await _start_metrics(proxy, tasks)
+            shown = f"[{host}]" if family == socket.AF_INET6 else host
+            print(
+                f"quartermaster: serving http://{shown}:{bound_port}/mcp",
+                file=sys.stderr,
+                flush=True,
+            )
+            tasks.start_soon(_say_when_ready, proxy, "http")
+            await server.serve(sockets=[sock])
+            tasks.cancel_scope.cancel()
 
 
 async def _start_metrics(proxy: Proxy, tasks: TaskGroup) -> None:
