@@ -289,9 +289,72 @@ async def test_a_held_lock_refuses_calls_within_the_bound_and_clears(
         "before",
         "after",
     ]
-    with sqlite3.connect(database) as conn:
-        stored = {row[0] for row in conn.execute("SELECT jti FROM grants")}
     named = {call.intent["body"]["grant"]["jti"] for call in found}
+    stored = _stored_grants(database)
+    assert named <= stored, f"intents naming grants never stored: {sorted(named - stored)}"
+    _verify(config)
+
+
+def _stored_grants(database: Path) -> set[str]:
+    with sqlite3.connect(database) as conn:
+        return {row[0] for row in conn.execute("SELECT jti FROM grants")}
+
+
+async def test_a_lock_released_under_load_leaves_rows_only_for_calls_that_ran(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(
+        audit_config(tmp_path, pinning="off", store=f"store: {{busy_timeout_ms: {BUSY_MS}}}")
+    )
+    database = tmp_path / ".quartermaster" / "quartermaster.db"
+    token = await issue_token(config)
+    answers: dict[str, bool] = {}
+    released = anyio.Event()
+    lock = sqlite3.connect(database, isolation_level=None)
+    with http_server(config) as node:
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            with anyio.fail_after(WAIT):
+                async with anyio.create_task_group() as tasks:
+
+                    async def caller(i: int) -> None:
+                        # Calls until one works after the lock is gone; the first refusal
+                        # anywhere releases it, while the other callers' calls are queued.
+                        async with http_client(node.url, MODES[i % 2], token=token) as session:
+                            for j in range(1000):
+                                echo = f"c{i}-{j}"
+                                got = await session.call_tool("probe__echo", {"text": echo})
+                                answers[echo] = got.is_error is not True
+                                if not answers[echo]:
+                                    assert "is locked by another writer" in text(got), text(got)
+                                    if not released.is_set():
+                                        lock.execute("ROLLBACK")
+                                        released.set()
+                                elif released.is_set():
+                                    return
+
+                    for i in range(LOCK_CALLERS):
+                        tasks.start_soon(caller, i)
+        finally:
+            lock.close()
+    assert not any("Traceback" in line for line in node.stderr_lines), node.stderr_lines
+    ran = {echo for echo, ok in answers.items() if ok}
+    refused = set(answers) - ran
+    assert refused
+    assert ran
+    found = calls(export(config))
+    echoes = {_echoed(call.intent): call for call in found if call.tool == "probe__echo"}
+    assert ran <= set(echoes), f"calls that ran without an intent: {sorted(ran - set(echoes))}"
+    for echo, call in echoes.items():
+        if echo in ran:
+            assert call.outcome["body"]["outcome"] == "ok", call.outcome
+        else:
+            # A refusal recorded once the lock cleared: an error, and no grant named.
+            assert echo in refused, echo
+            assert call.outcome["body"]["outcome"] == "error", call.outcome
+            assert call.intent["body"]["grant"] is None, call.intent
+    named = {call.intent["body"]["grant"]["jti"] for call in found if call.intent["body"]["grant"]}
+    stored = _stored_grants(database)
     assert named <= stored, f"intents naming grants never stored: {sorted(named - stored)}"
     _verify(config)
 
