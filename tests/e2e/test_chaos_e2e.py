@@ -20,7 +20,6 @@ import signal
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
@@ -373,8 +372,7 @@ async def test_a_hanging_and_a_crashing_downstream_end_as_tool_errors_while_othe
         )
     )
     token = await issue_token(config)
-    with ExitStack() as stack:
-        node = stack.enter_context(http_server(config))
+    with http_server(config) as node:
         async with (
             http_client(node.url, mode, token=token) as hanging,
             http_client(node.url, mode, token=token) as other,
@@ -396,11 +394,16 @@ async def test_a_hanging_and_a_crashing_downstream_end_as_tool_errors_while_othe
             (timed_out,) = hung
             assert timed_out.is_error is True
             assert "no answer to tools/call 'hang' within 2 s" in text(timed_out)
+            # Given up on, the hung request is cancelled at the downstream too.
+            await pipe_reader.await_for(lambda r: "cancelled" in r.lines)
 
             with anyio.fail_after(WAIT):
                 crashed = await hanging.call_tool("probe__crash", {})
             assert crashed.is_error is True
             assert "downstream 'probe'" in text(crashed), text(crashed)
+            # Restarting or back, the crashed server's tools stay listed.
+            listed_now = {tool.name for tool in (await other.list_tools()).tools}
+            assert {"probe__echo", "probe__hang", "desk__get_ticket"} <= listed_now
             ticket = await other.call_tool("desk__get_ticket", {"ticket_id": 4813})
             assert ticket.is_error is not True, text(ticket)
             # The restarted probe opens the pipe again, and blocks there until someone reads.
@@ -413,12 +416,16 @@ async def test_a_hanging_and_a_crashing_downstream_end_as_tool_errors_while_othe
                         break
                     assert "downstream 'probe'" in text(echoed), text(echoed)
                     await anyio.sleep(0.05)
+    assert not any("Traceback" in line for line in node.stderr_lines), node.stderr_lines
     found = calls(export(config))
+    # Echoes tried while the probe restarted failed as downstream-down, each with its rows.
+    *while_down, back = [c.outcome["body"]["outcome"] for c in found if c.tool == "probe__echo"]
+    assert set(while_down) <= {"downstream_down"}
+    assert back == "ok"
     outcomes = {call.tool: call.outcome["body"] for call in found}
     assert outcomes["probe__hang"]["outcome"] == "timeout"
     assert outcomes["probe__hang"]["latency_ms"] >= 2000
     assert outcomes["probe__crash"]["outcome"] == "downstream_down"
     assert "downstream 'probe'" in outcomes["probe__crash"]["error"]
     assert outcomes["desk__get_ticket"]["outcome"] == "ok"
-    assert outcomes["probe__echo"]["outcome"] == "ok"
     _verify(config)
