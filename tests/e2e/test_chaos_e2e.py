@@ -238,7 +238,7 @@ async def test_a_disk_filling_under_a_call_in_flight_settles_it_once_space_is_ba
 
 
 LOCK_CALLERS = 4
-BUSY_MS = 300
+BUSY_MS = 1000
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -280,8 +280,9 @@ async def test_a_held_lock_refuses_calls_within_the_bound_and_clears(
     for result in refused:
         assert result.is_error is True
         assert f"the database {database} is locked by another writer" in text(result)
-    # Queued calls share one bounded wait, not one busy timeout each (plus a loaded machine).
-    assert took < 4 * BUSY_MS / 1000 + 2.0, f"refusing locked calls took {took:.1f} s"
+    # One busy timeout in all, for every queued call and either era: not one per queued
+    # call, nor a second one spent trying to record the refusal (that took 2-3 before).
+    assert took < 1.6 * BUSY_MS / 1000, f"refusing locked calls took {took:.2f} s"
 
     found = calls(export(config))
     assert [_echoed(call.intent) for call in found if call.tool == "probe__echo"] == [
@@ -342,17 +343,11 @@ async def test_a_lock_released_under_load_leaves_rows_only_for_calls_that_ran(
     assert refused
     assert ran
     found = calls(export(config))
-    echoes = {_echoed(call.intent): call for call in found if call.tool == "probe__echo"}
-    assert ran <= set(echoes), f"calls that ran without an intent: {sorted(ran - set(echoes))}"
-    for echo, call in echoes.items():
-        if echo in ran:
-            assert call.outcome["body"]["outcome"] == "ok", call.outcome
-        else:
-            # A refusal recorded once the lock cleared: an error, and no grant named.
-            assert echo in refused, echo
-            assert call.outcome["body"]["outcome"] == "error", call.outcome
-            assert call.intent["body"]["grant"] is None, call.intent
-    named = {call.intent["body"]["grant"]["jti"] for call in found if call.intent["body"]["grant"]}
+    # No row, no call: a refused call left nothing, even once the lock cleared.
+    recorded = {_echoed(call.intent) for call in found if call.tool == "probe__echo"}
+    assert recorded == ran, f"rows of refused calls: {sorted(map(str, recorded - ran))}"
+    assert {call.outcome["body"]["outcome"] for call in found} == {"ok"}
+    named = {call.intent["body"]["grant"]["jti"] for call in found}
     stored = _stored_grants(database)
     assert named <= stored, f"intents naming grants never stored: {sorted(named - stored)}"
     _verify(config)

@@ -15,6 +15,7 @@ from quartermaster.pipeline import CallContext, CallResult, ToolCall, ToolRoute
 from quartermaster.redaction import Redactor
 from quartermaster.stages import SecretsInPlay, Settle
 from quartermaster.store import MemoryStore
+from quartermaster.vault import VaultError
 from tests.audit.audit_fakes import grant_row
 
 
@@ -88,9 +89,32 @@ def unkept_grant(jti: str) -> IssuedGrant:
     return IssuedGrant(token="t", claims=claims, record=row, recorded=False)
 
 
-async def test_a_refused_intent_is_recorded_without_the_grant_it_never_kept() -> None:
-    # The intent's write (which keeps the grant) was refused, say by a lock that then
-    # cleared: the refusal's own row may be written, but it must not name that grant.
+async def test_a_call_refused_before_its_grant_was_kept_is_recorded_without_it() -> None:
+    # Minted, then refused before Record kept it (here by the vault): the refusal's row
+    # must not name a grant the store never had.
+    store = MemoryStore()
+    clock = ManualClock()
+    redactor = Redactor()
+
+    async def refused(_: CallContext) -> CallResult:
+        raise VaultError("secret 'canary' is not in the vault")
+
+    ctx = context()
+    ctx.grant = unkept_grant("never-kept")
+    async with Ledger(store.ledger, hmac_key=b"k" * 32, clock=clock) as ledger:
+        settle = Settle(ledger, redactor, SecretsInPlay(None, redactor, clock=clock), clock)
+        with pytest.raises(VaultError):
+            await settle(ctx, refused)
+    rows = [(entry.kind, json.loads(entry.payload)) for entry in await store.ledger.read()]
+    (intent,) = [body for kind, body in rows if kind == "call.intent"]
+    (outcome,) = [body for kind, body in rows if kind == "call.outcome"]
+    assert intent["grant"] is None
+    assert outcome["error"] == "secret 'canary' is not in the vault"
+
+
+async def test_a_call_whose_intent_the_ledger_refused_leaves_no_row() -> None:
+    # The store refused the intent (say, locked): a refusal row would wait on it again,
+    # and written once it cleared, would record a call the caller was told had no row.
     store = MemoryStore()
     clock = ManualClock()
     redactor = Redactor()
@@ -104,8 +128,4 @@ async def test_a_refused_intent_is_recorded_without_the_grant_it_never_kept() ->
         settle = Settle(ledger, redactor, SecretsInPlay(None, redactor, clock=clock), clock)
         with pytest.raises(AuditUnavailable):
             await settle(ctx, refused)
-    rows = [(entry.kind, json.loads(entry.payload)) for entry in await store.ledger.read()]
-    (intent,) = [body for kind, body in rows if kind == "call.intent"]
-    (outcome,) = [body for kind, body in rows if kind == "call.outcome"]
-    assert intent["grant"] is None
-    assert outcome["outcome"] == "error"
+    assert await store.ledger.read() == []

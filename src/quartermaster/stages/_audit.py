@@ -6,7 +6,9 @@ request refused before anyone was identified leaves a ``call.refused`` event (no
 nobody vouched for them); one whose arguments were refused by screening is recorded with its
 arguments withheld. ``Record`` sits right before the grant is used, so the intent (with the
 decision, approval and grant) is durable before anything happens downstream. ``Record`` also
-keeps the call's grant, in the intent's transaction.
+keeps the call's grant, in the intent's transaction. A call whose own intent the ledger
+refused (``AuditUnavailable``: the store is locked, full or down) leaves no row at all: no
+row, no call, and no second wait on the same store.
 
 The outcome is queued without waiting for its commit (``Ledger.settle_soon``): the intent is
 already durable, and the ledger logs and retries an outcome it could not write.
@@ -65,6 +67,15 @@ class Settle:
         """Run the call, then queue its outcome; a call the ledger cannot take is refused."""
         try:
             result = await call_next(ctx)
+        except AuditUnavailable as exc:
+            if ctx.intent is None:
+                # The ledger refused this call's own row: no row, no call. A refusal row
+                # would wait on the same store again (one more busy timeout on a lock) and,
+                # written once it clears, would record a call that was told nothing was.
+                logger.error("refused %r: %s", ctx.call.name, exc.message)
+            else:
+                await self._finish_refused(ctx, _outcome_of(exc), exc.message)
+            raise
         except QuartermasterError as exc:
             await self._finish_refused(ctx, _outcome_of(exc), exc.message)
             raise
