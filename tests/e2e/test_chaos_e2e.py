@@ -169,6 +169,7 @@ async def test_a_full_disk_refuses_at_once_and_recovers_without_a_restart(
             assert refused.is_error is True
             assert f"the database {database} is full" in text(refused), text(refused)
             assert took < 3.0, f"refusing a call on a full disk took {took:.1f} s"
+            print(f"full disk ({mode}): refused in {took * 1000:.0f} ms")  # BENCHMARKS.md
             filler.unlink()
             after = await session.call_tool("probe__echo", {"text": "after"})
             assert after.is_error is not True, text(after)
@@ -283,6 +284,7 @@ async def test_a_held_lock_refuses_calls_within_the_bound_and_clears(
     # One busy timeout in all, for every queued call and either era: not one per queued
     # call, nor a second one spent trying to record the refusal (that took 2-3 before).
     assert took < 1.6 * BUSY_MS / 1000, f"refusing locked calls took {took:.2f} s"
+    print(f"held lock ({mode}): {LOCK_CALLERS} calls refused in {took * 1000:.0f} ms")
 
     found = calls(export(config))
     assert [_echoed(call.intent) for call in found if call.tool == "probe__echo"] == [
