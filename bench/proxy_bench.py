@@ -9,7 +9,8 @@ Every path ends at the same downstream, ``bench/echo_server.py`` over stdio:
 
 * direct: client -> echo server (stdio);
 * floor: client -> ``bench/floor_proxy.py`` -> echo server, over stdio and over HTTP;
-* quartermaster: client -> ``quartermaster serve`` -> echo server, over stdio and over HTTP.
+* quartermaster: client -> ``quartermaster serve`` -> echo server, over stdio and over HTTP;
+  also with ``store.durability: process`` and, where ``/dev/shm`` exists, the store in RAM.
 
 Sequential: after ``--warmup`` calls each, ``--calls`` calls one after another on one session,
 timed one by one (p50, p99, mean). The paths are measured in interleaved rounds, so a burst of
@@ -86,7 +87,7 @@ class QuartermasterSetup:
 
 
 async def quartermaster_setup(
-    directory: Path, *, http: bool, store_dir: Path | None = None
+    directory: Path, *, http: bool, store_dir: Path | None = None, durability: str = "strict"
 ) -> QuartermasterSetup:
     """Prepare one Quartermaster in ``directory``: its tools.yaml, environment and client headers.
 
@@ -95,7 +96,8 @@ async def quartermaster_setup(
     Everything else is left at its default, as a new user would run it (the store and audit
     ledger, for one, are a SQLite file in ``directory``). Whatever a later stage needs for the
     echo tool to go through is added here, in this one place. ``store_dir`` puts the store
-    elsewhere (on a RAM disk, to measure what the durable commit costs).
+    elsewhere (on a RAM disk, to measure what the durable commit costs); ``durability`` is
+    ``store.durability`` (``process``: commits are not synced).
     """
     config: dict[str, Any] = {
         "version": 1,
@@ -106,6 +108,8 @@ async def quartermaster_setup(
     }
     if store_dir is not None:
         config["store"] = {"url": f"sqlite:///{store_dir / 'quartermaster.db'}"}
+    if durability != "strict":
+        config.setdefault("store", {})["durability"] = durability
     path = directory / "tools.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     master_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -362,13 +366,13 @@ def table(
 ) -> str:
     """The printout: one row per route, then the ratios."""
     head = (
-        f"{'path':<28}{'p50 ms':>8}{'p99 ms':>8}{'mean ms':>9}{'calls/s':>9}"
+        f"{'path':<31}{'p50 ms':>8}{'p99 ms':>8}{'mean ms':>9}{'calls/s':>9}"
         f" | {clients} concurrent:{'p50 ms':>8}{'p99 ms':>8}{'calls/s':>9}"
     )
     rows = [head, "-" * len(head)]
     for name, r in results.items():
         s = r["sequential"]
-        row = f"{name:<28}{s['p50_ms']:>8.2f}{s['p99_ms']:>8.2f}{s['mean_ms']:>9.2f}"
+        row = f"{name:<31}{s['p50_ms']:>8.2f}{s['p99_ms']:>8.2f}{s['mean_ms']:>9.2f}"
         row += f"{s['calls_per_s']:>9.0f}"
         if "concurrent" in r:
             c = r["concurrent"]
@@ -410,7 +414,7 @@ async def _run(
     with tempfile.TemporaryDirectory(prefix="qm-bench-") as scratch:
 
         async def quartermaster(
-            name: str, *, http: bool, in_ram: bool = False
+            name: str, *, http: bool, in_ram: bool = False, durability: str = "strict"
         ) -> tuple[list[str], QuartermasterSetup]:
             # One directory (config, store, ledger) per Quartermaster process, as in real use.
             directory = Path(scratch) / name
@@ -419,7 +423,9 @@ async def _run(
             if in_ram:
                 store_dir = Path(tempfile.mkdtemp(prefix=f"qm-bench-{name}-", dir=RAM_DISK))
                 ram_dirs.append(store_dir)
-            setup = await quartermaster_setup(directory, http=http, store_dir=store_dir)
+            setup = await quartermaster_setup(
+                directory, http=http, store_dir=store_dir, durability=durability
+            )
             if source is None:
                 return [QUARTERMASTER, "serve", "--config", str(setup.config)], setup
             # Another source tree: its package goes first on the path.
@@ -476,6 +482,18 @@ async def _run(
                         http(ram_url, setup.headers),
                     )
                 )
+            # store.durability: process on the same disk: commits flushed, not synced.
+            command, setup = await quartermaster("stdio-process", http=False, durability="process")
+            qm_process = stdio(command, setup.env)
+            process = [Route("quartermaster stdio (process)", qm, "stdio", "legacy", qm_process)]
+            command, setup = await quartermaster("http-process", http=True, durability="process")
+            process_url = await stack.enter_async_context(
+                http_server([*command, "--transport", "http", "--port", "0"], setup.env)
+            )
+            qm_http_process = http(process_url, setup.headers)
+            process.append(
+                Route("quartermaster http (process)", qm, "http", "legacy", qm_http_process)
+            )
             main = [
                 Route("direct stdio", "direct", "stdio", "legacy", stdio(echo)),
                 Route("floor stdio", "floor", "stdio", "legacy", stdio(floor)),
@@ -489,7 +507,7 @@ async def _run(
                 Route("floor http (auto)", "floor", "http", "auto", http(floor_url)),
                 Route("quartermaster http (auto)", qm, "http", "auto", qm_http),
             ]
-            for route in main + auto + in_ram:
+            for route in main + auto + in_ram + process:
                 route.session = await open_session(stack, route)
             workers: dict[str, list[Client]] = {}
             for route in main:
@@ -500,11 +518,11 @@ async def _run(
                         await open_session(stack, route) for _ in range(clients - 1)
                     ]
             print(f"{calls} sequential calls per path ...", file=sys.stderr, flush=True)
-            await measure_sequential(main + auto + in_ram, calls, warmup)
+            await measure_sequential(main + auto + in_ram + process, calls, warmup)
             print(f"{calls} calls per path over {clients} clients ...", file=sys.stderr, flush=True)
             await warm_up(main, workers, warmup)
             await measure_concurrent(main, workers, calls)
-    return {route.name: figures(route) for route in main + auto + in_ram}
+    return {route.name: figures(route) for route in main + auto + in_ram + process}
 
 
 def revision() -> str:

@@ -13,8 +13,10 @@ from quartermaster.config import PostgresRoleSource
 from quartermaster.credentials import (
     GrantCredentials,
     GrantHandover,
+    LeaseNotActive,
     LeaseRequest,
     Leases,
+    NotRenewable,
     PostgresRoles,
     SourceUnavailable,
     StaticCredentials,
@@ -214,6 +216,35 @@ async def test_a_failed_revocation_is_retried_with_backoff(
         assert (done.state, done.end_reason) == ("revoked", "run revoked")
         assert roles_with(pg.prefix) == []
         assert [k for k, _, _ in events.seen].count("lease.revoke_failed") == 2
+    finally:
+        await roles.close()
+
+
+async def test_renewing_moves_an_active_roles_expiry_and_records_it(pg: Playground) -> None:
+    store, events, clock, admin = MemoryStore(), Events(), ManualClock(), Switchable()
+    roles = pg_source(pg, clock, admin)
+    static = StaticCredentials("crm", "secret://crm-key", resolve)
+    leases = Leases(store.leases, {"db": roles, "crm": static}, clock=clock, events=events)
+    try:
+        lease = await leases.issue("db", request(ttl=60.0))
+        clock.advance(30)
+        renewed = await leases.renew(lease.record.lease_id, 600.0)
+        assert renewed.expires_at == clock.now() + 600.0
+        assert (await leases.get(lease.record.lease_id)).expires_at == renewed.expires_at
+        kind, lease_id, detail = events.seen[-1]
+        assert (kind, lease_id) == ("lease.renewed", lease.record.lease_id)
+        assert detail == {"previous_expires_at": lease.record.expires_at, "capped": False}
+        # The old expiry no longer ends it: the role is still there past it.
+        clock.advance(60)
+        assert await leases.expire_due() == 0
+        assert roles_with(pg.prefix) == [lease.record.ref]
+
+        with pytest.raises(NotRenewable, match="'crm' \\(static\\) cannot renew"):
+            await leases.renew((await leases.issue("crm", request())).record.lease_id, 60.0)
+        await leases.revoke(lease.record.lease_id, "done")
+        with pytest.raises(LeaseNotActive, match="is revoked, not active"):
+            await leases.renew(lease.record.lease_id, 60.0)
+        assert roles_with(pg.prefix) == []
     finally:
         await roles.close()
 

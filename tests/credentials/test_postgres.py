@@ -179,18 +179,25 @@ async def test_a_refusal_leaves_nothing_half_made(pg: Playground) -> None:
     assert roles_with(pg.prefix) == []
 
 
-async def test_renew_moves_valid_until(pg: Playground) -> None:
-    roles = source(pg)
+async def test_renew_moves_valid_until_at_most_max_ttl_from_now(pg: Playground) -> None:
+    roles = source(pg, clock=ManualClock(start=1_800_000_000.0))
     try:
         issued = await roles.issue(request(), now=1_800_000_000.0)
-        await roles.renew(issued.ref, 1_800_000_500.0)
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            until = admin.execute(
-                "SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles WHERE rolname = %s",
-                (issued.ref,),
-            ).fetchone()
-        assert until is not None
-        assert float(until[0]) == pytest.approx(1_800_000_500.0)
+
+        def valid_until() -> float:
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                until = admin.execute(
+                    "SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles WHERE rolname = %s",
+                    (issued.ref,),
+                ).fetchone()
+            assert until is not None
+            return float(until[0])
+
+        assert await roles.renew(issued.ref, 1_800_000_500.0) == 1_800_000_500.0
+        assert valid_until() == pytest.approx(1_800_000_500.0)
+        # Past the source's max_ttl (3600 s here) from now: capped, and the cap is returned.
+        assert await roles.renew(issued.ref, 1_800_100_000.0) == 1_800_003_600.0
+        assert valid_until() == pytest.approx(1_800_003_600.0)
         await roles.revoke(issued.ref)
     finally:
         await roles.close()

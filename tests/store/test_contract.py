@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -572,6 +573,14 @@ async def test_lease_update_is_compare_and_set(store: Store) -> None:
     assert await store.leases.update(ended, expected_state="revoking")
     assert await store.leases.get("l1") == ended
     assert not await store.leases.update(lease("ghost", state="revoked"), expected_state="active")
+
+
+async def test_a_renewed_lease_keeps_its_new_expiry(store: Store) -> None:
+    record = lease("l1")
+    await store.leases.create(record)
+    renewed = dataclasses.replace(record, expires_at=record.expires_at + 900.0)
+    assert await store.leases.update(renewed, expected_state="active")
+    assert await store.leases.get("l1") == renewed
 
 
 async def test_lease_list_filters_and_orders(store: Store) -> None:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from quartermaster.config import Durability
 from quartermaster.config._store import StoreConfig
 from quartermaster.store import (
     KeyRecord,
@@ -165,3 +166,23 @@ async def test_changes_announced_by_one_replica_reach_the_other_and_no_other_sch
                     sql.Identifier(f"{pg_schema}_other")
                 )
             )
+
+
+async def test_process_durability_commits_without_waiting_for_the_servers_disk(
+    pg_schema: str,
+) -> None:
+    cases: tuple[tuple[Durability, str], ...] = (("strict", "on"), ("process", "off"))
+    for durability, expected in cases:
+        store = await open_store(
+            StoreConfig(url=POSTGRES_URL, postgres_schema=pg_schema, durability=durability)
+        )
+        try:
+            # Every connection the store opens carries the setting (writer, reader, feed).
+            conn = await store._backend.connect()  # type: ignore[attr-defined]
+            try:
+                row = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+            finally:
+                await conn.close()
+            assert row == (expected,)
+        finally:
+            await store.close()

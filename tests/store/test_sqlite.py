@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from quartermaster.config import Durability
 from quartermaster.config._store import StoreConfig
 from quartermaster.store import (
     SchemaVersionError,
@@ -23,7 +24,7 @@ from quartermaster.store import (
     StoreUnavailable,
     open_store,
 )
-from quartermaster.store._sqlite import translate_sqlite_error
+from quartermaster.store._sqlite import _open_connections, translate_sqlite_error
 from quartermaster.store._sqlite_schema import MIGRATIONS
 
 
@@ -268,3 +269,18 @@ async def test_a_database_turned_read_only_is_named_as_such_not_as_an_io_error(
     assert "disk I/O" not in error.message
     with pytest.raises(StoreUnavailable, match=r"(?i)read-only"):
         await SQLiteStore.open(path)
+
+
+def test_strict_durability_syncs_every_commit_and_process_leaves_it_to_the_os(
+    tmp_path: Path,
+) -> None:
+    cases: tuple[tuple[Durability, int], ...] = (("strict", 2), ("process", 1))  # FULL, NORMAL
+    for durability, expected in cases:
+        writer, readers = _open_connections(
+            str(tmp_path / f"{durability}.db"), 1000, None, durability
+        )
+        try:
+            assert writer.execute("PRAGMA synchronous").fetchone() == (expected,)
+        finally:
+            for conn in (writer, *readers):
+                conn.close()

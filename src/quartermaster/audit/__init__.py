@@ -16,6 +16,11 @@ from ._model import CONSOLE_SIGNED_IN as CONSOLE_SIGNED_IN
 from ._model import EVENT_KINDS as EVENT_KINDS
 from ._model import GRANT_REVOKED as GRANT_REVOKED
 from ._model import KEY_ROTATED as KEY_ROTATED
+from ._model import LEASE_EXPIRED as LEASE_EXPIRED
+from ._model import LEASE_ISSUED as LEASE_ISSUED
+from ._model import LEASE_RENEWED as LEASE_RENEWED
+from ._model import LEASE_REVOKE_FAILED as LEASE_REVOKE_FAILED
+from ._model import LEASE_REVOKED as LEASE_REVOKED
 from ._model import MASTER_KEY_ROTATED as MASTER_KEY_ROTATED
 from ._model import SECRET_CHANGED as SECRET_CHANGED
 from ._model import SECRET_USED as SECRET_USED

@@ -33,6 +33,7 @@ LEASE_ISSUED = "lease.issued"
 LEASE_REVOKED = "lease.revoked"
 LEASE_EXPIRED = "lease.expired"
 LEASE_REVOKE_FAILED = "lease.revoke_failed"
+LEASE_RENEWED = "lease.renewed"
 DEFINITION_PINNED = "definition.pinned"
 DEFINITION_QUARANTINED = "definition.quarantined"
 DEFINITION_ACCEPTED = "definition.accepted"
@@ -67,6 +68,7 @@ EVENT_KINDS = frozenset(
         LEASE_REVOKED,
         LEASE_EXPIRED,
         LEASE_REVOKE_FAILED,
+        LEASE_RENEWED,
         DEFINITION_PINNED,
         DEFINITION_QUARANTINED,
         DEFINITION_ACCEPTED,

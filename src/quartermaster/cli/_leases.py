@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from ..config import parse_duration
 from ..runtime import Services
 from ..store import LeaseFilter, LeaseRecord
 from ._admin import add_config, add_json, print_json, refuse, table, when, with_services
@@ -35,6 +36,20 @@ def register(commands: Any) -> None:
     add_config(listing)
     add_json(listing)
     listing.set_defaults(handler=_list)
+
+    renew = actions.add_parser(
+        "renew",
+        help="extend one active lease (where its source can: postgres_role)",
+        description="Move an active lease's expiry to --ttl from now at its source (a "
+        "PostgreSQL role's VALID UNTIL), capped by the source's max_ttl. A source that cannot "
+        "extend a credential (OAuth, AWS STS, grants, static secrets) says so; its next call "
+        "gets a new one instead.",
+    )
+    renew.add_argument("lease", metavar="LEASE_ID", help="the lease")
+    renew.add_argument("--ttl", default="15m", help="from now: 900, 15m, 1h (default 15m)")
+    add_config(renew)
+    add_json(renew)
+    renew.set_defaults(handler=_renew)
 
     revoke = actions.add_parser(
         "revoke",
@@ -107,6 +122,23 @@ def _state(record: LeaseRecord) -> str:
             f"{record.last_error})"
         )
     return record.state
+
+
+def _renew(args: argparse.Namespace) -> int:
+    try:
+        ttl = parse_duration(args.ttl)
+    except ValueError as exc:
+        return refuse(f"--ttl: {exc}")
+
+    async def act(services: Services) -> int:
+        renewed = await services.leases.renew(args.lease, ttl)
+        if args.json:
+            print_json(_row(renewed))
+            return 0
+        print(f"{renewed.lease_id}: active until {when(renewed.expires_at)} UTC")
+        return 0
+
+    return with_services(args.config, act)
 
 
 def _revoke(args: argparse.Namespace) -> int:

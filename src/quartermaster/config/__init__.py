@@ -68,6 +68,7 @@ from ._redaction import RedactionConfig as RedactionConfig
 from ._servers import ServerConfig as ServerConfig
 from ._servers import Timeouts as Timeouts
 from ._servers import ToolSettings as ToolSettings
+from ._store import Durability as Durability
 from ._store import StoreConfig as StoreConfig
 from ._telemetry import TelemetryConfig as TelemetryConfig
 from ._vault import GLOBAL_TENANT as GLOBAL_TENANT

@@ -11,6 +11,7 @@ libpq reads it from ``PGPASSWORD``, ``~/.pgpass`` or a ``PGSERVICEFILE`` entry.
 from __future__ import annotations
 
 import re
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -19,6 +20,9 @@ from ._base import ConfigModel
 
 DEFAULT_STORE_URL = "sqlite:///.quartermaster/quartermaster.db"
 """A relative SQLite path, resolved against the directory of the configuration file."""
+
+Durability = Literal["strict", "process"]
+"""What a committed ledger row survives (``store.durability``; docs/audit.md)."""
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -46,6 +50,13 @@ class StoreConfig(ConfigModel):
             "Refuse to grow the SQLite file past this size; writes then fail closed "
             "with a 'store full' error instead of filling the disk. Unset: no limit."
         ),
+    )
+    durability: Durability = Field(
+        default="strict",
+        description="'strict': a call's intent row is on disk (fsync) before the downstream "
+        "is called; it survives a power cut. 'process': it is in the database, flushed to "
+        "the operating system but not synced (SQLite synchronous=NORMAL, PostgreSQL "
+        "synchronous_commit=off); it survives a crash of Quartermaster, not of the machine.",
     )
     postgres_schema: str | None = Field(
         default=None,

@@ -9,15 +9,12 @@ from ._aws import AwsSts as AwsSts
 from ._build import SourceSecret as SourceSecret
 from ._build import build_sources as build_sources
 from ._errors import CredentialError as CredentialError
+from ._errors import LeaseNotActive as LeaseNotActive
 from ._errors import LeaseNotFound as LeaseNotFound
 from ._errors import NotRenewable as NotRenewable
 from ._errors import RevokeFailed as RevokeFailed
 from ._errors import SourceUnavailable as SourceUnavailable
 from ._exchange import OAuthTokenExchange as OAuthTokenExchange
-from ._leases import LEASE_EXPIRED as LEASE_EXPIRED
-from ._leases import LEASE_ISSUED as LEASE_ISSUED
-from ._leases import LEASE_REVOKE_FAILED as LEASE_REVOKE_FAILED
-from ._leases import LEASE_REVOKED as LEASE_REVOKED
 from ._leases import LeaseEvents as LeaseEvents
 from ._leases import Leases as Leases
 from ._model import CredentialSource as CredentialSource

@@ -119,7 +119,7 @@ class AwsSts:
     async def revoke(self, ref: str) -> None:
         """Nothing to do: STS credentials run out at their expiry."""
 
-    async def renew(self, ref: str, expires_at: float) -> None:
+    async def renew(self, ref: str, expires_at: float) -> float:
         """STS sessions are not extended.
 
         Raises:

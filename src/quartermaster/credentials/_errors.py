@@ -40,6 +40,13 @@ class LeaseNotFound(CredentialError):
         super().__init__(f"no lease {lease_id!r}")
 
 
+class LeaseNotActive(CredentialError):
+    """The lease has ended (or is being revoked): it cannot be renewed."""
+
+    def __init__(self, lease_id: str, state: str) -> None:
+        super().__init__(f"lease {lease_id!r} is {state}, not active; a new call gets a new one")
+
+
 class NotRenewable(CredentialError):
     """The source cannot extend a lease's lifetime (ask for a new one instead)."""
 

@@ -15,16 +15,12 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .._clock import Clock
+from ..audit import LEASE_EXPIRED, LEASE_ISSUED, LEASE_RENEWED, LEASE_REVOKE_FAILED, LEASE_REVOKED
 from ..store import LeaseFilter, LeaseRecord, LeaseRepo, StoreError
-from ._errors import LeaseNotFound, RevokeFailed, SourceUnavailable
+from ._errors import LeaseNotActive, LeaseNotFound, RevokeFailed, SourceUnavailable
 from ._model import CredentialSource, Lease, LeaseRequest, Sweeper
 
 logger = logging.getLogger("quartermaster.credentials")
-
-LEASE_ISSUED = "lease.issued"
-LEASE_REVOKED = "lease.revoked"
-LEASE_EXPIRED = "lease.expired"
-LEASE_REVOKE_FAILED = "lease.revoke_failed"
 
 LIVE_STATES = ("active", "revoking")
 """States in which a credential may still work."""
@@ -129,6 +125,33 @@ class Leases:
         source = self.sources.get(lease.record.source)
         if source is not None and source.revocable:
             await self.revoke(lease.record.lease_id, "call ended")
+
+    async def renew(self, lease_id: str, ttl: float) -> LeaseRecord:
+        """Extend an active lease to ``ttl`` seconds from now, where its source can (a
+        PostgreSQL role's ``VALID UNTIL`` moves; the source caps it at its ``max_ttl``).
+
+        Raises:
+            LeaseNotFound: no lease has this id.
+            LeaseNotActive: the lease has ended or is being revoked.
+            NotRenewable: its source cannot extend a credential (ask for a new one).
+            SourceUnavailable: the source could not do it now (the lease is unchanged).
+        """
+        if ttl <= 0:
+            raise ValueError("a renewal needs a positive ttl")
+        record = await self.get(lease_id)
+        if record.state != "active":
+            raise LeaseNotActive(lease_id, record.state)
+        source = self.sources.get(record.source)
+        if source is None:
+            raise SourceUnavailable(record.source, "the source is no longer declared")
+        asked = self._clock.now() + ttl
+        expires_at = await source.renew(record.ref, asked)
+        renewed = dataclasses.replace(record, expires_at=expires_at)
+        if not await self._repo.update(renewed, expected_state="active"):
+            raise LeaseNotActive(lease_id, (await self.get(lease_id)).state)
+        detail = {"previous_expires_at": record.expires_at, "capped": expires_at < asked}
+        await self._events.lease_event(LEASE_RENEWED, renewed, detail)
+        return renewed
 
     async def revoke(self, lease_id: str, reason: str) -> LeaseRecord:
         """Revoke one lease at its source; a failure is kept for retrying, not raised.

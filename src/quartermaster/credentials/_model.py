@@ -91,8 +91,9 @@ class CredentialSource(Protocol):
         """
         ...
 
-    async def renew(self, ref: str, expires_at: float) -> None:
-        """Extend the credential ``ref`` to ``expires_at``.
+    async def renew(self, ref: str, expires_at: float) -> float:
+        """Extend the credential ``ref`` to ``expires_at``; return the expiry really set (a
+        source caps it at its longest lifetime).
 
         Raises:
             NotRenewable: this kind of source cannot.

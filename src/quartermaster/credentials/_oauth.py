@@ -126,7 +126,7 @@ class CachedTokens:
         token itself stays valid until it expires."""
         self._cache.pop(ref, None)
 
-    async def renew(self, ref: str, expires_at: float) -> None:
+    async def renew(self, ref: str, expires_at: float) -> float:
         """OAuth tokens are not extended here (the next call gets a new one instead).
 
         Raises:

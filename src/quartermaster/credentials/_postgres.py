@@ -153,12 +153,14 @@ class PostgresRoles:
                 await self._forget_if_broken(exc)
                 raise RevokeFailed(self.name, _why(exc)) from None
 
-    async def renew(self, ref: str, expires_at: float) -> None:
-        """Move the role's ``VALID UNTIL`` to ``expires_at`` (capped by the caller).
+    async def renew(self, ref: str, expires_at: float) -> float:
+        """Move the role's ``VALID UNTIL`` to ``expires_at``, at most ``max_ttl`` from now;
+        return the time set.
 
         Raises:
             SourceUnavailable: PostgreSQL is unreachable or refused.
         """
+        expires_at = min(expires_at, self._clock.now() + self.config.max_ttl)
         until = datetime.datetime.fromtimestamp(expires_at, datetime.UTC).isoformat()
         async with self._lock:
             try:
@@ -171,6 +173,7 @@ class PostgresRoles:
             except psycopg.Error as exc:
                 await self._forget_if_broken(exc)
                 raise SourceUnavailable(self.name, _why(exc)) from None
+        return expires_at
 
     async def sweep(self, live_refs: frozenset[str]) -> list[str]:
         """Drop every role of this source older than the grace period that no live lease has.

@@ -42,7 +42,7 @@ class GrantCredentials:
     async def revoke(self, ref: str) -> None:
         """Nothing to do here: grants are revoked by the broker (``quartermaster grants``)."""
 
-    async def renew(self, ref: str, expires_at: float) -> None:
+    async def renew(self, ref: str, expires_at: float) -> float:
         """Grants are never extended.
 
         Raises:
@@ -86,7 +86,7 @@ class StaticCredentials:
     async def revoke(self, ref: str) -> None:
         """Nothing can be revoked: the secret lives on (rotate it in the vault)."""
 
-    async def renew(self, ref: str, expires_at: float) -> None:
+    async def renew(self, ref: str, expires_at: float) -> float:
         """A static secret's lease is not extended.
 
         Raises:

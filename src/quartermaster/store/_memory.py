@@ -350,6 +350,7 @@ class MemoryLeaseRepo:
             return False
         self._leases[record.lease_id] = dataclasses.replace(
             old,
+            expires_at=record.expires_at,
             state=record.state,
             ended_at=record.ended_at,
             end_reason=record.end_reason,

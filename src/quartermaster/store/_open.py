@@ -25,9 +25,14 @@ async def open_store(config: StoreConfig, *, base_dir: Path | None = None) -> St
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         return await SQLiteStore.open(
-            path, busy_timeout_ms=config.busy_timeout_ms, max_bytes=config.max_bytes
+            path,
+            busy_timeout_ms=config.busy_timeout_ms,
+            max_bytes=config.max_bytes,
+            durability=config.durability,
         )
     # Imported here so that the PostgreSQL driver stays an optional dependency.
     from ._postgres import PostgresStore
 
-    return await PostgresStore.open(config.url, schema=config.postgres_schema)
+    return await PostgresStore.open(
+        config.url, schema=config.postgres_schema, durability=config.durability
+    )

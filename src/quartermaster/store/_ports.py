@@ -268,7 +268,7 @@ class LeaseRepo(Protocol):
         ...
 
     async def update(self, record: LeaseRecord, *, expected_state: str) -> bool:
-        """Write ``record``'s state, end and retry columns only if the stored state is
+        """Write ``record``'s expiry, state, end and retry columns only if the stored state is
         ``expected_state``; ``False`` (nothing changes) otherwise or if the lease is unknown."""
         ...
 

@@ -22,6 +22,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql as pg_sql
 
+from quartermaster.config import Durability
+
 from . import _rows
 from ._errors import (
     SchemaVersionError,
@@ -148,9 +150,10 @@ class _PgTx:
 
 
 class _PgBackend:
-    def __init__(self, url: str, schema: str | None) -> None:
+    def __init__(self, url: str, schema: str | None, durability: Durability = "strict") -> None:
         self._url = url
         self._schema = schema
+        self._durability = durability
         self.schema = schema
         self._ledger_lock = _lock_key(f"quartermaster.ledger:{schema or ''}")
         self._keys_lock = _lock_key(f"quartermaster.keys:{schema or ''}")
@@ -169,6 +172,11 @@ class _PgBackend:
                     await conn.execute(
                         pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self._schema))
                     )
+                if self._durability == "process":
+                    # The commit returns before the server's WAL reaches its disk: a crash
+                    # of Quartermaster loses nothing, one of the database server may lose
+                    # the last few hundred milliseconds (docs/audit.md).
+                    await conn.execute("SET synchronous_commit TO off")
             except BaseException:
                 await conn.close()
                 raise
@@ -326,14 +334,16 @@ class PostgresStore:
         self.pins: PinRepo = SqlPinRepo(backend)
 
     @classmethod
-    async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:
+    async def open(
+        cls, url: str, *, schema: str | None = None, durability: Durability = "strict"
+    ) -> PostgresStore:
         """Connect to ``url``, create ``schema`` if given, and migrate.
 
         Raises:
             StoreUnavailable: the server cannot be reached or refuses the writes.
             SchemaVersionError: the schema was written by a newer Quartermaster.
         """
-        backend = _PgBackend(url, schema)
+        backend = _PgBackend(url, schema, durability)
         try:
             await backend.migrate()
         except BaseException:

@@ -603,11 +603,13 @@ class SqlLeaseRepo:
         """Compare-and-set the lease's mutable columns."""
         async with self._db.transaction() as tx:
             changed = await tx.execute(
-                "UPDATE leases SET state = ?, ended_at = ?, end_reason = ?, attempts = ?, "
-                "next_attempt_at = ?, last_error = ? WHERE lease_id = ? AND state = ?",
+                "UPDATE leases SET expires_at = ?, state = ?, ended_at = ?, end_reason = ?, "
+                "attempts = ?, next_attempt_at = ?, last_error = ? "
+                "WHERE lease_id = ? AND state = ?",
                 (
-                    record.state, record.ended_at, record.end_reason, record.attempts,
-                    record.next_attempt_at, record.last_error, record.lease_id, expected_state,
+                    record.expires_at, record.state, record.ended_at, record.end_reason,
+                    record.attempts, record.next_attempt_at, record.last_error,
+                    record.lease_id, expected_state,
                 ),
             )  # fmt: skip
         return changed > 0

@@ -1,9 +1,11 @@
 """The embedded store: one SQLite file in WAL mode, one writer connection, one reader.
 
-Durability choice: ``synchronous=FULL``. In WAL mode ``NORMAL`` never corrupts the file, but a
-power cut can lose the last transactions, and the audit ledger promises that an intent row is
-durable *before* the downstream call is made. ``FULL`` syncs the WAL on every commit; the
-ledger's group commit batches many rows into one commit, so the cost is paid once per batch.
+Durability (``store.durability``): ``strict`` is ``synchronous=FULL``, which syncs the WAL on
+every commit, so an intent row is on disk *before* the downstream call is made; the ledger's
+group commit batches many rows into one commit, so the cost is paid once per batch.
+``process`` is ``synchronous=NORMAL``: in WAL mode it never corrupts the file and a commit is
+in the operating system's hands when it returns (a crash of Quartermaster loses nothing), but
+a power cut or a crash of the machine can lose the last transactions.
 
 All writes go through one connection, serialised by a lock (SQLite has one writer anyway, and
 ``BEGIN IMMEDIATE`` takes the file's write lock up front, so another process waits up to the
@@ -33,6 +35,8 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+
+from quartermaster.config import Durability
 
 from . import _rows
 from ._errors import (
@@ -502,8 +506,11 @@ def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     return conn
 
 
+_SYNCHRONOUS = {"strict": "FULL", "process": "NORMAL"}
+
+
 def _open_connections(
-    path: str, busy_timeout_ms: int, max_bytes: int | None
+    path: str, busy_timeout_ms: int, max_bytes: int | None, durability: Durability
 ) -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
     writer: sqlite3.Connection | None = None
     readers: list[sqlite3.Connection] = []
@@ -516,7 +523,7 @@ def _open_connections(
                     f"the database {path} cannot use write-ahead logging (is it on a "
                     "network filesystem?): move it to a local disk"
                 )
-            writer.execute("PRAGMA synchronous = FULL")
+            writer.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[durability]}")
             if max_bytes is not None:
                 page = writer.execute("PRAGMA page_size").fetchone()
                 pages = max(int(max_bytes) // int(page[0]), 1)
@@ -561,6 +568,7 @@ class SQLiteStore:
         *,
         busy_timeout_ms: int = 5000,
         max_bytes: int | None = None,
+        durability: Durability = "strict",
     ) -> SQLiteStore:
         """Open (creating if needed) and migrate the database at ``path``.
 
@@ -577,7 +585,7 @@ class SQLiteStore:
                 "check that its directory is writable"
             ) from exc
         writer, readers = await anyio.to_thread.run_sync(
-            _open_connections, where, busy_timeout_ms, max_bytes
+            _open_connections, where, busy_timeout_ms, max_bytes, durability
         )
         return cls(_SqliteBackend(writer, readers, where, busy_timeout_ms))
 
