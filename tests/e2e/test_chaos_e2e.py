@@ -111,6 +111,11 @@ async def test_kill_9_mid_load_then_restart_accounts_for_every_acknowledged_call
     # Exactly what was left open got the restart's 'unknown' row; nothing else did.
     unknown = {c.intent["seq"] for c in found if c.outcome["body"]["outcome"] == "unknown"}
     assert unknown == cut_off
+    acked_unknown = sum(
+        by_text[echo].outcome["body"]["outcome"] == "unknown" for echo in answered_before_kill
+    )
+    print(f"kill -9: {len(answered_before_kill)} answered ({acked_unknown} of them unknown), "
+          f"{len(cut_off)} settled as unknown at restart")  # fmt: skip
     _verify(config)
 
 
