@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from urllib.parse import urlencode
 
@@ -186,14 +186,15 @@ def audit(
         f'<a href="/console/audit/export?{_e(query)}">Export these rows (JSON lines)</a></p>'
     )
     status = f'<p class="notice" role="status">{_e(chain)}</p>' if chain else ""
-    header = "<tr><th>seq</th><th>time</th><th>kind</th><th>run</th><th>agent</th>"
-    header += "<th>on behalf of</th><th>tool</th><th>outcome</th><th>detail</th></tr>"
-    body = "".join(_audit_row(r) for r in rows) or '<tr><td colspan="9">No rows.</td></tr>'
-    table = f"<table><thead>{header}</thead><tbody>{body}</tbody></table>"
+    table = _table(
+        ("seq", "time", "kind", "run", "agent", "on behalf of", "tool", "outcome", "detail"),
+        (_audit_cells(r) for r in rows),
+        empty="No rows.",
+    )
     return document("Audit", form + status + table, who=who, csrf=csrf)
 
 
-def _audit_row(row: AuditRow) -> str:
+def _audit_cells(row: AuditRow) -> tuple[object, ...]:
     b = row.body
     outcome = b.get("outcome") or b.get("decision") or ""
     rest = {
@@ -201,7 +202,7 @@ def _audit_row(row: AuditRow) -> str:
         for k, v in b.items()
         if k not in {"run_id", "agent", "human", "tool", "outcome", "tenant"}
     }
-    cells = (
+    return (
         row.seq,
         when(row.ts),
         row.kind,
@@ -212,7 +213,6 @@ def _audit_row(row: AuditRow) -> str:
         outcome,
         json.dumps(rest, sort_keys=True)[:400],
     )
-    return "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>"
 
 
 def state(
@@ -224,52 +224,49 @@ def state(
     csrf: str,
 ) -> str:
     """Active grants and leases of one tenant, and the downstream definitions held back."""
-    grant_rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{_e(c)}</td>"
-            for c in (g.jti[:12], g.run_id, g.agent, g.tool, g.target, when(g.expires_at))
-        )
-        + f"<td>{g.uses_left}</td></tr>"
-        for g in grants
-    )
-    lease_rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{_e(c)}</td>"
-            for c in (
-                lease.lease_id[:12],
-                lease.source,
-                lease.kind,
-                lease.run_id,
-                lease.agent,
-                lease.tool,
-                lease.scope,
-                when(lease.expires_at),
-            )
-        )
-        + "</tr>"
-        for lease in leases
-    )
-    held_rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{_e(c)}</td>" for c in (p.server, p.kind, p.name, p.digest[:16], when(p.seen_at))
-        )
-        + "</tr>"
-        for p in held
-    )
     body = (
-        "<h2>Active grants</h2><table><thead><tr><th>id</th><th>run</th><th>agent</th>"
-        "<th>tool</th><th>target</th><th>expires</th><th>uses left</th></tr></thead>"
-        f"<tbody>{grant_rows or '<tr><td colspan=7>None.</td></tr>'}</tbody></table>"
-        "<h2>Active credential leases</h2><table><thead><tr><th>lease</th><th>source</th>"
-        "<th>kind</th><th>run</th><th>agent</th><th>tool</th><th>scope</th><th>expires</th>"
-        f"</tr></thead><tbody>{lease_rows or '<tr><td colspan=8>None.</td></tr>'}</tbody></table>"
-        "<h2>Quarantined definitions</h2><p>Changed or new downstream definitions held back "
+        "<h2>Active grants</h2>"
+        + _table(
+            ("id", "run", "agent", "tool", "target", "expires", "uses left"),
+            (
+                (g.jti[:12], g.run_id, g.agent, g.tool, g.target, when(g.expires_at), g.uses_left)
+                for g in grants
+            ),
+        )
+        + "<h2>Active credential leases</h2>"
+        + _table(
+            ("lease", "source", "kind", "run", "agent", "tool", "scope", "expires"),
+            (
+                (
+                    r.lease_id[:12],
+                    r.source,
+                    r.kind,
+                    r.run_id,
+                    r.agent,
+                    r.tool,
+                    r.scope,
+                    when(r.expires_at),
+                )
+                for r in leases
+            ),
+        )
+        + "<h2>Quarantined definitions</h2><p>Changed or new downstream definitions held back "
         "until an admin accepts them (<code>quartermaster tools diff|accept</code>); their "
-        "calls are refused meanwhile.</p><table><thead><tr><th>server</th><th>kind</th>"
-        "<th>name</th><th>digest</th><th>seen</th></tr></thead>"
-        f"<tbody>{held_rows or '<tr><td colspan=5>None.</td></tr>'}</tbody></table>"
+        "calls are refused meanwhile.</p>"
+        + _table(
+            ("server", "kind", "name", "digest", "seen"),
+            ((p.server, p.kind, p.name, p.digest[:16], when(p.seen_at)) for p in held),
+        )
     )
     return document("Grants and leases", body, who=who, csrf=csrf)
+
+
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], *, empty: str = "None."
+) -> str:
+    """A table of escaped cells; one row saying ``empty`` when there are none."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    if not body:
+        body = f'<tr><td colspan="{len(headers)}">{_e(empty)}</td></tr>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
