@@ -291,8 +291,13 @@ class _PgLedgerRepo(SqlLedgerRepo):
     async def claim_writer(self, boot: str) -> None:
         """Hold the writer's advisory lock on a dedicated session."""
         conn = await self._backend.connect()
-        with _translated():
-            await conn.execute("SELECT pg_advisory_lock(%s)", (self._key(boot),))
+        try:
+            with _translated():
+                await conn.execute("SELECT pg_advisory_lock(%s)", (self._key(boot),))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+            raise
         self._held[boot] = conn
 
     async def writer_alive(self, boot: str) -> bool:
@@ -369,22 +374,26 @@ class PostgresStore:
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, _FEED_MAX_BACKOFF)
                 continue
+            # Not ``async with conn``: its exit rolls back first, and a cancellation delivered
+            # again there skips the close, leaving the connection open until collected.
             try:
-                async with conn:
-                    await conn.execute(
-                        pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(self._backend.channel))
-                    )
-                    if listened:
-                        yield CHANGED_ANY  # what was announced while not listening is lost
-                    listened, backoff = True, _FEED_BACKOFF
-                    async for notice in conn.notifies():
-                        yield notice.payload
+                await conn.execute(
+                    pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(self._backend.channel))
+                )
+                if listened:
+                    yield CHANGED_ANY  # what was announced while not listening is lost
+                listened, backoff = True, _FEED_BACKOFF
+                async for notice in conn.notifies():
+                    yield notice.payload
             except psycopg.Error as exc:
                 logger.warning(
                     "the PostgreSQL change feed dropped (%s); reconnecting in %g s",
                     translate_postgres_error(exc).message,
                     backoff,
                 )
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await conn.close()
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, _FEED_MAX_BACKOFF)
 
