@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import shlex
 import shutil
 import subprocess
 
 from tests.harness import QUARTERMASTER
 
 
+@functools.cache
+def bash_script() -> str:
+    """What `quartermaster completion bash` prints, generated once: each start of the real
+    command costs a second or two, and every completion below loads the same script."""
+    command = [QUARTERMASTER, "completion", "bash"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
 def complete_in_bash(*words: str) -> list[str]:
     """What bash offers after ``quartermaster WORDS`` (the last word is being completed)."""
     line = " ".join(["quartermaster", *words])
     script = (
-        f'eval "$({QUARTERMASTER} completion bash)"\n'
+        f"eval {shlex.quote(bash_script())}\n"
         f"COMP_WORDS=({line}); COMP_CWORD={len(words)}; COMP_LINE='{line}'; "
         f"COMP_POINT={len(line)}\n"
         '_shtab_quartermaster quartermaster "${COMP_WORDS[COMP_CWORD]}" '
