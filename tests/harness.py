@@ -56,6 +56,15 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 """The PostgreSQL server the suite uses (each test in a schema of its own)."""
 
 MODES = ["legacy", "auto"]
+"""The SDK client's modes: the handshake era, and 2026-07-28 negotiated (``auto``)."""
+
+
+def assert_era(client: Client, mode: str) -> None:
+    """``client`` negotiated the era its ``mode`` asks for (2026-07-28 for ``auto``)."""
+    modern = client.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS
+    assert modern is (mode == "auto"), client.protocol_version
+
+
 STDIO_IDENTITY = """identity:
   stdio: {agent: tester, tenant: acme, on_behalf_of: alice@example.com}
 """

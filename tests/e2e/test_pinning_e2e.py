@@ -29,6 +29,7 @@ from tests.harness import (
     FRONTS,
     MODES,
     ListChanges,
+    assert_era,
     front_client,
     http_client,
     http_server,
@@ -102,11 +103,6 @@ def serve_process(request: pytest.FixtureRequest) -> Served:
                 yield client, lambda: list(server.stderr_lines)
 
     return Served("legacy", over_stdio) if request.param == "stdio" else Served("auto", over_http)
-
-
-def assert_era(client: Client, mode: str) -> None:
-    modern = client.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS
-    assert modern is (mode == "auto"), client.protocol_version
 
 
 def text(result: types.CallToolResult) -> str:

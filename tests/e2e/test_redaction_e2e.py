@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mcp.shared.exceptions import MCPError
 
 from quartermaster.vault import write_master_key_file
+from tests.e2e.attack_support import in_process
 from tests.e2e.leak_support import (
     ALNUM,
     QUARTERMASTER,
@@ -37,7 +38,7 @@ from tests.e2e.leak_support import (
     serve_stdio,
     set_secret,
 )
-from tests.harness import MODES
+from tests.harness import MODES, assert_era
 
 pytestmark = pytest.mark.e2e
 
@@ -159,12 +160,10 @@ async def test_values_cut_in_two_or_hidden_in_new_encodings_leak_nothing(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         messages.append(message)
 
-    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
-        async with serve_stdio(config, mode, stderr) as client:
-            assert (client.protocol_version in types.version.MODERN_PROTOCOL_VERSIONS) == (
-                mode == "auto"
-            ), client.protocol_version
-            result = await client.call_tool("leaky__leak_tricks", {}, progress_callback=on_progress)
+    async with in_process(config, mode, environ=clean_env()) as running:
+        client = running.client
+        assert_era(client, mode)
+        result = await client.call_tool("leaky__leak_tricks", {}, progress_callback=on_progress)
     grant = read_records(tmp_path / "seen.jsonl")[0]["grant"]
     assert isinstance(grant, str)
     texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
@@ -192,12 +191,13 @@ async def test_errors_of_resources_and_prompts_leak_nothing(
     one = make_canary()
     config = leaky_config(tmp_path, write_config, env={"LEAK_ONE": "secret://leak-one"})
     set_secret(config, "leak-one", one)
-    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
-        async with serve_stdio(config, mode, stderr) as client:
-            with pytest.raises(MCPError) as resource:
-                await client.read_resource("leak://fail/1")
-            with pytest.raises(MCPError) as prompt:
-                await client.get_prompt("leaky__leak_prompt_fail", {})
+    async with in_process(config, mode, environ=clean_env()) as running:
+        client = running.client
+        assert_era(client, mode)
+        with pytest.raises(MCPError) as resource:
+            await client.read_resource("leak://fail/1")
+        with pytest.raises(MCPError) as prompt:
+            await client.get_prompt("leaky__leak_prompt_fail", {})
     for raised in (resource, prompt):
         assert_no_leak(raised.value.error.model_dump_json(), {"one": one}, "an error")
 
@@ -207,12 +207,13 @@ async def test_listings_leak_nothing(mode: str, tmp_path: Path, write_config: Wr
     one = make_canary()
     config = leaky_config(tmp_path, write_config, env={"LEAK_ONE": "secret://leak-one"})
     set_secret(config, "leak-one", one)
-    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
-        async with serve_stdio(config, mode, stderr) as client:
-            tools = await client.list_tools()
-            resources = await client.list_resources()
-            templates = await client.list_resource_templates()
-            prompts = await client.list_prompts()
+    async with in_process(config, mode, environ=clean_env()) as running:
+        client = running.client
+        assert_era(client, mode)
+        tools = await client.list_tools()
+        resources = await client.list_resources()
+        templates = await client.list_resource_templates()
+        prompts = await client.list_prompts()
     assert "leaky__leak" in {tool.name for tool in tools.tools}
     assert_no_leak(dump(tools, resources, templates, prompts), {"one": one}, "the listings")
 
@@ -224,9 +225,10 @@ async def test_secrets_used_as_object_keys_leak_nothing(
     one = make_canary()
     config = leaky_config(tmp_path, write_config, env={"LEAK_ONE": "secret://leak-one"})
     set_secret(config, "leak-one", one)
-    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
-        async with serve_stdio(config, mode, stderr) as client:
-            result = await client.call_tool("leaky__leak_keys", {})
+    async with in_process(config, mode, environ=clean_env()) as running:
+        client = running.client
+        assert_era(client, mode)
+        result = await client.call_tool("leaky__leak_keys", {})
     assert result.structured_content is not None
     assert len(result.structured_content["by_secret"]) == 2
     assert_no_leak(dump(result), {"one": one}, "object keys")
@@ -275,9 +277,10 @@ async def test_provider_tokens_get_typed_stable_markers(
         f"third time {tokens['github']}\n"
     )
     config = leaky_config(tmp_path, write_config, env={})
-    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
-        async with serve_stdio(config, mode, stderr) as client:
-            result = await client.call_tool("leaky__echo", {"text": text})
+    async with in_process(config, mode, environ=clean_env()) as running:
+        client = running.client
+        assert_era(client, mode)
+        result = await client.call_tool("leaky__echo", {"text": text})
     assert result.is_error is not True
     block = result.content[0]
     assert isinstance(block, types.TextContent)
@@ -323,10 +326,11 @@ async def test_a_result_the_redactor_cannot_vouch_for_is_withheld(
     mode: str, redaction: str, reason: str, tmp_path: Path, write_config: WriteConfig
 ) -> None:
     config = leaky_config(tmp_path, write_config, env={}, extra="redaction:\n" + redaction)
-    with (tmp_path / "stderr.log").open("w+", encoding="utf-8") as stderr:
-        async with serve_stdio(config, mode, stderr) as client:
-            withheld = await client.call_tool("leaky__bulk", {"size": 300_000})
-            small = await client.call_tool("leaky__echo", {"text": "fine"})
+    async with in_process(config, mode, environ=clean_env()) as running:
+        client = running.client
+        assert_era(client, mode)
+        withheld = await client.call_tool("leaky__bulk", {"size": 300_000})
+        small = await client.call_tool("leaky__echo", {"text": "fine"})
     assert withheld.is_error is True
     shown = dump(withheld)
     assert "xxxxxxxxxx" not in shown
