@@ -1,8 +1,10 @@
 """End to end against a published server: the reference `@modelcontextprotocol/server-everything`.
 
-`quartermaster serve` runs as a subprocess over stdio with server-everything (installed by
-`npm ci` from the repository's package.json) as its only downstream, and the SDK client talks
-to it in the handshake era (`mode="legacy"`) and the 2026-07-28 era (`mode="auto"`).
+Quartermaster has server-everything (installed by `npm ci` from the repository's package.json)
+as its only downstream, a real process over stdio, and the SDK client talks to it in the
+handshake era (`mode="legacy"`) and the 2026-07-28 era (`mode="auto"`). One test goes through a
+`quartermaster serve` process over stdio and one checks that process's environment; the others
+reach the proxy in this process (`memory_client`), since only the downstream's bytes matter.
 
 Not covered, because the proxy does not relay them yet: the tools server-everything registers
 only for clients that declare sampling, elicitation or roots; `simulate-research-query`, which
@@ -24,7 +26,15 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from tests.harness import MODES, QUARTERMASTER, START_TIMEOUT, ListChanges, stdio_client
+from tests.harness import (
+    MODES,
+    QUARTERMASTER,
+    START_TIMEOUT,
+    ListChanges,
+    assert_era,
+    memory_client,
+    stdio_client,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -99,7 +109,8 @@ def text_of(block: types.ContentBlock) -> str:
 async def test_tools_are_namespaced_with_annotations_and_schemas(
     mode: str, everything_config: Path
 ) -> None:
-    async with stdio_client(everything_config, mode) as client:
+    async with memory_client(everything_config, mode) as client:
+        assert_era(client, mode)
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert all(name.startswith("every__") for name in tools)
     assert {f"every__{name}" for name in PLAIN_TOOLS} <= set(tools)
@@ -124,6 +135,7 @@ async def test_tools_are_namespaced_with_annotations_and_schemas(
 
 async def test_echo_and_sum(mode: str, everything_config: Path) -> None:
     async with stdio_client(everything_config, mode) as client:
+        assert_era(client, mode)
         echoed = await client.call_tool("every__echo", {"message": "héllo, world"})
         summed = await client.call_tool("every__get-sum", {"a": 2, "b": 3.5})
     assert echoed.is_error is not True
@@ -138,7 +150,8 @@ async def test_progress_is_forwarded(mode: str, everything_config: Path) -> None
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append((progress, total, message))
 
-    async with stdio_client(everything_config, mode) as client:
+    async with memory_client(everything_config, mode) as client:
+        assert_era(client, mode)
         with anyio.fail_after(20):
             result = await client.call_tool(
                 "every__trigger-long-running-operation",
@@ -151,7 +164,8 @@ async def test_progress_is_forwarded(mode: str, everything_config: Path) -> None
 
 
 async def test_structured_and_rich_content(mode: str, everything_config: Path) -> None:
-    async with stdio_client(everything_config, mode) as client:
+    async with memory_client(everything_config, mode) as client:
+        assert_era(client, mode)
         weather = await client.call_tool("every__get-structured-content", {"location": "Chicago"})
         annotated = await client.call_tool(
             "every__get-annotated-message", {"messageType": "error", "includeImage": True}
@@ -183,7 +197,8 @@ async def test_structured_and_rich_content(mode: str, everything_config: Path) -
 
 
 async def test_tool_error_passes_through(mode: str, everything_config: Path) -> None:
-    async with stdio_client(everything_config, mode) as client:
+    async with memory_client(everything_config, mode) as client:
+        assert_era(client, mode)
         failed = await client.call_tool(
             "every__get-resource-reference", {"resourceType": "Text", "resourceId": 0}
         )
@@ -196,7 +211,8 @@ async def test_tool_error_passes_through(mode: str, everything_config: Path) -> 
 
 
 async def test_resources_and_templates(mode: str, everything_config: Path) -> None:
-    async with stdio_client(everything_config, mode) as client:
+    async with memory_client(everything_config, mode) as client:
+        assert_era(client, mode)
         listed = await client.list_resources()
         templates = await client.list_resource_templates()
         features = await client.read_resource("demo://resource/static/document/features.md")
@@ -228,7 +244,8 @@ async def test_resources_and_templates(mode: str, everything_config: Path) -> No
 
 
 async def test_prompts(mode: str, everything_config: Path) -> None:
-    async with stdio_client(everything_config, mode) as client:
+    async with memory_client(everything_config, mode) as client:
+        assert_era(client, mode)
         prompts = {prompt.name: prompt for prompt in (await client.list_prompts()).prompts}
         simple = await client.get_prompt("every__simple-prompt")
         with_args = await client.get_prompt("every__args-prompt", {"city": "Paris", "state": "TX"})
@@ -278,7 +295,7 @@ async def test_every_resource_is_listed_once_across_pages(
 
     with ListChanges("resources") as changes:
         async with (
-            stdio_client(everything_config, mode, message_handler=changes.handler) as client,
+            memory_client(everything_config, mode, message_handler=changes.handler) as client,
             changes.watching(client),
         ):
             for name in names:
