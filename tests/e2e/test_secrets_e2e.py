@@ -1,6 +1,8 @@
 """End to end: secrets by reference (issue 4). Values live in the vault, travel only to the
 system that needs them, and are found nowhere else: not in what the agent sees, not in the
-audit trail, not in the DEBUG log, not in the database file.
+audit trail, not in the DEBUG log, not in the database file. The first test and the refusals
+at start run `quartermaster serve` processes; the rest serve in this process, every log record
+kept (`in_process`), with the real downstream processes.
 """
 
 from __future__ import annotations
