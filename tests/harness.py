@@ -166,20 +166,24 @@ async def running_proxy(
     connect: Mapping[str, Connect] | None = None,
     environ: Mapping[str, str] | None = None,
     stdio: bool = True,
+    probes_in_memory: bool = True,
 ) -> AsyncIterator[Proxy]:
     """The proxy ``config`` describes, started in this event loop (stopped on exit).
 
-    Probe servers are served in memory; ``connect`` adds or overrides connections by server
-    name (for example ``in_memory(server)`` for a test's own SDK ``Server``); other servers
-    run as the configuration says. ``stdio`` gives callers the configured stdio identity, as
-    ``serve`` does over stdio; over HTTP each caller's bearer token says who they are.
-    ``environ`` (default: this process's) is what ``serve`` would read its variables from.
+    Probe servers are served in memory unless ``probes_in_memory`` is false (a test of what
+    crosses a real pipe: garbage on the wire, a cancellation reaching the process); ``connect``
+    adds or overrides connections by server name (for example ``in_memory(server)`` for a
+    test's own SDK ``Server``); other servers run as the configuration says. ``stdio`` gives
+    callers the configured stdio identity, as ``serve`` does over stdio; over HTTP each
+    caller's bearer token says who they are. ``environ`` (default: this process's) is what
+    ``serve`` would read its variables from.
     """
     loaded = load(config)
     env = os.environ if environ is None else environ
     async with open_services(loaded, environ=env, clock=clock) as services:
         principal = stdio_principal(loaded.config.identity.stdio, environ=env) if stdio else None
-        connections = {**_probes_in(loaded.config), **(connect or {})}
+        probes = _probes_in(loaded.config) if probes_in_memory else {}
+        connections = {**probes, **(connect or {})}
         proxy = Proxy(services, stdio_principal=principal, connect=connections)
         async with anyio.create_task_group() as tasks:
             with anyio.fail_after(START_TIMEOUT):
@@ -198,6 +202,7 @@ async def memory_client(
     clock: Clock | None = None,
     connect: Mapping[str, Connect] | None = None,
     environ: Mapping[str, str] | None = None,
+    probes_in_memory: bool = True,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
     """An SDK client connected in memory to the proxy of ``config`` (see :func:`running_proxy`).
@@ -205,7 +210,9 @@ async def memory_client(
     The proxy's front is served over memory streams exactly as ``serve`` serves it on stdio
     (JSON-RPC, both protocol eras, list-change notifications); only the bytes are missing.
     """
-    async with running_proxy(config, clock=clock, connect=connect, environ=environ) as proxy:
+    async with running_proxy(
+        config, clock=clock, connect=connect, environ=environ, probes_in_memory=probes_in_memory
+    ) as proxy:
         front = in_memory(proxy.front.server)(env={}, headers={})
         async with _connected(Client(front, mode=mode, **client_options)) as client:
             yield client

@@ -1,4 +1,8 @@
-"""Downstreams that misbehave, and downstreams reached over streamable HTTP."""
+"""Downstreams that misbehave, and downstreams reached over streamable HTTP.
+
+The downstreams are real processes; the proxy runs in this process (what matters is the
+wire between it and the downstream).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,14 @@ import anyio
 import mcp.types as types
 import pytest
 
-from tests.harness import MODES, START_TIMEOUT, PipeReader, probe_command, stdio_client
+from tests.harness import (
+    MODES,
+    START_TIMEOUT,
+    PipeReader,
+    assert_era,
+    memory_client,
+    probe_command,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +58,9 @@ def text(result: types.CallToolResult) -> str:
 async def test_garbage_on_the_wire_is_survived(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
-    async with stdio_client(write_config(stdio_probe()), mode) as client:
+    config = write_config(stdio_probe())
+    async with memory_client(config, mode, probes_in_memory=False) as client:
+        assert_era(client, mode)
         result = await client.call_tool("probe__garbage", {})
         after = await client.call_tool("probe__echo", {"text": "fine"})
     assert text(result) == "after garbage"
@@ -58,7 +71,9 @@ async def test_garbage_on_the_wire_is_survived(
 async def test_malformed_result_is_a_clear_error(
     mode: str, write_config: Callable[[str], Path]
 ) -> None:
-    async with stdio_client(write_config(stdio_probe(call_timeout=2)), mode) as client:
+    config = write_config(stdio_probe(call_timeout=2))
+    async with memory_client(config, mode, probes_in_memory=False) as client:
+        assert_era(client, mode)
         result = await client.call_tool("probe__malformed", {})
         after = await client.call_tool("probe__echo", {"text": "fine"})
     assert result.is_error is True
@@ -76,7 +91,8 @@ async def test_client_cancellation_reaches_the_downstream(
     mode: str, write_config: Callable[[str], Path], signal_pipe: Path, pipe_reader: PipeReader
 ) -> None:
     config = write_config(stdio_probe("--signal", str(signal_pipe)))
-    async with stdio_client(config, mode) as client:
+    async with memory_client(config, mode, probes_in_memory=False) as client:
+        assert_era(client, mode)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(client.call_tool, "probe__hang", {})
             await pipe_reader.await_for(lambda r: "hanging" in r.lines)
@@ -156,7 +172,8 @@ servers:
     restart: {{initial_backoff: 60}}
 """
         config = write_config(servers + POLICY)
-        async with stdio_client(config, mode) as client:
+        async with memory_client(config, mode) as client:
+            assert_era(client, mode)
             echoed = await client.call_tool("probe__echo", {"text": "over http"})
             smuggled = await client.call_tool("probe__echo", {"text": key})
             probe.stop()
